@@ -1,0 +1,287 @@
+import * as z from 'zod';
+import {
+  MAX_BLOCK_COUNT,
+  MAX_BLOCK_SIZE,
+  MAX_CONTROL_BYTES,
+  MAX_CURSOR_LENGTH,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_FILE_SIZE,
+  MAX_NAME_BYTES,
+  MAX_PATH_BYTES,
+  MAX_RESUME_RANGES,
+  MIN_BLOCK_SIZE,
+} from './constants.js';
+import {
+  type DecodeResult,
+  failure,
+  protocolError,
+  REPLY_ERROR_NAMES,
+  type ReplyErrorName,
+} from './errors.js';
+import { utf8String } from './schema-parts.js';
+import { decodeUtf8 } from './wire.js';
+
+/**
+ * Control messages: UTF-8 JSON objects, one per CONTROL packet, validated with these schemas (a
+ * discriminated union on `op`). Every object is strict: an unknown key is a protocol error.
+ */
+
+const u32 = z.uint32();
+/** A request id: chosen by the requester, echoed by the one reply. */
+const id = u32;
+const transferId = u32;
+/** A path relative to the served root, '/'-separated; '' is the root itself. */
+const path = utf8String(0, MAX_PATH_BYTES).refine((s) => !s.includes('\0'), 'must not contain NUL');
+const nonEmptyPath = utf8String(1, MAX_PATH_BYTES).refine((s) => !s.includes('\0'), 'must not contain NUL');
+const fileSize = z.int().min(0).max(MAX_FILE_SIZE);
+const mtimeMs = z.number(); // milliseconds since the epoch, fractional allowed; finite (JSON has no others)
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+const blockSize = z.int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE);
+const blockCount = z.int().min(0).max(MAX_BLOCK_COUNT);
+const errorCode = z.enum(REPLY_ERROR_NAMES as [ReplyErrorName, ...ReplyErrorName[]]);
+const errorMessage = utf8String(0, MAX_ERROR_MESSAGE_BYTES);
+const cursor = z
+  .string()
+  .min(1)
+  .max(MAX_CURSOR_LENGTH)
+  .regex(/^[A-Za-z0-9_=-]+$/, 'must use the base64url alphabet');
+
+/** Half-open block ranges [start, end): ascending, disjoint, each non-empty, at most MAX_RESUME_RANGES. */
+export const BlockRangesSchema = z
+  .array(z.tuple([u32, u32]).refine(([start, end]) => start < end, 'start must be below end'))
+  .max(MAX_RESUME_RANGES)
+  .refine(
+    (ranges) => ranges.every((r, i) => i === 0 || r[0] >= ranges[i - 1]![1]),
+    'ranges must be ascending',
+  );
+
+export const EntrySchema = z.strictObject({
+  /** One path component, 1..MAX_NAME_BYTES; '' only for the root in a stat reply. */
+  name: utf8String(0, MAX_NAME_BYTES).refine((s) => !s.includes('/') && !s.includes('\0'), 'not a name'),
+  type: z.enum(['file', 'dir', 'other']),
+  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  mtimeMs,
+});
+
+// --- requests (each gets exactly one reply with the same id) --------------------------------------
+export const ListRequestSchema = z.strictObject({
+  op: z.literal('list'),
+  id,
+  path,
+  cursor: cursor.optional(),
+  limit: z.int().min(1).max(0xffff_ffff).optional(),
+});
+
+export const StatRequestSchema = z.strictObject({ op: z.literal('stat'), id, path });
+
+export const ResumeStateSchema = z.strictObject({ size: fileSize, mtimeMs, have: BlockRangesSchema });
+
+export const GetRequestSchema = z.strictObject({
+  op: z.literal('get'),
+  id,
+  path: nonEmptyPath,
+  resume: ResumeStateSchema.optional(),
+});
+
+export const PutRequestSchema = z.strictObject({
+  op: z.literal('put'),
+  id,
+  path: nonEmptyPath,
+  size: fileSize,
+  mtimeMs: mtimeMs.optional(),
+  overwrite: z.boolean(),
+  resume: z.boolean(),
+});
+
+export const CommitRequestSchema = z.strictObject({ op: z.literal('commit'), id, transferId, sha256 });
+
+export const RenameRequestSchema = z.strictObject({
+  op: z.literal('rename'),
+  id,
+  from: nonEmptyPath,
+  to: nonEmptyPath,
+  overwrite: z.boolean(),
+});
+
+export const DeleteRequestSchema = z.strictObject({ op: z.literal('delete'), id, path: nonEmptyPath });
+
+// --- messages without a reply ---------------------------------------------------------------------
+/** Either side: stop a transfer (a put's partial file is kept for resume). */
+export const CancelMessageSchema = z.strictObject({ op: z.literal('cancel'), transferId });
+/** Server -> client after every block of a get was sent once: SHA-256 of the file as read. */
+export const DigestMessageSchema = z.strictObject({ op: z.literal('digest'), transferId, sha256 });
+/** Either side: the transfer failed. */
+export const AbortMessageSchema = z.strictObject({
+  op: z.literal('abort'),
+  transferId,
+  code: errorCode,
+  message: errorMessage,
+});
+
+// --- replies --------------------------------------------------------------------------------------
+const okHead = { op: z.literal('reply'), id, ok: z.literal(true) } as const;
+
+export const ListReplySchema = z.strictObject({
+  ...okHead,
+  entries: z.array(EntrySchema),
+  /** Present when the listing continues: send the same list request again with this cursor. */
+  next: cursor.optional(),
+});
+export const StatReplySchema = z.strictObject({ ...okHead, entry: EntrySchema });
+export const GetReplySchema = z.strictObject({
+  ...okHead,
+  transferId,
+  size: fileSize,
+  mtimeMs,
+  blockSize,
+  blockCount,
+  /** The resume state no longer matched the file: the client discards its partial copy. */
+  restarted: z.boolean().optional(),
+});
+export const PutReplySchema = z.strictObject({
+  ...okHead,
+  transferId,
+  blockSize,
+  blockCount,
+  /** Blocks the server already holds from an interrupted put of the same path and size. */
+  have: BlockRangesSchema,
+});
+/** The reply to commit, rename and delete. */
+export const OkReplySchema = z.strictObject(okHead);
+export const ErrorReplySchema = z.strictObject({
+  op: z.literal('reply'),
+  id,
+  ok: z.literal(false),
+  code: errorCode,
+  message: errorMessage,
+});
+
+const SuccessReplySchema = z
+  .looseObject({ op: z.literal('reply'), ok: z.literal(true) })
+  .pipe(z.union([OkReplySchema, ListReplySchema, StatReplySchema, GetReplySchema, PutReplySchema]));
+
+/** Any reply. Strict objects make the success shapes disjoint, so the union is unambiguous. */
+export const ReplySchema = z
+  .looseObject({ op: z.literal('reply') })
+  .pipe(z.discriminatedUnion('ok', [SuccessReplySchema, ErrorReplySchema]));
+
+/** Every control message: a discriminated union on `op`. */
+export const ControlMessageSchema = z.discriminatedUnion('op', [
+  ListRequestSchema,
+  StatRequestSchema,
+  GetRequestSchema,
+  PutRequestSchema,
+  CommitRequestSchema,
+  RenameRequestSchema,
+  DeleteRequestSchema,
+  CancelMessageSchema,
+  DigestMessageSchema,
+  AbortMessageSchema,
+  ReplySchema,
+]);
+
+export type BlockRanges = z.infer<typeof BlockRangesSchema>;
+export type Entry = z.infer<typeof EntrySchema>;
+export type ResumeState = z.infer<typeof ResumeStateSchema>;
+export type ListRequest = z.infer<typeof ListRequestSchema>;
+export type StatRequest = z.infer<typeof StatRequestSchema>;
+export type GetRequest = z.infer<typeof GetRequestSchema>;
+export type PutRequest = z.infer<typeof PutRequestSchema>;
+export type CommitRequest = z.infer<typeof CommitRequestSchema>;
+export type RenameRequest = z.infer<typeof RenameRequestSchema>;
+export type DeleteRequest = z.infer<typeof DeleteRequestSchema>;
+export type CancelMessage = z.infer<typeof CancelMessageSchema>;
+export type DigestMessage = z.infer<typeof DigestMessageSchema>;
+export type AbortMessage = z.infer<typeof AbortMessageSchema>;
+export type ListReply = z.infer<typeof ListReplySchema>;
+export type StatReply = z.infer<typeof StatReplySchema>;
+export type GetReply = z.infer<typeof GetReplySchema>;
+export type PutReply = z.infer<typeof PutReplySchema>;
+export type OkReply = z.infer<typeof OkReplySchema>;
+export type ErrorReply = z.infer<typeof ErrorReplySchema>;
+export type Reply = z.infer<typeof ReplySchema>;
+export type Request =
+  | ListRequest
+  | StatRequest
+  | GetRequest
+  | PutRequest
+  | CommitRequest
+  | RenameRequest
+  | DeleteRequest;
+export type ControlMessage = z.infer<typeof ControlMessageSchema>;
+export type ControlOp = ControlMessage['op'];
+
+function describe(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid';
+  return `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`;
+}
+
+/**
+ * The JSON body of a CONTROL packet. Throws ProtocolError ('schema' for an invalid message, 'too-large'
+ * above MAX_CONTROL_BYTES): both are bugs of the caller, which builds messages from valid data.
+ */
+export function encodeControlMessage(message: ControlMessage): Buffer {
+  const parsed = ControlMessageSchema.safeParse(message);
+  if (!parsed.success) throw protocolError('schema', describe(parsed.error));
+  const body = Buffer.from(JSON.stringify(parsed.data), 'utf8');
+  if (body.length > MAX_CONTROL_BYTES) {
+    throw protocolError('too-large', `control message of ${body.length} bytes`);
+  }
+  return body;
+}
+
+/** Parses and validates a CONTROL body. Never throws. */
+export function decodeControlMessage(body: Uint8Array): DecodeResult<ControlMessage> {
+  if (body.length > MAX_CONTROL_BYTES) return failure('too-large', `control message of ${body.length} bytes`);
+  const text = decodeUtf8(body);
+  if (text === undefined) return failure('bad-utf8', 'control message');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return failure('bad-json');
+  }
+  try {
+    const parsed = ControlMessageSchema.safeParse(json);
+    if (!parsed.success) return failure('schema', describe(parsed.error));
+    return { ok: true, value: parsed.data };
+  } catch {
+    return failure('schema', 'validation failed');
+  }
+}
+
+/** Whether a message is a request (it carries an id and expects exactly one reply). */
+export function isRequest(message: ControlMessage): message is Request {
+  return message.op !== 'reply' && 'id' in message;
+}
+
+// --- list paging ----------------------------------------------------------------------------------
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+/**
+ * How many leading `entries` one list reply can carry so that its JSON stays within `maxBytes`
+ * (default MAX_CONTROL_BYTES), whatever its id and, when entries remain, its `next` cursor (up to
+ * MAX_CURSOR_LENGTH characters). Returns entries.length when all fit; otherwise the server sends
+ * that many and sets `next`. At least one entry always fits in MAX_CONTROL_BYTES.
+ */
+export function paginateEntries(entries: readonly Entry[], maxBytes: number = MAX_CONTROL_BYTES): number {
+  const envelope = { op: 'reply', id: 0xffff_ffff, ok: true, entries: [] as Entry[] };
+  const lastPage = maxBytes - jsonBytes(envelope);
+  const page = maxBytes - jsonBytes({ ...envelope, next: 'x'.repeat(MAX_CURSOR_LENGTH) });
+  let used = 0;
+  let fitting = 0; // entries that fit in a page that has a cursor
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    used += jsonBytes({ name: e.name, type: e.type, size: e.size, mtimeMs: e.mtimeMs }) + (i > 0 ? 1 : 0);
+    if (used <= page) fitting = i + 1;
+    else if (used > lastPage) break;
+  }
+  if (used <= lastPage) return entries.length;
+  if (fitting === 0) {
+    throw protocolError('too-large', `maxBytes ${maxBytes} cannot hold one list entry`);
+  }
+  return fitting;
+}

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import {
+  MAGIC_0,
+  MAGIC_1,
+  PACKET_HEAD_LENGTH,
+  PacketType,
+  PREFIX_LENGTH,
+  PROTOCOL_VERSION,
+  Space,
+} from './constants.js';
+import { type DecodeResult, failure } from './errors.js';
+import { type AckPacket, decodeAck, encodeAck } from './packets/ack.js';
+import { type ClosePacket, decodeClose, encodeClose } from './packets/close.js';
+import { type ControlPacket, decodeControl, encodeControl } from './packets/control.js';
+import { type DataPacket, decodeData, encodeData } from './packets/data.js';
+import { type ClientHelloPacket, decodeClientHello, encodeClientHello } from './packets/hello.js';
+import { decodePing, encodePing, type PingPacket } from './packets/ping.js';
+import { decodeServerWelcome, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
+import { encodePrefix, type Prefix } from './prefix.js';
+import { bytesEqual } from './wire.js';
+
+/** Every packet a token can carry: a discriminated union on `type`. */
+export type Packet =
+  | ClientHelloPacket
+  | ServerWelcomePacket
+  | DataPacket
+  | AckPacket
+  | ControlPacket
+  | PingPacket
+  | ClosePacket;
+
+export type PacketKind = Packet['type'];
+
+/** What encodePacket takes: a packet, where a CONTROL packet's parsed `message` may be left out. */
+export type PacketInput =
+  | Exclude<Packet, ControlPacket>
+  | (Omit<ControlPacket, 'message' | 'body'> & { body: Uint8Array });
+
+/** The space each packet type travels in. */
+export function packetSpace(type: PacketKind): Space {
+  return type === 'client-hello' || type === 'server-welcome' ? Space.Handshake : Space.Session;
+}
+
+/** DATA, CONTROL and PING make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
+export function isAckEliciting(type: PacketKind): boolean {
+  return type === 'data' || type === 'control' || type === 'ping';
+}
+
+/** The plaintext of any packet (the hot path uses encodeDataHeader for DATA). Throws ProtocolError on bad fields. */
+export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
+  switch (packet.type) {
+    case 'client-hello':
+      return encodeClientHello(connId, packet);
+    case 'server-welcome':
+      return encodeServerWelcome(connId, packet);
+    case 'data':
+      return encodeData(connId, packet);
+    case 'ack':
+      return encodeAck(connId, packet);
+    case 'control':
+      return encodeControl(connId, packet);
+    case 'ping':
+      return encodePing(connId, packet);
+    case 'close':
+      return encodeClose(connId, packet);
+  }
+}
+
+const SESSION_TYPES = new Set<number>([
+  PacketType.Data,
+  PacketType.Ack,
+  PacketType.Control,
+  PacketType.Ping,
+  PacketType.Close,
+]);
+
+/**
+ * Decodes the plaintext of an opened token. `expectedPrefix` is the datagram's cleartext prefix (its
+ * first 12 bytes, or the decoded Prefix): the repeated prefix must equal it byte for byte. Never
+ * throws; never reads outside `plaintext`; DATA payloads and CONTROL bodies are views, not copies.
+ */
+export function decodePacket(
+  plaintext: Uint8Array,
+  expectedPrefix: Uint8Array | Prefix,
+): DecodeResult<Packet> {
+  const expected = expectedPrefix instanceof Uint8Array ? expectedPrefix : safePrefix(expectedPrefix);
+  if (plaintext.length < PACKET_HEAD_LENGTH) return failure('truncated', 'packet head');
+  if (expected === undefined || expected.length < PREFIX_LENGTH)
+    return failure('prefix-mismatch', 'bad expected prefix');
+  if (!bytesEqual(plaintext, 0, expected, 0, PREFIX_LENGTH)) return failure('prefix-mismatch');
+  if (plaintext[0] !== MAGIC_0 || plaintext[1] !== MAGIC_1) return failure('bad-magic');
+  if (plaintext[2] !== PROTOCOL_VERSION) {
+    return failure('unsupported-version', `version ${plaintext[2]}`, 'EVERSION');
+  }
+  const space = plaintext[3];
+  const type = plaintext[PREFIX_LENGTH]!;
+  if (space === Space.Handshake) {
+    if (type === PacketType.ClientHello) return decodeClientHello(plaintext);
+    if (type === PacketType.ServerWelcome) return decodeServerWelcome(plaintext);
+    return failure(
+      SESSION_TYPES.has(type) ? 'wrong-space' : 'unknown-type',
+      `type ${type} in handshake space`,
+    );
+  }
+  if (space === Space.Session) {
+    switch (type) {
+      case PacketType.Data:
+        return decodeData(plaintext);
+      case PacketType.Ack:
+        return decodeAck(plaintext);
+      case PacketType.Control:
+        return decodeControl(plaintext);
+      case PacketType.Ping:
+        return decodePing(plaintext);
+      case PacketType.Close:
+        return decodeClose(plaintext);
+      case PacketType.ClientHello:
+      case PacketType.ServerWelcome:
+        return failure('wrong-space', `type ${type} in session space`);
+      default:
+        return failure('unknown-type', `type ${type}`);
+    }
+  }
+  return failure('bad-space', `space ${space} carries no token`);
+}
+
+function safePrefix(prefix: Prefix): Buffer | undefined {
+  try {
+    return encodePrefix(prefix);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The `context` input of the session-key derivation: SHA-256 of the CLIENT_HELLO plaintext followed
+ * by the SERVER_WELCOME plaintext, binding the keys to everything both sides said in the handshake.
+ */
+export function handshakeContext(helloPlaintext: Uint8Array, welcomePlaintext: Uint8Array): Buffer {
+  return createHash('sha256').update(helloPlaintext).update(welcomePlaintext).digest();
+}
