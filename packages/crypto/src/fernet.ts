@@ -1,8 +1,10 @@
 import {
+  type Cipher,
   createCipheriv,
   createDecipheriv,
   createHmac,
   createSecretKey,
+  type Decipher,
   type KeyObject,
   timingSafeEqual,
 } from 'node:crypto';
@@ -105,12 +107,22 @@ export class Fernet {
   // KeyObjects are imported once here, so each token does not re-import raw key bytes.
   readonly #signingKey: KeyObject;
   readonly #encryptionKey: KeyObject;
+  // One long-lived CBC stream per direction instead of a cipher object per token: creating the
+  // cipher cost about as much as encrypting a 1200-byte token. See `chainedCbc` below for why this
+  // gives exactly the per-token CBC output.
+  #cipher!: Cipher;
+  #decipher!: Decipher;
+  /** The last ciphertext block the long-lived cipher/decipher processed: its current CBC chaining value. */
+  readonly #encryptChain = Buffer.alloc(BLOCK);
+  readonly #decryptChain = Buffer.alloc(BLOCK);
 
   constructor(key: FernetKey | string) {
     const parsed = typeof key === 'string' ? parseKey(key) : key;
     checkKey(parsed);
     this.#signingKey = createSecretKey(parsed.signingKey);
     this.#encryptionKey = createSecretKey(parsed.encryptionKey);
+    this.#resetCipher();
+    this.#resetDecipher();
   }
 
   /** Encrypts to a padded base64url token, byte-for-byte what Python's `Fernet.encrypt` would produce. */
@@ -170,12 +182,22 @@ export class Fernet {
       }
     }
     out.fill(macStart - offset, offset, macStart);
-    const cipher = createCipheriv('aes-128-cbc', this.#encryptionKey, out.subarray(ivStart, ciphertextStart));
-    cipher.setAutoPadding(false);
-    const ciphertext = cipher.update(out.subarray(ciphertextStart, macStart));
-    cipher.final();
-    if (ciphertext.length !== ciphertextLength) throw new Error('seal: cipher returned an unexpected length');
+    // Re-aim the running CBC stream at this token's IV: its first block gets IV ^ chain folded in.
+    const chain = this.#encryptChain;
+    for (let i = 0; i < BLOCK; i++) out[ciphertextStart + i]! ^= out[ivStart + i]! ^ chain[i]!;
+    let ciphertext: Buffer;
+    try {
+      ciphertext = this.#cipher.update(out.subarray(ciphertextStart, macStart));
+    } catch (error) {
+      this.#resetCipher(); // the chaining value is unknown now; start a fresh stream
+      throw error;
+    }
+    if (ciphertext.length !== ciphertextLength) {
+      this.#resetCipher();
+      throw new Error('seal: cipher returned an unexpected length');
+    }
     out.set(ciphertext, ciphertextStart);
+    chain.set(ciphertext.subarray(ciphertextLength - BLOCK));
 
     const mac = createHmac('sha256', this.#signingKey).update(out.subarray(start, macStart)).digest();
     out.set(mac, macStart);
@@ -202,6 +224,18 @@ export class Fernet {
     return result === EXPIRED || result === FUTURE ? 'EEXPIRED' : 'EBADTOKEN';
   }
 
+  #resetCipher(): void {
+    this.#encryptChain.fill(0);
+    this.#cipher = createCipheriv('aes-128-cbc', this.#encryptionKey, this.#encryptChain);
+    this.#cipher.setAutoPadding(false);
+  }
+
+  #resetDecipher(): void {
+    this.#decryptChain.fill(0);
+    this.#decipher = createDecipheriv('aes-128-cbc', this.#encryptionKey, this.#decryptChain);
+    this.#decipher.setAutoPadding(false);
+  }
+
   #open(token: Uint8Array, opts: OpenOptions | undefined): Buffer | Failure {
     const ttl = opts?.ttl;
     if (ttl !== undefined && !(Number.isFinite(ttl) && ttl >= 0)) {
@@ -225,15 +259,23 @@ export class Fernet {
       if (now + MAX_CLOCK_SKEW < timestamp) return FUTURE;
     }
 
-    const decipher = createDecipheriv(
-      'aes-128-cbc',
-      this.#encryptionKey,
-      token.subarray(IV_OFFSET, CIPHERTEXT_OFFSET),
-    );
-    // Padding is checked here rather than by OpenSSL, whose failure is an exception per bad token.
-    decipher.setAutoPadding(false);
-    const padded = decipher.update(token.subarray(CIPHERTEXT_OFFSET, macStart));
-    decipher.final();
+    const ciphertextLength = macStart - CIPHERTEXT_OFFSET;
+    let padded: Buffer;
+    try {
+      padded = this.#decipher.update(token.subarray(CIPHERTEXT_OFFSET, macStart));
+    } catch (error) {
+      this.#resetDecipher(); // the chaining value is unknown now; start a fresh stream
+      throw error;
+    }
+    if (padded.length !== ciphertextLength) {
+      this.#resetDecipher();
+      throw new Error('open: decipher returned an unexpected length');
+    }
+    // The running stream XORed the first block with the previous token's last block; swap in this IV.
+    const chain = this.#decryptChain;
+    for (let i = 0; i < BLOCK; i++) padded[i]! ^= chain[i]! ^ token[IV_OFFSET + i]!;
+    chain.set(token.subarray(macStart - BLOCK, macStart));
+    // Padding is checked here rather than by OpenSSL (which would throw per bad token, and needs final()).
     const padLength = padded[padded.length - 1] ?? 0;
     if (padLength < 1 || padLength > BLOCK || padLength > padded.length) return BAD_PADDING;
     for (let i = padded.length - padLength; i < padded.length; i++) {
@@ -242,6 +284,15 @@ export class Fernet {
     return padded.subarray(0, padded.length - padLength);
   }
 }
+
+/*
+ * chainedCbc — why one long-lived CBC stream gives the same bytes as a fresh cipher per token.
+ * CBC encrypts C[i] = E(P[i] ^ C[i-1]) with C[-1] = IV. A stream that last emitted block X computes
+ * E(P ^ X) for the next input block P. Feeding P[0] ^ IV ^ X yields E(P[0] ^ IV) = C[0], the token's
+ * true first block; later blocks chain on C[0], C[1], ... as usual. Decryption mirrors it:
+ * P[i] = D(C[i]) ^ C[i-1]; the stream returns D(C[0]) ^ X, so XOR with X ^ IV gives P[0]. With
+ * padding disabled OpenSSL holds nothing back between updates, and final() is never called.
+ */
 
 function readTimestamp(token: Uint8Array): number {
   const t = TIMESTAMP_OFFSET;

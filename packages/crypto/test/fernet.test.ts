@@ -181,6 +181,35 @@ describe('seal and open', () => {
     expectCryptoError(() => new Fernet(text).open(token), 'EBADTOKEN');
   });
 
+  it('gives every token the bytes of a fresh AES-CBC cipher, however seal, open and failures interleave', () => {
+    // The instance keeps one CBC stream per direction; check it against a cipher made per token.
+    const text = generateKey();
+    const key = parseKey(text);
+    const reference = (plaintext: Buffer, iv: Buffer): Buffer => {
+      const cipher = createCipheriv('aes-128-cbc', key.encryptionKey, iv);
+      const body = Buffer.concat([
+        Buffer.from([0x80]),
+        Buffer.alloc(8),
+        iv,
+        cipher.update(plaintext),
+        cipher.final(),
+      ]);
+      return Buffer.concat([body, createHmac('sha256', key.signingKey).update(body).digest()]);
+    };
+    const a = new Fernet(text);
+    const b = new Fernet(text);
+    for (let i = 0; i < 300; i++) {
+      const plaintext = randomBytes(i % 7 === 0 ? 0 : (i * 37) % 3000);
+      const iv = randomBytes(16);
+      const sealer = i % 3 === 0 ? b : a;
+      const token = sealer.seal(plaintext, { now: 0, iv });
+      expect(token.equals(reference(plaintext, iv))).toBe(true);
+      const opener = i % 2 === 0 ? a : b;
+      expect(opener.open(token).equals(plaintext)).toBe(true);
+      if (i % 5 === 0) expect(opener.tryOpen(randomBytes(token.length))).toBe('EBADTOKEN');
+    }
+  });
+
   it('rejects invalid arguments with RangeError, not a token error', () => {
     expect(() => fernet.seal(Buffer.alloc(1), { iv: new Uint8Array(15) })).toThrow(RangeError);
     expect(() => fernet.seal(Buffer.alloc(1), { headroom: -1 })).toThrow(RangeError);
