@@ -24,6 +24,7 @@ export const Space = {
   Handshake: 0x01,
   Session: 0x02,
   Reset: 0x03,
+  Reject: 0x04,
 } as const;
 export type Space = (typeof Space)[keyof typeof Space];
 
@@ -88,6 +89,8 @@ export const PING_LENGTH = PACKET_HEAD_LENGTH + 4;
 /** CLOSE without its reason: head + packetNumber + errorCode + reason length. */
 export const CLOSE_MIN_LENGTH = PACKET_HEAD_LENGTH + 8;
 export const RESET_DATAGRAM_LENGTH = PREFIX_LENGTH + RESET_TOKEN_LENGTH;
+/** REJECT datagram: prefix + u16 error code. */
+export const REJECT_DATAGRAM_LENGTH = PREFIX_LENGTH + 2;
 
 // --- Datagram sizes --------------------------------------------------------------------------------
 /** Largest UDP payload over IPv4. */

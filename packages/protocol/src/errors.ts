@@ -28,6 +28,7 @@ const TABLE = [
   ['ETIMEDOUT', 11, 8, 'the peer stopped answering (handshake or idle timeout)'],
   ['ECONNRESET', 12, 8, 'the session was lost (for example the server restarted)'],
   ['EHOSTUNREACH', null, 8, 'unknown host or unreachable network (CLI only)'],
+  ['ECONNREFUSED', null, 8, 'nothing is listening at that address and port (CLI only)'],
   ['EBUSY', 13, 8, 'the server is at its maximum number of sessions'],
   ['EPROTO', 14, 9, 'a malformed or unexpected packet or message'],
   ['EVERSION', 15, 9, 'no protocol version in common'],
@@ -40,7 +41,7 @@ const TABLE = [
 
 export type ErrorName = (typeof TABLE)[number][0];
 /** Names that have a wire number (everything but the CLI-only ones). */
-export type WireErrorName = Exclude<ErrorName, 'EUSAGE' | 'EHOSTUNREACH'>;
+export type WireErrorName = Exclude<ErrorName, 'EUSAGE' | 'EHOSTUNREACH' | 'ECONNREFUSED'>;
 /** Names a control reply or abort may carry (a failure, so not OK). */
 export type ReplyErrorName = Exclude<WireErrorName, 'OK'>;
 
@@ -116,7 +117,9 @@ export class FerryError extends Error {
   /** An error reply to request `id` (message truncated to MAX_ERROR_MESSAGE_BYTES). */
   toReply(id: number): { op: 'reply'; id: number; ok: false; code: ReplyErrorName; message: string } {
     const code: ReplyErrorName =
-      this.code === 'OK' || this.code === 'EUSAGE' || this.code === 'EHOSTUNREACH' ? 'EINTERNAL' : this.code;
+      this.code === 'OK' || this.code === 'EUSAGE' || this.code === 'EHOSTUNREACH' || this.code === 'ECONNREFUSED'
+        ? 'EINTERNAL'
+        : this.code;
     return { op: 'reply', id, ok: false, code, message: truncateUtf8(this.message, MAX_ERROR_MESSAGE_BYTES) };
   }
 

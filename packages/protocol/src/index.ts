@@ -12,6 +12,7 @@ export * from './packets/control.js';
 export * from './packets/data.js';
 export * from './packets/hello.js';
 export * from './packets/ping.js';
+export * from './packets/reject.js';
 export * from './packets/reset.js';
 export * from './packets/version.js';
 export * from './packets/welcome.js';

@@ -28,7 +28,9 @@ export const PrefixSchema = z.strictObject({
 export function isKnownSpace(version: number, space: number): boolean {
   if (version === VERSION_NEGOTIATION_VERSION) return space === Space.VersionNegotiation;
   if (version === PROTOCOL_VERSION) {
-    return space === Space.Handshake || space === Space.Session || space === Space.Reset;
+    return (
+      space === Space.Handshake || space === Space.Session || space === Space.Reset || space === Space.Reject
+    );
   }
   return true; // another version's spaces are not ours to judge
 }

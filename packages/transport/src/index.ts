@@ -1,2 +1,38 @@
-// Filled in by its own issue; this package only builds for now.
-export const packageName = '@ferry/transport';
+/**
+ * @ferry/transport: reliable, congestion-controlled, encrypted sessions over UDP. A sans-I/O core
+ * (Connection, ClientHandshake, ServerEndpoint) driven with explicit time, a Node adapter (connect,
+ * UdpServer) and a simulated network (`@ferry/transport/sim`) for deterministic tests.
+ */
+export { BlockBitmap, type BlockRange } from './bitmap.js';
+export { BbrController, type CongestionConfig, type CongestionState } from './core/congestion.js';
+export { Connection, type ConnectionEvent, type ConnectionOptions } from './core/connection.js';
+export { type EndpointEvent, ServerEndpoint, type ServerKey, type ServerSession } from './core/endpoint.js';
+export {
+  type Access,
+  ClientHandshake,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_RECEIVE_WINDOW,
+  type SessionParameters,
+} from './core/handshake.js';
+export { RttEstimator } from './core/rtt.js';
+export { ConnectionStats, DROP_REASONS, type DropReason } from './core/stats.js';
+export { blockCountFor, blockLength } from './core/transfers.js';
+export {
+  type BlockSink,
+  type BlockSource,
+  Session,
+  type SessionClosed,
+  type SessionDriver,
+} from './session.js';
+export {
+  ClientSession,
+  type ConnectOptions,
+  connect,
+  formatPeer,
+  type ListenOptions,
+  parsePeer,
+  SOCKET_BUFFER_BYTES,
+  type TransportTuning,
+  UdpServer,
+} from './udp.js';

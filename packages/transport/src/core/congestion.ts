@@ -1,0 +1,290 @@
+import { WindowedMax } from './windowed-filter.js';
+
+/**
+ * A rate-based congestion controller modelled on BBR (v1, with v2's ack-aggregation allowance).
+ *
+ * It estimates the bottleneck bandwidth (windowed max of delivery-rate samples over 10 rounds) and the
+ * minimum RTT (windowed min over 10 s), paces at gain × bandwidth and caps data in flight at
+ * gain × BDP. Loss is not read as congestion: a loss-compensated rate sample is used while the RTT
+ * shows no standing queue, so random loss does not collapse throughput, while loss that comes with a
+ * growing queue (a real bottleneck overflowing) gets no compensation. Units: bytes and milliseconds.
+ * docs/CONGESTION.md describes the states and constants.
+ */
+export type CongestionState = 'startup' | 'drain' | 'probe-bw' | 'probe-rtt' | 'fixed';
+
+export const STARTUP_GAIN = 2 / Math.LN2;
+export const DRAIN_GAIN = 1 / STARTUP_GAIN;
+export const CWND_GAIN = 2;
+export const PROBE_BW_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
+export const BTLBW_WINDOW_ROUNDS = 10;
+export const MIN_RTT_WINDOW_MS = 10_000;
+export const PROBE_RTT_DURATION_MS = 200;
+export const MIN_CWND_PACKETS = 4;
+export const FULL_BW_GROWTH = 1.25;
+export const FULL_BW_ROUNDS = 3;
+/** Loss compensation never assumes more than this random-loss fraction. */
+export const MAX_COMPENSATED_LOSS = 0.5;
+
+export interface CongestionConfig {
+  /** Largest datagram the sender emits, in bytes. */
+  mss: number;
+  initialCwndPackets?: number;
+  /** Floor for the congestion window, in bytes (absorbs ack aggregation on busy hosts). */
+  minCwndBytes?: number;
+  /** Cap on the congestion window, in bytes. */
+  maxCwndBytes?: number;
+  /** A fixed window of this many packets with no pacing (1 = the seed's stop-and-wait). */
+  fixedWindowPackets?: number;
+  /** Cap on the pacing rate, in bytes per millisecond (a user's bandwidth limit). */
+  maxRateBytesPerMs?: number;
+  initialRttMs?: number;
+}
+
+export interface AckSample {
+  now: number;
+  /** Bytes newly acknowledged by this ack. */
+  ackedBytes: number;
+  /** Connection-wide delivered count after this ack. */
+  delivered: number;
+  /** Delivery rate sample (bytes/ms) from the newest acknowledged packet, if any. */
+  rate: number | undefined;
+  /** Connection delivered count when the newest acknowledged packet was sent. */
+  priorDelivered: number;
+  isAppLimited: boolean;
+  rttMs: number | undefined;
+  bytesInFlight: number;
+}
+
+export class BbrController {
+  state: CongestionState;
+  cwnd: number;
+  pacingRate: number;
+  private readonly bw = new WindowedMax(BTLBW_WINDOW_ROUNDS);
+  private readonly extraAcked = new WindowedMax(BTLBW_WINDOW_ROUNDS);
+  minRtt = Number.POSITIVE_INFINITY;
+  private minRttStamp = 0;
+  round = 0;
+  private nextRoundDelivered = 0;
+  private roundStart = false;
+  private fullBw = 0;
+  private fullBwCount = 0;
+  filledPipe = false;
+  private cycleIndex = 0;
+  private cycleStamp = 0;
+  private probeRttDoneStamp = 0;
+  private probeRttRoundDone = false;
+  private priorCwnd = 0;
+  private pacingGain = STARTUP_GAIN;
+  private cwndGain = STARTUP_GAIN;
+  private ackEpochStart = 0;
+  private ackEpochAcked = 0;
+  /** EWMA of the per-round loss fraction. */
+  lossRate = 0;
+  private roundLost = 0;
+  private roundSent = 0;
+  private latestRtt = 0;
+  private readonly mss: number;
+  private readonly minCwnd: number;
+  private readonly maxCwnd: number;
+  private readonly maxRate: number;
+
+  constructor(private readonly config: CongestionConfig) {
+    this.mss = config.mss;
+    this.minCwnd = Math.max(config.minCwndBytes ?? 0, MIN_CWND_PACKETS * this.mss);
+    this.maxCwnd = config.maxCwndBytes ?? Number.POSITIVE_INFINITY;
+    this.maxRate = config.maxRateBytesPerMs ?? Number.POSITIVE_INFINITY;
+    if (config.fixedWindowPackets !== undefined) {
+      this.state = 'fixed';
+      this.cwnd = config.fixedWindowPackets * this.mss;
+      this.pacingRate = this.maxRate;
+      return;
+    }
+    this.state = 'startup';
+    this.cwnd = Math.min(Math.max((config.initialCwndPackets ?? 10) * this.mss, this.minCwnd), this.maxCwnd);
+    this.pacingRate = Math.min((STARTUP_GAIN * this.cwnd) / (config.initialRttMs ?? 100), this.maxRate);
+  }
+
+  /** Bottleneck bandwidth estimate in bytes per millisecond. */
+  get bandwidth(): number {
+    return this.bw.get();
+  }
+
+  onPacketSent(bytes: number): void {
+    this.roundSent += bytes;
+  }
+
+  onPacketsLost(bytes: number): void {
+    this.roundLost += bytes;
+  }
+
+  onAck(s: AckSample): void {
+    if (this.state === 'fixed') return;
+    if (s.rttMs !== undefined) {
+      this.latestRtt = s.rttMs;
+    }
+    this.updateRound(s);
+    this.updateBandwidth(s);
+    this.updateAckAggregation(s);
+    this.checkFullPipe(s);
+    this.checkDrain(s);
+    this.updateCycle(s);
+    this.updateMinRtt(s);
+    this.setPacingRate();
+    this.setCwnd(s);
+  }
+
+  private bdp(gain: number): number {
+    if (!Number.isFinite(this.minRtt) || this.bandwidth === 0) return this.cwnd;
+    return gain * this.bandwidth * this.minRtt;
+  }
+
+  private updateRound(s: AckSample): void {
+    this.roundStart = false;
+    if (s.priorDelivered >= this.nextRoundDelivered) {
+      this.nextRoundDelivered = s.delivered;
+      this.round++;
+      this.roundStart = true;
+      const total = this.roundSent;
+      if (total > 0) {
+        const fraction = Math.min(this.roundLost / total, 1);
+        this.lossRate = 0.75 * this.lossRate + 0.25 * fraction;
+      }
+      this.roundLost = 0;
+      this.roundSent = 0;
+    }
+  }
+
+  /** True while the RTT shows no standing queue, so loss is taken as random rather than congestive. */
+  private queueIsShort(): boolean {
+    if (!Number.isFinite(this.minRtt)) return true;
+    return this.latestRtt <= this.minRtt * 1.5 + 2;
+  }
+
+  private updateBandwidth(s: AckSample): void {
+    if (s.rate === undefined || s.rate <= 0) return;
+    let rate = s.rate;
+    if (this.lossRate > 0.001 && this.queueIsShort()) {
+      rate /= 1 - Math.min(this.lossRate, MAX_COMPENSATED_LOSS);
+    }
+    if (!s.isAppLimited || rate >= this.bandwidth) {
+      this.bw.update(rate, this.round);
+    }
+  }
+
+  private updateAckAggregation(s: AckSample): void {
+    const bw = this.bandwidth;
+    if (bw === 0) return;
+    const expected = bw * (s.now - this.ackEpochStart);
+    if (this.ackEpochAcked <= expected) {
+      this.ackEpochStart = s.now;
+      this.ackEpochAcked = 0;
+    }
+    this.ackEpochAcked += s.ackedBytes;
+    const extra = Math.max(0, this.ackEpochAcked - bw * (s.now - this.ackEpochStart));
+    this.extraAcked.update(Math.min(extra, this.cwnd), this.round);
+  }
+
+  private checkFullPipe(s: AckSample): void {
+    if (this.filledPipe || !this.roundStart || s.isAppLimited) return;
+    if (this.bandwidth >= this.fullBw * FULL_BW_GROWTH) {
+      this.fullBw = this.bandwidth;
+      this.fullBwCount = 0;
+      return;
+    }
+    this.fullBwCount++;
+    if (this.fullBwCount >= FULL_BW_ROUNDS) this.filledPipe = true;
+  }
+
+  private checkDrain(s: AckSample): void {
+    if (this.state === 'startup' && this.filledPipe) {
+      this.state = 'drain';
+      this.pacingGain = DRAIN_GAIN;
+      this.cwndGain = STARTUP_GAIN;
+    }
+    if (this.state === 'drain' && s.bytesInFlight <= this.bdp(1)) {
+      this.enterProbeBw(s.now);
+    }
+  }
+
+  private enterProbeBw(now: number): void {
+    this.state = 'probe-bw';
+    this.cwndGain = CWND_GAIN;
+    // Start at a random-ish phase other than the draining one, as BBR does; deterministic here.
+    this.cycleIndex = 2 + (this.round % 6);
+    this.pacingGain = PROBE_BW_GAINS[this.cycleIndex]!;
+    this.cycleStamp = now;
+  }
+
+  private updateCycle(s: AckSample): void {
+    if (this.state !== 'probe-bw') return;
+    const elapsed = s.now - this.cycleStamp > (Number.isFinite(this.minRtt) ? this.minRtt : 1);
+    let advance = elapsed;
+    if (this.pacingGain > 1) advance = elapsed && s.bytesInFlight >= this.bdp(this.pacingGain);
+    else if (this.pacingGain < 1) advance = elapsed || s.bytesInFlight <= this.bdp(1);
+    if (this.pacingGain > 1 && elapsed && s.now - this.cycleStamp > 2 * this.minRtt) advance = true;
+    if (advance) {
+      this.cycleIndex = (this.cycleIndex + 1) % PROBE_BW_GAINS.length;
+      this.pacingGain = PROBE_BW_GAINS[this.cycleIndex]!;
+      this.cycleStamp = s.now;
+    }
+  }
+
+  private updateMinRtt(s: AckSample): void {
+    const expired = s.now - this.minRttStamp > MIN_RTT_WINDOW_MS;
+    if (s.rttMs !== undefined && (s.rttMs <= this.minRtt || expired)) {
+      this.minRtt = s.rttMs;
+      this.minRttStamp = s.now;
+    }
+    if (expired && this.state !== 'probe-rtt' && this.filledPipe) {
+      this.state = 'probe-rtt';
+      this.pacingGain = 1;
+      this.priorCwnd = this.cwnd;
+      this.probeRttDoneStamp = 0;
+    }
+    if (this.state === 'probe-rtt') {
+      if (this.probeRttDoneStamp === 0 && s.bytesInFlight <= this.minCwnd) {
+        this.probeRttDoneStamp = s.now + PROBE_RTT_DURATION_MS;
+        this.probeRttRoundDone = false;
+        this.nextRoundDelivered = s.delivered;
+      } else if (this.probeRttDoneStamp !== 0) {
+        if (this.roundStart) this.probeRttRoundDone = true;
+        if (this.probeRttRoundDone && s.now > this.probeRttDoneStamp) {
+          this.minRttStamp = s.now;
+          this.cwnd = Math.max(this.cwnd, this.priorCwnd);
+          this.enterProbeBw(s.now);
+        }
+      }
+    }
+  }
+
+  private setPacingRate(): void {
+    const bw = this.bandwidth;
+    if (bw === 0) return;
+    const rate = this.pacingGain * bw;
+    // In startup the rate only grows; afterwards it follows the model.
+    if (this.filledPipe || rate > this.pacingRate) this.pacingRate = Math.min(rate, this.maxRate);
+  }
+
+  private setCwnd(s: AckSample): void {
+    if (this.state === 'probe-rtt') {
+      this.cwnd = this.minCwnd;
+      return;
+    }
+    const target = this.bdp(this.cwndGain) + this.extraAcked.get();
+    if (this.filledPipe) this.cwnd = Math.min(this.cwnd + s.ackedBytes, target);
+    else if (this.cwnd < target || s.delivered < 10 * this.mss) this.cwnd += s.ackedBytes;
+    this.cwnd = Math.min(Math.max(this.cwnd, this.minCwnd), this.maxCwnd);
+  }
+
+  toJSON(): Record<string, number | string | boolean> {
+    return {
+      state: this.state,
+      cwndBytes: Math.round(this.cwnd),
+      pacingRateBytesPerSec: Math.round(this.pacingRate * 1000),
+      bandwidthBytesPerSec: Math.round(this.bandwidth * 1000),
+      minRttMs: Number.isFinite(this.minRtt) ? this.minRtt : -1,
+      lossRate: Number(this.lossRate.toFixed(4)),
+      round: this.round,
+    };
+  }
+}

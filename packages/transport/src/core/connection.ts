@@ -1,0 +1,752 @@
+import type { Fernet } from '@ferry/crypto';
+import type { ErrorName } from '@ferry/protocol';
+import { BbrController, type CongestionConfig } from './congestion.js';
+import { ControlReceiver, ControlSender } from './control.js';
+import { Pacer } from './pacer.js';
+import { ReceivedPackets } from './received.js';
+import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
+import { RttEstimator } from './rtt.js';
+import { ConnectionStats, type DropReason } from './stats.js';
+import { type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
+import {
+  decodeSessionPacket,
+  encodeAck,
+  encodeClose,
+  encodeControl,
+  encodeDataHeader,
+  encodePing,
+  errorCodeFromWire,
+  errorCodeToWire,
+  MAX_ACK_RANGES,
+  MAX_FLOWS,
+  openToken,
+  SESSION_OVERHEAD,
+  type SessionPacket,
+  sealDatagram,
+  sessionPrefix,
+} from './wire.js';
+
+/**
+ * One ferry session, sans-I/O: feed it datagrams and timer expiries with the current time, take the
+ * datagrams it wants sent and the events it raises, and wake it at `nextTimeout()`. It never reads a
+ * clock, a socket or a timer of its own; `wallClock` (Unix seconds) only stamps Fernet tokens.
+ */
+export type ConnectionState = 'open' | 'closing' | 'draining' | 'closed';
+
+export type ConnectionEvent =
+  | { type: 'message'; body: Buffer }
+  | { type: 'read'; transferId: number; index: number }
+  | { type: 'block'; transferId: number; index: number; data: Buffer }
+  | { type: 'send-complete'; transferId: number }
+  | { type: 'receive-complete'; transferId: number }
+  | { type: 'closed'; code: ErrorName; message: string; remote: boolean };
+
+export interface ConnectionOptions {
+  role: 'client' | 'server';
+  connId: bigint;
+  sendKey: Fernet;
+  receiveKey: Fernet;
+  blockSize: number;
+  /** The peer's receive window in bytes (from the handshake). */
+  peerReceiveWindow: number;
+  /** Our receive window per transfer, in bytes. */
+  receiveWindow: number;
+  idleTimeoutMs: number;
+  now: number;
+  wallClock: () => number;
+  congestion?: Omit<CongestionConfig, 'mss'>;
+  /** Bytes the sender reads ahead of the window (per transfer). */
+  readAheadBytes?: number;
+  /** Largest ack delay we allow ourselves, in ms. */
+  maxAckDelayMs?: number;
+  initialRttMs?: number;
+}
+
+export const DEFAULT_MAX_ACK_DELAY_MS = 1;
+/** Ack at once after this many ack-eliciting packets (else at the end of a receive batch or the delay). */
+export const ACK_EVERY = 2;
+export const MAX_DATAGRAMS_PER_POLL = 128;
+export const PROBE_PACKETS = 2;
+
+export class Connection {
+  state: ConnectionState = 'open';
+  readonly stats = new ConnectionStats();
+  readonly rtt: RttEstimator;
+  readonly cc: BbrController;
+  readonly role: 'client' | 'server';
+  readonly connId: bigint;
+  readonly blockSize: number;
+  readonly idleTimeoutMs: number;
+  private readonly prefix: Buffer;
+  private readonly sendKey: Fernet;
+  private readonly receiveKey: Fernet;
+  private readonly wallClock: () => number;
+  private readonly sent = new SentPackets();
+  private readonly received = new ReceivedPackets();
+  private readonly pacer: Pacer;
+  private readonly controlOut = new ControlSender();
+  private readonly controlIn = new ControlReceiver();
+  private readonly sending = new Map<number, SendTransfer>();
+  private readonly receiving = new Map<number, ReceiveTransfer>();
+  private readonly events: ConnectionEvent[] = [];
+  private readonly peerWindowBlocks: number;
+  private readonly windowBlocks: number;
+  private readonly readAheadBlocks: number;
+  private readonly maxAckDelayMs: number;
+  private ackPending = 0;
+  private ackImmediate = false;
+  private ackDeadline = Number.POSITIVE_INFINITY;
+  private flowUpdate = false;
+  private lastReceived: number;
+  private lastProgress: number;
+  private lastAckElicitingSent: number;
+  private rtoBackoff = 0;
+  private probeCredits = 0;
+  private pingPending = false;
+  private closePending = false;
+  private closeCode: ErrorName = 'OK';
+  private closeReason = '';
+  private closeAt = 0;
+  private lastCloseSent = Number.NEGATIVE_INFINITY;
+  private roundRobin = 0;
+  /** Set once the peer has sent an authenticated session packet (address validation, key confirmation). */
+  peerValidated: boolean;
+
+  constructor(options: ConnectionOptions) {
+    this.role = options.role;
+    this.connId = options.connId;
+    this.blockSize = options.blockSize;
+    this.idleTimeoutMs = options.idleTimeoutMs;
+    this.sendKey = options.sendKey;
+    this.receiveKey = options.receiveKey;
+    this.wallClock = options.wallClock;
+    this.prefix = sessionPrefix(options.connId);
+    this.maxAckDelayMs = options.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS;
+    this.rtt = new RttEstimator(options.initialRttMs ?? 100, this.maxAckDelayMs + 1);
+    const mss = this.blockSize + SESSION_OVERHEAD;
+    this.cc = new BbrController({
+      mss,
+      minCwndBytes: 64 * 1024,
+      ...options.congestion,
+      initialRttMs: options.initialRttMs ?? 100,
+    });
+    this.pacer = new Pacer(2 * mss);
+    this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
+    this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
+    this.readAheadBlocks = Math.max(
+      4,
+      Math.ceil((options.readAheadBytes ?? 4 * 1024 * 1024) / this.blockSize),
+    );
+    this.lastReceived = options.now;
+    this.lastProgress = options.now;
+    this.lastAckElicitingSent = options.now;
+    this.peerValidated = options.role === 'client';
+  }
+
+  // ---------------------------------------------------------------- application interface
+
+  /** Queues a control message (JSON bytes); returns its sequence number. */
+  sendMessage(body: Buffer): number {
+    return this.controlOut.enqueue(body);
+  }
+
+  /** Sends an ack-eliciting PING (key confirmation, probing, keep-alive). */
+  ping(): void {
+    this.pingPending = true;
+  }
+
+  /** Whether control message `seq` has been acknowledged. */
+  messageAcked(seq: number): boolean {
+    return this.controlOut.isAcked(seq);
+  }
+
+  /**
+   * Starts sending a file of `size` bytes as transfer `transferId`. `have` lists block ranges the peer
+   * already holds (resume); `afterMessage` holds data back until that control message is acknowledged.
+   */
+  openSend(
+    transferId: number,
+    size: number,
+    have: ReadonlyArray<BlockRange> = [],
+    afterMessage?: number,
+  ): void {
+    if (this.sending.has(transferId)) throw new Error(`transfer ${transferId} is already being sent`);
+    const t = new SendTransfer(transferId, size, this.blockSize, this.peerWindowBlocks, have, afterMessage);
+    this.sending.set(transferId, t);
+    if (t.completed) this.completeSend(t);
+  }
+
+  /** The source's bytes for a block requested with a 'read' event. */
+  provideBlock(transferId: number, index: number, data: Buffer): void {
+    this.sending.get(transferId)?.provide(index, data);
+  }
+
+  /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
+  openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
+    if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
+    const t = new ReceiveTransfer(transferId, size, this.blockSize, this.windowBlocks, have);
+    this.receiving.set(transferId, t);
+    // Tell the sender our window at once (it matters when resuming far into the file).
+    this.flowUpdate = true;
+    if (t.isComplete) this.completeReceive(t);
+  }
+
+  /** The sink finished writing `count` blocks of a receive transfer: frees window. */
+  blocksWritten(transferId: number, count = 1): void {
+    const t = this.receiving.get(transferId);
+    if (t === undefined) return;
+    t.onWritten(count);
+    const limit = t.limit();
+    if (limit - t.advertisedLimit >= Math.max(1, t.windowBlocks / 4)) this.flowUpdate = true;
+    if (t.isComplete) this.completeReceive(t);
+  }
+
+  /** Stops a transfer in either direction (its blocks are no longer sent or accepted). */
+  cancelTransfer(transferId: number): void {
+    const s = this.sending.get(transferId);
+    if (s !== undefined) {
+      s.cancel();
+      this.sending.delete(transferId);
+    }
+    const r = this.receiving.get(transferId);
+    if (r !== undefined) {
+      r.cancelled = true;
+      this.receiving.delete(transferId);
+    }
+  }
+
+  /** Blocks of a receive transfer held so far. */
+  receivedRanges(transferId: number): Array<[number, number]> {
+    return this.receiving.get(transferId)?.have.ranges() ?? [];
+  }
+
+  transferProgress(transferId: number): { bytes: number; size: number } | undefined {
+    const s = this.sending.get(transferId);
+    if (s !== undefined) return { bytes: s.bytesSent, size: s.size };
+    const r = this.receiving.get(transferId);
+    if (r !== undefined) return { bytes: r.bytesReceived, size: r.size };
+    return undefined;
+  }
+
+  /** Closes the session: `code` 'OK' for a normal close, else the error that ends it. */
+  close(now: number, code: ErrorName = 'OK', reason = ''): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.closePending = true;
+    this.closeAt = now + 3 * this.rtt.rto();
+    this.dropTransfers();
+  }
+
+  pollEvent(): ConnectionEvent | undefined {
+    return this.events.shift();
+  }
+
+  get hasEvents(): boolean {
+    return this.events.length > 0;
+  }
+
+  /** Nothing queued, nothing in flight: every message and block was acknowledged. */
+  get quiescent(): boolean {
+    return this.controlOut.idle && this.sent.ackElicitingInFlight === 0 && this.sending.size === 0;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  /**
+   * A datagram addressed to this connection (prefix already matched). Returns true when it was
+   * authentic and newer than anything received before.
+   */
+  receiveDatagram(datagram: Buffer, now: number): boolean {
+    if (this.state === 'closed') return false;
+    this.stats.datagramsReceived++;
+    this.stats.bytesReceived += datagram.length;
+    const plaintext = openToken(this.receiveKey, datagram);
+    if (typeof plaintext === 'string') {
+      this.drop('bad-mac');
+      return false;
+    }
+    const decoded = decodeSessionPacket(plaintext, datagram);
+    if (!decoded.ok) {
+      this.drop('malformed');
+      return false;
+    }
+    const largestBefore = this.received.largest;
+    this.onPacket(decoded.value, now);
+    // Only a new packet, newer than any before, may move the session to another address (NAT rebinding).
+    return this.received.largest > largestBefore;
+  }
+
+  private drop(reason: DropReason): void {
+    this.stats.drops[reason]++;
+  }
+
+  private onPacket(p: SessionPacket, now: number): void {
+    if (this.received.isDuplicate(p.pn)) {
+      this.drop('replay');
+      return;
+    }
+    if (this.state === 'draining' || this.state === 'closing') {
+      if (p.type === 'close') this.enterDraining(now);
+      else if (this.state === 'closing' && now - this.lastCloseSent >= this.rtt.rto())
+        this.closePending = true;
+      return;
+    }
+    switch (p.type) {
+      case 'data': {
+        const t = this.receiving.get(p.transferId);
+        if (t === undefined) {
+          this.drop('unknown-transfer');
+          return;
+        }
+        const verdict = t.accepts(p.blockIndex, p.payload.length);
+        if (verdict === 'invalid') {
+          this.drop('malformed');
+          return;
+        }
+        if (verdict === 'beyond-window') {
+          this.drop('flow-control');
+          return;
+        }
+        this.accept(p.pn, p.sendTime, now, true, false);
+        if (verdict === 'duplicate') {
+          t.duplicateBlocks++;
+          this.stats.duplicateBlocks++;
+          return;
+        }
+        t.onBlock(p.blockIndex);
+        this.stats.blocksReceived++;
+        this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data: p.payload });
+        return;
+      }
+      case 'control': {
+        const verdict = this.controlIn.offer(p.seq, p.body);
+        if (verdict === 'reject') {
+          this.drop('flow-control');
+          return;
+        }
+        this.accept(p.pn, 0, now, true, true);
+        for (const body of this.controlIn.drain()) this.events.push({ type: 'message', body });
+        return;
+      }
+      case 'ping':
+        this.accept(p.pn, 0, now, true, true);
+        return;
+      case 'ack':
+        this.accept(p.pn, 0, now, false, false);
+        this.onAck(p, now);
+        return;
+      case 'close': {
+        this.accept(p.pn, 0, now, false, false);
+        const code = errorCodeFromWire(p.errorCode);
+        this.dropTransfers();
+        this.events.push({
+          type: 'closed',
+          code,
+          message: p.reason || (code === 'OK' ? 'the peer closed the session' : 'the peer ended the session'),
+          remote: true,
+        });
+        this.enterDraining(now);
+        return;
+      }
+    }
+  }
+
+  private accept(pn: number, sendTime: number, now: number, ackEliciting: boolean, immediate: boolean): void {
+    const inOrder = pn === this.received.largest + 1;
+    this.received.record(pn, now, sendTime);
+    this.lastReceived = now;
+    this.peerValidated = true;
+    if (!ackEliciting) return;
+    if (this.ackPending === 0) this.ackDeadline = now + this.maxAckDelayMs;
+    this.ackPending++;
+    if (immediate || !inOrder) this.ackImmediate = true;
+  }
+
+  private onAck(p: Extract<SessionPacket, { type: 'ack' }>, now: number): void {
+    const result = this.sent.onAck(p.ranges, p.ackDelayMicros / 1000, now, this.rtt);
+    if (result.newlyAcked.length > 0) {
+      this.rtoBackoff = 0;
+      this.lastProgress = now;
+    }
+    for (const sp of result.newlyAcked) this.onContentAcked(sp.content);
+    this.onLost(result.lost);
+    for (const f of p.flows) this.sending.get(f.transferId)?.onFlow(f.cumulativeBlocks, f.blockLimit);
+    this.cc.onAck({
+      now,
+      ackedBytes: result.ackedBytes,
+      delivered: this.sent.delivered,
+      rate: result.rate,
+      priorDelivered: result.priorDelivered,
+      isAppLimited: result.isAppLimited,
+      rttMs: result.rttSample,
+      bytesInFlight: this.sent.bytesInFlight,
+    });
+    this.checkSendCompletion();
+  }
+
+  private onContentAcked(c: PacketContent | undefined): void {
+    if (c === undefined) return;
+    if (c.kind === 'data') this.sending.get(c.transferId)?.onAcked(c.block);
+    else if (c.kind === 'control') this.controlOut.onAcked(c.seq);
+  }
+
+  private onLost(lost: ReadonlyArray<{ content: PacketContent | undefined; size: number }>): void {
+    if (lost.length === 0) return;
+    let bytes = 0;
+    for (const p of lost) {
+      bytes += p.size;
+      this.stats.packetsLost++;
+      const c = p.content;
+      if (c === undefined) continue;
+      if (c.kind === 'data') {
+        const t = this.sending.get(c.transferId);
+        if (t !== undefined) {
+          t.onLost(c.block);
+          this.stats.retransmits++;
+        }
+      } else if (c.kind === 'control') {
+        this.controlOut.onLost(c.seq);
+        this.stats.retransmits++;
+      }
+    }
+    this.cc.onPacketsLost(bytes);
+  }
+
+  private checkSendCompletion(): void {
+    for (const t of this.sending.values()) {
+      if (t.completed) this.completeSend(t);
+    }
+  }
+
+  private completeSend(t: SendTransfer): void {
+    this.sending.delete(t.id);
+    this.events.push({ type: 'send-complete', transferId: t.id });
+  }
+
+  private completeReceive(t: ReceiveTransfer): void {
+    if (t.completed) return;
+    t.completed = true;
+    this.receiving.delete(t.id);
+    // One last ack so the sender learns promptly that everything arrived.
+    this.ackImmediate = this.ackPending > 0;
+    this.events.push({ type: 'receive-complete', transferId: t.id });
+  }
+
+  private dropTransfers(): void {
+    for (const t of this.sending.values()) t.cancel();
+    this.sending.clear();
+    for (const t of this.receiving.values()) t.cancelled = true;
+    this.receiving.clear();
+  }
+
+  private enterDraining(now: number): void {
+    if (this.state === 'draining' || this.state === 'closed') return;
+    this.state = 'draining';
+    this.closeAt = now + 3 * this.rtt.rto();
+    this.sent.clear();
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  nextTimeout(): number {
+    if (this.state === 'closed') return Number.POSITIVE_INFINITY;
+    if (this.state !== 'open') return this.closePending ? 0 : this.closeAt;
+    let t = Math.min(
+      this.lastReceived + this.idleTimeoutMs,
+      this.lastAckElicitingSent + this.idleTimeoutMs / 3,
+    );
+    if (this.ackPending > 0)
+      t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
+    if (this.flowUpdate) t = 0;
+    if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
+    if (this.sent.ackElicitingInFlight > 0) {
+      t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
+    } else if (this.flowBlocked()) {
+      t = Math.min(t, this.lastAckElicitingSent + this.rtt.rto() * 2 ** this.rtoBackoff);
+    }
+    if (this.controlOut.hasPending() || this.pingPending) t = 0;
+    else if (this.hasDataReady()) {
+      t = Math.min(
+        t,
+        this.pacer.nextSendTime(this.blockSize + SESSION_OVERHEAD, this.cc.pacingRate, this.lastPoll),
+      );
+    }
+    return t;
+  }
+
+  private lastPoll = 0;
+
+  private rtoDeadline(): number {
+    return this.sent.lastAckElicitingTime + this.rtt.rto() * 2 ** this.rtoBackoff;
+  }
+
+  private flowBlocked(): boolean {
+    for (const t of this.sending.values()) if (t.blockedByFlowControl()) return true;
+    return false;
+  }
+
+  private hasDataReady(): boolean {
+    if (this.sent.bytesInFlight + this.blockSize + SESSION_OVERHEAD > this.cc.cwnd && this.probeCredits === 0)
+      return false;
+    for (const t of this.sending.values()) if (this.gateOpen(t) && t.hasReady()) return true;
+    return false;
+  }
+
+  private gateOpen(t: SendTransfer): boolean {
+    if (t.gateSeq === undefined) return true;
+    if (!this.controlOut.isAcked(t.gateSeq)) return false;
+    t.gateSeq = undefined;
+    return true;
+  }
+
+  /** Runs expired timers. */
+  handleTimeout(now: number): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'open') {
+      if (now >= this.closeAt) this.finishClose();
+      return;
+    }
+    if (now - this.lastReceived >= this.idleTimeoutMs) {
+      this.timeOut(now, `no packet from the peer for ${Math.round(this.idleTimeoutMs / 1000)} s`);
+      return;
+    }
+    if (this.sent.ackElicitingInFlight > 0 && now - this.lastProgress >= this.idleTimeoutMs) {
+      this.timeOut(now, `nothing acknowledged by the peer for ${Math.round(this.idleTimeoutMs / 1000)} s`);
+      return;
+    }
+    if (this.sent.lossTime > 0 && now >= this.sent.lossTime) {
+      const result = { lost: [] as SentPacket[], lostBytes: 0 };
+      this.sent.detectLost(now, this.rtt, result);
+      this.onLost(result.lost);
+    }
+    if (this.sent.ackElicitingInFlight > 0 && now >= this.rtoDeadline()) {
+      this.stats.rtoCount++;
+      this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
+      const oldest = this.sent.oldestInFlight();
+      if (oldest !== undefined) {
+        this.sent.declareLost(oldest);
+        this.onLost([oldest]);
+      }
+      this.probeCredits = PROBE_PACKETS;
+      if (!this.hasSomethingToProbeWith()) this.pingPending = true;
+    } else if (
+      this.sent.ackElicitingInFlight === 0 &&
+      this.flowBlocked() &&
+      now >= this.lastAckElicitingSent + this.rtt.rto() * 2 ** this.rtoBackoff
+    ) {
+      this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
+      this.pingPending = true;
+    }
+    if (now - this.lastAckElicitingSent >= this.idleTimeoutMs / 3) this.pingPending = true;
+  }
+
+  private hasSomethingToProbeWith(): boolean {
+    if (this.controlOut.hasPending()) return true;
+    for (const t of this.sending.values()) if (t.wantsToSend()) return true;
+    return false;
+  }
+
+  private timeOut(now: number, why: string): void {
+    this.dropTransfers();
+    this.events.push({
+      type: 'closed',
+      code: 'ETIMEDOUT',
+      message: `session timed out: ${why}`,
+      remote: false,
+    });
+    this.state = 'closing';
+    this.closeCode = 'ETIMEDOUT';
+    this.closeReason = why;
+    this.closePending = true;
+    this.closeAt = now;
+    this.finishCloseSilently = true;
+  }
+
+  private finishCloseSilently = false;
+
+  private finishClose(): void {
+    if (this.state === 'closed') return;
+    const wasLocal = this.state === 'closing';
+    this.state = 'closed';
+    if (wasLocal && !this.finishCloseSilently) {
+      this.events.push({
+        type: 'closed',
+        code: this.closeCode,
+        message: this.closeReason || 'session closed',
+        remote: false,
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Datagrams to send now (at most MAX_DATAGRAMS_PER_POLL; call again while it returns a full batch). */
+  poll(now: number): Buffer[] {
+    this.lastPoll = now;
+    const out: Buffer[] = [];
+    if (this.state === 'closed') return out;
+    // No amplification: a server says nothing on the session until the client has proved its address.
+    if (!this.peerValidated) return out;
+    if (this.state !== 'open') {
+      if (this.closePending) {
+        this.closePending = false;
+        this.lastCloseSent = now;
+        out.push(
+          this.emit(
+            encodeClose(this.prefix, this.nextPn(), errorCodeToWire(this.closeCode), this.closeReason),
+            now,
+          ),
+        );
+        this.sent.onSent(this.sent.nextPn, now, out[0]!.length, false);
+      }
+      if (now >= this.closeAt) this.finishClose();
+      return out;
+    }
+    this.requestReads();
+    if (this.shouldAck(now)) out.push(this.emitAck(now));
+    while (out.length < MAX_DATAGRAMS_PER_POLL) {
+      const m = this.controlOut.next();
+      if (m === undefined) break;
+      out.push(
+        this.emitAckEliciting(encodeControl(this.prefix, this.nextPn(), m.seq, m.body), now, {
+          kind: 'control',
+          seq: m.seq,
+        }),
+      );
+    }
+    this.emitData(now, out);
+    if (this.pingPending && out.length < MAX_DATAGRAMS_PER_POLL) {
+      this.pingPending = false;
+      out.push(this.emitAckEliciting(encodePing(this.prefix, this.nextPn()), now, { kind: 'ping' }));
+    }
+    if (this.shouldAck(now)) out.push(this.emitAck(now));
+    this.requestReads();
+    return out;
+  }
+
+  private emitData(now: number, out: Buffer[]): void {
+    const size = this.blockSize + SESSION_OVERHEAD;
+    let idle = 0;
+    const transfers = [...this.sending.values()];
+    if (transfers.length === 0) {
+      this.sent.markAppLimited();
+      return;
+    }
+    while (out.length < MAX_DATAGRAMS_PER_POLL && idle < transfers.length) {
+      const cwndOk = this.sent.bytesInFlight + size <= this.cc.cwnd;
+      if (!cwndOk && this.probeCredits === 0) return;
+      if (this.probeCredits === 0 && !this.pacer.canSend(size, this.cc.pacingRate, now)) return;
+      const t = transfers[this.roundRobin++ % transfers.length]!;
+      if (!this.gateOpen(t)) {
+        idle++;
+        continue;
+      }
+      const block = t.next();
+      if (block === undefined) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      const pn = this.nextPn();
+      const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
+      const datagram = this.emitParts([header, block.data], now);
+      this.afterAckEliciting(pn, datagram.length, now, {
+        kind: 'data',
+        transferId: t.id,
+        block: block.index,
+      });
+      this.pacer.onSend(datagram.length);
+      if (this.probeCredits > 0) this.probeCredits--;
+      this.stats.blocksSent++;
+      if (block.retransmission) this.stats.blocksRetransmitted++;
+      out.push(datagram);
+    }
+    if (idle >= transfers.length) this.sent.markAppLimited();
+  }
+
+  private requestReads(): void {
+    for (const t of this.sending.values()) {
+      if (!this.gateOpen(t)) continue;
+      for (const index of t.blocksToRead(this.readAheadBlocks)) {
+        this.events.push({ type: 'read', transferId: t.id, index });
+      }
+    }
+  }
+
+  private shouldAck(now: number): boolean {
+    if (this.flowUpdate) return true;
+    if (this.ackPending === 0) return false;
+    return this.ackImmediate || this.ackPending >= ACK_EVERY || now >= this.ackDeadline;
+  }
+
+  private emitAck(now: number): Buffer {
+    const flows: Array<{ transferId: number; cumulativeBlocks: number; blockLimit: number }> = [];
+    for (const t of this.receiving.values()) {
+      if (flows.length >= MAX_FLOWS) break;
+      const limit = Math.max(t.limit(), t.advertisedLimit);
+      t.advertisedLimit = limit;
+      flows.push({ transferId: t.id, cumulativeBlocks: t.have.cumulative(), blockLimit: limit });
+    }
+    const ranges = this.received.ackRanges(MAX_ACK_RANGES);
+    const ackDelay = Math.max(0, Math.round((now - this.received.largestReceivedAt) * 1000));
+    const pn = this.nextPn();
+    const datagram = this.emit(
+      encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows),
+      now,
+    );
+    this.sent.onSent(pn, now, datagram.length, false);
+    this.ackPending = 0;
+    this.ackImmediate = false;
+    this.ackDeadline = Number.POSITIVE_INFINITY;
+    this.flowUpdate = false;
+    this.stats.acksSent++;
+    return datagram;
+  }
+
+  private emitAckEliciting(plaintext: Buffer, now: number, content: PacketContent): Buffer {
+    const pn = this.sent.nextPn;
+    const datagram = this.emit(plaintext, now);
+    this.afterAckEliciting(pn, datagram.length, now, content);
+    if (this.probeCredits > 0) this.probeCredits--;
+    return datagram;
+  }
+
+  private afterAckEliciting(pn: number, size: number, now: number, content: PacketContent): void {
+    if (this.sent.ackElicitingInFlight === 0) this.lastProgress = now;
+    this.sent.onSent(pn, now, size, true, content);
+    this.cc.onPacketSent(size);
+    this.lastAckElicitingSent = now;
+  }
+
+  private nextPn(): number {
+    return this.sent.nextPn;
+  }
+
+  private emit(plaintext: Buffer, _now: number): Buffer {
+    return this.emitParts([plaintext], _now);
+  }
+
+  private emitParts(parts: Uint8Array[], _now: number): Buffer {
+    const datagram = sealDatagram(this.sendKey, this.prefix, parts, this.wallClock());
+    this.stats.datagramsSent++;
+    this.stats.bytesSent += datagram.length;
+    return datagram;
+  }
+
+  /** Counters and estimator state, for logs and `--json`. */
+  toJSON(): Record<string, unknown> {
+    return {
+      state: this.state,
+      rtt: this.rtt.toJSON(),
+      congestion: this.cc.toJSON(),
+      bytesInFlight: this.sent.bytesInFlight,
+      ...this.stats.toJSON(),
+    };
+  }
+}
+
+function microTime(nowMs: number): number {
+  return Math.floor(nowMs * 1000) >>> 0;
+}

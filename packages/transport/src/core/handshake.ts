@@ -1,0 +1,213 @@
+import {
+  deriveSessionKeys,
+  Fernet,
+  type FernetKey,
+  generateX25519,
+  randomBytesPooled,
+  x25519SharedSecret,
+} from '@ferry/crypto';
+import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
+import { Connection, type ConnectionOptions } from './connection.js';
+import {
+  decodeHandshakePacket,
+  decodeReject,
+  decodeReset,
+  decodeVersionNegotiation,
+  encodeHello,
+  HANDSHAKE_TTL_SECONDS,
+  openToken,
+  type Prefix,
+  readPrefix,
+  SPACE,
+  sealHandshake,
+} from './wire.js';
+
+/** Parameters both sides put into the handshake. */
+export interface SessionParameters {
+  /** Largest block (DATA payload) this side accepts / offers. */
+  maxBlockSize: number;
+  /** Receive window per transfer, in bytes. */
+  receiveWindow: number;
+  idleTimeoutMs: number;
+}
+
+export type Access = 'read-only' | 'read-write';
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_RECEIVE_WINDOW = 16 * 1024 * 1024;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const INITIAL_HANDSHAKE_RTO_MS = 250;
+
+/** Token a server hands out so that, after losing a session (restart), it can end it at once. */
+export function resetToken(serverKey: FernetKey, sessionConnId: bigint): Buffer {
+  return resetTokenFor(serverKey.signingKey, sessionConnId);
+}
+
+export function randomConnId(): bigint {
+  return randomBytesPooled(8).readBigUInt64BE(0);
+}
+
+export type HandshakeOutcome =
+  | { type: 'established'; connection: Connection; access: Access; resetToken: Buffer }
+  | { type: 'failed'; code: ErrorName; message: string };
+
+export interface ClientHandshakeOptions extends SessionParameters {
+  key: FernetKey;
+  now: number;
+  wallClock: () => number;
+  handshakeTimeoutMs?: number;
+  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+}
+
+/**
+ * The client side of the 1-RTT handshake: sends CLIENT_HELLO (retransmitted with backoff), accepts the
+ * SERVER_WELCOME that echoes its nonce, derives the session keys and hands over a Connection.
+ */
+export class ClientHandshake {
+  readonly initialConnId = randomConnId();
+  private readonly fernet: Fernet;
+  private readonly nonce = randomBytesPooled(16);
+  private readonly ephemeral = generateX25519();
+  private readonly hello: Buffer;
+  private readonly helloPlaintext: Buffer;
+  private readonly started: number;
+  private readonly timeoutMs: number;
+  private nextSend: number;
+  private rto = INITIAL_HANDSHAKE_RTO_MS;
+  outcome: HandshakeOutcome | undefined;
+  helloSent = 0;
+
+  constructor(private readonly options: ClientHandshakeOptions) {
+    this.fernet = new Fernet(options.key);
+    this.started = options.now;
+    this.nextSend = options.now;
+    this.timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.helloPlaintext = encodeHello(this.initialConnId, {
+      clientNonce: this.nonce,
+      publicKey: this.ephemeral.publicKey,
+      maxBlockSize: options.maxBlockSize,
+      receiveWindow: options.receiveWindow,
+      idleTimeoutMs: options.idleTimeoutMs,
+    });
+    this.hello = sealHandshake(this.fernet, this.initialConnId, this.helloPlaintext, options.wallClock());
+  }
+
+  poll(now: number): Buffer[] {
+    if (this.outcome !== undefined || now < this.nextSend) return [];
+    this.nextSend = now + this.rto;
+    this.rto = Math.min(this.rto * 2, 2_000);
+    this.helloSent++;
+    return [this.hello];
+  }
+
+  nextTimeout(): number {
+    if (this.outcome !== undefined) return Number.POSITIVE_INFINITY;
+    return Math.min(this.nextSend, this.started + this.timeoutMs);
+  }
+
+  handleTimeout(now: number): void {
+    if (this.outcome === undefined && now >= this.started + this.timeoutMs) {
+      this.outcome = {
+        type: 'failed',
+        code: 'ETIMEDOUT',
+        message: `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s (is ferry-server running there, and is UDP let through?)`,
+      };
+    }
+  }
+
+  /** Feeds a datagram from the server; returns true if it was consumed. */
+  receive(datagram: Buffer, now: number): boolean {
+    if (this.outcome !== undefined) return false;
+    const prefix = readPrefix(datagram);
+    if (prefix === undefined || prefix.connId !== this.initialConnId) return false;
+    if (prefix.space === SPACE.versionNegotiation) {
+      const versions = decodeVersionNegotiation(datagram);
+      if (versions === undefined) return false;
+      this.outcome = {
+        type: 'failed',
+        code: 'EVERSION',
+        message: `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks 1; upgrade the older side`,
+      };
+      return true;
+    }
+    if (prefix.space === SPACE.reject) {
+      const code = decodeReject(datagram);
+      if (code === undefined) return false;
+      this.outcome = { type: 'failed', code, message: rejectMessage(code) };
+      return true;
+    }
+    if (prefix.space !== SPACE.handshake) return false;
+    return this.onWelcome(datagram, prefix, now);
+  }
+
+  private onWelcome(datagram: Buffer, prefix: Prefix, now: number): boolean {
+    const plaintext = openToken(this.fernet, datagram, {
+      ttl: HANDSHAKE_TTL_SECONDS,
+      now: this.options.wallClock(),
+    });
+    if (typeof plaintext === 'string') return false;
+    const decoded = decodeHandshakePacket(plaintext, datagram);
+    if (!decoded.ok || decoded.value.type !== 'server-welcome') return false;
+    const w = decoded.value;
+    if (!Buffer.from(w.clientNonce).equals(this.nonce)) return false;
+    let shared: Buffer;
+    try {
+      shared = x25519SharedSecret(this.ephemeral.privateKey, w.publicKey);
+    } catch {
+      this.outcome = { type: 'failed', code: 'EAUTH', message: 'the server sent an invalid key exchange' };
+      return true;
+    }
+    void prefix;
+    const keys = deriveSessionKeys({
+      psk: this.options.key,
+      sharedSecret: shared,
+      clientNonce: this.nonce,
+      serverNonce: w.serverNonce,
+      context: handshakeContext(this.helloPlaintext, plaintext),
+    });
+    const connection = new Connection({
+      role: 'client',
+      connId: w.sessionConnId,
+      sendKey: new Fernet(keys.clientToServer),
+      receiveKey: new Fernet(keys.serverToClient),
+      blockSize: w.blockSize,
+      peerReceiveWindow: w.receiveWindow,
+      receiveWindow: this.options.receiveWindow,
+      idleTimeoutMs: w.idleTimeoutMs,
+      now,
+      wallClock: this.options.wallClock,
+      ...this.options.connection,
+      initialRttMs: Math.max(1, now - this.started),
+    });
+    // Key confirmation and address validation: the server counts the session as open once it sees this.
+    connection.ping();
+    this.outcome = {
+      type: 'established',
+      connection,
+      access: w.access,
+      resetToken: Buffer.from(w.resetToken),
+    };
+    return true;
+  }
+}
+
+export function rejectMessage(code: ErrorName): string {
+  switch (code) {
+    case 'EAUTH':
+      return 'the server does not accept this key';
+    case 'EBUSY':
+      return 'the server is at its session limit; try again later';
+    case 'EVERSION':
+      return 'the server does not speak this protocol version';
+    default:
+      return `the server refused the session (${code})`;
+  }
+}
+
+/** A client's expected reset token matched: the server lost the session. */
+export function isResetFor(datagram: Buffer, connId: bigint, token: Buffer): boolean {
+  const prefix = readPrefix(datagram);
+  if (prefix === undefined || prefix.space !== SPACE.reset || prefix.connId !== connId) return false;
+  const got = decodeReset(datagram);
+  return got !== undefined && got.equals(token);
+}

@@ -1,0 +1,222 @@
+import { BlockBitmap } from '../bitmap.js';
+
+/**
+ * Block-addressed bulk transfers. A file is `blockCount` blocks of `blockSize` bytes (the last one may
+ * be shorter). The sender asks its source for blocks on demand and keeps each block's bytes only until
+ * the receiver has acknowledged it; the receiver hands each block to its sink as it arrives and keeps a
+ * bitmap of what it holds. Memory on both sides is bounded by the flow-control window.
+ */
+export type BlockRange = readonly [start: number, endExclusive: number];
+
+export function blockCountFor(size: number, blockSize: number): number {
+  return Math.ceil(size / blockSize);
+}
+
+export function blockLength(size: number, blockSize: number, index: number): number {
+  return Math.min(blockSize, size - index * blockSize);
+}
+
+export class SendTransfer {
+  readonly acked: BlockBitmap;
+  readonly blockCount: number;
+  /** Next never-sent block (blocks below it were sent at least once or were already held). */
+  private nextNew = 0;
+  private readonly retransmit: number[] = [];
+  private readonly data = new Map<number, Buffer>();
+  private readonly reading = new Set<number>();
+  /** Flow control: the receiver accepts blocks with index < limit. */
+  limit: number;
+  /** Control message that must be acknowledged before data starts (the reply announcing the transfer). */
+  gateSeq: number | undefined;
+  completed = false;
+  cancelled = false;
+  bytesSent = 0;
+  retransmittedBlocks = 0;
+
+  constructor(
+    readonly id: number,
+    readonly size: number,
+    readonly blockSize: number,
+    initialWindowBlocks: number,
+    have: ReadonlyArray<BlockRange> = [],
+    gateSeq?: number,
+  ) {
+    this.blockCount = blockCountFor(size, blockSize);
+    this.acked = BlockBitmap.fromRanges(this.blockCount, have);
+    this.limit = Math.min(this.blockCount, this.acked.cumulative() + initialWindowBlocks);
+    this.gateSeq = gateSeq;
+    if (this.acked.full) this.completed = true;
+  }
+
+  /** Blocks the source should read now (read-ahead within the window). */
+  blocksToRead(readAheadBlocks: number): number[] {
+    const out: number[] = [];
+    for (const b of this.retransmit) {
+      if (!this.acked.has(b) && !this.data.has(b) && !this.reading.has(b)) {
+        this.reading.add(b);
+        out.push(b);
+      }
+    }
+    let b = this.nextNew;
+    const end = Math.min(this.limit, this.blockCount);
+    let budget = readAheadBlocks - this.data.size - this.reading.size;
+    while (b < end && budget > 0) {
+      if (!this.acked.has(b) && !this.data.has(b) && !this.reading.has(b)) {
+        this.reading.add(b);
+        out.push(b);
+        budget--;
+      }
+      b++;
+    }
+    return out;
+  }
+
+  provide(index: number, data: Buffer): void {
+    if (!this.reading.delete(index)) return;
+    if (this.acked.has(index) || this.cancelled) return;
+    this.data.set(index, data);
+  }
+
+  /** The next block to send, or undefined when nothing is ready (waiting for data, window or done). */
+  next(): { index: number; data: Buffer; retransmission: boolean } | undefined {
+    while (this.retransmit.length > 0) {
+      const b = this.retransmit[0]!;
+      if (this.acked.has(b)) {
+        this.retransmit.shift();
+        continue;
+      }
+      const data = this.data.get(b);
+      if (data === undefined) return undefined; // being read again
+      this.retransmit.shift();
+      this.retransmittedBlocks++;
+      return { index: b, data, retransmission: true };
+    }
+    while (this.nextNew < this.blockCount && this.acked.has(this.nextNew)) this.nextNew++;
+    if (this.nextNew >= Math.min(this.limit, this.blockCount)) return undefined;
+    const data = this.data.get(this.nextNew);
+    if (data === undefined) return undefined;
+    const index = this.nextNew++;
+    return { index, data, retransmission: false };
+  }
+
+  /** Whether the transfer would send something if data were available. */
+  wantsToSend(): boolean {
+    if (this.completed || this.cancelled) return false;
+    if (this.retransmit.some((b) => !this.acked.has(b))) return true;
+    let b = this.nextNew;
+    while (b < this.blockCount && this.acked.has(b)) b++;
+    return b < Math.min(this.limit, this.blockCount);
+  }
+
+  /** A block could go out now: its bytes are here and the window allows it. */
+  hasReady(): boolean {
+    if (this.completed || this.cancelled) return false;
+    for (const b of this.retransmit) {
+      if (!this.acked.has(b)) return this.data.has(b);
+    }
+    let b = this.nextNew;
+    while (b < this.blockCount && this.acked.has(b)) b++;
+    return b < Math.min(this.limit, this.blockCount) && this.data.has(b);
+  }
+
+  /** Flow control is the only thing holding the sender back. */
+  blockedByFlowControl(): boolean {
+    if (this.completed || this.cancelled || this.retransmit.length > 0) return false;
+    let b = this.nextNew;
+    while (b < this.blockCount && this.acked.has(b)) b++;
+    return b < this.blockCount && b >= this.limit;
+  }
+
+  onAcked(index: number): void {
+    if (this.acked.set(index)) {
+      this.data.delete(index);
+      this.bytesSent += blockLength(this.size, this.blockSize, index);
+    }
+    if (this.acked.full) this.finish();
+  }
+
+  onLost(index: number): void {
+    if (!this.acked.has(index)) this.retransmit.push(index);
+  }
+
+  /** Receiver's flow-control report: everything below `cumulative` is held; blocks below `limit` may be sent. */
+  onFlow(cumulative: number, limit: number): void {
+    const c = Math.min(cumulative, this.blockCount);
+    for (let b = this.acked.cumulative(); b < c; b++) this.onAcked(b);
+    if (limit > this.limit) this.limit = Math.min(limit, this.blockCount);
+  }
+
+  private finish(): void {
+    this.completed = true;
+    this.data.clear();
+    this.reading.clear();
+    this.retransmit.length = 0;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.data.clear();
+    this.reading.clear();
+    this.retransmit.length = 0;
+  }
+
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const d of this.data.values()) n += d.length;
+    return n;
+  }
+}
+
+export class ReceiveTransfer {
+  readonly have: BlockBitmap;
+  readonly blockCount: number;
+  pendingWrites = 0;
+  completed = false;
+  cancelled = false;
+  /** The last limit advertised to the sender. */
+  advertisedLimit = 0;
+  bytesReceived = 0;
+  duplicateBlocks = 0;
+
+  constructor(
+    readonly id: number,
+    readonly size: number,
+    readonly blockSize: number,
+    readonly windowBlocks: number,
+    have: ReadonlyArray<BlockRange> = [],
+  ) {
+    this.blockCount = blockCountFor(size, blockSize);
+    this.have = BlockBitmap.fromRanges(this.blockCount, have);
+    this.advertisedLimit = this.limit();
+  }
+
+  limit(): number {
+    const credit = Math.max(0, this.windowBlocks - this.pendingWrites);
+    return Math.min(this.blockCount, this.have.cumulative() + credit);
+  }
+
+  /** Checks a DATA packet before its packet number is recorded. */
+  accepts(index: number, length: number): 'ok' | 'duplicate' | 'beyond-window' | 'invalid' {
+    if (this.cancelled) return 'beyond-window';
+    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) return 'invalid';
+    if (length !== blockLength(this.size, this.blockSize, index)) return 'invalid';
+    if (this.have.has(index)) return 'duplicate';
+    if (index >= Math.max(this.limit(), this.advertisedLimit)) return 'beyond-window';
+    return 'ok';
+  }
+
+  onBlock(index: number): void {
+    if (this.have.set(index)) {
+      this.pendingWrites++;
+      this.bytesReceived += blockLength(this.size, this.blockSize, index);
+    }
+  }
+
+  onWritten(count: number): void {
+    this.pendingWrites = Math.max(0, this.pendingWrites - count);
+  }
+
+  get isComplete(): boolean {
+    return this.have.full && this.pendingWrites === 0;
+  }
+}

@@ -1,0 +1,253 @@
+import type { Fernet } from '@ferry/crypto';
+import {
+  type AckRange,
+  type ClientHelloFields,
+  DATA_HEADER_LENGTH,
+  decodePacket,
+  decodePrefix,
+  decodeRejectDatagram,
+  decodeResetDatagram,
+  decodeVersionNegotiation as decodeVersions,
+  type ErrorName,
+  encodeAck as encodeAckPacket,
+  encodeClientHello,
+  encodeClose as encodeClosePacket,
+  encodeControl as encodeControlPacket,
+  encodeDataHeader as encodeDataHeaderPacket,
+  encodePing as encodePingPacket,
+  encodePrefix,
+  encodeRejectDatagram,
+  encodeResetDatagram,
+  encodeServerWelcome,
+  encodeVersionNegotiation as encodeVersions,
+  errorByWire,
+  FERNET_BLOCK,
+  FERNET_OVERHEAD,
+  type FlowEntry,
+  PREFIX_LENGTH,
+  MAX_ACK_RANGES as PROTOCOL_MAX_ACK_RANGES,
+  MAX_FLOWS as PROTOCOL_MAX_FLOWS,
+  MIN_HELLO_DATAGRAM as PROTOCOL_MIN_HELLO_DATAGRAM,
+  RESET_DATAGRAM_LENGTH as PROTOCOL_RESET_DATAGRAM_LENGTH,
+  type Prefix as ProtocolPrefix,
+  type ServerWelcomeFields,
+  Space,
+  TOKEN_TTL_SECONDS,
+  PROTOCOL_VERSION as VERSION,
+  wireCodeFor,
+} from '@ferry/protocol';
+
+/**
+ * The transport's one seam to the wire format: sealing and opening datagrams with Fernet, and the
+ * @ferry/protocol codecs in the shape the connection works with. The protocol package defines every
+ * byte; this module only binds it to keys and tokens.
+ */
+export type Prefix = ProtocolPrefix;
+
+export const PROTOCOL_VERSION = VERSION;
+export const HANDSHAKE_TTL_SECONDS = TOKEN_TTL_SECONDS;
+export const MIN_HELLO_DATAGRAM = PROTOCOL_MIN_HELLO_DATAGRAM;
+export const RESET_DATAGRAM_LENGTH = PROTOCOL_RESET_DATAGRAM_LENGTH;
+export const MAX_ACK_RANGES = PROTOCOL_MAX_ACK_RANGES;
+export const MAX_FLOWS = PROTOCOL_MAX_FLOWS;
+/** Worst-case bytes a DATA datagram adds to its payload (prefix, header, token, padding). */
+export const SESSION_OVERHEAD = PREFIX_LENGTH + DATA_HEADER_LENGTH + FERNET_OVERHEAD + FERNET_BLOCK;
+
+export const SPACE = {
+  versionNegotiation: Space.VersionNegotiation,
+  handshake: Space.Handshake,
+  session: Space.Session,
+  reset: Space.Reset,
+  reject: Space.Reject,
+} as const;
+
+export function connIdBytes(connId: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(connId, 0);
+  return b;
+}
+
+/** The 12-byte cleartext prefix of this session's datagrams. */
+export function sessionPrefix(connId: bigint): Buffer {
+  return encodePrefix({ space: Space.Session, connId });
+}
+
+export function readPrefix(datagram: Uint8Array): Prefix | undefined {
+  const r = decodePrefix(datagram);
+  return r.ok ? r.value : undefined;
+}
+
+/** Seals plaintext parts into a datagram: cleartext prefix, then the binary Fernet token. */
+export function sealDatagram(key: Fernet, prefix: Buffer, parts: Uint8Array[], wallSeconds: number): Buffer {
+  const datagram = key.seal(parts, { headroom: PREFIX_LENGTH, now: wallSeconds });
+  prefix.copy(datagram, 0, 0, PREFIX_LENGTH);
+  return datagram;
+}
+
+export function sealHandshake(key: Fernet, connId: bigint, plaintext: Buffer, wallSeconds: number): Buffer {
+  return sealDatagram(key, encodePrefix({ space: Space.Handshake, connId }), [plaintext], wallSeconds);
+}
+
+/** Opens a datagram's token: the plaintext, or why it was refused (never throws on network input). */
+export function openToken(
+  key: Fernet,
+  datagram: Buffer,
+  options?: { ttl: number; now: number },
+): Buffer | 'EBADTOKEN' | 'EEXPIRED' {
+  return key.tryOpen(datagram.subarray(PREFIX_LENGTH), options);
+}
+
+export type SessionPacket =
+  | { type: 'data'; pn: number; sendTime: number; transferId: number; blockIndex: number; payload: Buffer }
+  | {
+      type: 'ack';
+      pn: number;
+      tsEcho: number;
+      ackDelayMicros: number;
+      ranges: readonly AckRange[];
+      flows: readonly FlowEntry[];
+    }
+  | { type: 'control'; pn: number; seq: number; body: Buffer }
+  | { type: 'ping'; pn: number }
+  | { type: 'close'; pn: number; errorCode: number; reason: string };
+
+/** Decodes an opened SESSION token; the repeated prefix must equal the datagram's. */
+export function decodeSessionPacket(
+  plaintext: Buffer,
+  datagram: Buffer,
+): { ok: true; value: SessionPacket } | { ok: false } {
+  const r = decodePacket(plaintext, datagram.subarray(0, PREFIX_LENGTH));
+  if (!r.ok) return { ok: false };
+  const p = r.value;
+  switch (p.type) {
+    case 'data':
+      return {
+        ok: true,
+        value: {
+          type: 'data',
+          pn: p.packetNumber,
+          sendTime: p.sendTime,
+          transferId: p.transferId,
+          blockIndex: p.blockIndex,
+          payload: p.payload,
+        },
+      };
+    case 'ack':
+      return {
+        ok: true,
+        value: {
+          type: 'ack',
+          pn: p.packetNumber,
+          tsEcho: p.tsEcho,
+          ackDelayMicros: p.ackDelay,
+          ranges: p.ranges,
+          flows: p.flows,
+        },
+      };
+    case 'control':
+      return { ok: true, value: { type: 'control', pn: p.packetNumber, seq: p.messageSeq, body: p.body } };
+    case 'ping':
+      return { ok: true, value: { type: 'ping', pn: p.packetNumber } };
+    case 'close':
+      return {
+        ok: true,
+        value: { type: 'close', pn: p.packetNumber, errorCode: p.errorCode, reason: p.reason },
+      };
+    default:
+      return { ok: false };
+  }
+}
+
+export function decodeHandshakePacket(plaintext: Buffer, datagram: Buffer): ReturnType<typeof decodePacket> {
+  return decodePacket(plaintext, datagram.subarray(0, PREFIX_LENGTH));
+}
+
+const connIdOf = (prefix: Buffer): bigint => prefix.readBigUInt64BE(4);
+
+export function encodeDataHeader(
+  prefix: Buffer,
+  pn: number,
+  sendTime: number,
+  transferId: number,
+  blockIndex: number,
+): Buffer {
+  return encodeDataHeaderPacket(connIdOf(prefix), { packetNumber: pn, sendTime, transferId, blockIndex });
+}
+
+export function encodeAck(
+  prefix: Buffer,
+  pn: number,
+  tsEcho: number,
+  ackDelayMicros: number,
+  ranges: ReadonlyArray<readonly [number, number]>,
+  flows: readonly FlowEntry[],
+): Buffer {
+  return encodeAckPacket(connIdOf(prefix), {
+    packetNumber: pn,
+    tsEcho: tsEcho >>> 0,
+    ackDelay: Math.min(ackDelayMicros, 0xffff_ffff) >>> 0,
+    ranges,
+    flows,
+  });
+}
+
+export function encodeControl(prefix: Buffer, pn: number, seq: number, body: Buffer): Buffer {
+  return encodeControlPacket(connIdOf(prefix), { packetNumber: pn, messageSeq: seq, body });
+}
+
+export function encodePing(prefix: Buffer, pn: number): Buffer {
+  return encodePingPacket(connIdOf(prefix), { packetNumber: pn });
+}
+
+export function encodeClose(prefix: Buffer, pn: number, errorCode: number, reason: string): Buffer {
+  return encodeClosePacket(connIdOf(prefix), { packetNumber: pn, errorCode, reason: truncate(reason, 256) });
+}
+
+function truncate(text: string, maxBytes: number): string {
+  let s = text;
+  while (Buffer.byteLength(s, 'utf8') > maxBytes) s = s.slice(0, -1);
+  return s;
+}
+
+export function encodeHello(connId: bigint, fields: ClientHelloFields): Buffer {
+  return encodeClientHello(connId, fields);
+}
+
+export function encodeWelcome(connId: bigint, fields: ServerWelcomeFields): Buffer {
+  return encodeServerWelcome(connId, fields);
+}
+
+export function errorCodeToWire(code: ErrorName): number {
+  return wireCodeFor(code);
+}
+
+export function errorCodeFromWire(wire: number): ErrorName {
+  return errorByWire(wire)?.name ?? 'EPROTO';
+}
+
+export function encodeReset(connId: bigint, token: Buffer): Buffer {
+  return encodeResetDatagram(connId, token);
+}
+
+export function decodeReset(datagram: Buffer): Buffer | undefined {
+  const r = decodeResetDatagram(datagram);
+  return r.ok ? r.value.resetToken : undefined;
+}
+
+export function encodeReject(connId: bigint, code: ErrorName): Buffer {
+  return encodeRejectDatagram(connId, wireCodeFor(code));
+}
+
+export function decodeReject(datagram: Buffer): ErrorName | undefined {
+  const r = decodeRejectDatagram(datagram);
+  return r.ok ? (errorByWire(r.value.errorCode)?.name ?? 'EPROTO') : undefined;
+}
+
+export function encodeVersionNegotiation(connId: bigint, versions: readonly number[]): Buffer {
+  return encodeVersions(connId, versions);
+}
+
+export function decodeVersionNegotiation(datagram: Buffer): readonly number[] | undefined {
+  const r = decodeVersions(datagram);
+  return r.ok ? r.value.versions : undefined;
+}

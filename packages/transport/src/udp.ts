@@ -1,0 +1,425 @@
+import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FernetKey } from '@ferry/crypto';
+import { FerryError } from '@ferry/protocol';
+import type { ConnectionOptions } from './core/connection.js';
+import { type EndpointEvent, ServerEndpoint, type ServerKey, type ServerSession } from './core/endpoint.js';
+import {
+  type Access,
+  ClientHandshake,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_RECEIVE_WINDOW,
+  isResetFor,
+} from './core/handshake.js';
+import { Session, type SessionDriver } from './session.js';
+
+/**
+ * The Node adapter: binds the sans-I/O core to node:dgram and real timers. All protocol decisions live
+ * in the core; this file only moves datagrams, arms one timer, and coalesces work with setImmediate so
+ * that every datagram read in one event-loop turn is processed before anything is sent (acks coalesce).
+ */
+export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+const now = (): number => performance.now();
+const wallClock = (): number => Date.now() / 1000;
+
+function enlargeBuffers(socket: dgram.Socket, bytes: number): void {
+  for (const set of [socket.setRecvBufferSize, socket.setSendBufferSize]) {
+    // The kernel caps the size at net.core.[rw]mem_max; asking for more is refused on some systems.
+    for (let size = bytes; size >= 256 * 1024; size /= 2) {
+      try {
+        set.call(socket, size);
+        break;
+      } catch {
+        /* try a smaller size */
+      }
+    }
+  }
+}
+
+/** Runs `work` soon (setImmediate) or at a deadline (setTimeout); never more than one of each pending. */
+class Pump {
+  private immediate: NodeJS.Immediate | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private stopped = false;
+
+  constructor(private readonly work: () => number) {}
+
+  kick(): void {
+    if (this.immediate !== undefined || this.stopped) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      this.run();
+    });
+  }
+
+  private run(): void {
+    if (this.stopped) return;
+    const next = this.work();
+    this.arm(next);
+  }
+
+  private arm(at: number): void {
+    if (this.stopped) return;
+    if (!Number.isFinite(at)) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const delay = at - now();
+    if (delay <= 0) {
+      this.kick();
+      return;
+    }
+    if (this.timer !== undefined && Math.abs(this.timerAt - at) < 0.5) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Number.POSITIVE_INFINITY;
+        this.run();
+      },
+      Math.max(1, Math.ceil(delay)),
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+}
+
+export interface TransportTuning {
+  /** Largest block this side accepts/offers (the server's is the cap). */
+  maxBlockSize: number;
+  receiveWindow?: number;
+  idleTimeoutMs?: number;
+  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+}
+
+export interface ConnectOptions extends TransportTuning {
+  host: string;
+  port: number;
+  key: FernetKey;
+  handshakeTimeoutMs?: number;
+  /** Abort the handshake. */
+  signal?: AbortSignal;
+}
+
+/** A client-side session over UDP. */
+export class ClientSession extends Session {
+  constructor(
+    connection: ConstructorParameters<typeof Session>[0],
+    driver: SessionDriver,
+    access: Access,
+    readonly remote: { address: string; port: number },
+    private readonly shutdown: () => void,
+  ) {
+    super(connection, driver, access);
+  }
+
+  /** Closes the session: sends CLOSE and releases the socket without waiting out the draining period. */
+  async end(reason = ''): Promise<void> {
+    if (!this.isClosed) {
+      this.connection.close(performance.now(), 'OK', reason);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    // Give the CLOSE datagram a turn of the event loop to leave, then release everything.
+    this.flushAndShutdown();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  private flushAndShutdown(): void {
+    this.shutdown();
+  }
+}
+
+function describeAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Opens a session to a ferry server. Rejects with a FerryError: EHOSTUNREACH, ETIMEDOUT, EAUTH, EBUSY, … */
+export async function connect(options: ConnectOptions): Promise<ClientSession> {
+  let address: string;
+  let family: 4 | 6;
+  try {
+    const found = isIP(options.host)
+      ? { address: options.host, family: isIP(options.host) }
+      : await lookup(options.host);
+    address = found.address;
+    family = found.family === 6 ? 6 : 4;
+  } catch (error) {
+    throw new FerryError(
+      'EHOSTUNREACH',
+      `cannot resolve host "${options.host}": ${(error as Error).message}`,
+    );
+  }
+  const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+  const where = describeAddress(address, options.port);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(options.port, address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  }).catch((error: unknown) => {
+    socket.close();
+    throw new FerryError('EHOSTUNREACH', `cannot reach ${where}: ${(error as Error).message}`);
+  });
+  enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+
+  const handshake = new ClientHandshake({
+    key: options.key,
+    now: now(),
+    wallClock,
+    maxBlockSize: options.maxBlockSize,
+    receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    ...(options.connection !== undefined ? { connection: options.connection } : {}),
+  });
+
+  let session: ClientSession | undefined;
+  let resetTokenValue: Buffer | undefined;
+  let finished = false;
+  let settle: { resolve: (s: ClientSession) => void; reject: (e: Error) => void } | undefined;
+  const result = new Promise<ClientSession>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+
+  const send = (datagram: Buffer): void => {
+    socket.send(datagram, (error: Error | null) => {
+      if (error && session === undefined)
+        fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
+    });
+  };
+
+  const shutdown = (): void => {
+    if (finished) return;
+    finished = true;
+    pump.stop();
+    options.signal?.removeEventListener('abort', onAbort);
+    try {
+      socket.close();
+    } catch {
+      /* already closed */
+    }
+  };
+
+  const fail = (error: Error): void => {
+    if (session !== undefined) {
+      session.terminate((error as FerryError).code ?? 'EINTERNAL', error.message);
+      shutdown();
+      return;
+    }
+    shutdown();
+    settle?.reject(error);
+  };
+
+  const driver: SessionDriver = { now, kick: () => pump.kick() };
+
+  const pump = new Pump(() => {
+    const t = now();
+    if (session === undefined) {
+      handshake.handleTimeout(t);
+      for (const d of handshake.poll(t)) send(d);
+      const outcome = handshake.outcome;
+      if (outcome?.type === 'failed') {
+        fail(new FerryError(outcome.code, outcome.message));
+        return Number.POSITIVE_INFINITY;
+      }
+      if (outcome?.type === 'established') {
+        resetTokenValue = outcome.resetToken;
+        session = new ClientSession(
+          outcome.connection,
+          driver,
+          outcome.access,
+          { address, port: options.port },
+          shutdown,
+        );
+        settle?.resolve(session);
+      } else {
+        return handshake.nextTimeout();
+      }
+    }
+    const conn = session.connection;
+    if (t >= conn.nextTimeout()) conn.handleTimeout(t);
+    for (;;) {
+      const batch = conn.poll(t);
+      for (const d of batch) send(d);
+      if (batch.length < 128) break;
+    }
+    session.dispatch();
+    if (conn.state === 'closed') {
+      shutdown();
+      return Number.POSITIVE_INFINITY;
+    }
+    return conn.nextTimeout();
+  });
+
+  socket.on('message', (datagram) => {
+    const t = now();
+    if (session === undefined) {
+      handshake.receive(datagram, t);
+    } else if (
+      resetTokenValue !== undefined &&
+      isResetFor(datagram, session.connection.connId, resetTokenValue)
+    ) {
+      session.terminate(
+        'ECONNRESET',
+        'the server no longer knows this session (it restarted?); reconnect to resume',
+      );
+      shutdown();
+      return;
+    } else {
+      session.connection.receiveDatagram(datagram, t);
+    }
+    pump.kick();
+  });
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'ECONNREFUSED') {
+      fail(new FerryError('ECONNREFUSED' as never, `nothing is listening at ${where} (connection refused)`));
+    } else {
+      fail(new FerryError('EHOSTUNREACH', `network error talking to ${where}: ${error.message}`));
+    }
+  });
+  const onAbort = (): void => fail(new FerryError('ECANCELED', 'cancelled'));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  pump.kick();
+  return result;
+}
+
+export interface ListenOptions extends TransportTuning {
+  /** Address to bind; default '::' (all interfaces, IPv4 and IPv6). */
+  host?: string;
+  port: number;
+  keys: readonly ServerKey[];
+  maxSessions?: number;
+}
+
+/** A ferry server socket: many sessions, routed by connection id. */
+export class UdpServer {
+  private readonly endpoint: ServerEndpoint;
+  private readonly sockets: dgram.Socket[] = [];
+  private readonly sessions = new Map<ServerSession, Session>();
+  private readonly pump: Pump;
+  private onSessionListener: ((session: Session, info: ServerSession) => void) | undefined;
+  address: { address: string; port: number; family: string } | undefined;
+
+  constructor(private readonly options: ListenOptions) {
+    this.endpoint = new ServerEndpoint({
+      keys: options.keys,
+      wallClock,
+      maxBlockSize: options.maxBlockSize,
+      receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+      ...(options.connection !== undefined ? { connection: options.connection } : {}),
+    });
+    this.pump = new Pump(() => this.run());
+  }
+
+  onSession(listener: (session: Session, info: ServerSession) => void): void {
+    this.onSessionListener = listener;
+  }
+
+  async listen(): Promise<{ address: string; port: number; family: string }> {
+    const host = this.options.host ?? '::';
+    const family = isIP(host) === 4 ? 'udp4' : 'udp6';
+    const socket = dgram.createSocket({ type: family, ipv6Only: false });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.options.port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((error: NodeJS.ErrnoException) => {
+      socket.close();
+      const why = error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message;
+      throw new FerryError(
+        error.code === 'EACCES' ? 'EACCES' : 'EINVAL',
+        `cannot listen on ${describeAddress(host, this.options.port)}: ${why}`,
+      );
+    });
+    enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+    socket.on('message', (datagram, rinfo) => {
+      this.endpoint.receive(datagram, formatPeer(rinfo.address, rinfo.port), now());
+      this.pump.kick();
+    });
+    socket.on('error', () => {
+      /* per-datagram errors (e.g. ICMP unreachable) are not fatal for a server */
+    });
+    this.sockets.push(socket);
+    const a = socket.address();
+    this.address = { address: a.address, port: a.port, family: a.family };
+    return this.address;
+  }
+
+  private run(): number {
+    const t = now();
+    if (t >= this.endpoint.nextTimeout()) this.endpoint.handleTimeout(t);
+    const socket = this.sockets[0];
+    for (const { to, datagram } of this.endpoint.poll(t)) {
+      if (socket === undefined) break;
+      const { address, port } = parsePeer(to);
+      socket.send(datagram, port, address);
+    }
+    for (;;) {
+      const e: EndpointEvent | undefined = this.endpoint.pollEvent();
+      if (e === undefined) break;
+      if (e.type === 'session') {
+        const session = new Session(
+          e.session.connection,
+          { now, kick: () => this.pump.kick() },
+          e.session.access,
+        );
+        this.sessions.set(e.session, session);
+        this.onSessionListener?.(session, e.session);
+      } else {
+        const s = this.sessions.get(e.session);
+        s?.dispatch();
+        this.sessions.delete(e.session);
+      }
+    }
+    for (const s of this.sessions.values()) s.dispatch();
+    return this.endpoint.nextTimeout();
+  }
+
+  /** Stops accepting new sessions; existing ones continue. */
+  stopAccepting(): void {
+    this.endpoint.stopAccepting();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  stats(): Record<string, unknown> {
+    return this.endpoint.toJSON();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions.values()) s.connection.close(now(), 'OK', 'server shutting down');
+    this.run();
+    this.pump.stop();
+    await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.sockets.length = 0;
+  }
+}
+
+export function formatPeer(address: string, port: number): string {
+  return `${address}|${port}`;
+}
+
+export function parsePeer(peer: string): { address: string; port: number } {
+  const i = peer.lastIndexOf('|');
+  return { address: peer.slice(0, i), port: Number(peer.slice(i + 1)) };
+}
+
+export type { ServerKey, ServerSession };

@@ -1,0 +1,278 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type FernetKey, generateKey, parseKey } from '@ferry/crypto';
+import type { ErrorName } from '@ferry/protocol';
+import type { Connection } from '../../src/core/connection.js';
+import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
+import { ClientHandshake } from '../../src/core/handshake.js';
+import { type LinkConfig, type SimEndpoint, SimNetwork } from '../../src/sim/index.js';
+
+/**
+ * Runs a ferry client and server core on the simulated network, with synchronous in-memory sources
+ * and sinks, so that a transfer through any impairment is deterministic and replays from its seed.
+ */
+export interface SimTransferOptions {
+  seed: number;
+  size: number;
+  blockSize?: number;
+  /** Client-to-server link; `down` defaults to the same. */
+  up?: LinkConfig;
+  down?: LinkConfig;
+  /** 'put': client sends to server; 'get': server sends to client. */
+  direction?: 'put' | 'get';
+  idleTimeoutMs?: number;
+  receiveWindow?: number;
+  maxTimeMs?: number;
+  fixedWindowPackets?: number;
+  /** Called with the network before the run (to add blackouts, attackers, …). */
+  setup?: (ctx: SimContext) => void;
+  key?: FernetKey;
+  serverKeys?: ServerKey[];
+}
+
+export interface SimContext {
+  net: SimNetwork;
+  client: SimEndpoint;
+  server: SimEndpoint;
+  clientAddress: string;
+  serverAddress: string;
+}
+
+export interface SimTransferResult {
+  ok: boolean;
+  /** How the sender and receiver ended, if they did. */
+  senderError: ErrorName | undefined;
+  receiverError: ErrorName | undefined;
+  clientClosed: ErrorName | undefined;
+  serverClosed: ErrorName | undefined;
+  handshakeError: ErrorName | undefined;
+  timeMs: number;
+  bitExact: boolean;
+  clientStats: Record<string, unknown> | undefined;
+  serverStats: Record<string, unknown>;
+  sender: Connection | undefined;
+  receiver: Connection | undefined;
+  reason: string;
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export const TEST_KEY = parseKey(generateKey());
+
+export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
+  const net = new SimNetwork({ seed: o.seed });
+  const clientAddress = '10.0.0.1:50000';
+  const serverAddress = '10.0.0.2:7777';
+  const client = net.addEndpoint(clientAddress);
+  const server = net.addEndpoint(serverAddress);
+  const up = o.up ?? {};
+  net.connect(clientAddress, serverAddress, up, o.down ?? up);
+  const ctx: SimContext = { net, client, server, clientAddress, serverAddress };
+  o.setup?.(ctx);
+
+  const blockSize = o.blockSize ?? 1024;
+  const idleTimeoutMs = o.idleTimeoutMs ?? 30_000;
+  const receiveWindow = o.receiveWindow ?? 4 * 1024 * 1024;
+  const key = o.key ?? TEST_KEY;
+  const wallClock = (): number => 1_800_000_000 + net.now() / 1000;
+  const data = seededBytes(o.seed, o.size);
+  const received = Buffer.alloc(o.size);
+  const direction = o.direction ?? 'put';
+  const transferId = 1;
+  const congestion =
+    o.fixedWindowPackets !== undefined ? { fixedWindowPackets: o.fixedWindowPackets } : undefined;
+
+  const endpoint = new ServerEndpoint({
+    keys: o.serverKeys ?? [{ name: 'default', key, access: 'read-write' }],
+    wallClock,
+    maxBlockSize: blockSize,
+    receiveWindow,
+    idleTimeoutMs,
+    ...(congestion ? { connection: { congestion } } : {}),
+  });
+  const handshake = new ClientHandshake({
+    key,
+    now: net.now(),
+    wallClock,
+    maxBlockSize: blockSize,
+    receiveWindow,
+    idleTimeoutMs,
+    ...(congestion ? { connection: { congestion } } : {}),
+  });
+
+  let clientConn: Connection | undefined;
+  let serverSession: ServerSession | undefined;
+  let senderDone = false;
+  let receiverDone = false;
+  let senderError: ErrorName | undefined;
+  let receiverError: ErrorName | undefined;
+  let clientClosed: ErrorName | undefined;
+  let serverClosed: ErrorName | undefined;
+  let handshakeError: ErrorName | undefined;
+
+  const sender = (): Connection | undefined => (direction === 'put' ? clientConn : serverSession?.connection);
+  const receiver = (): Connection | undefined =>
+    direction === 'put' ? serverSession?.connection : clientConn;
+
+  const handleEvents = (conn: Connection, isClient: boolean): void => {
+    for (;;) {
+      const e = conn.pollEvent();
+      if (e === undefined) return;
+      switch (e.type) {
+        case 'read': {
+          const start = e.index * blockSize;
+          conn.provideBlock(e.transferId, e.index, data.subarray(start, Math.min(start + blockSize, o.size)));
+          break;
+        }
+        case 'block':
+          e.data.copy(received, e.index * blockSize);
+          conn.blocksWritten(e.transferId);
+          break;
+        case 'send-complete':
+          senderDone = true;
+          break;
+        case 'receive-complete':
+          receiverDone = true;
+          break;
+        case 'closed':
+          if (isClient) clientClosed = e.code;
+          else serverClosed = e.code;
+          if (conn === sender() && !senderDone) senderError = e.code;
+          if (conn === receiver() && !receiverDone) receiverError = e.code;
+          break;
+        case 'message':
+          break;
+      }
+    }
+  };
+
+  let clientTimer: ReturnType<SimNetwork['schedule']> | undefined;
+  let serverTimer: ReturnType<SimNetwork['schedule']> | undefined;
+
+  const startTransfer = (): void => {
+    const s = sender();
+    const r = receiver();
+    if (s === undefined || r === undefined) return;
+    r.openReceive(transferId, o.size);
+    s.openSend(transferId, o.size);
+  };
+
+  const serviceClient = (): void => {
+    const t = net.now();
+    if (clientConn === undefined) {
+      handshake.handleTimeout(t);
+      for (const d of handshake.poll(t)) client.send(d, serverAddress);
+      const outcome = handshake.outcome;
+      if (outcome?.type === 'failed') {
+        handshakeError = outcome.code;
+        return;
+      }
+      if (outcome?.type === 'established') {
+        clientConn = outcome.connection;
+      } else {
+        schedule('client', handshake.nextTimeout());
+        return;
+      }
+    }
+    if (t >= clientConn.nextTimeout()) clientConn.handleTimeout(t);
+    for (let i = 0; i < 64; i++) {
+      const batch = clientConn.poll(t);
+      for (const d of batch) client.send(d, serverAddress);
+      handleEvents(clientConn, true);
+      if (batch.length === 0 && !clientConn.hasEvents) break;
+    }
+    schedule('client', clientConn.nextTimeout());
+  };
+
+  const serviceServer = (): void => {
+    const t = net.now();
+    if (t >= endpoint.nextTimeout()) endpoint.handleTimeout(t);
+    for (let i = 0; i < 64; i++) {
+      const out = endpoint.poll(t);
+      for (const { to, datagram } of out) server.send(datagram, to);
+      for (;;) {
+        const e = endpoint.pollEvent();
+        if (e === undefined) break;
+        if (e.type === 'session' && serverSession === undefined) {
+          serverSession = e.session;
+          startTransfer();
+        }
+      }
+      let events = false;
+      if (serverSession !== undefined) {
+        handleEvents(serverSession.connection, false);
+        events = serverSession.connection.hasEvents;
+      }
+      if (out.length === 0 && !events) break;
+    }
+    schedule('server', endpoint.nextTimeout());
+  };
+
+  const schedule = (who: 'client' | 'server', at: number): void => {
+    const prev = who === 'client' ? clientTimer : serverTimer;
+    if (prev !== undefined) net.cancel(prev);
+    if (!Number.isFinite(at)) return;
+    const when = Math.max(at, net.now() + 0.001);
+    const timer = net.schedule(when, who === 'client' ? serviceClient : serviceServer);
+    if (who === 'client') clientTimer = timer;
+    else serverTimer = timer;
+  };
+
+  client.onDatagram = (d) => {
+    if (clientConn === undefined) handshake.receive(d, net.now());
+    else clientConn.receiveDatagram(d, net.now());
+    serviceClient();
+  };
+  server.onDatagram = (d, from) => {
+    endpoint.receive(d, from, net.now());
+    serviceServer();
+  };
+
+  net.schedule(0, serviceClient);
+  const run = net.run({
+    until: () =>
+      handshakeError !== undefined ||
+      (senderDone && receiverDone) ||
+      senderError !== undefined ||
+      (receiverError !== undefined &&
+        (senderDone || senderError !== undefined || clientClosed !== undefined)),
+    maxTimeMs: o.maxTimeMs ?? 600_000,
+    maxEvents: 20_000_000,
+  });
+  const bitExact = receiverDone && sha256(received) === sha256(data);
+  return {
+    ok: senderDone && receiverDone && bitExact,
+    senderError,
+    receiverError,
+    clientClosed,
+    serverClosed,
+    handshakeError,
+    timeMs: run.timeMs,
+    bitExact,
+    clientStats: clientConn?.toJSON(),
+    serverStats: endpoint.toJSON(),
+    sender: sender(),
+    receiver: receiver(),
+    reason: run.reason,
+  };
+}
+
+/** Deterministic pseudo-random bytes for a seed (so a failing case replays exactly). */
+export function seededBytes(seed: number, size: number): Buffer {
+  if (size === 0) return Buffer.alloc(0);
+  const out = Buffer.alloc(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeUInt32LE(x >>> 0, i);
+  }
+  for (let i = size - (size % 4); i < size; i++) out[i] = i & 0xff;
+  return out;
+}
+
+export function randomKey(): FernetKey {
+  return { signingKey: randomBytes(16), encryptionKey: randomBytes(16) };
+}
