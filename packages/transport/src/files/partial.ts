@@ -1,0 +1,782 @@
+import { createHash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { MAX_FILE_SIZE } from '@ferry/protocol';
+import { BlockBitmap, MAX_BITMAP_BLOCKS } from '../bitmap.js';
+import {
+  type BlockSink,
+  blockCountOf,
+  blockLength,
+  PrefixHasher,
+  type ProgressCallback,
+} from './block-io.js';
+import { FileError, systemCode, toFileError } from './errors.js';
+import { type FileSystem, withFileSystem } from './fs.js';
+
+/** Every partial's file name starts with this; listings hide such names. */
+export const PARTIAL_PREFIX = '.ferry-partial-';
+const STATE_SUFFIX = '.state';
+const TMP_SUFFIX = '.tmp';
+const STATE_VERSION = 1;
+// Names this module creates: data file, its state sidecar, and the sidecar's temp file.
+const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{32}(\.state(\.tmp)?)?$/;
+
+export const DEFAULT_PERSIST_EVERY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_PERSIST_EVERY_MS = 1000;
+
+/** True for any name reserved for partial files (hidden from listings, refused as a target). */
+export function isPartialName(name: string): boolean {
+  return name.startsWith(PARTIAL_PREFIX);
+}
+
+export interface PartialFileOptions {
+  /** Where the file appears when committed. */
+  finalPath: string;
+  /** Directory for the partial; defaults to finalPath's directory. Must be on the same file system. */
+  tempDir?: string;
+  size: number;
+  blockSize: number;
+  /**
+   * What the partial is a copy of (e.g. key name + source name + size + mtime). A partial is only
+   * resumed for the same finalPath, identity and size; any other identity gets its own partial.
+   */
+  identity: string;
+  /** Reuse the blocks of an earlier interrupted partial if there is one; otherwise start empty. */
+  resume: boolean;
+  /** Replacement file-system calls (fault injection in tests). */
+  fs?: Partial<FileSystem>;
+  /** Clock for sidecar timestamps and persistence pacing (ms since the epoch). */
+  now?: () => number;
+  /** Persist automatically once this many bytes were written since the last persist (0 = never). */
+  persistEveryBytes?: number;
+  /** ... or once this much time passed since the last persist, checked on each write (0 = never). */
+  persistEveryMs?: number;
+  /** Refuse up front with ENOSPC if the file system clearly lacks room for the missing bytes. */
+  checkSpace?: boolean;
+  /**
+   * Partials currently open, by data path; open() adds to it and refuses (EBUSY) a partial already
+   * in it, so two transfers never write one partial. Share one set per process (the server does).
+   */
+  inUse?: Set<string>;
+  /** How messages name the file (default: finalPath's base name), e.g. the client's path on a server. */
+  displayName?: string;
+  /** Called just before the file is moved into place; throw to refuse (e.g. the directory moved). */
+  verifyTarget?: () => Promise<void>;
+}
+
+export interface CommitOptions {
+  /** Expected SHA-256 of the whole file, 64 hex digits. */
+  sha256: string;
+  /** Replace an existing file at finalPath (never a directory). */
+  overwrite: boolean;
+  /** Set the committed file's modification time (ms since the epoch). */
+  mtimeMs?: number;
+  /** Progress of the final hashing of bytes not hashed while they arrived. */
+  onProgress?: ProgressCallback;
+}
+
+export interface CommitResult {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+interface StateFile {
+  version: number;
+  identity: string;
+  finalName: string;
+  size: number;
+  blockSize: number;
+  bitmap: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/**
+ * The receiving side of a transfer: blocks are written at their offsets into a hidden temp file next
+ * to the final path, a state sidecar records which blocks are safely on disk, and commit() verifies
+ * the SHA-256, fsyncs and moves the file into place atomically.
+ *
+ * Crash safety: persist() fdatasyncs the data file before it writes the sidecar (temp file + fsync +
+ * rename), so a persisted bitmap never claims a block that is not on disk. After a crash, reopening
+ * with `resume: true` yields exactly the blocks of the last persist.
+ */
+export class PartialFile implements BlockSink {
+  readonly finalPath: string;
+  readonly dataPath: string;
+  readonly statePath: string;
+  readonly size: number;
+  readonly blockSize: number;
+  readonly blockCount: number;
+  readonly identity: string;
+  /** True when open() found an earlier partial and kept its blocks. */
+  readonly resumed: boolean;
+  readonly createdAt: number;
+
+  readonly #fs: FileSystem;
+  readonly #handle: FileHandle;
+  readonly #bitmap: BlockBitmap;
+  readonly #hasher: PrefixHasher;
+  readonly #now: () => number;
+  readonly #persistEveryBytes: number;
+  readonly #persistEveryMs: number;
+  readonly #inUse: Set<string> | undefined;
+  readonly #verifyTarget: (() => Promise<void>) | undefined;
+  readonly #name: string;
+  #persistChain: Promise<void> = Promise.resolve();
+  #autoPersist: Promise<void> | undefined;
+  #failure: unknown;
+  #bytesSincePersist = 0;
+  #lastPersistAt: number;
+  #persistedCount = -1;
+  #state: 'open' | 'committed' | 'closed' = 'open';
+
+  private constructor(init: {
+    options: PartialFileOptions;
+    fs: FileSystem;
+    handle: FileHandle;
+    bitmap: BlockBitmap;
+    dataPath: string;
+    resumed: boolean;
+    createdAt: number;
+    now: () => number;
+  }) {
+    const { options } = init;
+    this.finalPath = options.finalPath;
+    this.dataPath = init.dataPath;
+    this.statePath = init.dataPath + STATE_SUFFIX;
+    this.size = options.size;
+    this.blockSize = options.blockSize;
+    this.blockCount = init.bitmap.blockCount;
+    this.identity = options.identity;
+    this.resumed = init.resumed;
+    this.createdAt = init.createdAt;
+    this.#fs = init.fs;
+    this.#handle = init.handle;
+    this.#bitmap = init.bitmap;
+    this.#now = init.now;
+    this.#lastPersistAt = init.now();
+    this.#persistEveryBytes = options.persistEveryBytes ?? DEFAULT_PERSIST_EVERY_BYTES;
+    this.#persistEveryMs = options.persistEveryMs ?? DEFAULT_PERSIST_EVERY_MS;
+    this.#inUse = options.inUse;
+    this.#verifyTarget = options.verifyTarget;
+    this.#name = options.displayName ?? basename(options.finalPath);
+    this.#hasher = new PrefixHasher(this.size, {
+      readAt: (offset, length) => this.#readAt(offset, length),
+      contiguousFrom: (offset) => this.#contiguousFrom(offset),
+      readBackEagerly: true,
+    });
+  }
+
+  /** The data file's name for a given target and identity (stable, so a restart finds it again). */
+  static partialName(finalPath: string, identity: string, size: number): string {
+    const hash = createHash('sha256')
+      .update('ferry partial v1\0')
+      .update(resolve(finalPath))
+      .update('\0')
+      .update(identity)
+      .update('\0')
+      .update(String(size))
+      .digest('hex')
+      .slice(0, 32);
+    return PARTIAL_PREFIX + hash;
+  }
+
+  /**
+   * Creates the partial, or reopens an earlier one when `resume` is set and its sidecar matches
+   * (identity, size; a different block size is converted). A sidecar that is missing, corrupt or
+   * for another identity means starting empty. Errors: EINVAL (bad size/blockSize), ETOOBIG,
+   * ENOSPC (not enough room, when checkSpace), EBUSY (partial in use), and I/O errors as FileErrors.
+   */
+  static async open(options: PartialFileOptions): Promise<PartialFile> {
+    const { size, blockSize } = options;
+    const name = options.displayName ?? basename(options.finalPath);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new FileError('EINVAL', `file size must be a non-negative integer, got ${size}`);
+    }
+    if (size > MAX_FILE_SIZE) {
+      throw new FileError('ETOOBIG', `${name}: ${size} bytes exceeds the limit of ${MAX_FILE_SIZE}`);
+    }
+    if (!Number.isSafeInteger(blockSize) || blockSize <= 0) {
+      throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
+    }
+    const blockCount = blockCountOf(size, blockSize);
+    if (blockCount > MAX_BITMAP_BLOCKS) {
+      throw new FileError(
+        'ETOOBIG',
+        `${name}: ${blockCount} blocks of ${blockSize} bytes is too many; use larger blocks`,
+      );
+    }
+    if (typeof options.identity !== 'string')
+      throw new FileError('EINVAL', 'partial identity must be a string');
+
+    const fs = withFileSystem(options.fs);
+    const now = options.now ?? Date.now;
+    const dir = options.tempDir ?? dirname(options.finalPath);
+    const dataPath = join(dir, PartialFile.partialName(options.finalPath, options.identity, size));
+    const inUse = options.inUse;
+    if (inUse?.has(dataPath)) {
+      throw new FileError(
+        'EBUSY',
+        `another transfer is already writing ${name}; try again when it has ended`,
+      );
+    }
+    inUse?.add(dataPath);
+    try {
+      let opened = options.resume ? await reopen(fs, dataPath, options, blockCount) : undefined;
+      const resumed = opened !== undefined;
+      opened ??= await create(fs, dataPath, options, blockCount, now());
+      const partial = new PartialFile({
+        options,
+        fs,
+        handle: opened.handle,
+        bitmap: opened.bitmap,
+        dataPath,
+        resumed,
+        createdAt: opened.createdAt,
+        now,
+      });
+      try {
+        if (options.checkSpace !== false) await partial.#checkSpace(dir);
+        await partial.persist();
+      } catch (error) {
+        await partial.abort({ keep: resumed });
+        throw error;
+      }
+      partial.#hasher.kick();
+      return partial;
+    } catch (error) {
+      inUse?.delete(dataPath);
+      throw toFileError(error, `preparing ${name}`);
+    }
+  }
+
+  /** A copy of the set of blocks written so far. */
+  have(): BlockBitmap {
+    return this.#bitmap.clone();
+  }
+
+  has(index: number): boolean {
+    return this.#bitmap.has(index);
+  }
+
+  /** Blocks written so far. */
+  get received(): number {
+    return this.#bitmap.count;
+  }
+
+  get complete(): boolean {
+    return this.#bitmap.full;
+  }
+
+  /** First block not yet written (blockCount when complete). */
+  cumulative(): number {
+    return this.#bitmap.cumulative();
+  }
+
+  /**
+   * Writes block `index` at its offset. `data` must be exactly the block's length (blockSize, or
+   * less for the last block). A block already held is ignored. Errors: EINVAL (bad index or length,
+   * or the partial is closed), ENOSPC / EIO (the write failed; the block is not marked held).
+   */
+  async write(index: number, data: Buffer): Promise<void> {
+    this.#checkOpen();
+    if (this.#failure !== undefined) throw this.#failure;
+    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) {
+      throw new FileError(
+        'EINVAL',
+        `block ${index} is out of range: ${this.#name} has ${this.blockCount} blocks`,
+      );
+    }
+    const expected = blockLength(index, this.size, this.blockSize);
+    if (data.length !== expected) {
+      throw new FileError(
+        'EINVAL',
+        `block ${index} of ${this.#name} must be ${expected} bytes, got ${data.length}`,
+      );
+    }
+    if (this.#bitmap.has(index)) return;
+    const offset = index * this.blockSize;
+    try {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+    } catch (error) {
+      throw toFileError(error, `writing ${this.#name} (block ${index})`);
+    }
+    if (this.#state !== 'open') return;
+    if (!this.#bitmap.set(index)) return;
+    this.#hasher.offer(offset, data);
+    this.#bytesSincePersist += data.length;
+    this.#maybePersist();
+  }
+
+  /**
+   * Makes the blocks written so far durable and records them in the sidecar: fdatasync the data
+   * file, then write the sidecar to a temp file, fsync it and rename it over the old one. Calls are
+   * serialized; each records the blocks held when it starts.
+   */
+  persist(): Promise<void> {
+    const run = this.#persistChain.then(() => this.#persistNow());
+    this.#persistChain = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Verifies and moves the file into place. Requires every block (EINVAL otherwise). A digest
+   * mismatch throws EINTEGRITY and discards the partial. Without `overwrite`, an existing file is
+   * never replaced (EEXIST) and the partial is kept, so a retry with overwrite needs no re-send;
+   * a directory is never replaced (EISDIR).
+   *
+   * Without overwrite the move is link(partial, final) + unlink(partial): link fails if the name
+   * exists, so there is no window in which a file created by someone else is replaced. Where the file
+   * system has no hard links, it falls back to check-then-rename and accepts that race. With
+   * overwrite it is rename(), which replaces atomically.
+   */
+  async commit(options: CommitOptions): Promise<CommitResult> {
+    this.#checkOpen();
+    const expected = typeof options.sha256 === 'string' ? options.sha256.toLowerCase() : '';
+    if (!/^[0-9a-f]{64}$/.test(expected)) {
+      throw new FileError('EINVAL', 'commit needs the SHA-256 of the file as 64 hex digits');
+    }
+    await this.#settleBackground();
+    if (!this.#bitmap.full) {
+      throw new FileError(
+        'EINVAL',
+        `cannot commit ${this.#name}: ${this.#bitmap.count} of ${this.blockCount} blocks received`,
+      );
+    }
+    let actual: string;
+    try {
+      actual = await this.#hasher.digest(options.onProgress);
+    } catch (error) {
+      throw toFileError(error, `verifying ${this.#name}`);
+    }
+    if (actual !== expected) {
+      await this.abort({ keep: false });
+      throw new FileError(
+        'EINTEGRITY',
+        `${this.#name} failed verification: SHA-256 of the received data is ${actual}, the sender's is ${expected}; the partial was discarded, transfer it again`,
+      );
+    }
+    try {
+      if (options.mtimeMs !== undefined) {
+        const seconds = options.mtimeMs / 1000;
+        await this.#handle.utimes(seconds, seconds);
+      }
+      await this.#handle.sync();
+    } catch (error) {
+      throw toFileError(error, `saving ${this.#name}`);
+    }
+    await this.#verifyTarget?.();
+    await this.#place(options.overwrite);
+    this.#state = 'committed';
+    this.#inUse?.delete(this.dataPath);
+    await fsyncDirectory(this.#fs, dirname(this.finalPath));
+    await this.#removeQuietly(this.statePath);
+    await this.#handle.close().catch(() => {});
+    return { path: this.finalPath, size: this.size, sha256: actual };
+  }
+
+  /**
+   * Ends the transfer without committing. keep: persist and leave the partial for a later resume;
+   * otherwise delete the data file and sidecar. Never throws (it runs on error paths); use close()
+   * to learn whether the final persist succeeded.
+   */
+  async abort(options: { keep: boolean }): Promise<void> {
+    if (this.#state !== 'open') return;
+    if (options.keep) {
+      await this.close().catch(() => {});
+      return;
+    }
+    this.#state = 'closed';
+    await this.#settleBackground().catch(() => {});
+    await this.#persistChain;
+    await this.#handle.close().catch(() => {});
+    await this.#removeQuietly(this.dataPath);
+    await this.#removeQuietly(this.statePath);
+    await this.#removeQuietly(this.statePath + TMP_SUFFIX);
+    this.#inUse?.delete(this.dataPath);
+  }
+
+  /** Persists and closes, keeping the partial for resume. The descriptor is closed even if persist fails. */
+  async close(): Promise<void> {
+    if (this.#state !== 'open') return;
+    try {
+      await this.#settleBackground();
+      await this.persist();
+    } finally {
+      this.#state = 'closed';
+      await this.#hasher.settle();
+      await this.#handle.close().catch(() => {});
+      this.#inUse?.delete(this.dataPath);
+    }
+  }
+
+  /**
+   * Deletes expired partials in `dir`: a partial whose sidecar says it was last updated more than
+   * maxAgeMs before `now`, and data or sidecar files without their partner (or with an unreadable
+   * sidecar) whose mtime is that old. Only names this module creates are touched, never
+   * directories, and never a partial listed in `inUse`. Returns the paths removed.
+   */
+  static async sweep(
+    dir: string,
+    maxAgeMs: number,
+    now: number = Date.now(),
+    options: { fs?: Partial<FileSystem>; inUse?: Set<string> } = {},
+  ): Promise<string[]> {
+    const fs = withFileSystem(options.fs);
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (error) {
+      throw toFileError(error, `sweeping partial files in ${dir}`);
+    }
+    const groups = new Map<string, string[]>();
+    for (const name of names) {
+      if (!PARTIAL_NAME.test(name)) continue;
+      const base = name.slice(0, PARTIAL_PREFIX.length + 32);
+      const group = groups.get(base);
+      if (group === undefined) groups.set(base, [name]);
+      else group.push(name);
+    }
+    const removed: string[] = [];
+    for (const [base, members] of groups) {
+      const dataPath = join(dir, base);
+      if (options.inUse?.has(dataPath)) continue;
+      let lastActivity = Number.NEGATIVE_INFINITY;
+      const files: string[] = [];
+      for (const name of members) {
+        const stats = await fs.lstat(join(dir, name)).catch(() => undefined);
+        if (stats === undefined || stats.isDirectory()) continue;
+        files.push(name);
+        lastActivity = Math.max(lastActivity, stats.mtimeMs);
+      }
+      const state = members.includes(base + STATE_SUFFIX)
+        ? await readState(fs, dataPath + STATE_SUFFIX).catch(() => undefined)
+        : undefined;
+      if (state !== undefined && members.includes(base)) lastActivity = state.updatedAt;
+      if (files.length === 0 || now - lastActivity <= maxAgeMs) continue;
+      // Sidecar first: a data file without a sidecar is never resumed, whatever happens next.
+      files.sort((a, b) => b.length - a.length);
+      for (const name of files) {
+        try {
+          await fs.unlink(join(dir, name));
+          removed.push(join(dir, name));
+        } catch (error) {
+          if (systemCode(error) !== 'ENOENT') throw toFileError(error, `removing expired partial ${name}`);
+        }
+      }
+    }
+    return removed;
+  }
+
+  // ---- internals ----
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') {
+      throw new FileError('EINVAL', `the partial file for ${this.#name} is ${this.#state}`);
+    }
+  }
+
+  #maybePersist(): void {
+    if (this.#autoPersist !== undefined) return;
+    const byBytes = this.#persistEveryBytes > 0 && this.#bytesSincePersist >= this.#persistEveryBytes;
+    const byTime = this.#persistEveryMs > 0 && this.#now() - this.#lastPersistAt >= this.#persistEveryMs;
+    if (!byBytes && !byTime) return;
+    // Runs in the background; a failure is reported by the next write(), commit() or close().
+    this.#autoPersist = this.persist()
+      .catch((error: unknown) => {
+        this.#failure ??= error;
+      })
+      .finally(() => {
+        this.#autoPersist = undefined;
+      });
+  }
+
+  async #settleBackground(): Promise<void> {
+    if (this.#autoPersist !== undefined) await this.#autoPersist;
+    await this.#hasher.settle();
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  async #persistNow(): Promise<void> {
+    const count = this.#bitmap.count;
+    const bitmap = this.#bitmap.toBuffer();
+    const startedAt = this.#now();
+    this.#bytesSincePersist = 0;
+    this.#lastPersistAt = startedAt;
+    if (count === this.#persistedCount) return;
+    try {
+      await this.#handle.datasync();
+      const state: StateFile = {
+        version: STATE_VERSION,
+        identity: this.identity,
+        finalName: this.#name,
+        size: this.size,
+        blockSize: this.blockSize,
+        bitmap: bitmap.toString('base64'),
+        createdAt: this.createdAt,
+        updatedAt: startedAt,
+      };
+      await writeFileAtomic(this.#fs, this.statePath, `${JSON.stringify(state)}\n`);
+      this.#persistedCount = count;
+    } catch (error) {
+      throw toFileError(error, `saving progress of ${this.#name}`);
+    }
+  }
+
+  async #checkSpace(dir: string): Promise<void> {
+    const missing = this.size - Math.min(this.size, this.#bitmap.count * this.blockSize);
+    if (missing === 0) return;
+    let available: number;
+    try {
+      const stats = await this.#fs.statfs(dir);
+      available = Number(stats.bavail) * Number(stats.bsize);
+    } catch {
+      return; // No statfs (or not permitted): the writes themselves will report ENOSPC.
+    }
+    if (available < missing) {
+      throw new FileError(
+        'ENOSPC',
+        `not enough space for ${this.#name}: ${missing} bytes needed, ${available} available; free some space and retry`,
+      );
+    }
+  }
+
+  async #place(overwrite: boolean): Promise<void> {
+    const what = `saving ${this.#name}`;
+    if (overwrite) {
+      try {
+        await this.#fs.rename(this.dataPath, this.finalPath);
+        return;
+      } catch (error) {
+        const code = systemCode(error);
+        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
+          throw new FileError(
+            'EISDIR',
+            `${this.#name} exists and is a directory; it cannot be replaced by a file`,
+            {
+              cause: error,
+            },
+          );
+        }
+        throw toFileError(error, what);
+      }
+    }
+    try {
+      await this.#fs.link(this.dataPath, this.finalPath);
+    } catch (error) {
+      const code = systemCode(error);
+      if (code === 'EEXIST') throw await this.#existsError(error);
+      if (
+        code !== 'EPERM' &&
+        code !== 'ENOTSUP' &&
+        code !== 'EOPNOTSUPP' &&
+        code !== 'ENOSYS' &&
+        code !== 'EMLINK'
+      ) {
+        throw toFileError(error, what);
+      }
+      // No hard links here: check, then rename. Someone creating the name in between loses the race.
+      const existing = await this.#fs.lstat(this.finalPath).catch(() => undefined);
+      if (existing !== undefined) throw await this.#existsError(undefined);
+      try {
+        await this.#fs.rename(this.dataPath, this.finalPath);
+      } catch (renameError) {
+        throw toFileError(renameError, what);
+      }
+      return;
+    }
+    // The file is in place; should this unlink fail, the next sweep removes the leftover name.
+    await this.#removeQuietly(this.dataPath);
+  }
+
+  async #existsError(cause: unknown): Promise<FileError> {
+    const existing: Stats | undefined = await this.#fs.stat(this.finalPath).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      return new FileError(
+        'EISDIR',
+        `${this.#name} exists and is a directory; it cannot be replaced by a file`,
+        {
+          cause,
+        },
+      );
+    }
+    return new FileError(
+      'EEXIST',
+      `${this.#name} already exists; it was not replaced (ask to overwrite to replace it; the received data is kept for that)`,
+      { cause },
+    );
+  }
+
+  async #readAt(offset: number, length: number): Promise<Buffer> {
+    const data = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.#handle.read(data, done, length - done, offset + done);
+      if (bytesRead === 0)
+        throw new FileError('EIO', `the partial file of ${this.#name} is shorter than expected`);
+      done += bytesRead;
+    }
+    return data;
+  }
+
+  #contiguousFrom(offset: number): number {
+    if (offset >= this.size) return 0;
+    const index = Math.floor(offset / this.blockSize);
+    if (!this.#bitmap.has(index)) return 0;
+    const end = Math.min(this.size, this.#bitmap.nextMissing(index) * this.blockSize);
+    return end - offset;
+  }
+
+  async #removeQuietly(path: string): Promise<void> {
+    await this.#fs.unlink(path).catch(() => {});
+  }
+}
+
+async function readState(fs: FileSystem, path: string): Promise<StateFile> {
+  const text = await fs.readFile(path, 'utf8');
+  const value = JSON.parse(text) as Partial<StateFile>;
+  if (
+    value.version !== STATE_VERSION ||
+    typeof value.identity !== 'string' ||
+    typeof value.bitmap !== 'string' ||
+    !Number.isSafeInteger(value.size) ||
+    !Number.isSafeInteger(value.blockSize) ||
+    (value.blockSize ?? 0) <= 0 ||
+    typeof value.createdAt !== 'number' ||
+    typeof value.updatedAt !== 'number'
+  ) {
+    throw new Error('unrecognized partial state file');
+  }
+  return value as StateFile;
+}
+
+/** Maps held blocks of one block size onto another: a new block is held if all its bytes were. */
+function convertBitmap(old: BlockBitmap, oldBlockSize: number, size: number, blockSize: number): BlockBitmap {
+  const count = blockCountOf(size, blockSize);
+  const out = new BlockBitmap(count);
+  for (const [start, end] of old.ranges()) {
+    const startByte = start * oldBlockSize;
+    const endByte = Math.min(size, end * oldBlockSize);
+    const first = Math.ceil(startByte / blockSize);
+    const last = endByte === size ? count : Math.floor(endByte / blockSize);
+    if (last > first) out.setRange(first, last);
+  }
+  return out;
+}
+
+interface Opened {
+  handle: FileHandle;
+  bitmap: BlockBitmap;
+  createdAt: number;
+}
+
+// An earlier partial is reused only if everything about it checks out; otherwise undefined.
+async function reopen(
+  fs: FileSystem,
+  dataPath: string,
+  options: PartialFileOptions,
+  blockCount: number,
+): Promise<Opened | undefined> {
+  let state: StateFile;
+  try {
+    state = await readState(fs, dataPath + STATE_SUFFIX);
+  } catch {
+    return undefined;
+  }
+  if (state.identity !== options.identity || state.size !== options.size) return undefined;
+  let bitmap: BlockBitmap;
+  try {
+    const stored = BlockBitmap.fromBuffer(
+      blockCountOf(state.size, state.blockSize),
+      Buffer.from(state.bitmap, 'base64'),
+    );
+    bitmap =
+      state.blockSize === options.blockSize
+        ? stored
+        : convertBitmap(stored, state.blockSize, options.size, options.blockSize);
+  } catch {
+    return undefined;
+  }
+  if (bitmap.blockCount !== blockCount) return undefined;
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(dataPath, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    if (systemCode(error) === 'ENOENT' || systemCode(error) === 'ELOOP') return undefined;
+    throw error;
+  }
+  try {
+    const stats = await handle.stat();
+    // Exactly the file this module made: regular, sized, and not hard-linked to anything else.
+    if (stats.isFile() && stats.size === options.size && stats.nlink === 1) {
+      return { handle, bitmap, createdAt: state.createdAt };
+    }
+  } catch {
+    // Fall through: start afresh.
+  }
+  await handle.close().catch(() => {});
+  return undefined;
+}
+
+async function create(
+  fs: FileSystem,
+  dataPath: string,
+  options: PartialFileOptions,
+  blockCount: number,
+  now: number,
+): Promise<Opened> {
+  // Unlink-then-exclusive-create: never write through a symlink or a hard link planted at this name.
+  for (const path of [dataPath + STATE_SUFFIX, dataPath + STATE_SUFFIX + TMP_SUFFIX, dataPath]) {
+    await fs.unlink(path).catch((error: unknown) => {
+      if (systemCode(error) !== 'ENOENT') throw error;
+    });
+  }
+  const handle = await fs.open(
+    dataPath,
+    constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o666,
+  );
+  try {
+    await handle.truncate(options.size);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fs.unlink(dataPath).catch(() => {});
+    throw error;
+  }
+  return { handle, bitmap: new BlockBitmap(blockCount), createdAt: now };
+}
+
+async function writeFileAtomic(fs: FileSystem, path: string, text: string): Promise<void> {
+  const tmp = path + TMP_SUFFIX;
+  const handle = await fs.open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o666,
+  );
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, path);
+}
+
+/** fsync a directory so a rename in it survives a crash; file systems that cannot are skipped. */
+async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    await handle.sync();
+  } catch {
+    // Best effort: some platforms and file systems refuse to open or sync a directory.
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}

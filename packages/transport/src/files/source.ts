@@ -1,0 +1,239 @@
+import { constants, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { MAX_FILE_SIZE } from '@ferry/protocol';
+import { type BlockSource, blockCountOf, PrefixHasher, type ProgressCallback } from './block-io.js';
+import { FileError, systemCode, toFileError } from './errors.js';
+import { type FileSystem, withFileSystem } from './fs.js';
+
+export interface OpenSourceOptions {
+  /** Refuse a symbolic link as the last path component (O_NOFOLLOW). */
+  noFollow?: boolean;
+  fs?: Partial<FileSystem>;
+  /** How messages name the file (default: its base name), e.g. the client's path on a server. */
+  displayName?: string;
+}
+
+/** What kind of file a Stats describes, for messages and listings. */
+export function describeFileType(stats: Stats): string {
+  if (stats.isFile()) return 'regular file';
+  if (stats.isDirectory()) return 'directory';
+  if (stats.isSymbolicLink()) return 'symbolic link';
+  if (stats.isFIFO()) return 'FIFO (named pipe)';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice()) return 'character device';
+  if (stats.isBlockDevice()) return 'block device';
+  return 'special file';
+}
+
+/** Throws EISDIR for a directory and EINVAL for anything else that is not a regular file. */
+export function requireRegularFile(stats: Stats, name: string): void {
+  if (stats.isFile()) return;
+  if (stats.isDirectory()) throw new FileError('EISDIR', `${name} is a directory, not a file`);
+  throw new FileError(
+    'EINVAL',
+    `${name} is a ${describeFileType(stats)}; only regular files can be transferred`,
+  );
+}
+
+/**
+ * A regular file opened read-only as the source of a transfer. Size, mtime and inode are recorded at
+ * open; `checkUnchanged()` compares them again so that a file modified or replaced during the
+ * transfer is reported (EFILECHANGED) instead of being sent half old, half new.
+ */
+export class FileBlockSource implements BlockSource {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly #handle: FileHandle;
+  readonly #fs: FileSystem;
+  readonly #name: string;
+  readonly #hasher: PrefixHasher;
+  #closed = false;
+
+  private constructor(path: string, handle: FileHandle, stats: Stats, fs: FileSystem, name: string) {
+    this.path = path;
+    this.size = stats.size;
+    this.mtimeMs = stats.mtimeMs;
+    this.ino = stats.ino;
+    this.dev = stats.dev;
+    this.#handle = handle;
+    this.#fs = fs;
+    this.#name = name;
+    this.#hasher = new PrefixHasher(stats.size, {
+      readAt: (offset, length) => this.#readAt(offset, length),
+      contiguousFrom: (offset) => this.size - offset,
+      readBackEagerly: false,
+    });
+  }
+
+  /**
+   * Opens `path` for reading. Non-regular files are refused: EISDIR for a directory, EINVAL for a
+   * FIFO, socket or device. The open is non-blocking so that a FIFO cannot hang it, and the type is
+   * checked again on the open descriptor so that a swap between the check and the open is caught.
+   */
+  static async open(path: string, options: OpenSourceOptions = {}): Promise<FileBlockSource> {
+    const fs = withFileSystem(options.fs);
+    const name = options.displayName ?? basename(path);
+    const what = `opening ${name}`;
+    let before: Stats;
+    try {
+      before = options.noFollow ? await fs.lstat(path) : await fs.stat(path);
+    } catch (error) {
+      throw toFileError(error, what);
+    }
+    if (before.isSymbolicLink()) {
+      throw new FileError('EINVAL', `${name} is a symbolic link where a regular file is required`);
+    }
+    requireRegularFile(before, name);
+    const flags =
+      constants.O_RDONLY |
+      constants.O_NONBLOCK |
+      constants.O_NOCTTY |
+      (options.noFollow ? constants.O_NOFOLLOW : 0);
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(path, flags);
+    } catch (error) {
+      if (systemCode(error) === 'ELOOP') {
+        throw new FileError('EINVAL', `${name} is a symbolic link where a regular file is required`, {
+          cause: error,
+        });
+      }
+      throw toFileError(error, what);
+    }
+    try {
+      const stats = await handle.stat();
+      requireRegularFile(stats, name);
+      if (stats.size > MAX_FILE_SIZE) {
+        throw new FileError(
+          'ETOOBIG',
+          `${name} is ${stats.size} bytes; ferry transfers at most ${MAX_FILE_SIZE}`,
+        );
+      }
+      return new FileBlockSource(path, handle, stats, fs, name);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw toFileError(error, what);
+    }
+  }
+
+  /** The open descriptor (for callers that verify where it points, e.g. via /proc/self/fd). */
+  get fd(): number {
+    return this.#handle.fd;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Block `index` as a fresh buffer (the last block may be short). EINVAL for an index past the end. */
+  async read(index: number, blockSize: number): Promise<Buffer> {
+    if (!Number.isInteger(blockSize) || blockSize <= 0) {
+      throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
+    }
+    const count = blockCountOf(this.size, blockSize);
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
+    }
+    const offset = index * blockSize;
+    const data = await this.#readAt(offset, Math.min(blockSize, this.size - offset));
+    this.#hasher.offer(offset, data);
+    return data;
+  }
+
+  /** Throws EFILECHANGED if the file's size, mtime or inode differ from those seen at open. */
+  async checkUnchanged(): Promise<void> {
+    this.#checkOpen();
+    let now: Stats;
+    let atPath: Stats | undefined;
+    try {
+      now = await this.#handle.stat();
+      atPath = await this.#fs.stat(this.path).catch((error: unknown) => {
+        if (systemCode(error) === 'ENOENT') return undefined;
+        throw error;
+      });
+    } catch (error) {
+      throw toFileError(error, `checking ${this.#name}`);
+    }
+    const changes: string[] = [];
+    if (now.size !== this.size) changes.push(`size ${this.size} -> ${now.size}`);
+    if (now.mtimeMs !== this.mtimeMs) changes.push('modification time');
+    if (atPath === undefined) changes.push('removed');
+    else if (atPath.ino !== this.ino || atPath.dev !== this.dev) changes.push('replaced by another file');
+    if (changes.length > 0) {
+      throw new FileError(
+        'EFILECHANGED',
+        `${this.#name} changed during the transfer (${changes.join(', ')}); transfer it again`,
+      );
+    }
+  }
+
+  /**
+   * SHA-256 (hex) of the whole file as read through this handle. Blocks already read in order by
+   * `read()` are not read again; the rest is read now, with progress reported. Ends with
+   * `checkUnchanged()`, so a digest is only returned for a file that stayed the same.
+   */
+  async sha256(onProgress?: ProgressCallback): Promise<string> {
+    this.#checkOpen();
+    let digest: string;
+    try {
+      digest = await this.#hasher.digest(onProgress);
+    } catch (error) {
+      throw toFileError(error, `hashing ${this.#name}`);
+    }
+    await this.checkUnchanged();
+    return digest;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#hasher.settle();
+    await this.#handle.close();
+  }
+
+  async #readAt(offset: number, length: number): Promise<Buffer> {
+    this.#checkOpen();
+    const data = Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.#handle.read(data, done, length - done, offset + done);
+        if (bytesRead === 0) {
+          throw new FileError(
+            'EFILECHANGED',
+            `${this.#name} became shorter during the transfer (expected ${this.size} bytes); transfer it again`,
+          );
+        }
+        done += bytesRead;
+      }
+    } catch (error) {
+      throw toFileError(error, `reading ${this.#name}`);
+    }
+    return data;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new FileError('EINVAL', `${this.#name} is closed`);
+  }
+}
+
+/**
+ * SHA-256 (hex) of a whole file, read in 1 MiB chunks with progress reported as bytes are hashed.
+ * The same checks as a transfer source apply (regular files only; EFILECHANGED if it changes).
+ */
+export async function sha256File(
+  path: string,
+  onProgress?: ProgressCallback,
+  options: OpenSourceOptions = {},
+): Promise<string> {
+  const source = await FileBlockSource.open(path, options);
+  try {
+    return await source.sha256(onProgress);
+  } finally {
+    await source.close();
+  }
+}

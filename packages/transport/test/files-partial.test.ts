@@ -1,0 +1,413 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  FileError,
+  type FileSystem,
+  failPartialWritesAfter,
+  faultyFileSystem,
+  PartialFile,
+  type PartialFileOptions,
+  systemError,
+} from '../src/files/index.js';
+
+const BLOCK = 1024;
+let dir: string;
+
+beforeEach(async () => {
+  dir = await fsp.mkdtemp(join(tmpdir(), 'ferry-partial-'));
+});
+
+afterEach(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+function bytes(length: number, seed = 7): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed;
+  for (let i = 0; i < length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function block(data: Buffer, index: number, blockSize = BLOCK): Buffer {
+  return data.subarray(index * blockSize, Math.min(data.length, (index + 1) * blockSize));
+}
+
+function options(overrides: Partial<PartialFileOptions> = {}): PartialFileOptions {
+  return {
+    finalPath: join(dir, 'out.bin'),
+    size: 10 * BLOCK + 100,
+    blockSize: BLOCK,
+    identity: 'client-a:out.bin:10340',
+    resume: true,
+    ...overrides,
+  };
+}
+
+async function names(): Promise<string[]> {
+  return (await fsp.readdir(dir)).sort();
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<FileError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FileError);
+  expect((error as FileError).code).toBe(code);
+  return error as FileError;
+}
+
+describe('PartialFile', () => {
+  it('writes blocks out of order and commits a verified file atomically', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options());
+    expect(partial.resumed).toBe(false);
+    expect(partial.blockCount).toBe(11);
+    for (const i of [10, 3, 0, 7, 1, 2, 9, 4, 8, 6, 5]) await partial.write(i, block(data, i));
+    expect(partial.complete).toBe(true);
+    expect(existsSync(join(dir, 'out.bin'))).toBe(false);
+    const result = await partial.commit({ sha256: sha256(data), overwrite: false });
+    expect(result).toEqual({ path: join(dir, 'out.bin'), size: data.length, sha256: sha256(data) });
+    expect(await fsp.readFile(join(dir, 'out.bin'))).toEqual(data);
+    expect(await names()).toEqual(['out.bin']); // no partial, sidecar or temp file left
+  });
+
+  it('resumes after a crash with exactly the persisted blocks', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    // Keep the raw handle so the test can close it after the "crash" (not through PartialFile).
+    const leaked: FileHandle[] = [];
+    const fs = faultyFileSystem(
+      () => true,
+      (real) => {
+        leaked.push(real);
+        return {};
+      },
+    );
+    const first = await PartialFile.open(options({ fs, persistEveryBytes: 0, persistEveryMs: 0 }));
+    for (const i of [9, 2, 5, 0]) await first.write(i, block(data, i));
+    await first.persist();
+    // Written after the last persist: on disk perhaps, but not claimed.
+    await first.write(7, block(data, 7));
+    // "Crash": the object is dropped without close().
+    for (const handle of leaked) await handle.close().catch(() => {});
+
+    const second = await PartialFile.open(options());
+    expect(second.resumed).toBe(true);
+    expect(second.have().ranges()).toEqual([
+      [0, 1],
+      [2, 3],
+      [5, 6],
+      [9, 10],
+    ]);
+    for (const i of second
+      .have()
+      .missingRanges()
+      .flatMap(([s, e]) => Array.from({ length: e - s }, (_, k) => s + k))) {
+      await second.write(i, block(data, i));
+    }
+    await second.commit({ sha256: sha256(data), overwrite: false });
+    expect(await fsp.readFile(join(dir, 'out.bin'))).toEqual(data);
+    expect(await names()).toEqual(['out.bin']);
+  });
+
+  it('persists on close and resumes from it', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const first = await PartialFile.open(options({ persistEveryBytes: 0, persistEveryMs: 0 }));
+    for (let i = 0; i < 6; i++) await first.write(i, block(data, i));
+    await first.close();
+    const second = await PartialFile.open(options());
+    expect(second.have().ranges()).toEqual([[0, 6]]);
+    await second.abort({ keep: false });
+    expect(await names()).toEqual([]);
+  });
+
+  it('persists automatically every N bytes', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options({ persistEveryBytes: 4 * BLOCK, persistEveryMs: 0 }));
+    for (let i = 0; i < 5; i++) await partial.write(i, block(data, i));
+    await partial.persist(); // waits behind the automatic one
+    const state = JSON.parse(await fsp.readFile(partial.statePath, 'utf8')) as {
+      bitmap: string;
+      version: number;
+    };
+    expect(state.version).toBe(1);
+    expect(Buffer.from(state.bitmap, 'base64')[0]! & 0b1111).toBe(0b1111);
+    await partial.abort({ keep: false });
+  });
+
+  it('starts afresh when resume is off, and keeps partials of other identities apart', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const first = await PartialFile.open(options());
+    await first.write(0, block(data, 0));
+    await first.close();
+
+    const other = await PartialFile.open(options({ identity: 'client-b' }));
+    expect(other.resumed).toBe(false);
+    expect(other.dataPath).not.toBe(first.dataPath);
+    await other.abort({ keep: false });
+
+    const fresh = await PartialFile.open(options({ resume: false }));
+    expect(fresh.resumed).toBe(false);
+    expect(fresh.received).toBe(0);
+    await fresh.abort({ keep: false });
+    expect(await names()).toEqual([]);
+  });
+
+  it('converts held blocks when resumed with a different block size', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const first = await PartialFile.open(options());
+    for (let i = 0; i < 5; i++) await first.write(i, block(data, i)); // bytes [0, 5120)
+    await first.write(10, block(data, 10)); // the short last block
+    await first.close();
+    const second = await PartialFile.open(options({ blockSize: 2048 }));
+    // 2048-byte blocks fully covered by [0, 5120): 0 and 1; the last block (bytes 10240..10340) was held.
+    expect(second.have().ranges()).toEqual([
+      [0, 2],
+      [5, 6],
+    ]);
+    for (const i of [2, 3, 4]) await second.write(i, block(data, i, 2048));
+    await second.commit({ sha256: sha256(data), overwrite: false });
+    expect(await fsp.readFile(join(dir, 'out.bin'))).toEqual(data);
+  });
+
+  it('refuses a wrong digest with EINTEGRITY and discards the partial', async () => {
+    const data = bytes(3 * BLOCK);
+    const partial = await PartialFile.open(options({ size: data.length }));
+    for (let i = 0; i < 3; i++) await partial.write(i, block(data, i));
+    const error = await expectCode(
+      partial.commit({ sha256: 'ab'.repeat(32), overwrite: false }),
+      'EINTEGRITY',
+    );
+    expect(error.message).toContain(sha256(data));
+    expect(await names()).toEqual([]);
+  });
+
+  it('never replaces an existing file without overwrite, and keeps the data for a retry', async () => {
+    const data = bytes(2 * BLOCK);
+    await fsp.writeFile(join(dir, 'out.bin'), 'precious');
+    const partial = await PartialFile.open(options({ size: data.length }));
+    await partial.write(1, block(data, 1));
+    await partial.write(0, block(data, 0));
+    await expectCode(partial.commit({ sha256: sha256(data), overwrite: false }), 'EEXIST');
+    expect(await fsp.readFile(join(dir, 'out.bin'), 'utf8')).toBe('precious');
+    await partial.commit({ sha256: sha256(data), overwrite: true, mtimeMs: 1_600_000_000_000 });
+    expect(await fsp.readFile(join(dir, 'out.bin'))).toEqual(data);
+    expect((await fsp.stat(join(dir, 'out.bin'))).mtimeMs).toBe(1_600_000_000_000);
+    expect(await names()).toEqual(['out.bin']);
+  });
+
+  it('never replaces a directory, even with overwrite', async () => {
+    await fsp.mkdir(join(dir, 'out.bin'));
+    const partial = await PartialFile.open(options({ size: 1 }));
+    await partial.write(0, Buffer.from('x'));
+    await expectCode(partial.commit({ sha256: sha256(Buffer.from('x')), overwrite: false }), 'EISDIR');
+    await expectCode(partial.commit({ sha256: sha256(Buffer.from('x')), overwrite: true }), 'EISDIR');
+    await partial.abort({ keep: false });
+  });
+
+  it('validates block index and length, and refuses to commit while blocks are missing', async () => {
+    const partial = await PartialFile.open(options());
+    await expectCode(partial.write(11, Buffer.alloc(BLOCK)), 'EINVAL');
+    await expectCode(partial.write(-1, Buffer.alloc(BLOCK)), 'EINVAL');
+    await expectCode(partial.write(0, Buffer.alloc(BLOCK - 1)), 'EINVAL');
+    await expectCode(partial.write(10, Buffer.alloc(BLOCK)), 'EINVAL'); // last block is 100 bytes
+    await partial.write(10, Buffer.alloc(100));
+    const error = await expectCode(partial.commit({ sha256: '0'.repeat(64), overwrite: false }), 'EINVAL');
+    expect(error.message).toContain('1 of 11 blocks');
+    await expectCode(partial.commit({ sha256: 'not hex', overwrite: false }), 'EINVAL');
+    await partial.abort({ keep: false });
+    await expectCode(partial.write(0, Buffer.alloc(BLOCK)), 'EINVAL');
+  });
+
+  it('commits an empty file (zero blocks)', async () => {
+    const partial = await PartialFile.open(options({ size: 0 }));
+    expect(partial.blockCount).toBe(0);
+    expect(partial.complete).toBe(true);
+    await partial.commit({ sha256: sha256(Buffer.alloc(0)), overwrite: false });
+    expect((await fsp.stat(join(dir, 'out.bin'))).size).toBe(0);
+  });
+
+  it('reports ENOSPC mid-write clearly and leaves no final file', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options({ fs: failPartialWritesAfter(4 * BLOCK) }));
+    for (let i = 0; i < 4; i++) await partial.write(i, block(data, i));
+    const error = await expectCode(partial.write(4, block(data, 4)), 'ENOSPC');
+    expect(error.message).toMatch(/no space left/);
+    expect(error.message).toContain('out.bin');
+    expect(partial.has(4)).toBe(false);
+    await partial.abort({ keep: false });
+    expect(await names()).toEqual([]);
+  });
+
+  it('keeps a resumable partial after ENOSPC when asked to', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options({ fs: failPartialWritesAfter(4 * BLOCK) }));
+    for (let i = 0; i < 4; i++) await partial.write(i, block(data, i));
+    await expectCode(partial.write(4, block(data, 4)), 'ENOSPC');
+    await partial.abort({ keep: true });
+    expect(existsSync(join(dir, 'out.bin'))).toBe(false);
+    const resumed = await PartialFile.open(options());
+    expect(resumed.have().ranges()).toEqual([[0, 4]]);
+    await resumed.abort({ keep: false });
+  });
+
+  it('refuses up front with ENOSPC when the file system lacks room', async () => {
+    const statfs = (async () => ({ bavail: 1, bsize: 4096 })) as unknown as FileSystem['statfs'];
+    await expectCode(PartialFile.open(options({ size: 1 << 20, fs: { statfs } })), 'ENOSPC');
+    expect(await names()).toEqual([]);
+  });
+
+  it('never claims a block in the sidecar whose data was not synced', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    let failSync = false;
+    const fs = faultyFileSystem(
+      (path) => /\.ferry-partial-[0-9a-f]{32}$/.test(path),
+      (real) => ({
+        datasync: (async () => {
+          if (failSync) throw systemError('EIO', 'fdatasync');
+          return real.datasync();
+        }) as FileHandle['datasync'],
+      }),
+    );
+    const partial = await PartialFile.open(options({ fs, persistEveryBytes: 0, persistEveryMs: 0 }));
+    await partial.write(0, block(data, 0));
+    await partial.persist();
+    await partial.write(1, block(data, 1));
+    failSync = true;
+    await expectCode(partial.persist(), 'EIO');
+    await partial.abort({ keep: true }); // its final persist fails too: the sidecar stays as it was
+    const reopened = await PartialFile.open(options());
+    expect(reopened.have().ranges()).toEqual([[0, 1]]);
+    await reopened.abort({ keep: false });
+  });
+
+  it('surfaces a failed automatic persist on the next write', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const fs = faultyFileSystem(
+      (path) => path.endsWith('.state.tmp'),
+      () => ({ sync: (async () => Promise.reject(systemError('ENOSPC', 'fsync'))) as FileHandle['sync'] }),
+    );
+    // Failing every sidecar write fails the open itself, and leaves nothing behind.
+    await expectCode(PartialFile.open(options({ fs })), 'ENOSPC');
+    expect(await names()).toEqual([]);
+    let armed = false;
+    const later = faultyFileSystem(
+      (path) => path.endsWith('.state.tmp'),
+      (real) => ({
+        sync: (async () => {
+          if (armed) throw systemError('ENOSPC', 'fsync');
+          return real.sync();
+        }) as FileHandle['sync'],
+      }),
+    );
+    const partial = await PartialFile.open(
+      options({ fs: later, persistEveryBytes: BLOCK, persistEveryMs: 0 }),
+    );
+    armed = true;
+    await partial.write(0, block(data, 0)); // starts a background persist that fails
+    await expectCode(partial.persist(), 'ENOSPC'); // queued behind it, so it has ended by now
+    await expectCode(partial.write(1, block(data, 1)), 'ENOSPC');
+    await partial.abort({ keep: false });
+  });
+
+  it('refuses a second writer of the same partial (EBUSY) while the first is open', async () => {
+    const inUse = new Set<string>();
+    const first = await PartialFile.open(options({ inUse }));
+    await expectCode(PartialFile.open(options({ inUse })), 'EBUSY');
+    await first.close();
+    const second = await PartialFile.open(options({ inUse }));
+    await second.abort({ keep: false });
+    expect(inUse.size).toBe(0);
+  });
+
+  it('does not write through a symlink planted at the partial name', async () => {
+    const outside = join(dir, 'victim.txt');
+    await fsp.writeFile(outside, 'keep me');
+    const name = PartialFile.partialName(join(dir, 'out.bin'), options().identity, options().size);
+    await fsp.symlink(outside, join(dir, name));
+    const partial = await PartialFile.open(options());
+    await partial.write(0, Buffer.alloc(BLOCK, 1));
+    await partial.abort({ keep: false });
+    expect(await fsp.readFile(outside, 'utf8')).toBe('keep me');
+  });
+
+  it('sweep removes expired partials and orphans, keeps fresh and in-use ones', async () => {
+    const t0 = 1_700_000_000_000;
+    const hour = 3_600_000;
+    const old = await PartialFile.open(options({ finalPath: join(dir, 'old.bin'), now: () => t0 }));
+    await old.close();
+    const fresh = await PartialFile.open(
+      options({ finalPath: join(dir, 'fresh.bin'), now: () => t0 + 2 * hour }),
+    );
+    await fresh.close();
+    const inUse = new Set<string>();
+    const busy = await PartialFile.open(options({ finalPath: join(dir, 'busy.bin'), now: () => t0, inUse }));
+    // An orphan data file (no sidecar) with an old mtime, and an unrelated user file.
+    const orphan = join(dir, `.ferry-partial-${'0'.repeat(32)}`);
+    await fsp.writeFile(orphan, 'x');
+    await fsp.utimes(orphan, new Date(t0), new Date(t0));
+    await fsp.writeFile(join(dir, '.ferry-partial-not-ours'), 'x');
+    await fsp.writeFile(join(dir, 'user.txt'), 'x');
+
+    const removed = await PartialFile.sweep(dir, hour, t0 + 2.5 * hour, { inUse });
+    expect(removed.sort()).toEqual([old.dataPath, old.statePath, orphan].sort());
+    const left = await names();
+    expect(left).toContain(fresh.dataPath.slice(dir.length + 1));
+    expect(left).toContain(busy.dataPath.slice(dir.length + 1));
+    expect(left).toContain('.ferry-partial-not-ours');
+    expect(left).toContain('user.txt');
+    await busy.abort({ keep: false });
+  });
+
+  it('produces the right digest whatever the arrival order and concurrency', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 40 * 64 }),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (size, seed, parallel) => {
+          const blockSize = 64;
+          const data = bytes(size, seed);
+          const count = Math.ceil(size / blockSize);
+          const order = Array.from({ length: count }, (_, i) => i);
+          let x = seed;
+          for (let i = order.length - 1; i > 0; i--) {
+            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+            const j = x % (i + 1);
+            [order[i], order[j]] = [order[j]!, order[i]!];
+          }
+          const partial = await PartialFile.open({
+            finalPath: join(dir, `p-${seed}-${size}.bin`),
+            size,
+            blockSize,
+            identity: 'prop',
+            resume: false,
+            persistEveryBytes: 256,
+            persistEveryMs: 0,
+          });
+          for (let i = 0; i < order.length; i += parallel) {
+            await Promise.all(
+              order.slice(i, i + parallel).map((b) => partial.write(b, block(data, b, blockSize))),
+            );
+          }
+          await partial.commit({ sha256: sha256(data), overwrite: true });
+          expect(await fsp.readFile(partial.finalPath)).toEqual(data);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
