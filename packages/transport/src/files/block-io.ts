@@ -1,28 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 
-/** Where a sender reads blocks from: block `index` covers bytes [index * blockSize, min(size, (index + 1) * blockSize)). */
-export interface BlockSource {
-  readonly size: number;
-  read(index: number, blockSize: number): Promise<Buffer>;
-}
-
-/** Where a receiver writes blocks to, each at its own offset, in any order. */
-export interface BlockSink {
-  write(index: number, data: Buffer): Promise<void>;
-}
-
 /** Progress of a long file operation (hashing, verifying): bytes done out of total. */
 export type ProgressCallback = (doneBytes: number, totalBytes: number) => void;
-
-/** Number of blocks of a file: ceil(size / blockSize); an empty file has none. */
-export function blockCountOf(size: number, blockSize: number): number {
-  return Math.ceil(size / blockSize);
-}
-
-/** Byte length of block `index` (only the last block may be short). */
-export function blockLength(index: number, size: number, blockSize: number): number {
-  return Math.min(blockSize, size - index * blockSize);
-}
 
 const CATCH_UP_CHUNK = 1024 * 1024;
 /** Default bytes of early blocks held (as copies) until the hash frontier reaches them. */

@@ -1,8 +1,4 @@
 export {
-  type BlockSink,
-  type BlockSource,
-  blockCountOf,
-  blockLength,
   DEFAULT_HASH_AHEAD_BYTES,
   PrefixHasher,
   type PrefixHasherOptions,

@@ -4,13 +4,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MAX_FILE_SIZE } from '@ferry/protocol';
 import { BlockBitmap, MAX_BITMAP_BLOCKS } from '../bitmap.js';
-import {
-  type BlockSink,
-  blockCountOf,
-  blockLength,
-  PrefixHasher,
-  type ProgressCallback,
-} from './block-io.js';
+import { blockCountFor, blockLength } from '../core/transfers.js';
+import type { BlockSink } from '../session.js';
+import { PrefixHasher, type ProgressCallback } from './block-io.js';
 import { FileError, systemCode, toFileError } from './errors.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
@@ -201,7 +197,7 @@ export class PartialFile implements BlockSink {
     if (!Number.isSafeInteger(blockSize) || blockSize <= 0) {
       throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
     }
-    const blockCount = blockCountOf(size, blockSize);
+    const blockCount = blockCountFor(size, blockSize);
     if (blockCount > MAX_BITMAP_BLOCKS) {
       throw new FileError(
         'ETOOBIG',
@@ -289,7 +285,7 @@ export class PartialFile implements BlockSink {
         `block ${index} is out of range: ${this.#name} has ${this.blockCount} blocks`,
       );
     }
-    const expected = blockLength(index, this.size, this.blockSize);
+    const expected = blockLength(this.size, this.blockSize, index);
     if (data.length !== expected) {
       throw new FileError(
         'EINVAL',
@@ -658,7 +654,7 @@ async function readState(fs: FileSystem, path: string): Promise<StateFile> {
 
 /** Maps held blocks of one block size onto another: a new block is held if all its bytes were. */
 function convertBitmap(old: BlockBitmap, oldBlockSize: number, size: number, blockSize: number): BlockBitmap {
-  const count = blockCountOf(size, blockSize);
+  const count = blockCountFor(size, blockSize);
   const out = new BlockBitmap(count);
   for (const [start, end] of old.ranges()) {
     const startByte = start * oldBlockSize;
@@ -693,7 +689,7 @@ async function reopen(
   let bitmap: BlockBitmap;
   try {
     const stored = BlockBitmap.fromBuffer(
-      blockCountOf(state.size, state.blockSize),
+      blockCountFor(state.size, state.blockSize),
       Buffer.from(state.bitmap, 'base64'),
     );
     bitmap =

@@ -2,7 +2,9 @@ import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { MAX_FILE_SIZE } from '@ferry/protocol';
-import { type BlockSource, blockCountOf, PrefixHasher, type ProgressCallback } from './block-io.js';
+import { blockCountFor } from '../core/transfers.js';
+import type { BlockSource } from '../session.js';
+import { PrefixHasher, type ProgressCallback } from './block-io.js';
 import { FileError, systemCode, toFileError } from './errors.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
@@ -134,7 +136,7 @@ export class FileBlockSource implements BlockSource {
     if (!Number.isInteger(blockSize) || blockSize <= 0) {
       throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
     }
-    const count = blockCountOf(this.size, blockSize);
+    const count = blockCountFor(this.size, blockSize);
     if (!Number.isInteger(index) || index < 0 || index >= count) {
       throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
     }
