@@ -1,2 +1,13 @@
-// Filled in by its own issue; this package only builds for now.
-export const packageName = '@ferry/server-cli';
+/**
+ * @ferry/server-cli: the FerryServer library (serve one directory to key holders over ferry's
+ * transport) and the `ferry-server` command.
+ */
+
+export { KeysFileError, parseKeysFile, readKeysFile, type ServerKey } from './keys.js';
+export {
+  DEFAULT_PARTIAL_TTL_MS,
+  FerryServer,
+  type FerryServerOptions,
+  type ServerLogEvent,
+} from './server.js';
+export * from './storage/index.js';

@@ -1,0 +1,419 @@
+import { lookup } from 'node:dns/promises';
+import { stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { FernetKey } from '@ferry/crypto';
+import {
+  type ControlMessage,
+  DEFAULT_BLOCK_SIZE,
+  decodeControlMessage,
+  type Entry,
+  encodeControlMessage,
+  FerryError,
+  INTERNET_BLOCK_SIZE,
+  MAX_RESUME_RANGES,
+  type Reply,
+} from '@ferry/protocol';
+import { type ClientSession, connect, FileBlockSource, PartialFile } from '@ferry/transport';
+
+/**
+ * FerryClient: one session with a ferry server, and the file operations of the seed (get, put,
+ * rename, list) plus stat and delete, each verified, atomic and resumable where it moves data.
+ */
+export interface FerryClientOptions {
+  host: string;
+  port: number;
+  key: FernetKey;
+  /** Block size to ask for: default 32768 towards loopback addresses, INTERNET_BLOCK_SIZE otherwise. */
+  blockSize?: number;
+  idleTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Cap on the sending rate, in bytes per second. */
+  rateLimit?: number;
+  /** A fixed window of this many packets (1 = the seed's stop-and-wait), for comparisons. */
+  fixedWindowPackets?: number;
+}
+
+export interface TransferProgress {
+  phase: 'hashing' | 'transferring' | 'verifying';
+  bytes: number;
+  size: number;
+}
+
+export interface TransferResult {
+  remote: string;
+  local: string;
+  size: number;
+  /** Bytes moved over the network in this run (excludes what a resume skipped). */
+  bytesTransferred: number;
+  resumedBytes: number;
+  sha256: string;
+  seconds: number;
+  stats: Record<string, unknown>;
+}
+
+export interface TransferOptions {
+  overwrite?: boolean;
+  resume?: boolean;
+  onProgress?: (progress: TransferProgress) => void;
+  signal?: AbortSignal;
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+type Waiter = { resolve: (reply: Reply & { ok: true }) => void; reject: (error: FerryError) => void };
+
+export class FerryClient {
+  private nextId = 1;
+  private readonly waiting = new Map<number, Waiter>();
+  private readonly digests = new Map<
+    number,
+    { resolve: (sha: string) => void; reject: (e: FerryError) => void }
+  >();
+  private readonly earlyDigests = new Map<number, string>();
+  private readonly aborts = new Map<number, FerryError>();
+  private closedError: FerryError | undefined;
+
+  private constructor(
+    private readonly session: ClientSession,
+    readonly remoteAddress: string,
+  ) {
+    session.onMessage((body) => this.onMessage(body));
+    void session.closed().then((closed) => {
+      this.closedError = new FerryError(
+        closed.code === 'OK' ? 'ECONNRESET' : closed.code,
+        closed.code === 'OK' ? 'the session was closed' : closed.message,
+      );
+      for (const w of this.waiting.values()) w.reject(this.closedError);
+      this.waiting.clear();
+      for (const d of this.digests.values()) d.reject(this.closedError);
+      this.digests.clear();
+    });
+  }
+
+  static async connect(options: FerryClientOptions): Promise<FerryClient> {
+    let address = options.host;
+    if (isIP(options.host) === 0) {
+      try {
+        address = (await lookup(options.host)).address;
+      } catch {
+        throw new FerryError('EHOSTUNREACH', `unknown host "${options.host}"`);
+      }
+    }
+    const blockSize = options.blockSize ?? (isLoopback(address) ? DEFAULT_BLOCK_SIZE : INTERNET_BLOCK_SIZE);
+    const congestion = {
+      ...(options.fixedWindowPackets !== undefined ? { fixedWindowPackets: options.fixedWindowPackets } : {}),
+      ...(options.rateLimit !== undefined ? { maxRateBytesPerMs: options.rateLimit / 1000 } : {}),
+    };
+    const session = await connect({
+      host: address,
+      port: options.port,
+      key: options.key,
+      maxBlockSize: blockSize,
+      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+      connection: { congestion },
+    });
+    return new FerryClient(session, address);
+  }
+
+  get access(): 'read-only' | 'read-write' {
+    return this.session.access;
+  }
+
+  get blockSize(): number {
+    return this.session.blockSize;
+  }
+
+  get closed(): boolean {
+    return this.session.isClosed;
+  }
+
+  stats(): Record<string, unknown> {
+    return this.session.stats();
+  }
+
+  private onMessage(body: Buffer): void {
+    const decoded = decodeControlMessage(body);
+    if (!decoded.ok) return;
+    const m = decoded.value;
+    if (m.op === 'reply') {
+      const w = this.waiting.get(m.id);
+      if (w === undefined) return;
+      this.waiting.delete(m.id);
+      if (m.ok) w.resolve(m as Reply & { ok: true });
+      else w.reject(new FerryError(m.code, m.message));
+    } else if (m.op === 'digest') {
+      const d = this.digests.get(m.transferId);
+      if (d !== undefined) d.resolve(m.sha256);
+      else this.earlyDigests.set(m.transferId, m.sha256);
+    } else if (m.op === 'abort') {
+      const error = new FerryError(m.code, m.message);
+      this.aborts.set(m.transferId, error);
+      this.session.cancel(m.transferId, error);
+      this.digests.get(m.transferId)?.reject(error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closedError !== undefined) throw this.closedError;
+  }
+
+  private send(message: ControlMessage): number {
+    return this.session.send(encodeControlMessage(message));
+  }
+
+  /** Sends a request and waits for its reply; FerryError on an error reply or a lost session. */
+  private request<T extends Reply & { ok: true }>(
+    message: Record<string, unknown> & { op: string },
+  ): Promise<T> {
+    this.assertOpen();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (r: Reply & { ok: true }) => void, reject });
+      try {
+        this.send({ ...message, id } as ControlMessage);
+      } catch (error) {
+        this.waiting.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /** Every entry of a directory ('' = the root), all pages. */
+  async list(path = ''): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 1_000_000; page++) {
+      const reply = await this.request<Extract<Reply, { entries: Entry[] }>>({
+        op: 'list',
+        path,
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      entries.push(...reply.entries);
+      if (reply.next === undefined) return entries;
+      cursor = reply.next;
+    }
+    return entries;
+  }
+
+  async stat(path: string): Promise<Entry> {
+    const reply = await this.request<Extract<Reply, { entry: Entry }>>({ op: 'stat', path });
+    return reply.entry;
+  }
+
+  async rename(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    await this.request({ op: 'rename', from, to, overwrite: options.overwrite ?? false });
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.request({ op: 'delete', path });
+  }
+
+  /** Downloads `remote` to the file `local`: verified, atomic, resumable. */
+  async get(remote: string, local: string, options: TransferOptions = {}): Promise<TransferResult> {
+    this.assertOpen();
+    const started = performance.now();
+    const overwrite = options.overwrite ?? false;
+    await refuseExisting(local, overwrite);
+    const entry = await this.stat(remote);
+    if (entry.type === 'dir') throw new FerryError('EISDIR', `${remote} is a directory on the server`);
+    if (entry.type !== 'file')
+      throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
+    const identity = (size: number, mtimeMs: number): string => `ferry get\n${remote}\n${size}\n${mtimeMs}`;
+    let partial = await PartialFile.open({
+      finalPath: local,
+      size: entry.size,
+      blockSize: this.blockSize,
+      identity: identity(entry.size, entry.mtimeMs),
+      resume: options.resume ?? false,
+      displayName: local,
+    });
+    let committed = false;
+    try {
+      const have = partial
+        .have()
+        .ranges()
+        .slice(0, MAX_RESUME_RANGES)
+        .map(([a, b]) => [a, b] as [number, number]);
+      const resumeState = have.length > 0 ? { size: entry.size, mtimeMs: entry.mtimeMs, have } : undefined;
+      const reply = await this.request<Extract<Reply, { transferId: number; mtimeMs: number }>>({
+        op: 'get',
+        path: remote,
+        ...(resumeState !== undefined ? { resume: resumeState } : {}),
+      });
+      let usedHave = reply.restarted ? [] : have;
+      let size = reply.size;
+      // The receive transfer must be open before the first block arrives: open it right away.
+      let received: Promise<void>;
+      if (reply.size === entry.size && !reply.restarted) {
+        received = this.session.receiveBlocks(reply.transferId, size, partial, { have: usedHave });
+      } else {
+        // The file changed since stat: what we hold is stale. Early blocks are retransmitted later.
+        await partial.abort({ keep: false });
+        partial = await PartialFile.open({
+          finalPath: local,
+          size: reply.size,
+          blockSize: this.blockSize,
+          identity: identity(reply.size, reply.mtimeMs),
+          resume: false,
+          displayName: local,
+        });
+        usedHave = [];
+        size = reply.size;
+        received = this.session.receiveBlocks(reply.transferId, size, partial, { have: [] });
+      }
+      const resumedBytes = Math.min(size, usedHave.reduce((n, [a, b]) => n + (b - a), 0) * this.blockSize);
+      const digest = this.waitDigest(reply.transferId);
+      await this.track(reply.transferId, received, resumedBytes, size, options);
+      const sha256 = await digest;
+      options.onProgress?.({ phase: 'verifying', bytes: 0, size });
+      await partial.commit({
+        sha256,
+        overwrite,
+        mtimeMs: reply.mtimeMs,
+        onProgress: (done, total) => options.onProgress?.({ phase: 'verifying', bytes: done, size: total }),
+      });
+      committed = true;
+      return {
+        remote,
+        local,
+        size,
+        bytesTransferred: size - resumedBytes,
+        resumedBytes,
+        sha256,
+        seconds: (performance.now() - started) / 1000,
+        stats: this.stats(),
+      };
+    } finally {
+      // Keep what arrived for `--resume` (a failed verification already discarded it).
+      if (!committed) await partial.abort({ keep: true });
+    }
+  }
+
+  /** Uploads the file `local` as `remote`: verified by the server, atomic, resumable. */
+  async put(local: string, remote: string, options: TransferOptions = {}): Promise<TransferResult> {
+    this.assertOpen();
+    const started = performance.now();
+    const source = await FileBlockSource.open(local, { displayName: local });
+    try {
+      const reply = await this.request<Extract<Reply, { have: Array<[number, number]> }>>({
+        op: 'put',
+        path: remote,
+        size: source.size,
+        mtimeMs: source.mtimeMs,
+        overwrite: options.overwrite ?? false,
+        resume: options.resume ?? false,
+      });
+      const resumedBytes = Math.min(
+        source.size,
+        reply.have.reduce((n, [a, b]) => n + (b - a), 0) * this.blockSize,
+      );
+      const sent = this.session.sendBlocks(reply.transferId, source, { have: reply.have });
+      await this.track(reply.transferId, sent, resumedBytes, source.size, options);
+      options.onProgress?.({ phase: 'verifying', bytes: 0, size: source.size });
+      const sha256 = await source.sha256((done, total) =>
+        options.onProgress?.({ phase: 'hashing', bytes: done, size: total }),
+      );
+      await this.request({ op: 'commit', transferId: reply.transferId, sha256 });
+      return {
+        remote,
+        local,
+        size: source.size,
+        bytesTransferred: source.size - resumedBytes,
+        resumedBytes,
+        sha256,
+        seconds: (performance.now() - started) / 1000,
+        stats: this.stats(),
+      };
+    } finally {
+      await source.close().catch(() => {});
+    }
+  }
+
+  private waitDigest(transferId: number): Promise<string> {
+    const early = this.earlyDigests.get(transferId);
+    if (early !== undefined) {
+      this.earlyDigests.delete(transferId);
+      return Promise.resolve(early);
+    }
+    const p = new Promise<string>((resolve, reject) => {
+      this.digests.set(transferId, {
+        resolve: (sha) => {
+          this.digests.delete(transferId);
+          resolve(sha);
+        },
+        reject: (e) => {
+          this.digests.delete(transferId);
+          reject(e);
+        },
+      });
+    });
+    p.catch(() => {});
+    return p;
+  }
+
+  /** Waits for a transfer with progress reports and cancellation. */
+  private async track(
+    transferId: number,
+    done: Promise<void>,
+    resumedBytes: number,
+    size: number,
+    options: TransferOptions,
+  ): Promise<void> {
+    const report = (): void => {
+      const p = this.session.progress(transferId);
+      if (p !== undefined)
+        options.onProgress?.({ phase: 'transferring', bytes: Math.min(size, resumedBytes + p.bytes), size });
+    };
+    const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
+    const onAbort = (): void => {
+      try {
+        this.send({ op: 'cancel', transferId });
+      } catch {
+        /* the session is gone anyway */
+      }
+      this.session.cancel(transferId, new FerryError('ECANCELED', 'transfer cancelled'));
+    };
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      report();
+      await done;
+      options.onProgress?.({ phase: 'transferring', bytes: size, size });
+    } catch (error) {
+      throw this.aborts.get(transferId) ?? error;
+    } finally {
+      if (timer !== undefined) clearInterval(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Ends the session (never the server). */
+  async close(): Promise<void> {
+    await this.session.end('client closed the session');
+  }
+}
+
+async function refuseExisting(local: string, overwrite: boolean): Promise<void> {
+  try {
+    const s = await stat(local);
+    if (s.isDirectory()) throw new FerryError('EISDIR', `${local} is a directory`);
+    if (!overwrite) {
+      throw new FerryError('EEXIST', `${local} already exists; use --force to overwrite it`);
+    }
+  } catch (error) {
+    if (error instanceof FerryError) throw error;
+    // ENOENT is the normal case; other errors surface when the partial file is opened.
+  }
+}
+
+/** The name a file gets by default on the other side: its base name. */
+export function defaultTargetName(path: string): string {
+  return basename(path);
+}

@@ -1,0 +1,462 @@
+import {
+  blockCountFor,
+  type ControlMessage,
+  decodeControlMessage,
+  type ErrorName,
+  encodeControlMessage,
+  FerryError,
+  MAX_BLOCK_SIZE,
+  MAX_CONTROL_BYTES,
+  MAX_RESUME_RANGES,
+  type Reply,
+} from '@ferry/protocol';
+import {
+  type FileBlockSource,
+  type PartialFile,
+  type ServerKey,
+  type ServerSession,
+  type Session,
+  UdpServer,
+} from '@ferry/transport';
+import { LocalDiskStorage } from './storage/index.js';
+
+/**
+ * FerryServer: serves one directory to clients holding a key. Requests arrive as control messages
+ * on a transport session; gets stream blocks from a FileBlockSource, puts write blocks into a
+ * PartialFile that is verified and renamed into place on commit. A session's end never stops the
+ * server; an interrupted put leaves a resumable partial that expires after `partialTtlMs`.
+ */
+export interface ServerLogEvent {
+  type: string;
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface FerryServerOptions {
+  root: string;
+  port: number;
+  host?: string;
+  keys: ServerKey[];
+  readOnly?: boolean;
+  maxSessions?: number;
+  partialTtlMs?: number;
+  blockSize?: number;
+  idleTimeoutMs?: number;
+  log?: (event: ServerLogEvent) => void;
+}
+
+export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
+/** Room left in a list reply for its envelope ({"op":"reply","id":…,"ok":true,"entries":[…],"next":…}). */
+const LIST_ENVELOPE_BYTES = 1024;
+
+type Outgoing =
+  | Reply
+  | { op: 'digest'; transferId: number; sha256: string }
+  | {
+      op: 'abort';
+      transferId: number;
+      code: Exclude<ErrorName, 'OK' | 'EUSAGE' | 'EHOSTUNREACH' | 'ECONNREFUSED'>;
+      message: string;
+    };
+
+interface PutState {
+  partial: PartialFile;
+  received: Promise<void>;
+  overwrite: boolean;
+  mtimeMs: number | undefined;
+  path: string;
+}
+
+class SessionHandler {
+  private nextTransferId = 1;
+  private readonly puts = new Map<number, PutState>();
+  private readonly gets = new Map<number, FileBlockSource>();
+  readonly label: string;
+
+  constructor(
+    private readonly server: FerryServer,
+    readonly session: Session,
+    readonly info: ServerSession,
+    private readonly storage: LocalDiskStorage,
+    private readonly readOnly: boolean,
+  ) {
+    this.label = `${info.id.slice(0, 8)} ${info.keyName}@${info.address.replace('|', ' port ')}`;
+    session.onMessage((body) => this.onMessage(body));
+    void session.closed().then((closed) => this.onClosed(closed.code, closed.message));
+  }
+
+  get activeTransfers(): number {
+    return this.puts.size + this.gets.size;
+  }
+
+  private send(message: Outgoing): number | undefined {
+    if (this.session.isClosed) return undefined;
+    return this.session.send(encodeControlMessage(message as ControlMessage));
+  }
+
+  private onMessage(body: Buffer): void {
+    const decoded = decodeControlMessage(body);
+    if (!decoded.ok) {
+      this.server.emit({
+        type: 'bad-message',
+        level: 'warn',
+        msg: `malformed control message from ${this.label}`,
+      });
+      return;
+    }
+    const m = decoded.value;
+    switch (m.op) {
+      case 'list':
+      case 'stat':
+      case 'get':
+      case 'put':
+      case 'commit':
+      case 'rename':
+      case 'delete':
+        this.handle(m).then(
+          (reply) => {
+            if (reply !== undefined) this.send(reply);
+          },
+          (error: unknown) => this.send(asFerryError(error).toReply(m.id)),
+        );
+        return;
+      case 'cancel':
+      case 'abort':
+        this.cancelTransfer(
+          m.transferId,
+          m.op === 'abort' ? `client aborted: ${m.message}` : 'cancelled by the client',
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private writable(what: string): void {
+    if (this.readOnly || this.info.access === 'read-only') {
+      throw new FerryError(
+        'EACCES',
+        `permission denied: ${what} needs a read-write key; this key is read-only`,
+      );
+    }
+  }
+
+  private async handle(m: Extract<ControlMessage, { id: number }>): Promise<Reply | undefined> {
+    switch (m.op) {
+      case 'list': {
+        const page = await this.storage.list(m.path, {
+          ...(m.cursor !== undefined ? { cursor: m.cursor } : {}),
+          ...(m.limit !== undefined ? { limit: m.limit } : {}),
+          maxBytes: MAX_CONTROL_BYTES - LIST_ENVELOPE_BYTES,
+        });
+        return {
+          op: 'reply',
+          id: m.id,
+          ok: true,
+          entries: page.entries,
+          ...(page.next ? { next: page.next } : {}),
+        } as Reply;
+      }
+      case 'stat':
+        return { op: 'reply', id: m.id, ok: true, entry: await this.storage.stat(m.path) } as Reply;
+      case 'get':
+        await this.startGet(m);
+        return undefined;
+      case 'put':
+        return this.startPut(m);
+      case 'commit':
+        return this.commit(m);
+      case 'rename':
+        this.writable('rename');
+        await this.storage.rename(m.from, m.to, { overwrite: m.overwrite });
+        this.server.emit({
+          type: 'rename',
+          level: 'info',
+          msg: `${this.label} renamed ${m.from} -> ${m.to}`,
+        });
+        return { op: 'reply', id: m.id, ok: true } as Reply;
+      case 'delete':
+        this.writable('delete');
+        await this.storage.delete(m.path);
+        this.server.emit({ type: 'delete', level: 'info', msg: `${this.label} deleted ${m.path}` });
+        return { op: 'reply', id: m.id, ok: true } as Reply;
+    }
+  }
+
+  private async startGet(m: Extract<ControlMessage, { op: 'get' }>): Promise<void> {
+    const source = await this.storage.openRead(m.path);
+    const transferId = this.nextTransferId++;
+    const blockSize = this.session.blockSize;
+    let have: Array<[number, number]> = [];
+    let restarted = false;
+    if (m.resume !== undefined) {
+      if (m.resume.size === source.size && m.resume.mtimeMs === source.mtimeMs) {
+        have = m.resume.have.map(([a, b]) => [a, b] as [number, number]);
+      } else {
+        restarted = true;
+      }
+    }
+    this.gets.set(transferId, source);
+    const reply = {
+      op: 'reply',
+      id: m.id,
+      ok: true,
+      transferId,
+      size: source.size,
+      mtimeMs: source.mtimeMs,
+      blockSize,
+      blockCount: blockCountFor(source.size, blockSize),
+      ...(restarted ? { restarted: true } : {}),
+    } as Reply;
+    const seq = this.send(reply);
+    if (seq === undefined) return;
+    const started = Date.now();
+    this.server.emit({
+      type: 'get-start',
+      level: 'info',
+      msg: `${this.label} get ${m.path} (${source.size} bytes)`,
+      path: m.path,
+    });
+    void (async () => {
+      try {
+        await this.session.sendBlocks(transferId, source, { have, afterMessage: seq });
+        const sha256 = await source.sha256();
+        this.send({ op: 'digest', transferId, sha256 });
+        this.server.emit({
+          type: 'get-done',
+          level: 'info',
+          msg: `${this.label} get ${m.path} done in ${((Date.now() - started) / 1000).toFixed(2)} s`,
+          path: m.path,
+          bytes: source.size,
+        });
+      } catch (error) {
+        const e = asFerryError(error);
+        if (e.code !== 'ECANCELED' && !this.session.isClosed) {
+          this.send({ op: 'abort', transferId, code: wireable(e.code), message: e.message });
+        }
+        this.server.emit({
+          type: 'get-failed',
+          level: 'warn',
+          msg: `${this.label} get ${m.path} failed: ${e.message}`,
+          code: e.code,
+        });
+      } finally {
+        this.gets.delete(transferId);
+        await source.close().catch(() => {});
+      }
+    })();
+  }
+
+  private async startPut(m: Extract<ControlMessage, { op: 'put' }>): Promise<Reply> {
+    this.writable('put');
+    const blockSize = this.session.blockSize;
+    const partial = await this.storage.beginWrite(m.path, {
+      size: m.size,
+      blockSize,
+      overwrite: m.overwrite,
+      resume: m.resume,
+      identity: `${this.info.keyName}\n${m.path}\n${m.size}\n${m.mtimeMs ?? ''}`,
+    });
+    const transferId = this.nextTransferId++;
+    const have = partial
+      .have()
+      .ranges()
+      .slice(0, MAX_RESUME_RANGES)
+      .map(([a, b]) => [a, b] as [number, number]);
+    // The receive transfer is open before the reply leaves, so no early block is dropped.
+    const received = this.session.receiveBlocks(transferId, m.size, partial, { have });
+    received.catch(() => {});
+    this.puts.set(transferId, {
+      partial,
+      received,
+      overwrite: m.overwrite,
+      mtimeMs: m.mtimeMs,
+      path: m.path,
+    });
+    const resumed = have.reduce((n, [a, b]) => n + (b - a), 0);
+    this.server.emit({
+      type: 'put-start',
+      level: 'info',
+      msg: `${this.label} put ${m.path} (${m.size} bytes${resumed > 0 ? `, resuming with ${resumed} blocks held` : ''})`,
+      path: m.path,
+    });
+    return {
+      op: 'reply',
+      id: m.id,
+      ok: true,
+      transferId,
+      blockSize,
+      blockCount: blockCountFor(m.size, blockSize),
+      have,
+    } as Reply;
+  }
+
+  private async commit(m: Extract<ControlMessage, { op: 'commit' }>): Promise<Reply> {
+    const put = this.puts.get(m.transferId);
+    if (put === undefined)
+      throw new FerryError('EINVAL', `no put in progress with transfer id ${m.transferId}`);
+    try {
+      await put.received;
+      await put.partial.commit({
+        sha256: m.sha256,
+        overwrite: put.overwrite,
+        ...(put.mtimeMs !== undefined ? { mtimeMs: put.mtimeMs } : {}),
+      });
+    } catch (error) {
+      const e = asFerryError(error);
+      // EINTEGRITY discards the partial (inside commit); anything else keeps it for a resume.
+      if (e.code !== 'EINTEGRITY') await put.partial.abort({ keep: true });
+      this.puts.delete(m.transferId);
+      this.server.emit({
+        type: 'put-failed',
+        level: 'warn',
+        msg: `${this.label} put ${put.path} failed: ${e.message}`,
+        code: e.code,
+      });
+      throw e;
+    }
+    this.puts.delete(m.transferId);
+    this.server.emit({
+      type: 'put-done',
+      level: 'info',
+      msg: `${this.label} put ${put.path} committed`,
+      path: put.path,
+    });
+    return { op: 'reply', id: m.id, ok: true } as Reply;
+  }
+
+  private cancelTransfer(transferId: number, why: string): void {
+    this.session.cancel(transferId);
+    const put = this.puts.get(transferId);
+    if (put !== undefined) {
+      this.puts.delete(transferId);
+      void put.partial.abort({ keep: true });
+    }
+    this.server.emit({ type: 'cancel', level: 'info', msg: `${this.label} transfer ${transferId}: ${why}` });
+  }
+
+  private onClosed(code: ErrorName, message: string): void {
+    for (const [id, put] of this.puts) {
+      this.puts.delete(id);
+      void put.partial.abort({ keep: true });
+    }
+    for (const source of this.gets.values()) void source.close().catch(() => {});
+    this.gets.clear();
+    this.server.emit({
+      type: 'session-closed',
+      level: code === 'OK' ? 'info' : 'warn',
+      msg: `${this.label} session ended${code === 'OK' ? '' : `: ${message}`}`,
+      code,
+    });
+    this.server.sessionEnded(this);
+  }
+}
+
+function asFerryError(error: unknown): FerryError {
+  if (error instanceof FerryError) return error;
+  const e = error as { code?: string; message?: string };
+  if (e?.code === 'ENOSPC') return new FerryError('ENOSPC', 'no space left on the server');
+  return new FerryError('EINTERNAL', `internal server error: ${e?.message ?? String(error)}`);
+}
+
+function wireable(code: ErrorName): Exclude<ErrorName, 'OK' | 'EUSAGE' | 'EHOSTUNREACH' | 'ECONNREFUSED'> {
+  return code === 'OK' || code === 'EUSAGE' || code === 'EHOSTUNREACH' || code === 'ECONNREFUSED'
+    ? 'EINTERNAL'
+    : code;
+}
+
+export class FerryServer {
+  private udp: UdpServer | undefined;
+  private storage: LocalDiskStorage | undefined;
+  private readonly handlers = new Set<SessionHandler>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(private readonly options: FerryServerOptions) {
+    if (options.keys.length === 0) throw new FerryError('EINVAL', 'the server needs at least one key');
+  }
+
+  emit(event: ServerLogEvent): void {
+    this.options.log?.(event);
+  }
+
+  async listen(): Promise<{ address: string; port: number; family: string }> {
+    this.storage = await LocalDiskStorage.open(this.options.root);
+    const keys = this.options.readOnly
+      ? this.options.keys.map((k) => ({ ...k, access: 'read-only' as const }))
+      : this.options.keys;
+    const udp = new UdpServer({
+      port: this.options.port,
+      ...(this.options.host !== undefined ? { host: this.options.host } : {}),
+      keys,
+      maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
+      ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
+      ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
+    });
+    udp.onSession((session, info) => {
+      const handler = new SessionHandler(this, session, info, this.storage!, this.options.readOnly ?? false);
+      this.handlers.add(handler);
+      this.emit({
+        type: 'session-open',
+        level: 'info',
+        msg: `${handler.label} session opened (${info.access})`,
+        key: info.keyName,
+        address: info.address,
+      });
+    });
+    const address = await udp.listen();
+    this.udp = udp;
+    const ttl = this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
+    const sweep = (): void => {
+      void this.storage
+        ?.sweepPartials(ttl)
+        .then((removed) => {
+          if (removed.length > 0) {
+            this.emit({
+              type: 'sweep',
+              level: 'info',
+              msg: `removed ${removed.length} expired partial file(s)`,
+              removed,
+            });
+          }
+        })
+        .catch((error: unknown) =>
+          this.emit({
+            type: 'sweep-failed',
+            level: 'warn',
+            msg: `sweeping partial files failed: ${(error as Error).message}`,
+          }),
+        );
+    };
+    sweep();
+    this.sweepTimer = setInterval(sweep, Math.max(1000, Math.min(ttl / 4, 10 * 60 * 1000)));
+    this.sweepTimer.unref();
+    return address;
+  }
+
+  sessionEnded(handler: SessionHandler): void {
+    this.handlers.delete(handler);
+  }
+
+  /** Stops accepting sessions, lets running transfers finish for up to `graceMs`, then closes. */
+  async close(graceMs = 3000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    const udp = this.udp;
+    if (udp === undefined) return;
+    udp.stopAccepting();
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && [...this.handlers].some((h) => h.activeTransfers > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await udp.close();
+  }
+
+  stats(): Record<string, unknown> {
+    let transfers = 0;
+    for (const h of this.handlers) transfers += h.activeTransfers;
+    return { sessions: this.handlers.size, transfers, endpoint: this.udp?.stats() ?? {} };
+  }
+}
