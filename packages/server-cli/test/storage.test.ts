@@ -1,0 +1,521 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileError, type FileSystem, failPartialWritesAfter } from '@ferry/transport';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalDiskStorage } from '../src/storage/index.js';
+
+const BLOCK = 1024;
+let base: string; // holds root/ and outside/
+let root: string;
+let outside: string;
+let storage: LocalDiskStorage;
+
+beforeEach(async () => {
+  base = await fsp.mkdtemp(join(tmpdir(), 'ferry-storage-'));
+  root = join(base, 'root');
+  outside = join(base, 'outside');
+  await fsp.mkdir(root);
+  await fsp.mkdir(outside);
+  await fsp.writeFile(join(outside, 'secret.txt'), 'outside the root');
+  storage = await LocalDiskStorage.open(root);
+});
+
+afterEach(async () => {
+  await fsp.chmod(root, 0o755).catch(() => {});
+  await fsp.rm(base, { recursive: true, force: true });
+});
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+  } catch (error) {
+    expect(error).toBeInstanceOf(FileError);
+    return (error as FileError).code;
+  }
+  throw new Error('expected a FileError, but the operation succeeded');
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<FileError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FileError);
+  return error as FileError;
+}
+
+async function put(path: string, data: Buffer, overwrite = false, store = storage): Promise<void> {
+  const partial = await store.beginWrite(path, {
+    size: data.length,
+    blockSize: BLOCK,
+    overwrite,
+    resume: false,
+    identity: 'test',
+  });
+  for (let i = 0; i * BLOCK < data.length; i++)
+    await partial.write(i, data.subarray(i * BLOCK, (i + 1) * BLOCK));
+  await partial.commit({ sha256: sha256(data), overwrite });
+}
+
+async function outsideUntouched(): Promise<void> {
+  expect(await fsp.readdir(outside)).toEqual(['secret.txt']);
+  expect(await fsp.readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside the root');
+}
+
+describe('LocalDiskStorage paths', () => {
+  it.each([
+    ['..', '..', 'EINVAL'],
+    ['../outside/secret.txt', '../outside/secret.txt', 'EINVAL'],
+    ['a/../../x', 'a/../../x', 'EINVAL'],
+    ['a/./b', 'a/./b', 'EINVAL'],
+    ['/etc/passwd', '/etc/passwd', 'EINVAL'],
+    ['C:/Windows', 'C:/Windows', 'EINVAL'],
+    ['a\\..\\..\\x', 'a\\..\\..\\x', 'EINVAL'],
+    ['a//b', 'a//b', 'EINVAL'],
+    ['a/', 'a/', 'EINVAL'],
+    ['a NUL byte', 'a\0b', 'EINVAL'],
+    ['a lone surrogate', 'bad\uD800surrogate', 'EINVAL'],
+    ['.ferry-partial-0123', '.ferry-partial-0123', 'EINVAL'],
+    ['a 256-byte name', 'x'.repeat(256), 'ENAMETOOLONG'],
+    ['a 4097-byte path', `${'d/'.repeat(2048)}x`, 'ENAMETOOLONG'],
+  ])('refuses %s with %s for every operation', async (_label, path, code) => {
+    expect(await codeOf(() => storage.resolve(path))).toBe(code);
+    expect(await codeOf(storage.stat(path))).toBe(code);
+    expect(await codeOf(storage.list(path))).toBe(code);
+    expect(await codeOf(storage.openRead(path))).toBe(code);
+    expect(await codeOf(storage.delete(path))).toBe(code);
+    expect(await codeOf(storage.rename(path, 'ok', { overwrite: true }))).toBe(code);
+    expect(await codeOf(storage.rename('ok', path, { overwrite: true }))).toBe(code);
+    expect(
+      await codeOf(
+        storage.beginWrite(path, {
+          size: 1,
+          blockSize: BLOCK,
+          overwrite: true,
+          resume: false,
+          identity: 'x',
+        }),
+      ),
+    ).toBe(code);
+    await outsideUntouched();
+  });
+
+  it('accepts names at the limits: 255-byte names, multi-byte Unicode', async () => {
+    const name = 'é'.repeat(127); // 254 bytes
+    await put(name, Buffer.from('x'));
+    expect((await storage.stat(name)).size).toBe(1);
+  });
+
+  it('treats %2e%2e as a literal name that stays inside the root', async () => {
+    await put('%2e%2e', Buffer.from('literal'));
+    expect(await fsp.readFile(join(root, '%2e%2e'), 'utf8')).toBe('literal');
+    await fsp.mkdir(join(root, '%2e%2e%2f'));
+    await put('%2e%2e%2f/%2e%2e', Buffer.from('nested'));
+    expect(await fsp.readFile(join(root, '%2e%2e%2f', '%2e%2e'), 'utf8')).toBe('nested');
+    await outsideUntouched();
+  });
+
+  it('uses names as given: case, spaces and Unicode preserved', async () => {
+    const names = ['Report FINAL.PDF', 'report final.pdf', 'Über Café ☕.txt', '日本語 ファイル'];
+    for (const name of names) await put(name, Buffer.from(name));
+    const page = await storage.list('');
+    expect(page.entries.map((e) => e.name).sort()).toEqual([...names].sort());
+    for (const name of names) expect(await fsp.readFile(join(root, name), 'utf8')).toBe(name);
+  });
+});
+
+describe('LocalDiskStorage symlinks and special files', () => {
+  it('refuses a symlink to a file outside the root (e.g. /etc/passwd)', async () => {
+    await fsp.symlink('/etc/passwd', join(root, 'passwd'));
+    await fsp.symlink(join(outside, 'secret.txt'), join(root, 'secret'));
+    for (const name of ['passwd', 'secret']) {
+      expect(await codeOf(storage.openRead(name))).toBe('EINVAL');
+      expect(await codeOf(storage.stat(name))).toBe('EINVAL');
+      const error = await errorOf(
+        storage.beginWrite(name, {
+          size: 1,
+          blockSize: BLOCK,
+          overwrite: true,
+          resume: false,
+          identity: 'x',
+        }),
+      );
+      expect(error.code).toBe('EINVAL');
+      expect(error.message).toMatch(/outside the served directory/);
+    }
+    const listed = await storage.list('');
+    expect(listed.entries.find((e) => e.name === 'secret')).toEqual(
+      expect.objectContaining({ type: 'other', size: 0 }),
+    );
+    // Deleting the link removes the link, never its target.
+    await storage.delete('secret');
+    expect(existsSync(join(root, 'secret'))).toBe(false);
+    await outsideUntouched();
+  });
+
+  it('refuses paths through a symlinked directory that leads out of the root', async () => {
+    await fsp.symlink(outside, join(root, 'out'));
+    expect(await codeOf(storage.list('out'))).toBe('EINVAL');
+    expect(await codeOf(storage.stat('out/secret.txt'))).toBe('EINVAL');
+    expect(await codeOf(storage.openRead('out/secret.txt'))).toBe('EINVAL');
+    expect(await codeOf(storage.delete('out/secret.txt'))).toBe('EINVAL');
+    expect(
+      await codeOf(
+        storage.beginWrite('out/new.txt', {
+          size: 1,
+          blockSize: BLOCK,
+          overwrite: true,
+          resume: false,
+          identity: 'x',
+        }),
+      ),
+    ).toBe('EINVAL');
+    await fsp.writeFile(join(root, 'mine.txt'), 'mine');
+    expect(await codeOf(storage.rename('mine.txt', 'out/mine.txt', { overwrite: true }))).toBe('EINVAL');
+    expect(await codeOf(storage.rename('out/secret.txt', 'stolen.txt', { overwrite: true }))).toBe('EINVAL');
+    await outsideUntouched();
+  });
+
+  it('follows symlinks that stay inside the root', async () => {
+    await fsp.mkdir(join(root, 'real'));
+    await fsp.writeFile(join(root, 'real', 'f.txt'), 'inside');
+    await fsp.symlink('real', join(root, 'alias'));
+    await fsp.symlink('real/f.txt', join(root, 'f-link'));
+    const source = await storage.openRead('alias/f.txt');
+    expect((await source.read(0, BLOCK)).toString()).toBe('inside');
+    await source.close();
+    expect((await storage.stat('f-link')).type).toBe('file');
+    expect((await storage.list('alias')).entries.map((e) => e.name)).toEqual(['f.txt']);
+  });
+
+  it('catches a symlink swapped in between the check and the open', async () => {
+    await fsp.writeFile(join(root, 'swap.txt'), 'original');
+    let swapped = false;
+    const realpath = (async (path: string) => {
+      const real = await fsp.realpath(path);
+      if (!swapped && path.endsWith('swap.txt')) {
+        swapped = true; // An attacker replaces the checked file with a link out of the root.
+        await fsp.rm(join(root, 'swap.txt'));
+        await fsp.symlink(join(outside, 'secret.txt'), join(root, 'swap.txt'));
+      }
+      return real;
+    }) as FileSystem['realpath'];
+    const racy = await LocalDiskStorage.open(root, { fs: { realpath } });
+    const error = await errorOf(racy.openRead('swap.txt'));
+    expect(error.code).toBe('EINVAL');
+    expect(swapped).toBe(true);
+  });
+
+  it('a symlink swapped in after open does not change what is read, and is reported as a change', async () => {
+    const data = Buffer.alloc(3 * BLOCK, 7);
+    await fsp.writeFile(join(root, 'f.bin'), data);
+    const source = await storage.openRead('f.bin');
+    await fsp.rm(join(root, 'f.bin'));
+    await fsp.symlink(join(outside, 'secret.txt'), join(root, 'f.bin'));
+    expect(await source.read(2, BLOCK)).toEqual(data.subarray(2 * BLOCK));
+    expect(await codeOf(source.checkUnchanged())).toBe('EFILECHANGED');
+    await source.close();
+  });
+
+  it('refuses to commit a put whose directory was swapped for a symlink out of the root', async () => {
+    await fsp.mkdir(join(root, 'sub'));
+    const data = Buffer.from('payload');
+    const partial = await storage.beginWrite('sub/f.txt', {
+      size: data.length,
+      blockSize: BLOCK,
+      overwrite: true,
+      resume: false,
+      identity: 'x',
+    });
+    await partial.write(0, data);
+    await fsp.rename(join(root, 'sub'), join(root, 'sub-moved'));
+    await fsp.symlink(outside, join(root, 'sub'));
+    const error = await errorOf(partial.commit({ sha256: sha256(data), overwrite: true }));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toMatch(/moved or replaced/);
+    await partial.abort({ keep: false });
+    await outsideUntouched();
+    // The partial stays where it was written (abort works by path, which now leads elsewhere);
+    // it is hidden and expires with the next sweep. No file was saved anywhere.
+    const left = await fsp.readdir(join(root, 'sub-moved'));
+    expect(left.every((name) => name.startsWith('.ferry-partial-'))).toBe(true);
+  });
+
+  it('refuses FIFOs: no read, no overwrite, no delete; listed as other', async () => {
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    const error = await errorOf(storage.openRead('pipe'));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toMatch(/FIFO/);
+    expect(
+      await codeOf(
+        storage.beginWrite('pipe', {
+          size: 1,
+          blockSize: BLOCK,
+          overwrite: true,
+          resume: false,
+          identity: 'x',
+        }),
+      ),
+    ).toBe('EINVAL');
+    expect(await codeOf(storage.delete('pipe'))).toBe('EINVAL');
+    expect(await codeOf(storage.rename('pipe', 'p2', { overwrite: false }))).toBe('EINVAL');
+    expect((await storage.stat('pipe')).type).toBe('other');
+    expect((await storage.list('')).entries).toEqual([
+      expect.objectContaining({ name: 'pipe', type: 'other' }),
+    ]);
+  });
+
+  it('refuses a device reached through a symlink inside the root only because it leaves the root', async () => {
+    await fsp.symlink('/dev/null', join(root, 'null'));
+    expect(await codeOf(storage.openRead('null'))).toBe('EINVAL');
+  });
+});
+
+describe('LocalDiskStorage list', () => {
+  it('pages 1,000 files in name order with an opaque cursor, hiding partial files', async () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `file-${String(i).padStart(4, '0')}.txt`);
+    await Promise.all(names.map((name) => fsp.writeFile(join(root, name), name)));
+    await fsp.mkdir(join(root, 'a-dir'));
+    await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef'), 'x');
+    await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef.state'), '{}');
+    // And one partial in progress.
+    const partial = await storage.beginWrite('incoming.bin', {
+      size: 10,
+      blockSize: BLOCK,
+      overwrite: false,
+      resume: false,
+      identity: 'x',
+    });
+
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await storage.list('', { limit: 100, ...(cursor === undefined ? {} : { cursor }) });
+      pages++;
+      expect(page.entries.length).toBeLessThanOrEqual(100);
+      seen.push(...page.entries.map((e) => e.name));
+      cursor = page.next;
+    } while (cursor !== undefined);
+    expect(pages).toBe(11);
+    expect(seen).toEqual(['a-dir', ...names]);
+    expect(seen.some((name) => name.startsWith('.ferry-partial-'))).toBe(false);
+    const first = (await storage.list('', { limit: 2 })).entries;
+    expect(first[0]).toEqual(expect.objectContaining({ name: 'a-dir', type: 'dir', size: 0 }));
+    expect(first[1]).toEqual(expect.objectContaining({ name: 'file-0000.txt', type: 'file', size: 13 }));
+    expect(typeof first[1]!.mtimeMs).toBe('number');
+    await partial.abort({ keep: false });
+  });
+
+  it('keeps each page within maxBytes', async () => {
+    for (let i = 0; i < 50; i++) await fsp.writeFile(join(root, `${'n'.repeat(100)}-${i}`), '');
+    const page = await storage.list('', { limit: 1000, maxBytes: 2000 });
+    expect(Buffer.byteLength(JSON.stringify(page.entries))).toBeLessThanOrEqual(2000);
+    expect(page.entries.length).toBeGreaterThan(5);
+    expect(page.next).toBeDefined();
+  });
+
+  it('refuses a cursor that was altered or belongs to another directory', async () => {
+    await fsp.mkdir(join(root, 'd'));
+    for (const name of ['a', 'b', 'c']) await fsp.writeFile(join(root, name), '');
+    const page = await storage.list('', { limit: 1 });
+    expect(await codeOf(storage.list('d', { cursor: page.next! }))).toBe('EINVAL');
+    expect(await codeOf(storage.list('', { cursor: 'garbage' }))).toBe('EINVAL');
+    expect(await codeOf(storage.list('', { limit: 0 }))).toBe('EINVAL');
+  });
+
+  it('lists subdirectories; ENOTDIR for a file, ENOENT for nothing', async () => {
+    await fsp.mkdir(join(root, 'sub'));
+    await fsp.writeFile(join(root, 'sub', 'x'), 'x');
+    await fsp.writeFile(join(root, 'file'), 'x');
+    expect((await storage.list('sub')).entries.map((e) => e.name)).toEqual(['x']);
+    expect(await codeOf(storage.list('file'))).toBe('ENOTDIR');
+    expect(await codeOf(storage.list('missing'))).toBe('ENOENT');
+  });
+});
+
+describe('LocalDiskStorage stat, read and write', () => {
+  it('stats the root, directories and files', async () => {
+    await fsp.mkdir(join(root, 'd'));
+    await fsp.writeFile(join(root, 'd', 'f'), 'hello');
+    expect(await storage.stat('')).toEqual(expect.objectContaining({ name: '', type: 'dir' }));
+    expect(await storage.stat('d')).toEqual(expect.objectContaining({ name: 'd', type: 'dir' }));
+    expect(await storage.stat('d/f')).toEqual(expect.objectContaining({ name: 'f', type: 'file', size: 5 }));
+    expect(await codeOf(storage.stat('d/nope'))).toBe('ENOENT');
+    expect(await codeOf(storage.openRead(''))).toBe('EISDIR');
+    expect(await codeOf(storage.openRead('d'))).toBe('EISDIR');
+  });
+
+  it('puts atomically: EEXIST up front without overwrite, EISDIR for a directory, ENOENT/ENOTDIR for a bad parent', async () => {
+    await fsp.writeFile(join(root, 'exists'), 'old');
+    await fsp.mkdir(join(root, 'dir'));
+    const opts = { size: 3, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x' };
+    expect(await codeOf(storage.beginWrite('exists', opts))).toBe('EEXIST');
+    expect(await codeOf(storage.beginWrite('dir', { ...opts, overwrite: true }))).toBe('EISDIR');
+    expect(await codeOf(storage.beginWrite('', opts))).toBe('EISDIR');
+    expect(await codeOf(storage.beginWrite('missing/f', opts))).toBe('ENOENT');
+    expect(await codeOf(storage.beginWrite('exists/f', opts))).toBe('ENOTDIR');
+    await put('exists', Buffer.from('new'), true);
+    expect(await fsp.readFile(join(root, 'exists'), 'utf8')).toBe('new');
+    expect(await fsp.readdir(root)).toEqual(['dir', 'exists']);
+  });
+
+  it('a put that loses the race to a file created meanwhile fails with EEXIST and keeps that file', async () => {
+    const data = Buffer.from('mine');
+    const partial = await storage.beginWrite('race', {
+      size: data.length,
+      blockSize: BLOCK,
+      overwrite: false,
+      resume: false,
+      identity: 'x',
+    });
+    await partial.write(0, data);
+    await fsp.writeFile(join(root, 'race'), 'theirs');
+    expect(await codeOf(partial.commit({ sha256: sha256(data), overwrite: false }))).toBe('EEXIST');
+    expect(await fsp.readFile(join(root, 'race'), 'utf8')).toBe('theirs');
+    await partial.abort({ keep: false });
+  });
+
+  it('resumes an interrupted put across a restart for the same identity only', async () => {
+    const data = Buffer.alloc(5 * BLOCK, 9);
+    const opts = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'key-a' };
+    const first = await storage.beginWrite('big.bin', opts);
+    await first.write(0, data.subarray(0, BLOCK));
+    await first.write(1, data.subarray(BLOCK, 2 * BLOCK));
+    await first.close();
+
+    const restarted = await LocalDiskStorage.open(root);
+    const other = await restarted.beginWrite('big.bin', { ...opts, identity: 'key-b' });
+    expect(other.received).toBe(0);
+    await other.abort({ keep: false });
+    const again = await restarted.beginWrite('big.bin', opts);
+    expect(again.have().ranges()).toEqual([[0, 2]]);
+    expect(await codeOf(restarted.beginWrite('big.bin', opts))).toBe('EBUSY');
+    for (let i = 2; i < 5; i++) await again.write(i, data.subarray(i * BLOCK, (i + 1) * BLOCK));
+    await again.commit({ sha256: sha256(data), overwrite: false });
+    expect(await fsp.readdir(root)).toEqual(['big.bin']);
+  });
+
+  it('disk full mid-put: a clear ENOSPC, no final file, nothing visible in listings', async () => {
+    const full = await LocalDiskStorage.open(root, { fs: failPartialWritesAfter(2 * BLOCK) });
+    const data = Buffer.alloc(8 * BLOCK, 1);
+    const partial = await full.beginWrite('big.bin', {
+      size: data.length,
+      blockSize: BLOCK,
+      overwrite: false,
+      resume: true,
+      identity: 'x',
+    });
+    await partial.write(0, data.subarray(0, BLOCK));
+    await partial.write(1, data.subarray(BLOCK, 2 * BLOCK));
+    const error = await errorOf(partial.write(2, data.subarray(2 * BLOCK, 3 * BLOCK)));
+    expect(error.code).toBe('ENOSPC');
+    expect(error.message).toContain('"big.bin"');
+    expect(error.message).toMatch(/no space left/);
+    expect(error.message).not.toContain(root);
+    await partial.abort({ keep: true });
+    expect(existsSync(join(root, 'big.bin'))).toBe(false);
+    expect((await full.list('')).entries).toEqual([]);
+  });
+});
+
+describe('LocalDiskStorage rename and delete', () => {
+  it('renames without replacing unless asked; never replaces a directory', async () => {
+    await fsp.writeFile(join(root, 'a'), 'A');
+    await fsp.writeFile(join(root, 'b'), 'B');
+    await fsp.mkdir(join(root, 'd'));
+    expect(await codeOf(storage.rename('a', 'b', { overwrite: false }))).toBe('EEXIST');
+    expect(await fsp.readFile(join(root, 'b'), 'utf8')).toBe('B');
+    await storage.rename('a', 'b', { overwrite: true });
+    expect(await fsp.readFile(join(root, 'b'), 'utf8')).toBe('A');
+    expect(existsSync(join(root, 'a'))).toBe(false);
+    expect(await codeOf(storage.rename('b', 'd', { overwrite: true }))).toBe('EISDIR');
+    await storage.rename('b', 'd/moved', { overwrite: false });
+    expect(await fsp.readFile(join(root, 'd', 'moved'), 'utf8')).toBe('A');
+    await storage.rename('d', 'e', { overwrite: false });
+    expect(await fsp.readdir(join(root, 'e'))).toEqual(['moved']);
+    await storage.rename('e/moved', 'e/moved', { overwrite: false }); // same name: nothing to do
+    expect(await codeOf(storage.rename('missing', 'x', { overwrite: false }))).toBe('ENOENT');
+    expect(await codeOf(storage.rename('e/moved', 'nope/x', { overwrite: false }))).toBe('ENOENT');
+    expect(await codeOf(storage.rename('', 'x', { overwrite: false }))).toBe('EINVAL');
+    expect(await codeOf(storage.rename('e/moved', '', { overwrite: false }))).toBe('EINVAL');
+  });
+
+  it('deletes files and symlinks, refuses directories and the root', async () => {
+    await fsp.writeFile(join(root, 'f'), 'x');
+    await fsp.mkdir(join(root, 'd'));
+    await storage.delete('f');
+    expect(existsSync(join(root, 'f'))).toBe(false);
+    const error = await errorOf(storage.delete('d'));
+    expect(error.code).toBe('EISDIR');
+    expect(error.message).toMatch(/files only/);
+    expect(await codeOf(storage.delete(''))).toBe('EISDIR');
+    expect(await codeOf(storage.delete('f'))).toBe('ENOENT');
+  });
+});
+
+describe('LocalDiskStorage partial expiry and a vanishing root', () => {
+  it('sweeps expired partials anywhere under the root, keeping fresh ones', async () => {
+    let now = 1_700_000_000_000;
+    const clocked = await LocalDiskStorage.open(root, { now: () => now });
+    await fsp.mkdir(join(root, 'sub'));
+    const opts = { size: 10, blockSize: BLOCK, overwrite: false, resume: true, identity: 'x' };
+    await (await clocked.beginWrite('sub/old.bin', opts)).close();
+    now += 2 * 3_600_000;
+    await (await clocked.beginWrite('fresh.bin', opts)).close();
+    const removed = await clocked.sweepPartials(3_600_000, now + 1000);
+    expect(removed).toHaveLength(2);
+    expect(removed.every((path) => path.startsWith(`sub${'/'}.ferry-partial-`))).toBe(true);
+    expect(await fsp.readdir(join(root, 'sub'))).toEqual([]);
+    expect((await fsp.readdir(root)).filter((n) => n.startsWith('.ferry-partial-'))).toHaveLength(2);
+  });
+
+  it('gives typed errors, not crashes, when the root is removed while running', async () => {
+    await fsp.writeFile(join(root, 'f'), 'x');
+    const source = await storage.openRead('f');
+    await fsp.rm(root, { recursive: true, force: true });
+    const error = await errorOf(storage.list(''));
+    expect(error.code).toBe('ENOENT');
+    expect(error.message).toMatch(/served directory no longer exists/);
+    expect(await codeOf(storage.stat('f'))).toBe('ENOENT');
+    expect(await codeOf(storage.openRead('f'))).toBe('ENOENT');
+    expect(await codeOf(storage.delete('f'))).toBe('ENOENT');
+    expect(await codeOf(storage.rename('f', 'g', { overwrite: true }))).toBe('ENOENT');
+    expect(
+      await codeOf(
+        storage.beginWrite('f', { size: 1, blockSize: BLOCK, overwrite: true, resume: false, identity: 'x' }),
+      ),
+    ).toBe('ENOENT');
+    expect(await codeOf(storage.sweepPartials(0))).toBe('ENOENT');
+    expect(await codeOf(source.checkUnchanged())).toBe('EFILECHANGED');
+    await source.close();
+  });
+
+  it('gives EACCES when the root cannot be read', async () => {
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const readdir = (async () => Promise.reject(denied)) as unknown as FileSystem['readdir'];
+    const unreadable = await LocalDiskStorage.open(root, { fs: { readdir } });
+    const error = await errorOf(unreadable.list(''));
+    expect(error.code).toBe('EACCES');
+    expect(error.message).toMatch(/cannot be read/);
+  });
+
+  it('gives EACCES when the root is made unreadable (as a non-root user)', async (context) => {
+    if (process.getuid?.() === 0) context.skip(); // root reads everything
+    await fsp.chmod(root, 0o000);
+    expect(await codeOf(storage.list(''))).toBe('EACCES');
+  });
+
+  it('refuses to open a root that is missing or not a directory', async () => {
+    expect(await codeOf(LocalDiskStorage.open(join(base, 'nope')))).toBe('ENOENT');
+    expect(await codeOf(LocalDiskStorage.open(join(outside, 'secret.txt')))).toBe('ENOTDIR');
+  });
+});
