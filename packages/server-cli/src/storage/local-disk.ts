@@ -510,7 +510,8 @@ export class LocalDiskStorage {
 
 function toEntry(name: string, stats: Stats): StorageEntry {
   const type = stats.isFile() ? 'file' : stats.isDirectory() ? 'dir' : 'other';
-  return { name, type, size: type === 'file' ? stats.size : 0, mtimeMs: Math.trunc(stats.mtimeMs) };
+  // mtimeMs exactly as the file system reports it (fractional), equal to what a get reports for resume.
+  return { name, type, size: type === 'file' ? stats.size : 0, mtimeMs: stats.mtimeMs };
 }
 
 function escapes(rel: string): FileError {
