@@ -117,7 +117,10 @@ export class FerryError extends Error {
   /** An error reply to request `id` (message truncated to MAX_ERROR_MESSAGE_BYTES). */
   toReply(id: number): { op: 'reply'; id: number; ok: false; code: ReplyErrorName; message: string } {
     const code: ReplyErrorName =
-      this.code === 'OK' || this.code === 'EUSAGE' || this.code === 'EHOSTUNREACH' || this.code === 'ECONNREFUSED'
+      this.code === 'OK' ||
+      this.code === 'EUSAGE' ||
+      this.code === 'EHOSTUNREACH' ||
+      this.code === 'ECONNREFUSED'
         ? 'EINTERNAL'
         : this.code;
     return { op: 'reply', id, ok: false, code, message: truncateUtf8(this.message, MAX_ERROR_MESSAGE_BYTES) };

@@ -88,7 +88,7 @@ export class BbrController {
   private readonly maxCwnd: number;
   private readonly maxRate: number;
 
-  constructor(private readonly config: CongestionConfig) {
+  constructor(config: CongestionConfig) {
     this.mss = config.mss;
     this.minCwnd = Math.max(config.minCwndBytes ?? 0, MIN_CWND_PACKETS * this.mss);
     this.maxCwnd = config.maxCwndBytes ?? Number.POSITIVE_INFINITY;

@@ -16,6 +16,7 @@ import {
   encodeHello,
   HANDSHAKE_TTL_SECONDS,
   openToken,
+  PROTOCOL_VERSION,
   type Prefix,
   readPrefix,
   SPACE,
@@ -37,6 +38,12 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_RECEIVE_WINDOW = 16 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const INITIAL_HANDSHAKE_RTO_MS = 250;
+/**
+ * REJECT and VERSION NEGOTIATION datagrams carry no token, so one may be forged or be the answer to a
+ * hello damaged in transit. After the first one the client resends its hello at once and keeps trying
+ * for this long (or 3 round trips, if longer); only if no WELCOME arrives does it fail with the code.
+ */
+export const REJECT_GRACE_MS = 1_000;
 
 /** Token a server hands out so that, after losing a session (restart), it can end it at once. */
 export function resetToken(serverKey: FernetKey, sessionConnId: bigint): Buffer {
@@ -73,7 +80,10 @@ export class ClientHandshake {
   private readonly started: number;
   private readonly timeoutMs: number;
   private nextSend: number;
+  private lastSent = Number.NEGATIVE_INFINITY;
   private rto = INITIAL_HANDSHAKE_RTO_MS;
+  /** The first unauthenticated refusal (REJECT or version negotiation) and when it stops being a hint. */
+  private refusal: { code: ErrorName; message: string; deadline: number } | undefined;
   outcome: HandshakeOutcome | undefined;
   helloSent = 0;
 
@@ -97,22 +107,38 @@ export class ClientHandshake {
     this.nextSend = now + this.rto;
     this.rto = Math.min(this.rto * 2, 2_000);
     this.helloSent++;
+    this.lastSent = now;
     return [this.hello];
   }
 
   nextTimeout(): number {
     if (this.outcome !== undefined) return Number.POSITIVE_INFINITY;
-    return Math.min(this.nextSend, this.started + this.timeoutMs);
+    const deadline = Math.min(this.nextSend, this.started + this.timeoutMs);
+    return this.refusal === undefined ? deadline : Math.min(deadline, this.refusal.deadline);
   }
 
   handleTimeout(now: number): void {
-    if (this.outcome === undefined && now >= this.started + this.timeoutMs) {
-      this.outcome = {
-        type: 'failed',
-        code: 'ETIMEDOUT',
-        message: `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s (is ferry-server running there, and is UDP let through?)`,
-      };
+    if (this.outcome !== undefined) return;
+    if (this.refusal !== undefined && now >= this.refusal.deadline) {
+      this.outcome = { type: 'failed', code: this.refusal.code, message: this.refusal.message };
+    } else if (now >= this.started + this.timeoutMs) {
+      this.outcome = this.refusal
+        ? { type: 'failed', code: this.refusal.code, message: this.refusal.message }
+        : {
+            type: 'failed',
+            code: 'ETIMEDOUT',
+            message: `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s (is ferry-server running there, and is UDP let through?)`,
+          };
     }
+  }
+
+  /** An unauthenticated refusal: remembered, the hello resent at once, the failure deferred (REJECT_GRACE_MS). */
+  private refused(code: ErrorName, message: string, now: number): void {
+    if (this.refusal !== undefined) return;
+    const rtt = now - this.started;
+    this.refusal = { code, message, deadline: now + Math.max(REJECT_GRACE_MS, 3 * rtt) };
+    this.nextSend = now;
+    this.rto = INITIAL_HANDSHAKE_RTO_MS;
   }
 
   /** Feeds a datagram from the server; returns true if it was consumed. */
@@ -122,18 +148,19 @@ export class ClientHandshake {
     if (prefix === undefined || prefix.connId !== this.initialConnId) return false;
     if (prefix.space === SPACE.versionNegotiation) {
       const versions = decodeVersionNegotiation(datagram);
-      if (versions === undefined) return false;
-      this.outcome = {
-        type: 'failed',
-        code: 'EVERSION',
-        message: `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks 1; upgrade the older side`,
-      };
+      // A list holding our own version answers a damaged hello, or is forged (RFC 9000 §6.2): ignore it.
+      if (versions === undefined || versions.includes(PROTOCOL_VERSION)) return false;
+      this.refused(
+        'EVERSION',
+        `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks ${PROTOCOL_VERSION}; upgrade the older side`,
+        now,
+      );
       return true;
     }
     if (prefix.space === SPACE.reject) {
       const code = decodeReject(datagram);
       if (code === undefined) return false;
-      this.outcome = { type: 'failed', code, message: rejectMessage(code) };
+      this.refused(code, rejectMessage(code), now);
       return true;
     }
     if (prefix.space !== SPACE.handshake) return false;
@@ -177,7 +204,8 @@ export class ClientHandshake {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
-      initialRttMs: Math.max(1, now - this.started),
+      // Karn's rule: a retransmitted hello makes the sample ambiguous; then the default initial RTT.
+      ...(this.helloSent === 1 ? { initialRttMs: Math.max(1, now - this.lastSent) } : {}),
     });
     // Key confirmation and address validation: the server counts the session as open once it sees this.
     connection.ping();
@@ -209,5 +237,5 @@ export function isResetFor(datagram: Buffer, connId: bigint, token: Buffer): boo
   const prefix = readPrefix(datagram);
   if (prefix === undefined || prefix.space !== SPACE.reset || prefix.connId !== connId) return false;
   const got = decodeReset(datagram);
-  return got !== undefined && got.equals(token);
+  return got?.equals(token) ?? false;
 }
