@@ -150,8 +150,8 @@ export const MAX_CLOSE_REASON_BYTES = 256;
 export const MAX_RESUME_RANGES = 256;
 /** Largest `message` of an error reply or abort. */
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
-/** Longest list `cursor` (characters of the base64url alphabet). */
-export const MAX_CURSOR_LENGTH = 512;
+/** Longest list `cursor` (characters of the base64url alphabet); servers should keep theirs short. */
+export const MAX_CURSOR_LENGTH = 1024;
 
 // --- Timers (the transport's defaults; documented in PROTOCOL.md) ----------------------------------
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;

@@ -263,14 +263,19 @@ function jsonBytes(value: unknown): number {
 
 /**
  * How many leading `entries` one list reply can carry so that its JSON stays within `maxBytes`
- * (default MAX_CONTROL_BYTES), whatever its id and, when entries remain, its `next` cursor (up to
- * MAX_CURSOR_LENGTH characters). Returns entries.length when all fit; otherwise the server sends
- * that many and sets `next`. At least one entry always fits in MAX_CONTROL_BYTES.
+ * (default MAX_CONTROL_BYTES), whatever its id and, when entries remain, with a `next` cursor of up to
+ * `maxCursorLength` characters (default MAX_CURSOR_LENGTH). Returns entries.length when all fit;
+ * otherwise the server sends that many and sets `next`. Throws ProtocolError 'too-large' when not even
+ * one entry fits (never with the defaults).
  */
-export function paginateEntries(entries: readonly Entry[], maxBytes: number = MAX_CONTROL_BYTES): number {
+export function paginateEntries(
+  entries: readonly Entry[],
+  maxBytes: number = MAX_CONTROL_BYTES,
+  maxCursorLength: number = MAX_CURSOR_LENGTH,
+): number {
   const envelope = { op: 'reply', id: 0xffff_ffff, ok: true, entries: [] as Entry[] };
   const lastPage = maxBytes - jsonBytes(envelope);
-  const page = maxBytes - jsonBytes({ ...envelope, next: 'x'.repeat(MAX_CURSOR_LENGTH) });
+  const page = maxBytes - jsonBytes({ ...envelope, next: 'x'.repeat(maxCursorLength) });
   let used = 0;
   let fitting = 0; // entries that fit in a page that has a cursor
   for (let i = 0; i < entries.length; i++) {
@@ -281,7 +286,7 @@ export function paginateEntries(entries: readonly Entry[], maxBytes: number = MA
   }
   if (used <= lastPage) return entries.length;
   if (fitting === 0) {
-    throw protocolError('too-large', `maxBytes ${maxBytes} cannot hold one list entry`);
+    throw protocolError('too-large', `a ${maxBytes}-byte list reply cannot hold the next entry`);
   }
   return fitting;
 }
