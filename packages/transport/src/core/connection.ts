@@ -67,6 +67,10 @@ export const DEFAULT_MAX_ACK_DELAY_MS = 1;
 export const ACK_EVERY = 2;
 export const MAX_DATAGRAMS_PER_POLL = 128;
 export const PROBE_PACKETS = 2;
+/** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
+export const MAX_PROBE_INTERVAL_MS = 2_000;
+/** Completed receive transfers remembered so that late retransmissions of their blocks are still acked. */
+export const MAX_COMPLETED_RECEIVES = 64;
 
 export class Connection {
   state: ConnectionState = 'open';
@@ -88,6 +92,12 @@ export class Connection {
   private readonly controlIn = new ControlReceiver();
   private readonly sending = new Map<number, SendTransfer>();
   private readonly receiving = new Map<number, ReceiveTransfer>();
+  /**
+   * Receive transfers completed recently. A late retransmission of one of their blocks is still
+   * acknowledged (as a duplicate): if the final ACK was lost, dropping it unacknowledged would leave the
+   * sender retransmitting until it timed out.
+   */
+  private readonly completedReceives = new Set<number>();
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
@@ -101,7 +111,16 @@ export class Connection {
   private lastProgress: number;
   private lastAckElicitingSent: number;
   private rtoBackoff = 0;
+  /**
+   * Receiver-side probing: when blocks are awaited and none has come for a (backed-off) RTO, a PING goes
+   * out. A receiver otherwise sends only ACKs, so after a NAT rebinding the sender's packets would go to
+   * the old address and nothing would tell it the new one until the next keep-alive (idle timeout / 3).
+   */
+  private lastBlockOrProbeAt: number;
+  private receiveProbes = 0;
   private probeCredits = 0;
+  /** An RTO fired and its probes have not been sent yet. */
+  private probeDue = false;
   private pingPending = false;
   private closePending = false;
   private closeCode: ErrorName = 'OK';
@@ -138,6 +157,7 @@ export class Connection {
       Math.ceil((options.readAheadBytes ?? 4 * 1024 * 1024) / this.blockSize),
     );
     this.lastReceived = options.now;
+    this.lastBlockOrProbeAt = options.now;
     this.lastProgress = options.now;
     this.lastAckElicitingSent = options.now;
     this.peerValidated = options.role === 'client';
@@ -184,8 +204,11 @@ export class Connection {
   /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
   openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
     if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
+    this.completedReceives.delete(transferId);
     const t = new ReceiveTransfer(transferId, size, this.blockSize, this.windowBlocks, have);
     this.receiving.set(transferId, t);
+    this.lastBlockOrProbeAt = Math.max(this.lastBlockOrProbeAt, this.lastReceived);
+    this.receiveProbes = 0;
     // Tell the sender our window at once (it matters when resuming far into the file).
     this.flowUpdate = true;
     if (t.isComplete) this.completeReceive(t);
@@ -262,6 +285,12 @@ export class Connection {
     if (this.state === 'closed') return false;
     this.stats.datagramsReceived++;
     this.stats.bytesReceived += datagram.length;
+    // Not this session's cleartext prefix (a late handshake datagram, another connection id, a damaged
+    // prefix): not ours, and not worth a MAC check.
+    if (datagram.length < this.prefix.length || this.prefix.compare(datagram, 0, this.prefix.length) !== 0) {
+      this.drop('unknown-connection');
+      return false;
+    }
     const plaintext = openToken(this.receiveKey, datagram);
     if (typeof plaintext === 'string') {
       this.drop('bad-mac');
@@ -297,6 +326,11 @@ export class Connection {
       case 'data': {
         const t = this.receiving.get(p.transferId);
         if (t === undefined) {
+          if (this.completedReceives.has(p.transferId)) {
+            this.accept(p.pn, p.sendTime, now, true, true);
+            this.stats.duplicateBlocks++;
+            return;
+          }
           this.drop('unknown-transfer');
           return;
         }
@@ -316,6 +350,8 @@ export class Connection {
           return;
         }
         t.onBlock(p.blockIndex);
+        this.lastBlockOrProbeAt = now;
+        this.receiveProbes = 0;
         this.stats.blocksReceived++;
         this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data: p.payload });
         return;
@@ -429,6 +465,10 @@ export class Connection {
     if (t.completed) return;
     t.completed = true;
     this.receiving.delete(t.id);
+    this.completedReceives.add(t.id);
+    if (this.completedReceives.size > MAX_COMPLETED_RECEIVES) {
+      this.completedReceives.delete(this.completedReceives.values().next().value!);
+    }
     // One last ack so the sender learns promptly that everything arrived.
     this.ackImmediate = this.ackPending > 0;
     this.events.push({ type: 'receive-complete', transferId: t.id });
@@ -459,13 +499,14 @@ export class Connection {
     );
     if (this.ackPending > 0)
       t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
-    if (this.flowUpdate) t = 0;
+    if (this.flowUpdate && this.received.largest >= 0) t = 0;
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
     } else if (this.flowBlocked()) {
-      t = Math.min(t, this.lastAckElicitingSent + this.rtt.rto() * 2 ** this.rtoBackoff);
+      t = Math.min(t, this.lastAckElicitingSent + this.probeTimeout());
     }
+    t = Math.min(t, this.receiveProbeDeadline());
     if (this.controlOut.hasPending() || this.pingPending) t = 0;
     else if (this.hasDataReady()) {
       t = Math.min(
@@ -479,7 +520,40 @@ export class Connection {
   private lastPoll = 0;
 
   private rtoDeadline(): number {
-    return this.sent.lastAckElicitingTime + this.rtt.rto() * 2 ** this.rtoBackoff;
+    return this.sent.lastAckElicitingTime + this.probeTimeout();
+  }
+
+  /**
+   * The RTO with exponential backoff, but never longer than MAX_PROBE_INTERVAL_MS (or the RTO itself, on a
+   * slower path): a long silence — a burst of loss, a lost key-confirming PING while the server holds the
+   * session half-open — is then probed every couple of seconds instead of once or twice before the idle
+   * timeout; the idle timeout, not the backoff, decides when to give up.
+   */
+  private probeTimeout(backoff = this.rtoBackoff): number {
+    const rto = this.rtt.rto();
+    return Math.min(rto * 2 ** backoff, Math.max(rto, MAX_PROBE_INTERVAL_MS));
+  }
+
+  /** When a receiver waiting for blocks probes the sender (see lastBlockOrProbeAt). */
+  private receiveProbeDeadline(): number {
+    let waiting = false;
+    for (const t of this.receiving.values()) {
+      if (!t.have.full) {
+        waiting = true;
+        break;
+      }
+    }
+    if (!waiting) return Number.POSITIVE_INFINITY;
+    // Twice the RTO at first: blocks may be paced slower than one per round trip on a slow link.
+    return this.lastBlockOrProbeAt + this.probeTimeout(this.receiveProbes + 1);
+  }
+
+  /**
+   * The peer's packets now come from another address (NAT rebinding). Whatever was sent to the old one
+   * is probably lost: probe at once rather than after a backed-off timeout.
+   */
+  peerAddressChanged(): void {
+    this.rtoBackoff = 0;
   }
 
   private flowBlocked(): boolean {
@@ -530,14 +604,20 @@ export class Connection {
         this.onLost([oldest]);
       }
       this.probeCredits = PROBE_PACKETS;
+      this.probeDue = true;
       if (!this.hasSomethingToProbeWith()) this.pingPending = true;
     } else if (
       this.sent.ackElicitingInFlight === 0 &&
       this.flowBlocked() &&
-      now >= this.lastAckElicitingSent + this.rtt.rto() * 2 ** this.rtoBackoff
+      now >= this.lastAckElicitingSent + this.probeTimeout()
     ) {
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
       this.pingPending = true;
+    }
+    if (now >= this.receiveProbeDeadline()) {
+      this.pingPending = true;
+      this.receiveProbes = Math.min(this.receiveProbes + 1, 16);
+      this.lastBlockOrProbeAt = now;
     }
     if (now - this.lastAckElicitingSent >= this.idleTimeoutMs / 3) this.pingPending = true;
   }
@@ -617,6 +697,10 @@ export class Connection {
       );
     }
     this.emitData(now, out);
+    // An RTO sends two probes (RFC 9002 §6.2.4). With a single block left to resend, a PING is the
+    // second one, so that one lost packet or ACK does not cost another doubled timeout.
+    if (this.probeDue && this.probeCredits > 0) this.pingPending = true;
+    this.probeDue = false;
     if (this.pingPending && out.length < MAX_DATAGRAMS_PER_POLL) {
       this.pingPending = false;
       out.push(this.emitAckEliciting(encodePing(this.prefix, this.nextPn()), now, { kind: 'ping' }));
@@ -676,6 +760,8 @@ export class Connection {
   }
 
   private shouldAck(now: number): boolean {
+    // An ACK needs at least one received packet to acknowledge (a flow update waits for it).
+    if (this.received.largest < 0) return false;
     if (this.flowUpdate) return true;
     if (this.ackPending === 0) return false;
     return this.ackImmediate || this.ackPending >= ACK_EVERY || now >= this.ackDeadline;

@@ -155,7 +155,10 @@ export class ServerEndpoint {
         this.halfOpen.delete(prefix.connId);
         this.events.push({ type: 'session', session });
       }
-      if (session.address !== from) session.address = from;
+      if (session.address !== from) {
+        session.address = from;
+        session.connection.peerAddressChanged();
+      }
       return;
     }
     if (prefix.space === SPACE.handshake) {
@@ -285,7 +288,11 @@ export class ServerEndpoint {
     this.halfOpen.set(sessionConnId, {
       session,
       welcome,
-      expires: now + (this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS),
+      // The client counts the session open once it has our welcome, and keeps confirming it (PING) with
+      // backoff until the idle timeout; forgetting it earlier would turn a few lost PINGs into a RESET.
+      // Only a client holding the key gets here (the hello authenticated, its nonce is new), so this
+      // costs an attacker nothing they could not do by completing handshakes.
+      expires: now + Math.max(this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, idleTimeoutMs),
       nonce,
     });
     this.nonces.set(nonce, { expires: now + 2 * HANDSHAKE_TTL_SECONDS * 1000, connId: sessionConnId });

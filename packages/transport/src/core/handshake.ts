@@ -38,12 +38,18 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_RECEIVE_WINDOW = 16 * 1024 * 1024;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const INITIAL_HANDSHAKE_RTO_MS = 250;
+/** Hello retransmissions back off from INITIAL_HANDSHAKE_RTO_MS up to this interval. */
+export const MAX_HANDSHAKE_RTO_MS = 1_000;
 /**
- * REJECT and VERSION NEGOTIATION datagrams carry no token, so one may be forged or be the answer to a
- * hello damaged in transit. After the first one the client resends its hello at once and keeps trying
- * for this long (or 3 round trips, if longer); only if no WELCOME arrives does it fail with the code.
+ * REJECT and VERSION NEGOTIATION datagrams carry no token, so one may be forged, or answer a hello
+ * damaged in transit (a flipped bit fails the MAC: the server cannot tell that from a wrong key). So a
+ * refusal is a strong hint, not a verdict: the client resends its hello at once after each one, and fails
+ * with the refusal's code only once REFUSALS_TO_FAIL hellos in a row were refused (each refusal counted
+ * only if it comes at least ~one round trip after the previous, so duplicates do not count) and no
+ * WELCOME arrived within REJECT_GRACE_MS of the first. A wrong key thus fails in max(0.5 s, 3 RTT).
  */
-export const REJECT_GRACE_MS = 1_000;
+export const REFUSALS_TO_FAIL = 3;
+export const REJECT_GRACE_MS = 500;
 
 /** Token a server hands out so that, after losing a session (restart), it can end it at once. */
 export function resetToken(serverKey: FernetKey, sessionConnId: bigint): Buffer {
@@ -82,8 +88,10 @@ export class ClientHandshake {
   private nextSend: number;
   private lastSent = Number.NEGATIVE_INFINITY;
   private rto = INITIAL_HANDSHAKE_RTO_MS;
-  /** The first unauthenticated refusal (REJECT or version negotiation) and when it stops being a hint. */
-  private refusal: { code: ErrorName; message: string; deadline: number } | undefined;
+  /** The first unauthenticated refusal (REJECT or version negotiation); see REJECT_GRACE_MS. */
+  private refusal:
+    | { code: ErrorName; message: string; deadline: number; rtt: number; nextCountAt: number; count: number }
+    | undefined;
   outcome: HandshakeOutcome | undefined;
   helloSent = 0;
 
@@ -105,7 +113,7 @@ export class ClientHandshake {
   poll(now: number): Buffer[] {
     if (this.outcome !== undefined || now < this.nextSend) return [];
     this.nextSend = now + this.rto;
-    this.rto = Math.min(this.rto * 2, 2_000);
+    this.rto = Math.min(this.rto * 2, MAX_HANDSHAKE_RTO_MS);
     this.helloSent++;
     this.lastSent = now;
     return [this.hello];
@@ -114,16 +122,19 @@ export class ClientHandshake {
   nextTimeout(): number {
     if (this.outcome !== undefined) return Number.POSITIVE_INFINITY;
     const deadline = Math.min(this.nextSend, this.started + this.timeoutMs);
-    return this.refusal === undefined ? deadline : Math.min(deadline, this.refusal.deadline);
+    return this.refusal !== undefined && this.refusalFinal()
+      ? Math.min(deadline, this.refusal.deadline)
+      : deadline;
   }
 
   handleTimeout(now: number): void {
     if (this.outcome !== undefined) return;
-    if (this.refusal !== undefined && now >= this.refusal.deadline) {
-      this.outcome = { type: 'failed', code: this.refusal.code, message: this.refusal.message };
+    const r = this.refusal;
+    if (r !== undefined && this.refusalFinal() && now >= r.deadline) {
+      this.outcome = { type: 'failed', code: r.code, message: r.message };
     } else if (now >= this.started + this.timeoutMs) {
-      this.outcome = this.refusal
-        ? { type: 'failed', code: this.refusal.code, message: this.refusal.message }
+      this.outcome = r
+        ? { type: 'failed', code: r.code, message: r.message }
         : {
             type: 'failed',
             code: 'ETIMEDOUT',
@@ -132,13 +143,24 @@ export class ClientHandshake {
     }
   }
 
-  /** An unauthenticated refusal: remembered, the hello resent at once, the failure deferred (REJECT_GRACE_MS). */
+  private refusalFinal(): boolean {
+    return this.refusal !== undefined && this.refusal.count >= REFUSALS_TO_FAIL;
+  }
+
+  /** An unauthenticated refusal: counted (see REFUSALS_TO_FAIL) and the hello resent at once. */
   private refused(code: ErrorName, message: string, now: number): void {
-    if (this.refusal !== undefined) return;
-    const rtt = now - this.started;
-    this.refusal = { code, message, deadline: now + Math.max(REJECT_GRACE_MS, 3 * rtt) };
+    let r = this.refusal;
+    if (r === undefined) {
+      const rtt = Math.max(now - this.lastSent, 1);
+      r = { code, message, deadline: now + REJECT_GRACE_MS, rtt, nextCountAt: now, count: 0 };
+      this.refusal = r;
+    }
+    if (now < r.nextCountAt) return; // a duplicate, or an answer to a hello sent before the last refusal
+    r.count++;
+    r.nextCountAt = now + 0.75 * r.rtt;
     this.nextSend = now;
     this.rto = INITIAL_HANDSHAKE_RTO_MS;
+    this.handleTimeout(now);
   }
 
   /** Feeds a datagram from the server; returns true if it was consumed. */

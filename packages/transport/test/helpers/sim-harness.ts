@@ -3,12 +3,14 @@ import { type FernetKey, generateKey, parseKey } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
 import type { Connection } from '../../src/core/connection.js';
 import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
-import { ClientHandshake } from '../../src/core/handshake.js';
-import { type LinkConfig, type SimEndpoint, SimNetwork } from '../../src/sim/index.js';
+import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
+import { type LinkConfig, type SimEndpoint, SimNetwork, type SimTraceEvent } from '../../src/sim/index.js';
 
 /**
  * Runs a ferry client and server core on the simulated network, with synchronous in-memory sources
  * and sinks, so that a transfer through any impairment is deterministic and replays from its seed.
+ * (Keys, nonces and connection ids still come from the system's CSPRNG; no protocol decision depends
+ * on their values, only on their sizes, so a run's course is fixed by its seed.)
  */
 export interface SimTransferOptions {
   seed: number;
@@ -23,8 +25,15 @@ export interface SimTransferOptions {
   receiveWindow?: number;
   maxTimeMs?: number;
   fixedWindowPackets?: number;
-  /** Called with the network before the run (to add blackouts, attackers, …). */
+  /** Called with the network before the run (to add blackouts, attackers, scheduled events, …). */
   setup?: (ctx: SimContext) => void;
+  /** Sees every send, delivery and drop on the network. */
+  onTrace?: (event: SimTraceEvent) => void;
+  /**
+   * When the run stops. 'transfer' (default): the transfer completed, or a side failed it.
+   * 'both-closed': both sessions have ended (or the handshake failed).
+   */
+  stopWhen?: 'transfer' | 'both-closed';
   key?: FernetKey;
   serverKeys?: ServerKey[];
 }
@@ -35,6 +44,14 @@ export interface SimContext {
   server: SimEndpoint;
   clientAddress: string;
   serverAddress: string;
+  endpoint: ServerEndpoint;
+  /** The client's connection, once the handshake has completed. */
+  clientConnection(): Connection | undefined;
+  /** The server's session, once the client has validated it. */
+  serverSession(): ServerSession | undefined;
+  /** Runs a side now (after a test queued work on its connection, e.g. a close). */
+  serviceClient(): void;
+  serviceServer(): void;
 }
 
 export interface SimTransferResult {
@@ -44,13 +61,22 @@ export interface SimTransferResult {
   receiverError: ErrorName | undefined;
   clientClosed: ErrorName | undefined;
   serverClosed: ErrorName | undefined;
+  /** Virtual times at which each side's session ended. */
+  clientClosedAt: number | undefined;
+  serverClosedAt: number | undefined;
   handshakeError: ErrorName | undefined;
   timeMs: number;
+  /** Virtual time at which both sides had finished the transfer. */
+  completedAt: number | undefined;
   bitExact: boolean;
   clientStats: Record<string, unknown> | undefined;
   serverStats: Record<string, unknown>;
   sender: Connection | undefined;
   receiver: Connection | undefined;
+  clientConnection: Connection | undefined;
+  serverSession: ServerSession | undefined;
+  endpoint: ServerEndpoint;
+  net: SimNetwork;
   reason: string;
 }
 
@@ -60,16 +86,17 @@ export function sha256(data: Uint8Array): string {
 
 export const TEST_KEY = parseKey(generateKey());
 
+export const CLIENT_ADDRESS = '10.0.0.1:50000';
+export const SERVER_ADDRESS = '10.0.0.2:7777';
+
 export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
-  const net = new SimNetwork({ seed: o.seed });
-  const clientAddress = '10.0.0.1:50000';
-  const serverAddress = '10.0.0.2:7777';
+  const net = new SimNetwork({ seed: o.seed, ...(o.onTrace ? { onTrace: o.onTrace } : {}) });
+  const clientAddress = CLIENT_ADDRESS;
+  const serverAddress = SERVER_ADDRESS;
   const client = net.addEndpoint(clientAddress);
   const server = net.addEndpoint(serverAddress);
   const up = o.up ?? {};
   net.connect(clientAddress, serverAddress, up, o.down ?? up);
-  const ctx: SimContext = { net, client, server, clientAddress, serverAddress };
-  o.setup?.(ctx);
 
   const blockSize = o.blockSize ?? 1024;
   const idleTimeoutMs = o.idleTimeoutMs ?? 30_000;
@@ -102,14 +129,32 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   });
 
   let clientConn: Connection | undefined;
+  let resetToken: Buffer | undefined;
   let serverSession: ServerSession | undefined;
   let senderDone = false;
   let receiverDone = false;
+  let completedAt: number | undefined;
   let senderError: ErrorName | undefined;
   let receiverError: ErrorName | undefined;
   let clientClosed: ErrorName | undefined;
   let serverClosed: ErrorName | undefined;
+  let clientClosedAt: number | undefined;
+  let serverClosedAt: number | undefined;
   let handshakeError: ErrorName | undefined;
+
+  const ctx: SimContext = {
+    net,
+    client,
+    server,
+    clientAddress,
+    serverAddress,
+    endpoint,
+    clientConnection: () => clientConn,
+    serverSession: () => serverSession,
+    serviceClient: () => serviceClient(),
+    serviceServer: () => serviceServer(),
+  };
+  o.setup?.(ctx);
 
   const sender = (): Connection | undefined => (direction === 'put' ? clientConn : serverSession?.connection);
   const receiver = (): Connection | undefined =>
@@ -131,13 +176,20 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
           break;
         case 'send-complete':
           senderDone = true;
+          if (receiverDone) completedAt ??= net.now();
           break;
         case 'receive-complete':
           receiverDone = true;
+          if (senderDone) completedAt ??= net.now();
           break;
         case 'closed':
-          if (isClient) clientClosed = e.code;
-          else serverClosed = e.code;
+          if (isClient) {
+            clientClosed = e.code;
+            clientClosedAt = net.now();
+          } else {
+            serverClosed = e.code;
+            serverClosedAt = net.now();
+          }
           if (conn === sender() && !senderDone) senderError = e.code;
           if (conn === receiver() && !receiverDone) receiverError = e.code;
           break;
@@ -156,6 +208,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     if (s === undefined || r === undefined) return;
     r.openReceive(transferId, o.size);
     s.openSend(transferId, o.size);
+    // Both cores have new work: run them (the client would otherwise wait for its next packet).
+    net.schedule(net.now(), serviceClient);
   };
 
   const serviceClient = (): void => {
@@ -170,6 +224,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       }
       if (outcome?.type === 'established') {
         clientConn = outcome.connection;
+        resetToken = outcome.resetToken;
       } else {
         schedule('client', handshake.nextTimeout());
         return;
@@ -221,7 +276,16 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
 
   client.onDatagram = (d) => {
     if (clientConn === undefined) handshake.receive(d, net.now());
-    else clientConn.receiveDatagram(d, net.now());
+    else if (resetToken !== undefined && isResetFor(d, clientConn.connId, resetToken)) {
+      // As the Node adapter does: the server lost the session, so it ends at once.
+      if (clientClosed === undefined) {
+        clientClosed = 'ECONNRESET';
+        clientClosedAt = net.now();
+        if (direction === 'put' && !senderDone) senderError = 'ECONNRESET';
+        if (direction === 'get' && !receiverDone) receiverError = 'ECONNRESET';
+      }
+      return;
+    } else clientConn.receiveDatagram(d, net.now());
     serviceClient();
   };
   server.onDatagram = (d, from) => {
@@ -230,13 +294,16 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   };
 
   net.schedule(0, serviceClient);
+  const stopWhen = o.stopWhen ?? 'transfer';
   const run = net.run({
     until: () =>
       handshakeError !== undefined ||
-      (senderDone && receiverDone) ||
-      senderError !== undefined ||
-      (receiverError !== undefined &&
-        (senderDone || senderError !== undefined || clientClosed !== undefined)),
+      (stopWhen === 'both-closed'
+        ? clientClosed !== undefined && serverClosed !== undefined
+        : (senderDone && receiverDone) ||
+          senderError !== undefined ||
+          (receiverError !== undefined &&
+            (senderDone || senderError !== undefined || clientClosed !== undefined))),
     maxTimeMs: o.maxTimeMs ?? 600_000,
     maxEvents: 20_000_000,
   });
@@ -247,15 +314,37 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     receiverError,
     clientClosed,
     serverClosed,
+    clientClosedAt,
+    serverClosedAt,
     handshakeError,
     timeMs: run.timeMs,
+    completedAt,
     bitExact,
     clientStats: clientConn?.toJSON(),
     serverStats: endpoint.toJSON(),
     sender: sender(),
     receiver: receiver(),
+    clientConnection: clientConn,
+    serverSession,
+    endpoint,
+    net,
     reason: run.reason,
   };
+}
+
+/** A one-line summary of a run, for assertion messages (enough to tell what went wrong). */
+export function describeRun(r: SimTransferResult): string {
+  return JSON.stringify({
+    ok: r.ok,
+    reason: r.reason,
+    timeMs: Math.round(r.timeMs),
+    handshakeError: r.handshakeError,
+    senderError: r.senderError,
+    receiverError: r.receiverError,
+    bitExact: r.bitExact,
+    sender: r.sender?.toJSON(),
+    receiver: r.receiver?.toJSON(),
+  });
 }
 
 /** Deterministic pseudo-random bytes for a seed (so a failing case replays exactly). */
