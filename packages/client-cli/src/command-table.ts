@@ -1,0 +1,96 @@
+/**
+ * The one table of remote commands, shared by the one-shot subcommands (`ferry get HOST …`) and the
+ * interactive shell (`get …`). Kept free of imports so that --help stays instant.
+ */
+export type CommandName = 'get' | 'put' | 'list' | 'rename' | 'delete' | 'stat';
+export type CommandFlag = 'force' | 'resume' | 'dir';
+/** What a positional argument names, for tab completion. */
+export type ArgKind = 'remote' | 'local';
+
+export interface CommandSpec {
+  name: CommandName;
+  aliases: readonly string[];
+  /** Positional arguments after the host, in cac's syntax. */
+  args: string;
+  /** The shell's synopsis. */
+  synopsis: string;
+  /** The one-shot synopsis, after `ferry` (several forms separated by " | "). */
+  usage: string;
+  summary: string;
+  flags: readonly CommandFlag[];
+  /** Kind of each positional argument; the last one repeats. */
+  completes: readonly ArgKind[];
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'get',
+    aliases: [],
+    args: '<...files>',
+    synopsis: 'get NAME [LOCAL]',
+    usage: 'get HOST[:PORT] REMOTE [LOCAL]  |  get HOST[:PORT] A B C -d LOCALDIR',
+    summary: 'download NAME (as LOCAL; default: the same name here); several with -d DIR',
+    flags: ['force', 'resume', 'dir'],
+    completes: ['remote', 'local'],
+  },
+  {
+    name: 'put',
+    aliases: [],
+    args: '<...files>',
+    synopsis: 'put FILE [REMOTE]',
+    usage: 'put HOST[:PORT] LOCAL [REMOTE]  |  put HOST[:PORT] A B C -d REMOTEDIR',
+    summary: 'upload FILE (as REMOTE; default: the same name there); several with -d DIR',
+    flags: ['force', 'resume', 'dir'],
+    completes: ['local', 'remote'],
+  },
+  {
+    name: 'rename',
+    aliases: ['mv'],
+    args: '<old> <new>',
+    synopsis: 'rename OLD NEW',
+    usage: 'rename HOST[:PORT] OLD NEW',
+    summary: 'rename a file on the server (never replaces NEW without --force)',
+    flags: ['force'],
+    completes: ['remote', 'remote'],
+  },
+  {
+    name: 'list',
+    aliases: ['ls'],
+    args: '[dir]',
+    synopsis: 'list [DIR]',
+    usage: 'list HOST[:PORT] [DIR]',
+    summary: "list the server's files (name, size, time)",
+    flags: [],
+    completes: ['remote'],
+  },
+  {
+    name: 'delete',
+    aliases: ['rm'],
+    args: '<...names>',
+    synopsis: 'delete NAME',
+    usage: 'delete HOST[:PORT] NAME...',
+    summary: 'delete a file on the server',
+    flags: [],
+    completes: ['remote'],
+  },
+  {
+    name: 'stat',
+    aliases: [],
+    args: '<...names>',
+    synopsis: 'stat NAME',
+    usage: 'stat HOST[:PORT] NAME...',
+    summary: 'size and modification time of a file on the server',
+    flags: [],
+    completes: ['remote'],
+  },
+];
+
+export const FLAG_OPTIONS: Record<CommandFlag, { raw: string; description: string }> = {
+  force: { raw: '-f, --force', description: 'Overwrite an existing file' },
+  resume: { raw: '--resume', description: 'Continue an interrupted transfer from what was already received' },
+  dir: { raw: '-d, --dir <dir>', description: 'Directory: local for get, remote for put (several files)' },
+};
+
+export function findCommand(word: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === word || c.aliases.includes(word));
+}

@@ -1,0 +1,156 @@
+/**
+ * Progress of running transfers: bars on stderr when it is a terminal (several files at once via a
+ * cli-progress MultiBar), throttled `progress` events with --json, nothing otherwise.
+ */
+import { createRequire } from 'node:module';
+import type { MultiBar, SingleBar } from 'cli-progress';
+import type { TransferProgress } from './client.js';
+import { formatBytes, formatDuration, formatRate, type Output } from './output.js';
+
+export interface TransferLabel {
+  op: 'get' | 'put';
+  remote: string;
+  local: string;
+  size: number;
+}
+
+export interface ProgressHandle {
+  update(progress: TransferProgress): void;
+  /** Marks the bar complete (success) or leaves it where it stopped (failure). */
+  end(ok: boolean): void;
+}
+
+/** JSON progress events at most this often per transfer (about 4 per second). */
+const JSON_INTERVAL_MS = 250;
+/** The rate shown is the average over about this long, so it reacts but does not flicker. */
+const RATE_WINDOW_MS = 2000;
+
+class RateMeter {
+  readonly #samples: { t: number; bytes: number }[] = [];
+
+  sample(bytes: number, now = Date.now()): number {
+    this.#samples.push({ t: now, bytes });
+    while (this.#samples.length > 2 && now - this.#samples[1]!.t > RATE_WINDOW_MS) this.#samples.shift();
+    const first = this.#samples[0]!;
+    const elapsed = (now - first.t) / 1000;
+    return elapsed > 0.05 ? (bytes - first.bytes) / elapsed : 0;
+  }
+}
+
+export class ProgressView {
+  readonly #out: Output;
+  #multi: MultiBar | undefined;
+  readonly #bars: boolean;
+
+  constructor(out: Output) {
+    this.#out = out;
+    this.#bars = out.interactive;
+  }
+
+  /** Starts showing one transfer; `label.size` may be 0 until the first update says more. */
+  start(label: TransferLabel): ProgressHandle {
+    const out = this.#out;
+    const meter = new RateMeter();
+    if (out.json) {
+      let last = 0;
+      return {
+        update: (p) => {
+          const now = Date.now();
+          if (now - last < JSON_INTERVAL_MS) return;
+          last = now;
+          out.event({
+            type: 'progress',
+            op: label.op,
+            remote: label.remote,
+            local: label.local,
+            phase: p.phase,
+            bytes: p.bytes,
+            size: p.size,
+            rate: Math.round(meter.sample(p.bytes, now)),
+          });
+        },
+        end: () => {},
+      };
+    }
+    if (!this.#bars) return { update: () => {}, end: () => {} };
+    const multi = this.#multiBar();
+    const name = label.op === 'get' ? label.remote : label.local;
+    const bar: SingleBar = multi.create(Math.max(label.size, 1), 0, {
+      name: shorten(name.split('/').pop() ?? name, 24),
+      phase: '',
+      text: `0 B / ${formatBytes(label.size)}`,
+      rate: '',
+      eta: '',
+    });
+    const startedAt = Date.now();
+    let total = Math.max(label.size, 1);
+    let size = label.size;
+    return {
+      update: (p) => {
+        if (p.phase === 'transferring') size = p.size;
+        if (Math.max(p.size, 1) !== total) {
+          total = Math.max(p.size, 1);
+          bar.setTotal(total);
+        }
+        const rate = meter.sample(p.bytes);
+        const left = p.size - p.bytes;
+        bar.update(Math.min(Math.max(p.bytes, 0), total), {
+          phase: p.phase === 'transferring' ? '' : p.phase,
+          text: `${formatBytes(p.bytes)} / ${formatBytes(p.size)}`,
+          rate: formatRate(rate),
+          eta: rate > 0 && left > 0 ? `ETA ${formatDuration(left / rate)}` : '',
+        });
+      },
+      end: (ok) => {
+        if (!ok) {
+          bar.update({ phase: 'stopped', eta: '' });
+          return;
+        }
+        const seconds = (Date.now() - startedAt) / 1000;
+        bar.update(total, {
+          phase: 'done',
+          text: formatBytes(size),
+          rate: seconds > 0 ? formatRate(size / seconds) : '',
+          eta: '',
+        });
+      },
+    };
+  }
+
+  /** Removes the bars from the screen's live area; later output goes below them. */
+  stop(): void {
+    this.#multi?.stop();
+    this.#multi = undefined;
+  }
+
+  #multiBar(): MultiBar {
+    if (this.#multi !== undefined) return this.#multi;
+    // Loaded only when bars are drawn (it is CommonJS): a plain `ferry ls` never pays for it.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+    const out = this.#out;
+    this.#multi = new cliProgress.MultiBar({
+      stream: out.stderr,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      autopadding: true,
+      fps: 10,
+      barsize: 24,
+      barCompleteChar: '\u2588',
+      barIncompleteChar: '\u2591',
+      format: (options, params, payload: Record<string, string>) => {
+        const size = options.barsize ?? 24;
+        const filled = Math.round(Math.min(1, Math.max(0, params.progress)) * size);
+        const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(size - filled);
+        const percent = `${Math.floor(params.progress * 100)}%`.padStart(4);
+        const tail = [payload.text, payload.rate, payload.eta, payload.phase].filter((s) => s).join('  ');
+        return `${(payload.name ?? '').padEnd(24)} ${bar} ${percent}  ${tail}`;
+      },
+    });
+    return this.#multi;
+  }
+}
+
+function shorten(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}\u2026`;
+}

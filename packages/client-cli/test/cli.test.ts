@@ -1,0 +1,201 @@
+import { createSocket } from 'node:dgram';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cac } from 'cac';
+import { describe, expect, it } from 'vitest';
+import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
+import { parseWords } from '../src/argv.js';
+import { planGet, planPut, remoteBase } from '../src/commands.js';
+import { formatBytes, formatDuration, formatRate } from '../src/output.js';
+import { currentWordStart } from '../src/shell.js';
+import { ferry, sandbox } from './harness.js';
+
+describe('server addresses', () => {
+  it('accepts HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 literal and the seed form HOST PORT', () => {
+    expect(parseTarget('fileserver')).toEqual({ host: 'fileserver', port: 7777 });
+    expect(parseTarget('127.0.0.1:9000')).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(parseTarget('[::1]:7000')).toEqual({ host: '::1', port: 7000 });
+    expect(parseTarget('[::1]')).toEqual({ host: '::1', port: 7777 });
+    expect(parseTarget('::1')).toEqual({ host: '::1', port: 7777 });
+    expect(parseTarget('127.0.0.1', '7777')).toEqual({ host: '127.0.0.1', port: 7777 });
+  });
+
+  it('refuses bad ports and a port given twice as usage errors', () => {
+    for (const bad of ['h:0', 'h:65536', 'h:x', 'h:', ':7777']) {
+      expect(() => parseTarget(bad), bad).toThrow(expect.objectContaining({ code: 'EUSAGE' }));
+    }
+    expect(() => parseTarget('h:1', '2')).toThrow(/twice/);
+  });
+});
+
+describe('option values', () => {
+  it('reads sizes and rates with binary and decimal suffixes', () => {
+    expect(parseBytes('--limit', '10M')).toBe(10 * 1024 * 1024);
+    expect(parseBytes('--limit', '10MB/s')).toBe(10_000_000);
+    expect(parseBytes('--limit', '500k')).toBe(512_000);
+    expect(parseBytes('--limit', '65536')).toBe(65536);
+    expect(() => parseBytes('--limit', 'fast')).toThrow(/invalid --limit/);
+    expect(() => parseBytes('--limit', '0')).toThrow(/invalid --limit/);
+  });
+
+  it('reads counts and seconds within bounds', () => {
+    expect(parseCount('--window', '1', 1, 10)).toBe(1);
+    expect(() => parseCount('--window', '0', 1, 10)).toThrow(/from 1 to 10/);
+    expect(() => parseCount('--window', '1.5', 1, 10)).toThrow();
+    expect(parseSeconds('--timeout', '2.5')).toBe(2500);
+    expect(parseSeconds('--timeout', '30s')).toBe(30_000);
+    expect(() => parseSeconds('--timeout', '-1')).toThrow();
+  });
+
+  it('keeps every argument the exact string typed (no number coercion)', () => {
+    const cli = cac('t');
+    cli.command('get <host> <...files>').option('-f, --force', '').option('-d, --dir <dir>', '');
+    const { args, options } = parseWords(cli, [
+      'get',
+      '--force',
+      'h',
+      '007',
+      '1e3',
+      '-d',
+      '0123',
+      '--',
+      '-5',
+    ]);
+    expect(args).toEqual(['h', '007', '1e3', '-5']);
+    expect(options.dir).toBe('0123');
+    expect(options.force).toBe(true);
+  });
+
+  it('lets options stand anywhere on the line', () => {
+    const cli = cac('t');
+    cli.command('get <host> <...files>').option('-f, --force', '').option('-d, --dir <dir>', '');
+    cli.option('--key <file>', '');
+    const { args, options } = parseWords(cli, ['--key', 'k', 'get', 'h', 'a', '-d', 'out', 'b', '-f']);
+    expect(args).toEqual(['h', 'a', 'b']);
+    expect(options).toMatchObject({ key: 'k', dir: 'out', force: true });
+  });
+});
+
+describe('shell words', () => {
+  it('splits on spaces, honours quotes and backslashes', () => {
+    expect(splitWords('get "my file.txt" local')).toEqual(['get', 'my file.txt', 'local']);
+    expect(splitWords("put 'a b' c\\ d")).toEqual(['put', 'a b', 'c d']);
+    expect(splitWords('get ""')).toEqual(['get', '']);
+    expect(() => splitWords('get "open')).toThrow(/unterminated/);
+    expect(quoteWord('a b')).toBe('"a b"');
+    expect(quoteWord('plain')).toBe('plain');
+  });
+
+  it('finds the word under the cursor for completion', () => {
+    expect(currentWordStart('get my\\ fi')).toBe(4);
+    expect(currentWordStart('get "my fi')).toBe(4);
+    expect(currentWordStart('get ')).toBe(4);
+  });
+});
+
+describe('what goes where', () => {
+  it('names the target after the source, keeping the real name', async () => {
+    expect(await planGet(['dir/a b.txt'], undefined)).toEqual([
+      { op: 'get', remote: 'dir/a b.txt', local: 'a b.txt' },
+    ]);
+    expect(planPut(['/tmp/x/ünï.bin'], undefined)).toEqual([
+      { op: 'put', local: '/tmp/x/ünï.bin', remote: 'ünï.bin' },
+    ]);
+    expect(planPut(['a', 'inbox/'], undefined)).toEqual([{ op: 'put', local: 'a', remote: 'inbox/a' }]);
+    expect(planPut(['a', 'b', 'c'], 'in')).toHaveLength(3);
+    expect(() => planPut(['a', 'b', 'c'], undefined)).toThrow(/-d DIR/);
+    expect(remoteBase('x/y/')).toBe('y');
+  });
+
+  it('formats sizes, rates and durations for people', () => {
+    expect(formatBytes(0)).toBe('0 B');
+    expect(formatBytes(32768)).toBe('32.8 kB');
+    expect(formatBytes(20_971_520)).toBe('21.0 MB');
+    expect(formatRate(63_200_000)).toBe('63.2 MB/s');
+    expect(formatRate(5000)).toBe('5 kB/s');
+    expect(formatDuration(0.012)).toBe('12 ms');
+    expect(formatDuration(125)).toBe('2m05s');
+  });
+});
+
+describe('the ferry bin without a server', () => {
+  it('prints help at once and exits 0', async () => {
+    const started = Date.now();
+    const r = await ferry(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/get HOST NAME \[LOCAL\]/);
+    expect(r.stdout).toMatch(/Exit codes:/);
+    expect(Date.now() - started).toBeLessThan(3000);
+    const sub = await ferry(['put', '--help']);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toMatch(/put HOST\[:PORT\] A B C -d REMOTEDIR/);
+    expect((await ferry(['--version'])).stdout).toMatch(/^ferry\/\d+\.\d+\.\d+/);
+  });
+
+  it('answers usage mistakes with exit code 2 and one line on stderr', async () => {
+    for (const args of [
+      ['get'],
+      ['get', 'host', '--bogus'],
+      ['gett', 'host', 'x'],
+      ['lst', 'host'],
+      ['ls', 'h:99999'],
+    ]) {
+      const r = await ferry(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ferry: /);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('keygen writes a 0600 key, refuses to overwrite it (exit 4) and prints the path', async () => {
+    const box = await sandbox();
+    const file = join(box.dir, 'new.key');
+    const r = await ferry(['keygen', file], { env: box.env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(file);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await readFile(file, 'utf8')).trim()).toMatch(/^[A-Za-z0-9_-]{43}=$/);
+    const again = await ferry(['keygen', file], { env: box.env });
+    expect(again.code).toBe(4);
+    expect(again.stderr).toMatch(/already exists/);
+    const printed = await ferry(['keygen', '-'], { env: box.env });
+    expect(printed.stdout.trim()).toMatch(/^[A-Za-z0-9_-]{43}=$/);
+    const byDefault = await ferry(['keygen'], { env: box.env });
+    expect(byDefault.code).toBe(0);
+    expect(byDefault.stdout).toContain(join(box.env.XDG_CONFIG_HOME!, 'ferry', 'key'));
+  });
+
+  it('never creates a key: a missing one is one line naming keygen, exit 2', async () => {
+    const box = await sandbox();
+    const r = await ferry(['ls', '127.0.0.1:9'], { env: box.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no key: .* does not exist.*ferry keygen/);
+    await expect(stat(join(box.env.XDG_CONFIG_HOME!, 'ferry', 'key'))).rejects.toThrow();
+    const bad = await ferry(['ls', '127.0.0.1:9'], { env: { ...box.env, FERRY_KEY: 'not-a-key' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/FERRY_KEY/);
+  });
+
+  it('says nothing is listening (exit 8) and names an unknown host (exit 8)', async () => {
+    const box = await sandbox();
+    const socket = createSocket('udp4');
+    const port = await new Promise<number>((resolve) =>
+      socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)),
+    );
+    socket.close();
+    const refused = await ferry(['ls', `127.0.0.1:${port}`, '--key', box.keyFile, '--timeout', '3'], {
+      env: box.env,
+    });
+    expect(refused.code).toBe(8);
+    expect(refused.stderr).toMatch(/nothing is listening|not answer|timed out/);
+    const unknown = await ferry(['ls', 'no-such-host.invalid', '--key', box.keyFile], { env: box.env });
+    expect(unknown.code).toBe(8);
+    expect(unknown.stderr).toMatch(/unknown host/);
+    const json = await ferry(['ls', 'no-such-host.invalid', '--key', box.keyFile, '--json'], {
+      env: box.env,
+    });
+    expect(json.events).toEqual([expect.objectContaining({ type: 'error', code: 'EHOSTUNREACH' })]);
+  });
+});
