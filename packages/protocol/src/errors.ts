@@ -149,6 +149,7 @@ export type ProtocolErrorReason =
   | 'unsupported-version'
   | 'prefix-mismatch'
   | 'unknown-type'
+  | 'unexpected-type'
   | 'wrong-space'
   | 'invalid-field'
   | 'bad-padding'

@@ -6,14 +6,57 @@ export * from './constants.js';
 export * from './errors.js';
 export * from './messages.js';
 export * from './packet.js';
-export * from './packets/ack.js';
-export * from './packets/close.js';
-export * from './packets/control.js';
-export * from './packets/data.js';
-export * from './packets/hello.js';
-export * from './packets/ping.js';
-export * from './packets/reject.js';
-export * from './packets/reset.js';
-export * from './packets/version.js';
-export * from './packets/welcome.js';
+export {
+  type AckFields,
+  type AckPacket,
+  type AckRange,
+  AckSchema,
+  AckWireSchema,
+  encodeAck,
+  type FlowEntry,
+  FlowEntrySchema,
+} from './packets/ack.js';
+export { type CloseFields, type ClosePacket, CloseSchema, encodeClose } from './packets/close.js';
+export {
+  type ControlFields,
+  ControlHeaderSchema,
+  type ControlPacket,
+  encodeControl,
+} from './packets/control.js';
+export {
+  type DataFields,
+  type DataHeader,
+  DataHeaderSchema,
+  type DataPacket,
+  DataSchema,
+  encodeData,
+  encodeDataHeader,
+} from './packets/data.js';
+export {
+  CLIENT_HELLO_PADDING,
+  type ClientHelloFields,
+  type ClientHelloPacket,
+  ClientHelloSchema,
+  encodeClientHello,
+} from './packets/hello.js';
+export { encodePing, type PingFields, type PingPacket, PingSchema } from './packets/ping.js';
+export { decodeRejectDatagram, encodeRejectDatagram, type RejectDatagram } from './packets/reject.js';
+export {
+  decodeResetDatagram,
+  encodeResetDatagram,
+  type ResetDatagram,
+  resetTokenFor,
+} from './packets/reset.js';
+export {
+  decodeVersionNegotiation,
+  encodeVersionNegotiation,
+  type VersionNegotiation,
+} from './packets/version.js';
+export {
+  type Access,
+  encodeServerWelcome,
+  type ServerWelcomeFields,
+  type ServerWelcomePacket,
+  ServerWelcomeSchema,
+} from './packets/welcome.js';
 export { decodePrefix, encodePrefix, isKnownSpace, type Prefix, PrefixSchema } from './prefix.js';

@@ -9,13 +9,13 @@ import {
   Space,
 } from './constants.js';
 import { type DecodeResult, failure } from './errors.js';
-import { type AckPacket, decodeAck, encodeAck } from './packets/ack.js';
-import { type ClosePacket, decodeClose, encodeClose } from './packets/close.js';
-import { type ControlPacket, decodeControl, encodeControl } from './packets/control.js';
-import { type DataPacket, decodeData, encodeData } from './packets/data.js';
-import { type ClientHelloPacket, decodeClientHello, encodeClientHello } from './packets/hello.js';
-import { decodePing, encodePing, type PingPacket } from './packets/ping.js';
-import { decodeServerWelcome, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
+import { type AckPacket, decodeAckBody, encodeAck } from './packets/ack.js';
+import { type ClosePacket, decodeCloseBody, encodeClose } from './packets/close.js';
+import { type ControlPacket, decodeControlBody, encodeControl } from './packets/control.js';
+import { type DataPacket, decodeDataBody, encodeData } from './packets/data.js';
+import { type ClientHelloPacket, decodeClientHelloBody, encodeClientHello } from './packets/hello.js';
+import { decodePingBody, encodePing, type PingPacket } from './packets/ping.js';
+import { decodeServerWelcomeBody, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
 import { encodePrefix, type Prefix } from './prefix.js';
 import { bytesEqual } from './wire.js';
 
@@ -95,8 +95,8 @@ export function decodePacket(
   const space = plaintext[3];
   const type = plaintext[PREFIX_LENGTH]!;
   if (space === Space.Handshake) {
-    if (type === PacketType.ClientHello) return decodeClientHello(plaintext);
-    if (type === PacketType.ServerWelcome) return decodeServerWelcome(plaintext);
+    if (type === PacketType.ClientHello) return decodeClientHelloBody(plaintext);
+    if (type === PacketType.ServerWelcome) return decodeServerWelcomeBody(plaintext);
     return failure(
       SESSION_TYPES.has(type) ? 'wrong-space' : 'unknown-type',
       `type ${type} in handshake space`,
@@ -105,15 +105,15 @@ export function decodePacket(
   if (space === Space.Session) {
     switch (type) {
       case PacketType.Data:
-        return decodeData(plaintext);
+        return decodeDataBody(plaintext);
       case PacketType.Ack:
-        return decodeAck(plaintext);
+        return decodeAckBody(plaintext);
       case PacketType.Control:
-        return decodeControl(plaintext);
+        return decodeControlBody(plaintext);
       case PacketType.Ping:
-        return decodePing(plaintext);
+        return decodePingBody(plaintext);
       case PacketType.Close:
-        return decodeClose(plaintext);
+        return decodeCloseBody(plaintext);
       case PacketType.ClientHello:
       case PacketType.ServerWelcome:
         return failure('wrong-space', `type ${type} in session space`);
@@ -122,6 +122,41 @@ export function decodePacket(
     }
   }
   return failure('bad-space', `space ${space} carries no token`);
+}
+
+/** decodePacket, then a check that the packet is of the expected kind ('unexpected-type' otherwise). */
+function decodeKind<K extends PacketKind>(
+  kind: K,
+  plaintext: Uint8Array,
+  expectedPrefix: Uint8Array | Prefix,
+): DecodeResult<Extract<Packet, { type: K }>> {
+  const result = decodePacket(plaintext, expectedPrefix);
+  if (!result.ok) return result;
+  if (result.value.type !== kind) return failure('unexpected-type', `${result.value.type}, not ${kind}`);
+  return result as DecodeResult<Extract<Packet, { type: K }>>;
+}
+
+/** decodePacket restricted to one kind; each never throws. */
+export function decodeClientHello(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('client-hello', plaintext, expectedPrefix);
+}
+export function decodeServerWelcome(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('server-welcome', plaintext, expectedPrefix);
+}
+export function decodeData(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('data', plaintext, expectedPrefix);
+}
+export function decodeAck(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('ack', plaintext, expectedPrefix);
+}
+export function decodeControl(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('control', plaintext, expectedPrefix);
+}
+export function decodePing(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('ping', plaintext, expectedPrefix);
+}
+export function decodeClose(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('close', plaintext, expectedPrefix);
 }
 
 function safePrefix(prefix: Prefix): Buffer | undefined {

@@ -3,11 +3,18 @@ import { describe, expect, it } from 'vitest';
 import {
   DATA_HEADER_LENGTH,
   datagramLength,
+  decodeAck,
+  decodeClientHello,
+  decodeClose,
+  decodeControl,
   decodeControlMessage,
+  decodeData,
   decodePacket,
+  decodePing,
   decodePrefix,
   decodeRejectDatagram,
   decodeResetDatagram,
+  decodeServerWelcome,
   decodeVersionNegotiation,
   encodeAck,
   encodeClientHello,
@@ -131,6 +138,28 @@ describe('packet round trips', () => {
         expect(bytes.subarray(0, 12)).toEqual(encodePrefix({ space: packetSpace(p.type), connId: id }));
         const viaObject = decodePacket(bytes, { version: 1, space: packetSpace(p.type), connId: id });
         expect(viaObject.ok).toBe(true);
+      }),
+    );
+  });
+
+  it('the per-kind decoders accept their own kind and refuse every other with unexpected-type', () => {
+    const decoders = {
+      'client-hello': decodeClientHello,
+      'server-welcome': decodeServerWelcome,
+      data: decodeData,
+      ack: decodeAck,
+      control: decodeControl,
+      ping: decodePing,
+      close: decodeClose,
+    } as const;
+    fc.assert(
+      fc.property(arb.connId, arb.packet, (id, p) => {
+        const bytes = encodePacket(id, p);
+        for (const [kind, decode] of Object.entries(decoders)) {
+          const result = decode(bytes, bytes.subarray(0, 12));
+          if (kind === p.type) expect(result.ok).toBe(true);
+          else expect(!result.ok && result.error.reason).toBe('unexpected-type');
+        }
       }),
     );
   });

@@ -157,7 +157,7 @@ export function encodeAck(connId: bigint, fields: AckFields): Buffer {
   return out;
 }
 
-export function decodeAck(p: Uint8Array): DecodeResult<AckPacket> {
+export function decodeAckBody(p: Uint8Array): DecodeResult<AckPacket> {
   if (p.length < ACK_MIN_LENGTH) return failure('truncated', 'ack');
   let o = PACKET_HEAD_LENGTH;
   const packetNumber = readU32(p, o);

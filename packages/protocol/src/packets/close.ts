@@ -45,7 +45,7 @@ export function encodeClose(connId: bigint, fields: CloseFields): Buffer {
   return out;
 }
 
-export function decodeClose(p: Uint8Array): DecodeResult<ClosePacket> {
+export function decodeCloseBody(p: Uint8Array): DecodeResult<ClosePacket> {
   if (p.length < CLOSE_MIN_LENGTH) return failure('truncated', 'close');
   const reasonLength = readU16(p, PACKET_HEAD_LENGTH + 6);
   if (reasonLength > MAX_CLOSE_REASON_BYTES) return failure('too-large', 'close reason');

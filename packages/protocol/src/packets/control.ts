@@ -50,7 +50,7 @@ export function encodeControl(connId: bigint, fields: ControlFields): Buffer {
   return out;
 }
 
-export function decodeControl(p: Uint8Array): DecodeResult<ControlPacket> {
+export function decodeControlBody(p: Uint8Array): DecodeResult<ControlPacket> {
   if (p.length <= CONTROL_HEADER_LENGTH) return failure('truncated', 'control');
   const body = view(p, CONTROL_HEADER_LENGTH, p.length);
   const message = decodeControlMessage(body);

@@ -91,7 +91,7 @@ export function encodeData(connId: bigint, fields: DataFields): Buffer {
   return out;
 }
 
-export function decodeData(p: Uint8Array): DecodeResult<DataPacket> {
+export function decodeDataBody(p: Uint8Array): DecodeResult<DataPacket> {
   if (p.length < DATA_HEADER_LENGTH) return failure('truncated', 'data header');
   const payloadLength = p.length - DATA_HEADER_LENGTH;
   if (payloadLength === 0) return failure('empty-payload');

@@ -72,7 +72,7 @@ export function encodeClientHello(connId: bigint, fields: ClientHelloFields): Bu
 }
 
 /** Decodes the fields after the checked head. */
-export function decodeClientHello(p: Uint8Array): DecodeResult<ClientHelloPacket> {
+export function decodeClientHelloBody(p: Uint8Array): DecodeResult<ClientHelloPacket> {
   if (p.length < CLIENT_HELLO_FIXED_LENGTH) return failure('truncated', 'client hello');
   const o = PACKET_HEAD_LENGTH + NONCE_LENGTH + PUBLIC_KEY_LENGTH;
   const maxBlockSize = readU32(p, o);

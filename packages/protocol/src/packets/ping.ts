@@ -22,7 +22,7 @@ export function encodePing(connId: bigint, fields: PingFields): Buffer {
   return out;
 }
 
-export function decodePing(p: Uint8Array): DecodeResult<PingPacket> {
+export function decodePingBody(p: Uint8Array): DecodeResult<PingPacket> {
   if (p.length < PING_LENGTH) return failure('truncated', 'ping');
   if (p.length > PING_LENGTH) return failure('trailing-bytes', 'ping');
   return { ok: true, value: { type: 'ping', packetNumber: readU32(p, PACKET_HEAD_LENGTH) } };

@@ -89,7 +89,7 @@ export function encodeServerWelcome(connId: bigint, fields: ServerWelcomeFields)
   return out;
 }
 
-export function decodeServerWelcome(p: Uint8Array): DecodeResult<ServerWelcomePacket> {
+export function decodeServerWelcomeBody(p: Uint8Array): DecodeResult<ServerWelcomePacket> {
   if (p.length < SERVER_WELCOME_LENGTH) return failure('truncated', 'server welcome');
   if (p.length > SERVER_WELCOME_LENGTH) return failure('trailing-bytes', 'server welcome');
   const n = PACKET_HEAD_LENGTH + 2 * NONCE_LENGTH + PUBLIC_KEY_LENGTH; // offset of sessionConnId
