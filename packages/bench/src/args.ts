@@ -1,0 +1,166 @@
+import { parseArgs } from 'node:util';
+import { parseSize } from './proxy-cli.js';
+import { SCENARIOS } from './scenarios.js';
+
+/** The seed's file: "56 MB" = 56 MiB. */
+export const SEED_FILE_BYTES = 58_720_256;
+/** The seed's published figure, MB/s (10^6 bytes per second). */
+export const SEED_MBPS = 1.86;
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Bytes of the loopback file (default: the seed's 56 MiB; --quick: 8 MiB). */
+  size: number;
+  /** Measured runs per loopback configuration and direction. */
+  runs: number;
+  /** Unmeasured runs before those (warm caches, JIT-free comparisons). */
+  warmup: number;
+  /** File size for the stop-and-wait rows (a window of one is slow by design). */
+  stopAndWaitSize: number;
+  /** Impairment scenarios to run, by name. */
+  scenarios: string[];
+  /** Runs per impairment scenario and direction. */
+  impairmentRuns: number;
+  skipImpairment: boolean;
+  skipAlgorithms: boolean;
+  skipCrypto: boolean;
+  /** Run the 1 GiB peak-RSS check. */
+  memory: boolean;
+  memorySize: number;
+  /** Machine output (the whole result object) on stdout; the table goes to stderr. */
+  json: boolean;
+  /** Where the JSON goes; the SVG is written beside it with the same base name. */
+  out: string | undefined;
+  /** Start directory for temp files (default: the OS temp dir). */
+  tmpDir: string | undefined;
+  /** Keep the temp directory (files, logs, CPU profiles) for a look afterwards. */
+  keep: boolean;
+  /** Write a CPU profile of every client and server process into this directory. */
+  cpuProf: string | undefined;
+  ferryBin: string | undefined;
+  serverBin: string | undefined;
+  help: boolean;
+}
+
+export const USAGE = `pnpm bench: ferry's throughput, algorithm, impairment, crypto and memory benchmarks.
+
+Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [options])
+
+  --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto
+  --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
+  --runs N              measured runs per configuration and direction (default 3)
+  --warmup N            unmeasured runs first (default 1; --quick 0)
+  --stop-and-wait-size BYTES   file for the window-of-one rows (default 4MiB)
+  --scenario NAME       impairment scenario to run (repeatable; default all). Names:
+${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.description}`).join('\n')}
+  --impairment-runs N   runs per scenario and direction (default 1)
+  --skip-impairment     loopback only
+  --skip-algorithms     no window/block-size comparison
+  --skip-crypto         no crypto micro-benchmark
+  --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
+  --memory-size BYTES   file for --memory (default 1GiB)
+  --json                print the result object (JSON) on stdout; the table goes to stderr
+  --out FILE            JSON result path (default packages/bench/results/latest.json,
+                        quick.json with --quick); the chart is FILE with .svg
+  --tmp DIR             where the temp directory goes (default the OS temp dir)
+  --keep                keep the temp directory (files, logs)
+  --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
+  --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
+  --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
+  -h, --help            this text
+
+Exit status: 0 when every transfer completed with a verified SHA-256, 1 otherwise, 2 for usage.`;
+
+function positiveInt(name: string, text: string, min = 1): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min)
+    throw new RangeError(`--${name} must be an integer >= ${min}, got ${text}`);
+  return n;
+}
+
+function byteSize(name: string, text: string): number {
+  const n = parseSize(text);
+  if (!(n >= 1)) throw new RangeError(`--${name} must be at least 1 byte, got ${text}`);
+  return n;
+}
+
+/** Parses the bench's command line; throws RangeError with a message for people on bad input. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: 'boolean' },
+        size: { type: 'string' },
+        runs: { type: 'string' },
+        warmup: { type: 'string' },
+        'stop-and-wait-size': { type: 'string' },
+        scenario: { type: 'string', multiple: true },
+        'impairment-runs': { type: 'string' },
+        'skip-impairment': { type: 'boolean' },
+        'skip-algorithms': { type: 'boolean' },
+        'skip-crypto': { type: 'boolean' },
+        memory: { type: 'boolean' },
+        'memory-size': { type: 'string' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        tmp: { type: 'string' },
+        keep: { type: 'boolean' },
+        'cpu-prof': { type: 'string' },
+        ferry: { type: 'string' },
+        'ferry-server': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (error) {
+    throw new RangeError((error as Error).message);
+  }
+  const str = (name: string): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const quick = values.quick === true;
+  const scenarioNames = (values.scenario as string[] | undefined) ?? [];
+  for (const name of scenarioNames) {
+    if (!SCENARIOS.some((s) => s.name === name)) {
+      throw new RangeError(
+        `unknown scenario ${JSON.stringify(name)}; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+      );
+    }
+  }
+  const defaultScenarios = quick
+    ? SCENARIOS.filter((s) => s.quick).map((s) => s.name)
+    : SCENARIOS.map((s) => s.name);
+  const sizeText = str('size');
+  const runsText = str('runs');
+  const warmupText = str('warmup');
+  const sawText = str('stop-and-wait-size');
+  const impairmentRunsText = str('impairment-runs');
+  const memorySizeText = str('memory-size');
+  return {
+    quick,
+    size: sizeText !== undefined ? byteSize('size', sizeText) : quick ? 8 * 1024 * 1024 : SEED_FILE_BYTES,
+    runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : 3,
+    warmup: warmupText !== undefined ? positiveInt('warmup', warmupText, 0) : quick ? 0 : 1,
+    stopAndWaitSize:
+      sawText !== undefined ? byteSize('stop-and-wait-size', sawText) : quick ? 1024 * 1024 : 4 * 1024 * 1024,
+    scenarios: scenarioNames.length > 0 ? scenarioNames : defaultScenarios,
+    impairmentRuns: impairmentRunsText !== undefined ? positiveInt('impairment-runs', impairmentRunsText) : 1,
+    skipImpairment: values['skip-impairment'] === true,
+    skipAlgorithms: values['skip-algorithms'] === true,
+    skipCrypto: values['skip-crypto'] === true,
+    memory: values.memory === true,
+    memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
+    json: values.json === true,
+    out: str('out'),
+    tmpDir: str('tmp'),
+    keep: values.keep === true,
+    cpuProf: str('cpu-prof'),
+    ferryBin: str('ferry'),
+    serverBin: str('ferry-server'),
+    help: values.help === true,
+  };
+}

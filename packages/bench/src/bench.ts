@@ -1,0 +1,478 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, arch as osArch, release as osRelease, type as osType, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { type BenchOptions, SEED_MBPS } from './args.js';
+import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
+import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
+import {
+  dataDatagramBytes,
+  INTERNET_BLOCK_SIZE,
+  proxyArgsFor,
+  queueBytesFor,
+  SCENARIOS,
+  type Scenario,
+} from './scenarios.js';
+import { type Summary, summarizeBy } from './summary.js';
+import {
+  placeInRoot,
+  runTransfer,
+  type SourceFile,
+  type TransferRecord,
+  type TransferSpec,
+} from './transfer.js';
+
+export const RESULT_SCHEMA = 'ferry-bench/1';
+
+/** glibc malloc settings that keep large-datagram receivers out of malloc/trim (see TOOLCHAIN). */
+export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=536870912';
+
+export interface DirectionSummary {
+  runs: TransferRecord[];
+  ok: boolean;
+  wallSeconds?: Summary;
+  /** MB/s (10^6 bytes/s) over the client process's wall time. */
+  mbps?: Summary;
+  /** MB/s over the client's own transfer time (no process start-up, no handshake). */
+  transferMbps?: Summary;
+  /** mbps / the seed's 1.86 MB/s. */
+  speedup?: Summary;
+  clientCpuSeconds?: Summary;
+  clientPeakRssBytes?: Summary;
+  serverCpuSeconds?: Summary;
+  serverPeakRssBytes?: Summary;
+}
+
+export interface LoopbackConfig {
+  id: string;
+  label: string;
+  note?: string;
+  fileBytes: number;
+  blockSize?: number;
+  window?: number;
+  mallocTunables?: boolean;
+  put: DirectionSummary;
+  get: DirectionSummary;
+}
+
+export interface ImpairedDirection extends DirectionSummary {
+  /** Mbit/s of file data over the client's transfer time. */
+  goodputMbitps?: Summary;
+  /** goodput / link rate. */
+  fraction?: Summary;
+  /** Blocks sent again / blocks sent (client stats for put; the proxy's datagram count for get). */
+  retransmitFraction?: Summary;
+  retransmitSource: 'client stats' | 'proxy count';
+  /** Bytes the data's sender put on the link / file bytes - 1 (headers, crypto, retransmissions). */
+  wireOverhead?: Summary;
+  /** Datagrams the link dropped / offered, data direction (loss + queue). */
+  dataLossObserved?: Summary;
+}
+
+export interface ScenarioResult extends Scenario {
+  queueBytes: number;
+  /** blockSize / datagram bytes: the best goodput fraction the framing allows. */
+  ceiling: number;
+  put: ImpairedDirection;
+  get: ImpairedDirection;
+}
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  value: number | undefined;
+  unit: string;
+  met: boolean | undefined;
+}
+
+export interface MemoryResult {
+  fileBytes: number;
+  put: DirectionSummary;
+  get: DirectionSummary;
+}
+
+export interface Machine {
+  os: string;
+  release: string;
+  arch: string;
+  cpuModel: string;
+  cpuCount: number;
+  memoryBytes: number;
+  node: string;
+  commit: string | undefined;
+}
+
+export interface BenchResult {
+  schema: typeof RESULT_SCHEMA;
+  date: string;
+  machine: Machine;
+  options: Omit<BenchOptions, 'help'>;
+  seed: { mbps: number; fileBytes: number; note: string };
+  loopback: LoopbackConfig[];
+  scenarios: ScenarioResult[];
+  crypto?: CryptoResult;
+  memory?: MemoryResult;
+  targets: TargetCheck[];
+  failures: string[];
+  durationSeconds: number;
+}
+
+function machine(): Machine {
+  const cpuList = cpus();
+  let commit: string | undefined;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    commit = undefined;
+  }
+  return {
+    os: osType(),
+    release: osRelease(),
+    arch: osArch(),
+    cpuModel: cpuList[0]?.model ?? 'unknown',
+    cpuCount: cpuList.length,
+    memoryBytes: totalmem(),
+    node: process.version,
+    commit,
+  };
+}
+
+function summarizeDirection(runs: TransferRecord[]): DirectionSummary {
+  const good = runs.filter((r) => r.ok);
+  const out: DirectionSummary = { runs, ok: runs.length > 0 && good.length === runs.length };
+  const set = <K extends keyof DirectionSummary>(key: K, value: DirectionSummary[K] | undefined) => {
+    if (value !== undefined) out[key] = value;
+  };
+  set(
+    'wallSeconds',
+    summarizeBy(good, (r) => r.wallSeconds),
+  );
+  set(
+    'mbps',
+    summarizeBy(good, (r) => r.bytes / r.wallSeconds / 1e6),
+  );
+  set(
+    'transferMbps',
+    summarizeBy(good, (r) => (r.transferSeconds ? r.bytes / r.transferSeconds / 1e6 : undefined)),
+  );
+  set(
+    'speedup',
+    summarizeBy(good, (r) => r.bytes / r.wallSeconds / 1e6 / SEED_MBPS),
+  );
+  set(
+    'clientCpuSeconds',
+    summarizeBy(good, (r) => r.client?.cpuSeconds),
+  );
+  set(
+    'clientPeakRssBytes',
+    summarizeBy(good, (r) => r.client?.peakRssBytes),
+  );
+  set(
+    'serverCpuSeconds',
+    summarizeBy(good, (r) => r.server?.cpuSeconds),
+  );
+  set(
+    'serverPeakRssBytes',
+    summarizeBy(good, (r) => r.server?.peakRssBytes),
+  );
+  return out;
+}
+
+function statNumber(stats: Record<string, unknown> | undefined, key: string): number | undefined {
+  const v = stats?.[key];
+  return typeof v === 'number' ? v : undefined;
+}
+
+function summarizeImpaired(runs: TransferRecord[], scenario: Scenario, op: 'put' | 'get'): ImpairedDirection {
+  const good = runs.filter((r) => r.ok);
+  const blocks = (r: TransferRecord) => Math.max(1, Math.ceil(r.bytes / scenario.blockSize));
+  const seconds = (r: TransferRecord) => r.transferSeconds ?? r.wallSeconds;
+  const goodput = (r: TransferRecord) => (r.bytes * 8) / seconds(r) / 1e6;
+  const fromClient = (r: TransferRecord): number | undefined => {
+    const sent = statNumber(r.clientStats, 'blocksSent');
+    const again = statNumber(r.clientStats, 'blocksRetransmitted');
+    return sent && again !== undefined ? again / sent : undefined;
+  };
+  const fromProxy = (r: TransferRecord): number | undefined =>
+    r.proxy ? Math.max(0, r.proxy.dataDirection.offered - blocks(r)) / blocks(r) : undefined;
+  const useClient = op === 'put' && good.some((r) => fromClient(r) !== undefined);
+  const out: ImpairedDirection = {
+    ...summarizeDirection(runs),
+    retransmitSource: useClient ? 'client stats' : 'proxy count',
+  };
+  const set = <K extends keyof ImpairedDirection>(key: K, value: ImpairedDirection[K] | undefined) => {
+    if (value !== undefined) out[key] = value;
+  };
+  set('goodputMbitps', summarizeBy(good, goodput));
+  set(
+    'fraction',
+    summarizeBy(good, (r) => (goodput(r) * 1e6) / scenario.rateBitsPerSecond),
+  );
+  set('retransmitFraction', summarizeBy(good, useClient ? fromClient : fromProxy));
+  set(
+    'wireOverhead',
+    summarizeBy(good, (r) => (r.proxy ? r.proxy.dataDirection.bytesOffered / r.bytes - 1 : undefined)),
+  );
+  set(
+    'dataLossObserved',
+    summarizeBy(good, (r) => {
+      const d = r.proxy?.dataDirection;
+      return d && d.offered > 0 ? (d.lost + d.queueDrops) / d.offered : undefined;
+    }),
+  );
+  return out;
+}
+
+export interface BenchContext {
+  options: BenchOptions;
+  tmpDir: string;
+  log: (line: string) => void;
+}
+
+const MiB = 1024 * 1024;
+
+function formatBytes(n: number): string {
+  if (n % MiB === 0) return `${n / MiB} MiB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** Runs everything the options ask for; never throws for a failed transfer (see result.failures). */
+export async function runBench(ctx: BenchContext): Promise<BenchResult> {
+  const { options, log } = ctx;
+  const started = performance.now();
+  const bins = locateBins({ ferry: options.ferryBin, server: options.serverBin });
+  await checkBins(bins);
+  const ws = await makeWorkspace(ctx.tmpDir, bins, options.cpuProf, log);
+  const failures: string[] = [];
+  const sources = new Map<number, SourceFile>();
+  const source = async (size: number): Promise<SourceFile> => {
+    const known = sources.get(size);
+    if (known) return known;
+    const path = join(ws.dir, `source-${size}.bin`);
+    const sha256 = await writeRandomFile(path, size);
+    const file: SourceFile = { path, size, sha256, remote: `source-${size}.bin` };
+    await placeInRoot(ws, file);
+    sources.set(size, file);
+    return file;
+  };
+  const record = (r: TransferRecord, label: string): TransferRecord => {
+    if (!r.ok) {
+      const line = `${label}: ${r.error}`;
+      failures.push(line);
+      log(r.failure === 'integrity' ? `\n!!! ${line}\n` : `  FAILED ${line}`);
+    }
+    return r;
+  };
+  const loopbackTimeout = (bytes: number) => Math.max(120_000, (bytes / 2e6) * 1000);
+
+  const { help: _help, ...recordedOptions } = options;
+  const result: BenchResult = {
+    schema: RESULT_SCHEMA,
+    date: new Date().toISOString(),
+    machine: machine(),
+    options: recordedOptions,
+    seed: {
+      mbps: SEED_MBPS,
+      fileBytes: 58_720_256,
+      note: 'the seed README: "a 56 MB file in 30 s, 1.86 MB/s" (Python, stop-and-wait, Fernet)',
+    },
+    loopback: [],
+    scenarios: [],
+    targets: [],
+    failures,
+    durationSeconds: 0,
+  };
+
+  // Loopback: the default, then what the window and the block size each buy.
+  const configs: Omit<LoopbackConfig, 'put' | 'get'>[] = [
+    { id: 'default', label: 'default', fileBytes: options.size },
+  ];
+  if (!options.skipAlgorithms) {
+    configs.push(
+      {
+        id: 'block-1120',
+        label: `--block-size ${INTERNET_BLOCK_SIZE}`,
+        fileBytes: options.size,
+        blockSize: INTERNET_BLOCK_SIZE,
+        note: 'internet-safe datagrams (<= 1232 bytes)',
+      },
+      {
+        id: 'window-1',
+        label: '--window 1',
+        fileBytes: options.stopAndWaitSize,
+        window: 1,
+        note: `stop-and-wait (the seed's algorithm, ferry's crypto), ${formatBytes(options.stopAndWaitSize)} file`,
+      },
+      {
+        id: 'window-1-block-1120',
+        label: `--window 1 --block-size ${INTERNET_BLOCK_SIZE}`,
+        fileBytes: options.stopAndWaitSize,
+        window: 1,
+        blockSize: INTERNET_BLOCK_SIZE,
+        note: `stop-and-wait with small datagrams, ${formatBytes(options.stopAndWaitSize)} file`,
+      },
+      {
+        id: 'default-malloc-tunables',
+        label: 'default + GLIBC_TUNABLES',
+        fileBytes: options.size,
+        mallocTunables: true,
+        note: `both processes with GLIBC_TUNABLES=${MALLOC_TUNABLES}`,
+      },
+    );
+  }
+  for (const config of configs) {
+    const file = await source(config.fileBytes);
+    const env = config.mallocTunables ? { ...ws.env, GLIBC_TUNABLES: MALLOC_TUNABLES } : undefined;
+    const spec = (op: 'put' | 'get'): TransferSpec => ({
+      op,
+      source: file,
+      blockSize: config.blockSize,
+      window: config.window,
+      env,
+      timeoutMs: loopbackTimeout(config.fileBytes),
+    });
+    log(`loopback ${config.label}: ${formatBytes(config.fileBytes)}, ${options.runs} run(s) each way`);
+    for (let i = 0; i < options.warmup; i++) {
+      for (const op of ['put', 'get'] as const) {
+        const r = await runTransfer(ws, spec(op));
+        if (!r.ok) record(r, `warm-up ${op} ${config.label}`);
+      }
+    }
+    const runs: Record<'put' | 'get', TransferRecord[]> = { put: [], get: [] };
+    for (let i = 0; i < options.runs; i++) {
+      for (const op of ['put', 'get'] as const) {
+        const r = record(await runTransfer(ws, spec(op)), `${op} ${config.label} run ${i + 1}`);
+        runs[op].push(r);
+        if (r.ok)
+          log(`  ${op} ${(r.bytes / r.wallSeconds / 1e6).toFixed(1)} MB/s (${r.wallSeconds.toFixed(2)} s)`);
+      }
+    }
+    result.loopback.push({ ...config, put: summarizeDirection(runs.put), get: summarizeDirection(runs.get) });
+  }
+
+  if (!options.skipImpairment) {
+    for (const name of options.scenarios) {
+      const scenario = SCENARIOS.find((s) => s.name === name)!;
+      const fileBytes = options.quick ? Math.min(scenario.fileBytes, 2 * MiB) : scenario.fileBytes;
+      const file = await source(fileBytes);
+      const idealSeconds = (fileBytes * 8) / scenario.rateBitsPerSecond;
+      log(`scenario ${scenario.name} (${scenario.description}): ${formatBytes(fileBytes)}`);
+      const runs: Record<'put' | 'get', TransferRecord[]> = { put: [], get: [] };
+      for (let i = 0; i < options.impairmentRuns; i++) {
+        for (const op of ['put', 'get'] as const) {
+          const r = record(
+            await runTransfer(ws, {
+              op,
+              source: file,
+              blockSize: scenario.blockSize,
+              proxyArgs: proxyArgsFor(scenario),
+              seed: 1000 + i * 2 + (op === 'get' ? 1 : 0),
+              timeoutMs: 60_000 + idealSeconds * 20_000,
+            }),
+            `${op} ${scenario.name} run ${i + 1}`,
+          );
+          runs[op].push(r);
+          if (r.ok) {
+            const secs = r.transferSeconds ?? r.wallSeconds;
+            const mbit = (r.bytes * 8) / secs / 1e6;
+            log(
+              `  ${op} ${mbit.toFixed(1)} Mbit/s = ${((mbit * 1e8) / scenario.rateBitsPerSecond).toFixed(0)} % of the link (${secs.toFixed(2)} s)`,
+            );
+          }
+        }
+      }
+      result.scenarios.push({
+        ...scenario,
+        fileBytes,
+        queueBytes: queueBytesFor(scenario),
+        ceiling: scenario.blockSize / dataDatagramBytes(scenario.blockSize),
+        put: summarizeImpaired(runs.put, scenario, 'put'),
+        get: summarizeImpaired(runs.get, scenario, 'get'),
+      });
+    }
+  }
+
+  if (!options.skipCrypto) {
+    log('crypto micro-benchmark');
+    result.crypto = runCryptoBench(options.quick ? 100 : 1000);
+  }
+
+  if (options.memory) {
+    const file = await source(options.memorySize);
+    log(`memory check: ${formatBytes(options.memorySize)} each way`);
+    const timeoutMs = Math.max(300_000, (options.memorySize / 1e6) * 1000);
+    const put = record(await runTransfer(ws, { op: 'put', source: file, timeoutMs }), 'memory put');
+    const get = record(await runTransfer(ws, { op: 'get', source: file, timeoutMs }), 'memory get');
+    result.memory = {
+      fileBytes: options.memorySize,
+      put: summarizeDirection([put]),
+      get: summarizeDirection([get]),
+    };
+  }
+
+  result.targets = targetChecks(result);
+  result.durationSeconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+function check(
+  name: string,
+  target: string,
+  value: number | undefined,
+  unit: string,
+  min: number,
+): TargetCheck {
+  return { name, target, value, unit, met: value === undefined ? undefined : value >= min };
+}
+
+/** The issue's targets against this run's medians (reported, never asserted). */
+export function targetChecks(result: BenchResult): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const seedSized = result.options.size === result.seed.fileBytes;
+  const def = result.loopback.find((c) => c.id === 'default');
+  if (def && seedSized) {
+    checks.push(check('loopback put, default, 56 MiB', '>= 150 MB/s', def.put.mbps?.median, 'MB/s', 150));
+    checks.push(check('loopback get, default, 56 MiB', '>= 150 MB/s', def.get.mbps?.median, 'MB/s', 150));
+  }
+  const small = result.loopback.find((c) => c.id === 'block-1120');
+  if (small && seedSized) {
+    checks.push(check('loopback put, 1120-byte blocks', '>= 50 MB/s', small.put.mbps?.median, 'MB/s', 50));
+    checks.push(check('loopback get, 1120-byte blocks', '>= 50 MB/s', small.get.mbps?.median, 'MB/s', 50));
+  }
+  if (!result.options.quick) {
+    for (const s of result.scenarios) {
+      if (s.target === undefined) continue;
+      for (const op of ['put', 'get'] as const) {
+        const v = s[op].fraction?.median;
+        checks.push(
+          check(
+            `${s.name} ${op} goodput`,
+            `>= ${(s.target * 100).toFixed(0)} % of link`,
+            v === undefined ? undefined : v * 100,
+            '%',
+            s.target * 100,
+          ),
+        );
+      }
+    }
+  }
+  if (result.memory) {
+    const limit = 150e6;
+    for (const op of ['put', 'get'] as const) {
+      const d = result.memory[op];
+      for (const who of ['client', 'server'] as const) {
+        const rss = who === 'client' ? d.clientPeakRssBytes?.median : d.serverPeakRssBytes?.median;
+        checks.push({
+          name: `${formatBytes(result.memory.fileBytes)} ${op}, ${who} peak RSS`,
+          target: '<= 150 MB',
+          value: rss === undefined ? undefined : rss / 1e6,
+          unit: 'MB',
+          met: rss === undefined ? undefined : rss <= limit,
+        });
+      }
+    }
+  }
+  return checks;
+}

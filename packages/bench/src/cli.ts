@@ -1,0 +1,101 @@
+/**
+ * `pnpm bench`: times the real ferry bins on loopback and through the impairment proxy, verifies
+ * every transfer by SHA-256, prints a markdown table, and writes the JSON result and an SVG chart.
+ */
+import { realpathSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchOptions, parseBenchArgs, USAGE } from './args.js';
+import { type BenchResult, runBench } from './bench.js';
+import { renderSvg } from './chart.js';
+import { BenchError } from './ferry.js';
+import { renderMarkdown } from './report.js';
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+
+export function defaultOutPath(options: Pick<BenchOptions, 'quick'>): string {
+  return join(RESULTS_DIR, options.quick ? 'quick.json' : 'latest.json');
+}
+
+export function svgPathFor(jsonPath: string): string {
+  return jsonPath.endsWith('.json') ? `${jsonPath.slice(0, -5)}.svg` : `${jsonPath}.svg`;
+}
+
+/** Writes via a temp file and a rename, so a reader never sees half a result. */
+async function writeAtomically(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, content);
+  await rename(tmp, path);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(argv);
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  // With --json, stdout carries the result object only; everything for people goes to stderr.
+  const human = options.json ? process.stderr : process.stdout;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const tmpDir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ferry-bench-'));
+  let result: BenchResult;
+  try {
+    result = await runBench({ options, tmpDir, log });
+  } catch (error) {
+    const message = error instanceof BenchError ? error.message : ((error as Error).stack ?? String(error));
+    process.stderr.write(`bench: ${message}\n`);
+    if (!options.keep) await rm(tmpDir, { recursive: true, force: true });
+    else log(`temp files kept in ${tmpDir}`);
+    return 1;
+  }
+  if (options.keep || result.failures.length > 0) log(`temp files kept in ${tmpDir}`);
+  else await rm(tmpDir, { recursive: true, force: true });
+
+  const jsonPath = resolve(options.out ?? defaultOutPath(options));
+  const svgPath = svgPathFor(jsonPath);
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  await writeAtomically(jsonPath, json);
+  await writeAtomically(svgPath, renderSvg(result));
+  human.write(`\n${renderMarkdown(result)}\nresult: ${jsonPath}\nchart:  ${svgPath}\n`);
+  if (options.json) process.stdout.write(json);
+  if (result.failures.length > 0) {
+    process.stderr.write(
+      `\nbench: ${result.failures.length} transfer(s) FAILED${
+        result.failures.some((f) => f.includes('SHA-256 MISMATCH')) ? ', including a SHA-256 MISMATCH' : ''
+      }:\n${result.failures.map((f) => `  - ${f}`).join('\n')}\n`,
+    );
+    return 1;
+  }
+  return 0;
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`bench: bug: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

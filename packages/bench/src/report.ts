@@ -1,0 +1,252 @@
+import type { BenchResult, DirectionSummary, ImpairedDirection } from './bench.js';
+import { describeLink } from './scenarios.js';
+import type { Summary } from './summary.js';
+
+const MiB = 1024 * 1024;
+
+export function formatFileSize(n: number): string {
+  if (n >= MiB && n % MiB === 0)
+    return n >= 1024 * MiB && n % (1024 * MiB) === 0 ? `${n / 1024 / MiB} GiB` : `${n / MiB} MiB`;
+  return `${(n / 1e6).toFixed(1)} MB`;
+}
+
+/** "153 (148–160)": median, then min–max when there is more than one run. */
+export function formatSummary(s: Summary | undefined, digits: number, scale = 1): string {
+  if (!s) return '–';
+  const f = (x: number) => (x * scale).toFixed(digits);
+  return s.n > 1 && s.min !== s.max ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const align = header.map((_, i) => (i === 0 ? ':--' : '--:'));
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(align), ...rows.map(line)].join('\n');
+}
+
+function failed(d: DirectionSummary): string | undefined {
+  const bad = d.runs.filter((r) => !r.ok);
+  if (bad.length === 0) return undefined;
+  return bad.some((r) => r.failure === 'integrity') ? '**SHA-256 MISMATCH**' : `**${bad.length} failed**`;
+}
+
+function loopbackRows(result: BenchResult): string[][] {
+  const rows: string[][] = [];
+  for (const c of result.loopback) {
+    for (const op of ['put', 'get'] as const) {
+      const d = c[op];
+      const bad = failed(d);
+      rows.push([
+        op === 'put' ? `${c.label}${c.note ? ` — ${c.note}` : ''}` : '',
+        op,
+        formatFileSize(c.fileBytes),
+        formatSummary(d.wallSeconds, 2),
+        bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+        formatSummary(d.speedup, 0),
+        formatSummary(d.transferMbps, 1),
+        formatSummary(d.clientCpuSeconds, 2),
+        formatSummary(d.clientPeakRssBytes, 0, 1e-6),
+        formatSummary(d.serverCpuSeconds, 2),
+        formatSummary(d.serverPeakRssBytes, 0, 1e-6),
+      ]);
+    }
+  }
+  return rows;
+}
+
+function pct(s: Summary | undefined, digits = 0): string {
+  return formatSummary(s, digits, 100);
+}
+
+function scenarioRows(result: BenchResult): string[][] {
+  const rows: string[][] = [];
+  for (const s of result.scenarios) {
+    for (const op of ['put', 'get'] as const) {
+      const d: ImpairedDirection = s[op];
+      const bad = failed(d);
+      const target =
+        s.target === undefined
+          ? ''
+          : `≥ ${(s.target * 100).toFixed(0)} %${
+              d.fraction ? (d.fraction.median >= s.target ? ' ✓' : ' ✗') : ''
+            }`;
+      const conditions = [
+        s.loss > 0 ? `${+(s.loss * 100).toFixed(2)} % loss` : s.burstLoss ? '' : 'no loss',
+        s.burstLoss ? 'bursty loss' : '',
+        s.jitterMs ? `±${s.jitterMs} ms jitter` : '',
+        s.reorder ? `${s.reorder * 100} % reorder` : '',
+        s.duplicate ? `${s.duplicate * 100} % dup` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      rows.push([
+        op === 'put' ? s.name : '',
+        op === 'put' ? `${describeLink(s)}, ${conditions}` : '',
+        op === 'put' ? formatFileSize(s.fileBytes) : '',
+        op,
+        formatSummary(d.wallSeconds, 1),
+        bad && !d.goodputMbitps ? bad : `${formatSummary(d.goodputMbitps, 1)}${bad ? ` ${bad}` : ''}`,
+        pct(d.fraction),
+        op === 'put' ? `${(s.ceiling * 100).toFixed(0)} %` : '',
+        `${pct(d.retransmitFraction, 1)}${d.retransmitSource === 'proxy count' ? '*' : ''}`,
+        pct(d.wireOverhead, 1),
+        pct(d.dataLossObserved, 1),
+        target,
+      ]);
+    }
+  }
+  return rows;
+}
+
+/** The whole report for people: markdown tables and a few lines of explanation. */
+export function renderMarkdown(result: BenchResult): string {
+  const m = result.machine;
+  const out: string[] = [];
+  out.push(
+    `# ferry bench — ${result.date}${result.options.quick ? ' (--quick: a smoke test, not a measurement)' : ''}`,
+  );
+  out.push('');
+  out.push(
+    `${m.os} ${m.release} ${m.arch}, ${m.cpuCount} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, ` +
+      `node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}. Client and server are separate processes on this machine.`,
+  );
+  out.push('');
+  out.push(
+    `## Loopback (127.0.0.1), ${result.options.runs} run(s) each way after ${result.options.warmup} warm-up; median (min–max)`,
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'configuration',
+        'op',
+        'file',
+        'seconds',
+        'MB/s',
+        `× seed (${result.seed.mbps} MB/s)`,
+        'transfer MB/s',
+        'client CPU s',
+        'client peak RSS MB',
+        'server CPU s',
+        'server peak RSS MB',
+      ],
+      loopbackRows(result),
+    ),
+  );
+  out.push('');
+  out.push(
+    'seconds and MB/s (10^6 bytes/s): the client process from start to exit (start-up, handshake, ' +
+      'transfer, verification), as a person waits for it. transfer MB/s: the client’s own timing of the ' +
+      'transfer alone. CPU s: user + system. Server figures are per run (a fresh server each run, start-up CPU excluded).',
+  );
+  if (result.scenarios.length > 0) {
+    out.push('');
+    out.push('## Impaired links (through the impairment proxy, a separate process)');
+    out.push('');
+    out.push(
+      table(
+        [
+          'scenario',
+          'link (each direction)',
+          'file',
+          'op',
+          'seconds',
+          'goodput Mbit/s',
+          '% of link',
+          'framing ceiling',
+          'retransmitted',
+          'wire overhead',
+          'data dropped',
+          'target',
+        ],
+        scenarioRows(result),
+      ),
+    );
+    out.push('');
+    out.push(
+      'goodput: file bits over the client’s transfer time. % of link: goodput / link rate (the rate counts ' +
+        'UDP payload bytes). framing ceiling: block / datagram bytes, the best a link counting datagram bytes ' +
+        'allows. retransmitted: blocks sent again / blocks sent (client stats for put; * = from the proxy’s ' +
+        'datagram count for get). wire overhead: bytes the sender put on the link / file bytes − 1. data dropped: ' +
+        'datagrams the link dropped (loss + full queue) / offered, data direction. Queue: one bandwidth-delay product, tail drop.',
+    );
+  }
+  if (result.crypto) {
+    out.push('');
+    out.push('## Crypto, one core (MB/s of plaintext)');
+    out.push('');
+    const rows: string[][] = [];
+    const sizes = [...new Set(result.crypto.rows.map((r) => r.sizeBytes))];
+    for (const size of sizes) {
+      const ours = result.crypto.rows.find(
+        (r) => r.sizeBytes === size && r.implementation === '@ferry/crypto',
+      );
+      const npm = result.crypto.rows.find((r) => r.sizeBytes === size && r.implementation === 'fernet (npm)');
+      const f = (x: number | undefined) => (x === undefined ? '–' : x >= 10 ? x.toFixed(0) : x.toFixed(2));
+      rows.push([
+        `${size / 1024} KiB`,
+        f(ours?.sealMBps),
+        f(ours?.openMBps),
+        f(npm?.sealMBps),
+        f(npm?.openMBps),
+        ours && npm
+          ? `${(ours.sealMBps / npm.sealMBps).toFixed(0)}× / ${(ours.openMBps / npm.openMBps).toFixed(0)}×`
+          : '–',
+      ]);
+    }
+    out.push(
+      table(
+        [
+          'plaintext',
+          '@ferry/crypto seal',
+          '@ferry/crypto open',
+          `fernet ${result.crypto.fernetNpmVersion ?? ''} encode`,
+          `fernet ${result.crypto.fernetNpmVersion ?? ''} decode`,
+          'ferry / fernet',
+        ],
+        rows,
+      ),
+    );
+    out.push('');
+    out.push(result.crypto.note);
+  }
+  if (result.memory) {
+    out.push('');
+    out.push(`## Memory: ${formatFileSize(result.memory.fileBytes)} each way, default settings`);
+    out.push('');
+    const rows = (['put', 'get'] as const).map((op) => {
+      const d = result.memory![op];
+      return [
+        op,
+        failed(d) ?? formatSummary(d.mbps, 1),
+        formatSummary(d.clientPeakRssBytes, 0, 1e-6),
+        formatSummary(d.serverPeakRssBytes, 0, 1e-6),
+      ];
+    });
+    out.push(table(['op', 'MB/s', 'client peak RSS MB', 'server peak RSS MB'], rows));
+  }
+  if (result.targets.length > 0) {
+    out.push('');
+    out.push('## Targets (medians; reported, not asserted)');
+    out.push('');
+    out.push(
+      table(
+        ['what', 'target', 'measured', 'met'],
+        result.targets.map((t) => [
+          t.name,
+          t.target,
+          t.value === undefined ? '–' : `${t.value.toFixed(t.unit === '%' ? 0 : 1)} ${t.unit}`,
+          t.met === undefined ? '–' : t.met ? '✓' : '✗',
+        ]),
+      ),
+    );
+  }
+  out.push('');
+  if (result.failures.length > 0) {
+    out.push(`## FAILURES (${result.failures.length})`);
+    out.push('');
+    for (const f of result.failures) out.push(`- ${f.replace(/\n/g, '\n  ')}`);
+  } else {
+    out.push(`Every transfer verified by SHA-256. Total bench time ${result.durationSeconds.toFixed(0)} s.`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,173 @@
+import { link } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type ProcessFigures,
+  removeQuietly,
+  runClient,
+  sha256File,
+  startProxy,
+  startServer,
+  stopProxy,
+  stopServer,
+  type Workspace,
+} from './ferry.js';
+import { tail } from './processes.js';
+
+export interface SourceFile {
+  path: string;
+  size: number;
+  sha256: string;
+  /** Its name inside the server root (hard-linked there for gets). */
+  remote: string;
+}
+
+export interface TransferSpec {
+  op: 'put' | 'get';
+  source: SourceFile;
+  blockSize?: number | undefined;
+  window?: number | undefined;
+  /** Environment of client and server (default: the workspace's). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** proxy-cli link arguments: the transfer goes through an impairment proxy. */
+  proxyArgs?: string[] | undefined;
+  seed?: number | undefined;
+  timeoutMs: number;
+}
+
+export interface ProxyFigures {
+  /** Datagrams and bytes the sender of the data offered to the link (client->server for put). */
+  dataDirection: { offered: number; bytesOffered: number; lost: number; queueDrops: number };
+  ackDirection: { offered: number; bytesOffered: number; lost: number; queueDrops: number };
+  peakQueueBytes: number;
+  raw: Record<string, unknown>;
+}
+
+export interface TransferRecord {
+  op: 'put' | 'get';
+  bytes: number;
+  ok: boolean;
+  /** 'failed' (exit status, timeout, no done event) or 'integrity' (SHA-256 mismatch). */
+  failure?: 'failed' | 'integrity';
+  error?: string;
+  /** Process start to exit: what a person waits for. */
+  wallSeconds: number;
+  /** The client's own figure for the transfer (its done event), if it gave one. */
+  transferSeconds?: number;
+  client?: ProcessFigures;
+  server?: ProcessFigures;
+  clientStats?: Record<string, unknown>;
+  sha256: string;
+  proxy?: ProxyFigures;
+  command: string[];
+}
+
+let runCounter = 0;
+
+/** Hard-links (or copies) the source into the server root under its remote name, once. */
+export async function placeInRoot(ws: Workspace, source: SourceFile): Promise<void> {
+  const target = join(ws.root, source.remote);
+  await removeQuietly(target);
+  await link(source.path, target);
+}
+
+/**
+ * One measured transfer: a fresh ferry-server (so its peak RSS and CPU belong to this run), an
+ * optional impairment proxy in front of it, one client process; then both files' SHA-256.
+ */
+export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<TransferRecord> {
+  const n = ++runCounter;
+  const remote = spec.op === 'put' ? `put-${n}.bin` : spec.source.remote;
+  const local = spec.op === 'put' ? spec.source.path : join(ws.clientDir, `get-${n}.bin`);
+  const written = spec.op === 'put' ? join(ws.root, remote) : local;
+  const server = await startServer(ws, spec.env ?? ws.env);
+  let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
+  try {
+    if (spec.proxyArgs) proxy = await startProxy(ws, server.port, spec.proxyArgs, spec.seed ?? n);
+  } catch (error) {
+    await stopServer(server);
+    throw error;
+  }
+  const port = proxy ? proxy.port : server.port;
+  const paths: [string, string] = spec.op === 'put' ? [local, remote] : [remote, local];
+  const client = await runClient(ws, spec.op, port, paths, {
+    blockSize: spec.blockSize,
+    window: spec.window,
+    env: spec.env,
+    timeoutMs: spec.timeoutMs,
+  });
+  const proxyStopped = proxy ? await stopProxy(proxy) : undefined;
+  const serverStopped = await stopServer(server);
+
+  const record: TransferRecord = {
+    op: spec.op,
+    bytes: spec.source.size,
+    ok: false,
+    wallSeconds: client.result.wallSeconds,
+    sha256: spec.source.sha256,
+    command: ['ferry', ...client.args],
+  };
+  if (client.figures) record.client = client.figures;
+  if (serverStopped.figures) record.server = serverStopped.figures;
+  const done = client.done;
+  if (done) {
+    if (typeof done.seconds === 'number') record.transferSeconds = done.seconds;
+    if (done.stats && typeof done.stats === 'object')
+      record.clientStats = done.stats as Record<string, unknown>;
+  }
+  if (proxyStopped?.stats) record.proxy = proxyFigures(proxyStopped.stats, spec.op);
+
+  const what = `${spec.op} of ${spec.source.size} bytes`;
+  if (client.result.code !== 0 || client.result.timedOut) {
+    record.failure = 'failed';
+    const why = client.result.timedOut
+      ? `timed out after ${(spec.timeoutMs / 1000).toFixed(0)} s`
+      : `exit ${client.result.code ?? client.result.signal}`;
+    record.error = `${what} failed (${why}): ${tail(client.result.stderr || client.result.stdout, 6)}`;
+  } else if (!done) {
+    record.failure = 'failed';
+    record.error = `${what}: exit 0 but no {"type":"done"} event on stdout`;
+  } else {
+    const actual = await sha256File(written).catch((e: Error) => `unreadable (${e.message})`);
+    const reported = typeof done.sha256 === 'string' ? done.sha256 : undefined;
+    if (actual !== spec.source.sha256 || (reported !== undefined && reported !== spec.source.sha256)) {
+      record.failure = 'integrity';
+      record.error =
+        `SHA-256 MISMATCH on ${what}: expected ${spec.source.sha256}, ` +
+        `file has ${actual}, client reported ${reported ?? 'nothing'}`;
+    } else {
+      record.ok = true;
+    }
+  }
+  // A failed run's file stays in the temp directory (see --keep) for a look.
+  if (record.ok) await removeQuietly(written);
+  return record;
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' ? value : 0;
+}
+
+function direction(raw: unknown): ProxyFigures['dataDirection'] & { peak: number } {
+  const d = (raw ?? {}) as Record<string, unknown>;
+  const dropped = (d.dropped ?? {}) as Record<string, unknown>;
+  return {
+    offered: num(d.offered),
+    bytesOffered: num(d.bytesOffered),
+    lost: num(dropped.loss),
+    queueDrops: num(dropped.queue),
+    peak: num(d.peakQueueBytes),
+  };
+}
+
+function proxyFigures(stats: Record<string, unknown>, op: 'put' | 'get'): ProxyFigures {
+  const up = direction(stats.upstream);
+  const down = direction(stats.downstream);
+  const [data, ack] = op === 'put' ? [up, down] : [down, up];
+  const strip = ({ peak: _, ...rest }: typeof up) => rest;
+  return {
+    dataDirection: strip(data),
+    ackDirection: strip(ack),
+    peakQueueBytes: Math.max(up.peak, down.peak),
+    raw: stats,
+  };
+}
