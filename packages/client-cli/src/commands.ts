@@ -47,7 +47,17 @@ export interface CommandContext {
 /** Transfers running at once in a multi-file get or put (the protocol allows 4 flows). */
 const PARALLEL_TRANSFERS = 4;
 /** Errors after which the same command with --resume continues rather than restarts. */
-const RESUMABLE = new Set(['ECANCELED', 'ETIMEDOUT', 'ECONNRESET', 'EIO', 'ENOSPC', 'EFILECHANGED', 'EBUSY']);
+const RESUMABLE = new Set([
+  'ECANCELED',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'EIO',
+  'ENOSPC',
+  'EFILECHANGED',
+  'EBUSY',
+]);
 
 export async function runCommand(
   name: CommandName,

@@ -91,8 +91,11 @@ function polish(code: string, message: string): string {
   switch (code) {
     case 'EAUTH':
       return /accept this key/.test(message) ? message : `the server does not accept this key (${message})`;
-    case 'EEXIST':
-      return /--force|overwrite/.test(message) ? message : `${message}; use --force to overwrite it`;
+    case 'EEXIST': {
+      // The library says "ask to overwrite"; on this command line, asking is --force.
+      const bare = message.replace(/\s*\((?:ask|asked) to overwrite[^)]*\)/, '').replace(/;\s*$/, '');
+      return /--force/.test(bare) ? bare : `${bare}; use --force to overwrite it`;
+    }
     case 'EACCES':
       return /read-only|permission/i.test(message) ? message : `permission denied: ${message}`;
     default:

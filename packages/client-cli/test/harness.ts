@@ -12,10 +12,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { writeNewKeyFile } from '@ferry/crypto';
-import { afterAll } from 'vitest';
+import { afterAll, vi } from 'vitest';
 
 export const CLIENT_BIN = fileURLToPath(new URL('../../client-cli/bin/ferry.js', import.meta.url));
 export const SERVER_BIN = fileURLToPath(new URL('../../server-cli/bin/ferry-server.js', import.meta.url));
+
+// Every test here starts processes and moves real data; the default 5 s is too tight on a busy machine.
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const live = new Set<ChildProcess>();
 const dirs: string[] = [];

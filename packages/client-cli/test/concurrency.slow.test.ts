@@ -1,0 +1,93 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from './harness.js';
+
+let box: Sandbox;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  box = await sandbox();
+  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const CLIENTS = 20;
+
+describe('many clients at once', () => {
+  it(`${CLIENTS} concurrent clients each put and get their own file; every digest matches`, async () => {
+    const clients = await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, i) => {
+        const dir = join(box.work, `client-${i}`);
+        await mkdir(dir);
+        const name = `file-${i} ü.bin`;
+        // Sizes differ so that transfers end at different times and overlap in every phase.
+        const digest = await randomFile(join(dir, name), 256 * 1024 + i * 97_531);
+        return { i, dir, name, digest };
+      }),
+    );
+    const key = ['--key', box.keyFile, '--json'];
+    const puts = await Promise.all(
+      clients.map((c) =>
+        ferry(['put', server.address, c.name, ...key], { cwd: c.dir, env: box.env, timeoutMs: 60_000 }),
+      ),
+    );
+    puts.forEach((r, i) => {
+      expect(r.code, `client ${i}: ${r.stderr}`).toBe(0);
+      expect(r.events.find((e) => e.type === 'done')?.sha256).toBe(clients[i]!.digest);
+    });
+    for (const c of clients) expect(await sha256File(join(box.root, c.name))).toBe(c.digest);
+
+    const gets = await Promise.all(
+      clients.map((c) =>
+        ferry(['get', server.address, c.name, 'back.bin', ...key], {
+          cwd: c.dir,
+          env: box.env,
+          timeoutMs: 60_000,
+        }),
+      ),
+    );
+    for (const [i, r] of gets.entries()) expect(r.code, `client ${i}: ${r.stderr}`).toBe(0);
+    for (const c of clients) expect(await sha256File(join(c.dir, 'back.bin'))).toBe(c.digest);
+
+    // Both directions at once: each client gets its neighbour's file while putting a second copy of its own.
+    const mixed = await Promise.all(
+      clients.flatMap((c) => [
+        ferry(['get', server.address, clients[(c.i + 1) % CLIENTS]!.name, 'neighbour.bin', ...key], {
+          cwd: c.dir,
+          env: box.env,
+          timeoutMs: 60_000,
+        }),
+        ferry(['put', server.address, c.name, `copy-${c.i}.bin`, ...key], {
+          cwd: c.dir,
+          env: box.env,
+          timeoutMs: 60_000,
+        }),
+      ]),
+    );
+    for (const [i, r] of mixed.entries()) expect(r.code, `transfer ${i}: ${r.stderr}`).toBe(0);
+    for (const c of clients) {
+      expect(await sha256File(join(c.dir, 'neighbour.bin'))).toBe(clients[(c.i + 1) % CLIENTS]!.digest);
+      expect(await sha256File(join(box.root, `copy-${c.i}.bin`))).toBe(c.digest);
+    }
+  }, 120_000);
+
+  it('several files through one session at once (get A B C … -d DIR) all arrive intact', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `parallel-${i}.bin`);
+    const digests = await Promise.all(
+      names.map((n, i) => randomFile(join(box.root, n), 1_000_000 + i * 12_345)),
+    );
+    await mkdir(join(box.work, 'parallel'));
+    const r = await ferry(['get', server.address, ...names, '-d', 'parallel', '--key', box.keyFile], {
+      cwd: box.work,
+      env: box.env,
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    for (const [i, n] of names.entries())
+      expect(await sha256File(join(box.work, 'parallel', n))).toBe(digests[i]);
+  }, 60_000);
+});

@@ -1,0 +1,189 @@
+import { createSocket } from 'node:dgram';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../src/cli.js';
+import {
+  ferry,
+  parseEvents,
+  randomFile,
+  run,
+  SERVER_BIN,
+  ServerProcess,
+  sandbox,
+  sha256File,
+  spawnFerry,
+} from './harness.js';
+
+async function freePort(): Promise<number> {
+  const socket = createSocket('udp6');
+  const port = await new Promise<number>((resolve) =>
+    socket.bind(0, '::', () => resolve(socket.address().port)),
+  );
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+describe('ferry-server options', () => {
+  it('reads durations for --partial-ttl and --timeout', () => {
+    expect(parseDuration('--partial-ttl', '24h')).toBe(86_400_000);
+    expect(parseDuration('--partial-ttl', '90')).toBe(90_000);
+    expect(parseDuration('--timeout', '2.5s')).toBe(2500);
+    expect(() => parseDuration('--timeout', 'soon')).toThrow(/invalid --timeout/);
+  });
+
+  it('prints help at once and exits 0', async () => {
+    const r = await run(SERVER_BIN, ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--read-only/);
+    expect(r.stdout).toMatch(/--keys <file>/);
+  });
+
+  it('answers bad usage with exit 2 and one line', async () => {
+    const box = await sandbox();
+    const cases = [
+      ['99999'],
+      ['--max-sessions', 'many'],
+      ['--root', join(box.dir, 'missing')],
+      ['--root', box.keyFile],
+      ['--key', box.keyFile, '--keys', box.keyFile],
+      ['--bogus'],
+    ];
+    for (const args of cases) {
+      const r = await run(SERVER_BIN, ['0', ...args], { env: box.env });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^ferry-server: /);
+    }
+  });
+
+  it('refuses a malformed keys file, naming the line (exit 2)', async () => {
+    const box = await sandbox();
+    const keys = join(box.dir, 'keys');
+    await writeFile(keys, '# team keys\nalice rw not-a-key\n');
+    const r = await run(SERVER_BIN, ['0', '--root', box.root, '--keys', keys], { env: box.env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/line 2/);
+    expect(r.stderr).not.toMatch(/not-a-key/);
+  });
+
+  it('says so when the port is taken (exit 8)', async () => {
+    const box = await sandbox();
+    const first = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const r = await run(SERVER_BIN, [String(first.port), '--root', box.root, '--key', box.keyFile], {
+      env: box.env,
+    });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/in use/);
+    await first.stop();
+  });
+});
+
+describe('ferry-server running', () => {
+  it('serves the current directory on the positional port, as `server.py 7777` did, and says so in one line', async () => {
+    const box = await sandbox();
+    const port = await freePort();
+    const server = await ServerProcess.start({
+      root: box.root,
+      keyFile: box.keyFile,
+      env: box.env,
+      port,
+      cwd: box.root,
+    });
+    expect(server.port).toBe(port);
+    expect(server.lines[0]).toMatch(
+      new RegExp(
+        `^ferry-server: serving ${box.root} on udp://\\[::\\]:${port} \\(key [0-9a-f]{8}, read-write\\)$`,
+      ),
+    );
+    await writeFile(join(box.root, 'seed.txt'), 'hello');
+    const r = await ferry(['127.0.0.1', String(port), '--key', box.keyFile], {
+      env: box.env,
+      input: 'list\n',
+    });
+    expect(r.stdout).toMatch(/seed\.txt/);
+    // IPv6 loopback reaches the same server.
+    const v6 = await ferry(['ls', `[::1]:${port}`, '--key', box.keyFile], { env: box.env });
+    expect(v6.code, v6.stderr).toBe(0);
+    expect(await server.stop('SIGINT')).toEqual({ code: 0, signal: null });
+  });
+
+  it('creates the default key file (0600) on first start, says where and how to share it, and reuses it', async () => {
+    const box = await sandbox();
+    const keyPath = join(box.env.XDG_CONFIG_HOME!, 'ferry', 'key');
+    const first = await ServerProcess.start({ root: box.root, env: box.env });
+    expect(first.lines[0]).toMatch(new RegExp(`created a new key in ${keyPath}.*scp .*FERRY_KEY`));
+    expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+    // A client with the same default file (same config directory) is accepted.
+    const r = await ferry(['ls', first.address], { env: box.env });
+    expect(r.code, r.stderr).toBe(0);
+    await first.stop();
+    const key = await readFile(keyPath, 'utf8');
+    const second = await ServerProcess.start({ root: box.root, env: box.env });
+    expect(second.lines.some((l) => l.includes('created a new key'))).toBe(false);
+    expect(await readFile(keyPath, 'utf8')).toBe(key);
+    await second.stop();
+  });
+
+  it('takes the key from FERRY_KEY', async () => {
+    const box = await sandbox();
+    const key = (await readFile(box.keyFile, 'utf8')).trim();
+    const env = { ...box.env, FERRY_KEY: key };
+    const server = await ServerProcess.start({ root: box.root, env });
+    const r = await ferry(['ls', server.address, '--key', box.keyFile], { env: box.env });
+    expect(r.code, r.stderr).toBe(0);
+    await expect(stat(join(box.env.XDG_CONFIG_HOME!, 'ferry', 'key'))).rejects.toThrow();
+    await server.stop();
+  });
+
+  it('--json logs NDJSON events, the first one saying where it listens', async () => {
+    const box = await sandbox();
+    const server = await ServerProcess.start({
+      root: box.root,
+      keyFile: box.keyFile,
+      env: box.env,
+      args: ['--json'],
+    });
+    await writeFile(join(box.work, 'j.txt'), 'json');
+    await ferry(['put', server.address, 'j.txt', '--key', box.keyFile], { cwd: box.work, env: box.env });
+    await server.stop();
+    const events = parseEvents(server.lines.join('\n'));
+    expect(events).toHaveLength(server.lines.length);
+    expect(events[0]).toMatchObject({ type: 'listening', level: 'info', port: server.port, root: box.root });
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['session-open', 'put-start', 'put-done', 'stopped']),
+    );
+    for (const e of events) expect(typeof e.time).toBe('string');
+  });
+
+  it('on SIGTERM lets a running transfer finish, then exits 0', async () => {
+    const box = await sandbox();
+    const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const digest = await randomFile(join(box.work, 'late.bin'), 3 * 1024 * 1024);
+    const client = spawnFerry(
+      ['put', server.address, 'late.bin', '--key', box.keyFile, '--json', '--limit', '2M'],
+      {
+        cwd: box.work,
+        env: box.env,
+      },
+    );
+    await client.waitFor((e) => e.type === 'progress' && Number(e.bytes) > 0);
+    const stopped = server.stop('SIGTERM');
+    const ended = await client.exited;
+    expect(ended.code, ended.stderr).toBe(0);
+    expect(await sha256File(join(box.root, 'late.bin'))).toBe(digest);
+    expect(await stopped).toEqual({ code: 0, signal: null });
+    expect(server.lines.join('\n')).toMatch(/SIGTERM: stopping/);
+  });
+
+  it('exit from a client ends that session, never the server', async () => {
+    const box = await sandbox();
+    const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const r = await ferry([server.address, '--key', box.keyFile], { env: box.env, input: 'exit\n' });
+    expect(r.code).toBe(0);
+    const again = await ferry(['ls', server.address, '--key', box.keyFile], { env: box.env });
+    expect(again.code).toBe(0);
+    expect(server.child.exitCode).toBeNull();
+    await server.stop();
+  });
+});
