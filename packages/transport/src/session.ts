@@ -249,7 +249,9 @@ export class Session {
     this.connection.close(this.driver.now(), code, message);
     const info: SessionClosed = { code, message, remote: false };
     this.closedInfo = info;
-    for (const id of [...this.pending.keys()]) this.fail(id, new FerryError(code, message));
+    // A normal close still ends unfinished transfers: they were cancelled.
+    const failCode = code === 'OK' ? 'ECANCELED' : code;
+    for (const id of [...this.pending.keys()]) this.fail(id, new FerryError(failCode, message));
     for (const w of this.closedWaiters.splice(0)) w(info);
   }
 }

@@ -116,27 +116,69 @@ export interface ConnectOptions extends TransportTuning {
 export class ClientSession extends Session {
   constructor(
     connection: ConstructorParameters<typeof Session>[0],
-    driver: SessionDriver,
+    private readonly clientDriver: SessionDriver,
     access: Access,
     readonly remote: { address: string; port: number },
     private readonly shutdown: () => void,
+    /** Resolves once every datagram handed to the socket has left it (bounded wait). */
+    private readonly flushed: () => Promise<void> = async () => undefined,
   ) {
-    super(connection, driver, access);
+    super(connection, clientDriver, access);
   }
 
   /** Closes the session: sends CLOSE and releases the socket without waiting out the draining period. */
   async end(reason = ''): Promise<void> {
     if (!this.isClosed) {
       this.connection.close(performance.now(), 'OK', reason);
+      // Run the connection so that the CLOSE is sent (the pump runs before this immediate), and let it
+      // leave the socket before the socket is closed under it.
+      this.clientDriver.kick();
       await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.flushed();
     }
-    // Give the CLOSE datagram a turn of the event loop to leave, then release everything.
-    this.flushAndShutdown();
+    this.shutdown();
+    // The application's view: closed (pending transfers fail with ECANCELED), without a draining period.
+    this.terminate('OK', reason || 'the session was closed');
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
 
-  private flushAndShutdown(): void {
-    this.shutdown();
+/** Counts datagrams handed to a socket and not yet sent, so that a close can let them leave first. */
+class SendTracker {
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+
+  send(
+    socket: dgram.Socket,
+    datagram: Buffer,
+    port?: number,
+    address?: string,
+    onError?: (e: Error) => void,
+  ): void {
+    this.pending++;
+    const done = (error: Error | null): void => {
+      this.pending--;
+      if (error) onError?.(error);
+      if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
+    };
+    try {
+      if (port === undefined) socket.send(datagram, done);
+      else socket.send(datagram, port, address, done);
+    } catch (error) {
+      done(error as Error); // the socket is already closed
+    }
+  }
+
+  /** Resolves when nothing is pending, or after `maxMs`. */
+  flushed(maxMs = 500): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, maxMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
 
@@ -193,9 +235,10 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     settle = { resolve, reject };
   });
 
+  const sends = new SendTracker();
   const send = (datagram: Buffer): void => {
-    socket.send(datagram, (error: Error | null) => {
-      if (error && session === undefined)
+    sends.send(socket, datagram, undefined, undefined, (error) => {
+      if (session === undefined)
         fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
     });
   };
@@ -242,6 +285,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           outcome.access,
           { address, port: options.port },
           shutdown,
+          () => sends.flushed(),
         );
         settle?.resolve(session);
       } else {
@@ -309,6 +353,7 @@ export class UdpServer {
   private readonly sockets: dgram.Socket[] = [];
   private readonly sessions = new Map<ServerSession, Session>();
   private readonly pump: Pump;
+  private readonly sends = new SendTracker();
   private onSessionListener: ((session: Session, info: ServerSession) => void) | undefined;
   address: { address: string; port: number; family: string } | undefined;
 
@@ -368,7 +413,7 @@ export class UdpServer {
     for (const { to, datagram } of this.endpoint.poll(t)) {
       if (socket === undefined) break;
       const { address, port } = parsePeer(to);
-      socket.send(datagram, port, address);
+      this.sends.send(socket, datagram, port, address);
     }
     for (;;) {
       const e: EndpointEvent | undefined = this.endpoint.pollEvent();
@@ -408,6 +453,10 @@ export class UdpServer {
     for (const s of this.sessions.values()) s.connection.close(now(), 'OK', 'server shutting down');
     this.run();
     this.pump.stop();
+    // The CLOSE datagrams were only handed to the socket (sending to an address resolves it on a later
+    // tick): closing the socket now would drop them, and clients would wait for their idle timeout.
+    await this.sends.flushed();
+    for (const s of this.sessions.values()) s.terminate('OK', 'server shutting down');
     await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.sockets.length = 0;
   }

@@ -1,9 +1,11 @@
 import { Fernet, type FernetKey } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
+import type { Connection } from '../src/core/connection.js';
 import type { ServerEndpoint } from '../src/core/endpoint.js';
 import {
   encodeAck,
+  encodeControl,
   encodeReject,
   encodeVersionNegotiation,
   PROTOCOL_VERSION,
@@ -405,6 +407,52 @@ describe('authentication', () => {
 function firstHello(upstream: Buffer[]): Buffer | undefined {
   return upstream.find((d) => space(d) === SPACE.handshake);
 }
+
+describe('protocol violations', () => {
+  it('an authenticated but malformed packet ends the session on both sides with EPROTO, at once', () => {
+    let injectedAt = 0;
+    const r = runSimTransfer({
+      seed: 13,
+      size: 1024 * 1024,
+      up: LINK,
+      stopWhen: 'both-closed',
+      maxTimeMs: 10_000,
+      setup: (ctx) => {
+        const attack = addAttacker(ctx);
+        ctx.net.schedule(100, () => {
+          // Only a holder of the session key can produce this: a peer with a bug.
+          const client = ctx.clientConnection()!;
+          const key = (client as unknown as { sendKey: Fernet }).sendKey;
+          const prefix = sessionPrefix(client.connId);
+          const body = Buffer.from('{"op":"no-such-op","id":1}');
+          const datagram = sealDatagram(key, prefix, [encodeControl(prefix, 1_000_000, 0, body)], WALL_EPOCH);
+          attack.attacker.send(datagram, SERVER_ADDRESS);
+          injectedAt = ctx.net.now();
+        });
+      },
+    });
+    expect(r.reason, describeRun(r)).toBe('until');
+    expect(r.serverClosed).toBe<ErrorName>('EPROTO');
+    expect(r.clientClosed).toBe<ErrorName>('EPROTO');
+    expect(r.receiver!.stats.drops.malformed).toBe(1);
+    // The server ends it on receipt; the client hears its CLOSE one way-delay later.
+    expect(r.serverClosedAt! - injectedAt).toBeLessThan(10);
+    expect(r.clientClosedAt! - injectedAt).toBeLessThan(100);
+    // The datagram came from another address, and did not move the session.
+    expect(r.serverSession!.address).toBe(CLIENT_ADDRESS);
+  });
+
+  it('a control message the peer would refuse is refused when queued', () => {
+    const r = runSimTransfer({ seed: 14, size: 0, up: LINK });
+    const conn: Connection = r.clientConnection!;
+    expect(() => conn.sendMessage(Buffer.from('not json'))).toThrow(/not a valid control message/);
+    expect(() => conn.sendMessage(Buffer.from('{"op":"stat","id":1,"path":"a","extra":1}'))).toThrow(
+      /control/,
+    );
+    expect(() => conn.sendMessage(Buffer.from('x'.repeat(20_000)))).toThrow();
+    expect(conn.sendMessage(Buffer.from('{"op":"stat","id":1,"path":"a"}'))).toBe(0);
+  });
+});
 
 describe('NAT rebinding', () => {
   for (const direction of ['put', 'get'] as const) {

@@ -1,5 +1,5 @@
 import type { Fernet } from '@ferry/crypto';
-import type { ErrorName } from '@ferry/protocol';
+import { decodeControlMessage, type ErrorName, FerryError } from '@ferry/protocol';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
 import { Pacer } from './pacer.js';
@@ -165,8 +165,13 @@ export class Connection {
 
   // ---------------------------------------------------------------- application interface
 
-  /** Queues a control message (JSON bytes); returns its sequence number. */
+  /**
+   * Queues a control message (JSON bytes); returns its sequence number. Throws a FerryError (EPROTO) if
+   * the body is not a valid control message: the peer would refuse it, and the session would stall.
+   */
   sendMessage(body: Buffer): number {
+    const check = decodeControlMessage(body);
+    if (!check.ok) throw new FerryError('EPROTO', `not a valid control message: ${check.error.message}`);
     return this.controlOut.enqueue(body);
   }
 
@@ -299,6 +304,10 @@ export class Connection {
     const decoded = decodeSessionPacket(plaintext, datagram);
     if (!decoded.ok) {
       this.drop('malformed');
+      // The MAC held, so the peer itself sent this: a protocol violation (a bug, or a peer speaking
+      // another dialect), not line noise. Dropping it unacknowledged would only have the peer resend it
+      // until one side timed out; end the session now, saying why (RFC 9000 §10.2, PROTOCOL_VIOLATION).
+      this.fail(now, 'EPROTO', `the peer sent a malformed packet (${decoded.why})`);
       return false;
     }
     const largestBefore = this.received.largest;
@@ -629,18 +638,28 @@ export class Connection {
   }
 
   private timeOut(now: number, why: string): void {
+    this.fail(now, 'ETIMEDOUT', why, `session timed out: ${why}`, now);
+  }
+
+  /**
+   * Ends the session at once on a local error: the application hears of it now, the peer gets a CLOSE
+   * with the code (answered again while closing, until `closeAt`).
+   */
+  private fail(
+    now: number,
+    code: ErrorName,
+    why: string,
+    message = why,
+    closeAt = now + 3 * this.rtt.rto(),
+  ): void {
+    if (this.state !== 'open') return;
     this.dropTransfers();
-    this.events.push({
-      type: 'closed',
-      code: 'ETIMEDOUT',
-      message: `session timed out: ${why}`,
-      remote: false,
-    });
+    this.events.push({ type: 'closed', code, message, remote: false });
     this.state = 'closing';
-    this.closeCode = 'ETIMEDOUT';
+    this.closeCode = code;
     this.closeReason = why;
     this.closePending = true;
-    this.closeAt = now;
+    this.closeAt = closeAt;
     this.finishCloseSilently = true;
   }
 
@@ -697,14 +716,16 @@ export class Connection {
       );
     }
     this.emitData(now, out);
-    // An RTO sends two probes (RFC 9002 §6.2.4). With a single block left to resend, a PING is the
-    // second one, so that one lost packet or ACK does not cost another doubled timeout.
-    if (this.probeDue && this.probeCredits > 0) this.pingPending = true;
+    // An RTO sends two probes (RFC 9002 §6.2.4): PINGs make up what data did not, so that one lost packet
+    // or ACK does not cost another doubled timeout.
+    let pings = this.pingPending ? 1 : 0;
+    if (this.probeDue) pings = Math.max(pings, this.probeCredits);
     this.probeDue = false;
-    if (this.pingPending && out.length < MAX_DATAGRAMS_PER_POLL) {
-      this.pingPending = false;
+    this.pingPending = false;
+    for (; pings > 0 && out.length < MAX_DATAGRAMS_PER_POLL; pings--) {
       out.push(this.emitAckEliciting(encodePing(this.prefix, this.nextPn()), now, { kind: 'ping' }));
     }
+    if (pings > 0) this.pingPending = true; // the batch is full: next poll
     if (this.shouldAck(now)) out.push(this.emitAck(now));
     this.requestReads();
     return out;

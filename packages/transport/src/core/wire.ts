@@ -115,9 +115,9 @@ export type SessionPacket =
 export function decodeSessionPacket(
   plaintext: Buffer,
   datagram: Buffer,
-): { ok: true; value: SessionPacket } | { ok: false } {
+): { ok: true; value: SessionPacket } | { ok: false; why: string } {
   const r = decodePacket(plaintext, datagram.subarray(0, PREFIX_LENGTH));
-  if (!r.ok) return { ok: false };
+  if (!r.ok) return { ok: false, why: r.error.message };
   const p = r.value;
   switch (p.type) {
     case 'data':
@@ -154,7 +154,7 @@ export function decodeSessionPacket(
         value: { type: 'close', pn: p.packetNumber, errorCode: p.errorCode, reason: p.reason },
       };
     default:
-      return { ok: false };
+      return { ok: false, why: `a ${p.type} packet in the session space` };
   }
 }
 

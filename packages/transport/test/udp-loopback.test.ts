@@ -1,0 +1,321 @@
+import { createHash } from 'node:crypto';
+import * as dgram from 'node:dgram';
+import { FerryError } from '@ferry/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BlockSink, BlockSource, Session } from '../src/session.js';
+import { connect, UdpServer } from '../src/udp.js';
+import { randomKey, seededBytes, TEST_KEY } from './helpers/sim-harness.js';
+
+/**
+ * The Node adapter on real sockets (loopback): connect() and UdpServer over IPv4 and IPv6, control
+ * messages, a multi-megabyte transfer each way with in-memory sources and sinks, and the failures a
+ * user meets first (wrong key, nothing listening, server going away). Every wait is bounded.
+ */
+const BLOCK = 16 * 1024;
+const SIZE = 8 * 1024 * 1024 + 123;
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function memorySource(data: Buffer): BlockSource {
+  return {
+    size: data.length,
+    read: async (index, blockSize) =>
+      data.subarray(index * blockSize, Math.min((index + 1) * blockSize, data.length)),
+  };
+}
+
+function memorySink(into: Buffer, blockSize: number): BlockSink {
+  return {
+    write: async (index, block) => {
+      block.copy(into, index * blockSize);
+    },
+  };
+}
+
+/** Rejects with a clear message if `promise` takes longer than `ms`. */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function failure(promise: Promise<unknown>): Promise<FerryError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FerryError);
+  return error as FerryError;
+}
+
+/** Whether this machine can bind a UDP socket on ::1 (some containers have no IPv6 loopback). */
+async function ipv6LoopbackWorks(): Promise<boolean> {
+  const socket = dgram.createSocket('udp6');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(0, '::1', () => resolve());
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.close();
+  }
+}
+const IPV6 = await ipv6LoopbackWorks();
+if (!IPV6) console.log('skipping the ::1 tests: this machine cannot bind a UDP socket on the IPv6 loopback');
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+type Message = Record<string, unknown> & { op: string; id?: number; transferId?: number };
+const encode = (m: object): Buffer => Buffer.from(JSON.stringify(m));
+
+/**
+ * A server on `host` answering a small subset of the real control protocol from memory: stat echoes
+ * the path's last component, put receives into memory, get sends seeded bytes then their digest.
+ */
+async function startServer(host: string, options: { idleTimeoutMs?: number } = {}) {
+  const server = new UdpServer({
+    host,
+    port: 0,
+    keys: [{ name: 'test', key: TEST_KEY, access: 'read-write' }],
+    maxBlockSize: BLOCK,
+    ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+  });
+  const sessions: Session[] = [];
+  const stored = new Map<number, Buffer>();
+  const uploads: Array<Promise<void>> = [];
+  server.onSession((session) => {
+    sessions.push(session);
+    session.onMessage((body) => {
+      const m = JSON.parse(body.toString()) as Message & { path: string; size: number };
+      const id = m.id!;
+      const blockSize = session.blockSize;
+      if (m.op === 'stat') {
+        const name = m.path.split('/').pop()!;
+        const entry = { name, type: 'file', size: Buffer.byteLength(m.path), mtimeMs: 0 };
+        session.send(encode({ op: 'reply', id, ok: true, entry }));
+      } else if (m.op === 'put') {
+        const into = Buffer.alloc(m.size);
+        uploads.push(
+          session.receiveBlocks(id, m.size, memorySink(into, blockSize)).then(() => {
+            stored.set(id, into);
+          }),
+        );
+        const blockCount = Math.ceil(m.size / blockSize);
+        session.send(encode({ op: 'reply', id, ok: true, transferId: id, blockSize, blockCount, have: [] }));
+      } else if (m.op === 'get') {
+        const data = seededBytes(id, SIZE);
+        const blockCount = Math.ceil(SIZE / blockSize);
+        const reply = {
+          op: 'reply',
+          id,
+          ok: true,
+          transferId: id,
+          size: SIZE,
+          mtimeMs: 0,
+          blockSize,
+          blockCount,
+        };
+        const seq = session.send(encode(reply));
+        session.sendBlocks(id, memorySource(data), { afterMessage: seq }).then(
+          () => session.send(encode({ op: 'digest', transferId: id, sha256: sha256(data) })),
+          () => undefined,
+        );
+      }
+    });
+  });
+  const address = await server.listen();
+  cleanups.push(() => server.close());
+  return { server, address, sessions, stored, uploads };
+}
+
+async function startClient(host: string, port: number, extra: Partial<Parameters<typeof connect>[0]> = {}) {
+  const client = await within(
+    5_000,
+    'connect',
+    connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 3_000, ...extra }),
+  );
+  cleanups.push(() => client.end());
+  let nextId = 1;
+  const waiting = new Map<string, (m: Message) => void>();
+  client.onMessage((body) => {
+    const m = JSON.parse(body.toString()) as Message;
+    const key = m.op === 'reply' ? `reply ${m.id}` : `${m.op} ${m.transferId}`;
+    waiting.get(key)?.(m);
+    waiting.delete(key);
+  });
+  const expectMessage = (key: string): Promise<Message> =>
+    within(5_000, key, new Promise<Message>((resolve) => waiting.set(key, resolve)));
+  const request = (op: string, fields: object = {}): { id: number; reply: Promise<Message> } => {
+    const id = nextId++;
+    const reply = expectMessage(`reply ${id}`);
+    client.send(encode({ op, id, ...fields }));
+    return { id, reply };
+  };
+  return { client, request, expectMessage };
+}
+
+const HOSTS = [
+  { host: '127.0.0.1', available: true },
+  { host: '::1', available: IPV6 },
+];
+
+describe.each(HOSTS)('UDP loopback on $host', ({ host, available }) => {
+  it.skipIf(!available)(
+    'connects and exchanges control messages',
+    async () => {
+      const { address, sessions } = await startServer(host);
+      const { client, request } = await startClient(host, address.port);
+      expect(client.access).toBe('read-write');
+      expect(client.blockSize).toBe(BLOCK);
+      for (const path of ['hello', 'dïr/ünïcödé', `${'d/'.repeat(1000)}x`]) {
+        const reply = (await request('stat', { path }).reply) as Message & {
+          entry: { name: string; size: number };
+        };
+        expect(reply.entry.name).toBe(path.split('/').pop());
+        expect(reply.entry.size).toBe(Buffer.byteLength(path));
+      }
+      // A message the peer would refuse is refused here, at once, with a typed error.
+      expect(() => client.send(encode({ op: 'echo', id: 1 }))).toThrow(FerryError);
+      expect(sessions).toHaveLength(1);
+    },
+    15_000,
+  );
+
+  it.skipIf(!available)(
+    `moves ${SIZE} B each way bit-exact (sendBlocks / receiveBlocks)`,
+    async () => {
+      const { address, stored, uploads } = await startServer(host);
+      const { client, request, expectMessage } = await startClient(host, address.port);
+
+      // Upload: the server opens the receive before it replies, so blocks may follow the reply at once.
+      const data = seededBytes(77, SIZE);
+      const put = request('put', { path: 'up', size: SIZE, overwrite: false, resume: false });
+      expect((await put.reply).ok).toBe(true);
+      await within(20_000, 'upload', client.sendBlocks(put.id, memorySource(data)));
+      await within(5_000, 'upload write', Promise.all(uploads));
+      expect(sha256(stored.get(put.id)!)).toBe(sha256(data));
+
+      // Download: the server holds its blocks until the reply is acknowledged.
+      const get = request('get', { path: 'down' });
+      const into = Buffer.alloc(SIZE);
+      const reply = await get.reply;
+      expect(reply.size).toBe(SIZE);
+      const digest = expectMessage(`digest ${get.id}`);
+      await within(
+        20_000,
+        'download',
+        client.receiveBlocks(get.id, SIZE, memorySink(into, client.blockSize)),
+      );
+      expect(sha256(into)).toBe((await digest).sha256);
+
+      const stats = client.stats() as {
+        bytesReceived: number;
+        bytesSent: number;
+        drops: Record<string, number>;
+      };
+      expect(stats.bytesReceived).toBeGreaterThan(SIZE);
+      expect(stats.bytesSent).toBeGreaterThan(SIZE);
+      expect(stats.drops['bad-mac']).toBe(0);
+    },
+    60_000,
+  );
+
+  it.skipIf(!available)(
+    'a wrong key fails the handshake quickly with EAUTH',
+    async () => {
+      const { address, server } = await startServer(host);
+      const started = performance.now();
+      const error = await failure(
+        within(
+          5_000,
+          'connect',
+          connect({ host, port: address.port, key: randomKey(), maxBlockSize: BLOCK }),
+        ),
+      );
+      expect(error.code).toBe('EAUTH');
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(server.sessionCount).toBe(0);
+      expect((server.stats() as { rejectsSent: number }).rejectsSent).toBeGreaterThanOrEqual(1);
+    },
+    10_000,
+  );
+
+  it.skipIf(!available)(
+    'nothing listening: a clear FerryError, without a hang',
+    async () => {
+      // A port that was just free: bind, note it, close.
+      const probe = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+      const port = await new Promise<number>((resolve) =>
+        probe.bind(0, host, () => resolve(probe.address().port)),
+      );
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      const started = performance.now();
+      const error = await failure(
+        within(
+          5_000,
+          'connect',
+          connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 2_000 }),
+        ),
+      );
+      expect(['ECONNREFUSED', 'ETIMEDOUT']).toContain(error.code);
+      expect(error.message).toMatch(/listening|answer|refused/);
+      expect(performance.now() - started).toBeLessThan(3_000);
+    },
+    10_000,
+  );
+
+  it.skipIf(!available)(
+    'server close ends the client session',
+    async () => {
+      const { address, server } = await startServer(host);
+      const { client, request } = await startClient(host, address.port, { idleTimeoutMs: 5_000 });
+      await request('stat', { path: 'up' }).reply;
+      const closed = client.closed();
+      await server.close();
+      const info = await within(3_000, 'client session end', closed);
+      expect(info.remote).toBe(true);
+      expect(info.code).toBe('OK');
+      expect(client.isClosed).toBe(true);
+      // Its API now refuses work with a typed error.
+      expect(() => client.send(Buffer.from('{}'))).toThrow(FerryError);
+    },
+    10_000,
+  );
+});
+
+describe('UDP loopback sessions', () => {
+  it('a client end() closes the server side of the session', async () => {
+    const { address, sessions } = await startServer('127.0.0.1');
+    const { client, request } = await startClient('127.0.0.1', address.port);
+    await request('stat', { path: 'up' }).reply;
+    const serverSide = sessions[0]!.closed();
+    await client.end('done');
+    const info = await within(3_000, 'server session end', serverSide);
+    expect(info.code).toBe('OK');
+    expect(info.remote).toBe(true);
+  }, 10_000);
+
+  it('several clients share one server socket', async () => {
+    const { address, sessions } = await startServer('127.0.0.1');
+    const clients = await Promise.all([1, 2, 3].map(() => startClient('127.0.0.1', address.port)));
+    const replies = await Promise.all(
+      clients.map((c, i) => c.request('stat', { path: `client ${i}` }).reply),
+    );
+    expect(replies.map((r) => (r.entry as { name: string }).name)).toEqual([
+      'client 0',
+      'client 1',
+      'client 2',
+    ]);
+    expect(sessions).toHaveLength(3);
+  }, 15_000);
+});
