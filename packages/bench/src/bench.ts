@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, arch as osArch, release as osRelease, type as osType, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type BenchOptions, SEED_MBPS } from './args.js';
+import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
 import {
@@ -66,12 +67,18 @@ export interface ImpairedDirection extends DirectionSummary {
   wireOverhead?: Summary;
   /** Datagrams the link dropped / offered, data direction (loss + queue). */
   dataLossObserved?: Summary;
+  /** CPU seconds per second of transfer: client, server, proxy (2.0 = both cores of a 2-core machine). */
+  clientCpuLoad?: Summary;
+  serverCpuLoad?: Summary;
+  proxyCpuLoad?: Summary;
 }
 
 export interface ScenarioResult extends Scenario {
   queueBytes: number;
   /** blockSize / datagram bytes: the best goodput fraction the framing allows. */
   ceiling: number;
+  /** Plain paced UDP through the proxy with this rate and delay, no loss: what the proxy can carry here. */
+  proxyCapacity?: ProxyCalibration;
   put: ImpairedDirection;
   get: ImpairedDirection;
 }
@@ -222,6 +229,23 @@ function summarizeImpaired(runs: TransferRecord[], scenario: Scenario, op: 'put'
       return d && d.offered > 0 ? (d.lost + d.queueDrops) / d.offered : undefined;
     }),
   );
+  const load = (cpu: (r: TransferRecord) => number | undefined) =>
+    summarizeBy(good, (r) => {
+      const c = cpu(r);
+      return c === undefined ? undefined : c / r.wallSeconds;
+    });
+  set(
+    'clientCpuLoad',
+    load((r) => r.client?.cpuSeconds),
+  );
+  set(
+    'serverCpuLoad',
+    load((r) => r.server?.cpuSeconds),
+  );
+  set(
+    'proxyCpuLoad',
+    load((r) => r.proxy?.cpuSeconds),
+  );
   return out;
 }
 
@@ -305,22 +329,27 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
         window: 1,
         note: `stop-and-wait (the seed's algorithm, ferry's crypto), ${formatBytes(options.stopAndWaitSize)} file`,
       },
-      {
-        id: 'window-1-block-1120',
-        label: `--window 1 --block-size ${INTERNET_BLOCK_SIZE}`,
-        fileBytes: options.stopAndWaitSize,
-        window: 1,
-        blockSize: INTERNET_BLOCK_SIZE,
-        note: `stop-and-wait with small datagrams, ${formatBytes(options.stopAndWaitSize)} file`,
-      },
-      {
-        id: 'default-malloc-tunables',
-        label: 'default + GLIBC_TUNABLES',
-        fileBytes: options.size,
-        mallocTunables: true,
-        note: `both processes with GLIBC_TUNABLES=${MALLOC_TUNABLES}`,
-      },
     );
+    // Slower comparisons, left out of the smoke test.
+    if (!options.quick) {
+      configs.push(
+        {
+          id: 'window-1-block-1120',
+          label: `--window 1 --block-size ${INTERNET_BLOCK_SIZE}`,
+          fileBytes: options.stopAndWaitSize,
+          window: 1,
+          blockSize: INTERNET_BLOCK_SIZE,
+          note: `stop-and-wait with small datagrams, ${formatBytes(options.stopAndWaitSize)} file`,
+        },
+        {
+          id: 'default-malloc-tunables',
+          label: 'default + GLIBC_TUNABLES',
+          fileBytes: options.size,
+          mallocTunables: true,
+          note: `both processes with GLIBC_TUNABLES=${MALLOC_TUNABLES}`,
+        },
+      );
+    }
   }
   for (const config of configs) {
     const file = await source(config.fileBytes);
@@ -359,6 +388,21 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
       const file = await source(fileBytes);
       const idealSeconds = (fileBytes * 8) / scenario.rateBitsPerSecond;
       log(`scenario ${scenario.name} (${scenario.description}): ${formatBytes(fileBytes)}`);
+      let proxyCapacity: ProxyCalibration | undefined;
+      if (!options.quick) {
+        const linkOnly = proxyArgsFor({
+          ...scenario,
+          loss: 0,
+          burstLoss: undefined,
+          jitterMs: 0,
+          reorder: 0,
+          duplicate: 0,
+        });
+        proxyCapacity = await calibrateProxy(ws, scenario, 2, linkOnly);
+        log(
+          `  proxy alone: ${proxyCapacity.deliveredMbitps.toFixed(1)} Mbit/s of paced plain UDP (${(proxyCapacity.fraction * 100).toFixed(0)} % of the link)`,
+        );
+      }
       const runs: Record<'put' | 'get', TransferRecord[]> = { put: [], get: [] };
       for (let i = 0; i < options.impairmentRuns; i++) {
         for (const op of ['put', 'get'] as const) {
@@ -388,6 +432,7 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
         fileBytes,
         queueBytes: queueBytesFor(scenario),
         ceiling: scenario.blockSize / dataDatagramBytes(scenario.blockSize),
+        ...(proxyCapacity ? { proxyCapacity } : {}),
         put: summarizeImpaired(runs.put, scenario, 'put'),
         get: summarizeImpaired(runs.get, scenario, 'get'),
       });

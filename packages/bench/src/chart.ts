@@ -200,7 +200,7 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
     text(
       20,
       top + 42,
-      'grey track = link rate (100 %); black tick = framing ceiling (block / datagram bytes); red tick = target',
+      'grey track = link rate (100 %); black tick = framing ceiling (block / datagram bytes); red tick = target; dotted = plain UDP through the proxy alone',
       'font-size="12" fill="#555"',
     ),
   );
@@ -239,6 +239,12 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
       rows.push(
         `<line x1="${cx.toFixed(1)}" y1="${y - 2}" x2="${cx.toFixed(1)}" y2="${y + BAR + 2}" stroke="#111" stroke-width="2"/>`,
       );
+      if (s.proxyCapacity && op === 'put') {
+        const px = scale(s.proxyCapacity.fraction);
+        rows.push(
+          `<line x1="${px.toFixed(1)}" y1="${y - 3}" x2="${px.toFixed(1)}" y2="${y + 2 * BAR + GAP + 3}" stroke="#777" stroke-width="2" stroke-dasharray="3 2"/>`,
+        );
+      }
       if (s.target !== undefined) {
         const tx = scale(s.target);
         rows.push(

@@ -90,6 +90,10 @@ function scenarioRows(result: BenchResult): string[][] {
         `${pct(d.retransmitFraction, 1)}${d.retransmitSource === 'proxy count' ? '*' : ''}`,
         pct(d.wireOverhead, 1),
         pct(d.dataLossObserved, 1),
+        [d.clientCpuLoad, d.serverCpuLoad, d.proxyCpuLoad]
+          .map((x) => (x ? x.median.toFixed(2) : '–'))
+          .join(' / '),
+        op === 'put' && s.proxyCapacity ? `${(s.proxyCapacity.fraction * 100).toFixed(0)} %` : '',
         target,
       ]);
     }
@@ -156,6 +160,8 @@ export function renderMarkdown(result: BenchResult): string {
           'retransmitted',
           'wire overhead',
           'data dropped',
+          'CPU load client / server / proxy',
+          'proxy alone',
           'target',
         ],
         scenarioRows(result),
@@ -167,7 +173,9 @@ export function renderMarkdown(result: BenchResult): string {
         'UDP payload bytes). framing ceiling: block / datagram bytes, the best a link counting datagram bytes ' +
         'allows. retransmitted: blocks sent again / blocks sent (client stats for put; * = from the proxy’s ' +
         'datagram count for get). wire overhead: bytes the sender put on the link / file bytes − 1. data dropped: ' +
-        'datagrams the link dropped (loss + full queue) / offered, data direction. Queue: one bandwidth-delay product, tail drop.',
+        'datagrams the link dropped (loss + full queue) / offered, data direction. Queue: one bandwidth-delay product, tail drop. ' +
+        'CPU load: CPU seconds per wall second of each process (1.00 = one core busy). proxy alone: paced plain UDP ' +
+        'through the same link without loss, as a share of the link: what the proxy itself carries on this machine.',
     );
   }
   if (result.crypto) {

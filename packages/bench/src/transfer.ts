@@ -39,6 +39,8 @@ export interface ProxyFigures {
   dataDirection: { offered: number; bytesOffered: number; lost: number; queueDrops: number };
   ackDirection: { offered: number; bytesOffered: number; lost: number; queueDrops: number };
   peakQueueBytes: number;
+  /** CPU seconds (user + system) of the proxy process over its life. */
+  cpuSeconds?: number;
   raw: Record<string, unknown>;
 }
 
@@ -114,7 +116,11 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
     if (done.stats && typeof done.stats === 'object')
       record.clientStats = done.stats as Record<string, unknown>;
   }
-  if (proxyStopped?.stats) record.proxy = proxyFigures(proxyStopped.stats, spec.op);
+  if (proxyStopped?.stats) {
+    record.proxy = proxyFigures(proxyStopped.stats, spec.op);
+    const usage = proxyStopped.result.usage;
+    if (usage) record.proxy.cpuSeconds = usage.userSeconds + usage.systemSeconds;
+  }
 
   const what = `${spec.op} of ${spec.source.size} bytes`;
   if (client.result.code !== 0 || client.result.timedOut) {

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs, SEED_FILE_BYTES } from '../src/args.js';
+import { niceAxis } from '../src/chart.js';
+import { dataDatagramBytes, proxyArgsFor, queueBytesFor, SCENARIOS } from '../src/scenarios.js';
+import { summarize } from '../src/summary.js';
+
+const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
+
+describe('bench arguments', () => {
+  it('defaults to the seed file, 3 runs and every scenario; --quick shrinks all of it', () => {
+    const full = parseBenchArgs([]);
+    expect(full.size).toBe(SEED_FILE_BYTES);
+    expect(full.runs).toBe(3);
+    expect(full.scenarios).toHaveLength(SCENARIOS.length);
+    const quick = parseBenchArgs(['--quick']);
+    expect(quick.size).toBe(8 * 1024 * 1024);
+    expect(quick.runs).toBe(1);
+    expect(quick.scenarios).toHaveLength(1);
+  });
+
+  it('takes sizes with units, repeated scenarios, and refuses unknown ones', () => {
+    const o = parseBenchArgs([
+      '--size',
+      '16MiB',
+      '--scenario',
+      '100mbit-50ms',
+      '--scenario',
+      '10mbit-200ms-2pct',
+    ]);
+    expect(o.size).toBe(16 * 1024 * 1024);
+    expect(o.scenarios).toEqual(['100mbit-50ms', '10mbit-200ms-2pct']);
+    expect(() => parseBenchArgs(['--scenario', 'moon-link'])).toThrow(/unknown scenario/);
+    expect(() => parseBenchArgs(['--runs', '0'])).toThrow(/--runs/);
+  });
+});
+
+describe('bench arithmetic', () => {
+  it('summarizes runs as median and spread', () => {
+    expect(summarize([3, 1, 2])).toMatchObject({ median: 2, min: 1, max: 3, n: 3 });
+    expect(summarize([4, 1, 2, 3])?.median).toBe(2.5);
+    expect(summarize([])).toBeUndefined();
+  });
+
+  it('sizes an internet-safe datagram within 1232 bytes and a queue of one bandwidth-delay product', () => {
+    expect(dataDatagramBytes(1120)).toBeLessThanOrEqual(1232);
+    const s = SCENARIOS.find((x) => x.name === '100mbit-50ms')!;
+    expect(queueBytesFor(s)).toBe(625_000);
+    expect(proxyArgsFor(s)).toEqual(['--rate', '100000000', '--queue', '625000', '--delay', '25']);
+  });
+
+  it('picks round chart axes', () => {
+    expect(niceAxis(163)).toEqual({ max: 200, step: 50 });
+    expect(niceAxis(0)).toEqual({ max: 1, step: 0.2 });
+  });
+});
+
+describe('bench command line', () => {
+  it('exits 1 with a message saying what to build when a bin is missing', () => {
+    const r = spawnSync(process.execPath, [cli, '--quick', '--ferry', '/nonexistent/ferry.js'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/ferry not found at \/nonexistent\/ferry\.js: build the CLIs first/);
+  });
+
+  it('exits 2 on a usage error', () => {
+    const r = spawnSync(process.execPath, [cli, '--bogus'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(2);
+  });
+});
