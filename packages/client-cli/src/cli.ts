@@ -154,7 +154,7 @@ async function remote(
           dir: stringOption(options, 'dir', '-d'),
         },
         signal: controller.signal,
-        resumeHint: 'run the same command with --resume to continue it',
+        resumeHint: () => 'run the same command with --resume to continue it',
       },
       args,
     );

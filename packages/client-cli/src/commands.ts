@@ -41,7 +41,7 @@ export interface CommandContext {
   /** Told about each listing, for completion of remote names. */
   listed?: (dir: string, entries: readonly Entry[]) => void;
   /** What to do to continue an interrupted transfer, for the error line. */
-  resumeHint: string;
+  resumeHint: (job: TransferJob) => string;
 }
 
 /** Transfers running at once in a multi-file get or put (the protocol allows 4 flows). */
@@ -56,7 +56,6 @@ const RESUMABLE = new Set([
   'EIO',
   'ENOSPC',
   'EFILECHANGED',
-  'EBUSY',
 ]);
 
 export async function runCommand(
@@ -188,7 +187,7 @@ async function transferAll(ctx: CommandContext, jobs: TransferJob[]): Promise<vo
   for (const { job, error } of failures) {
     const report = describeError(error);
     first ??= report;
-    const hint = RESUMABLE.has(report.code) ? `; ${ctx.resumeHint}` : '';
+    const hint = RESUMABLE.has(report.code) ? `; ${ctx.resumeHint(job)}` : '';
     const what = job.op === 'get' ? `get ${job.remote}` : `put ${job.local}`;
     ctx.out.error(report.code, `${what}: ${report.message}${hint}`, {
       op: job.op,

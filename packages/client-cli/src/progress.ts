@@ -76,18 +76,23 @@ export class ProgressView {
     const multi = this.#multiBar();
     const name = label.op === 'get' ? label.remote : label.local;
     const bar: SingleBar = multi.create(Math.max(label.size, 1), 0, {
-      name: shorten(name.split('/').pop() ?? name, 24),
+      name: shorten(name.split('/').pop() ?? name, NAME_WIDTH),
       phase: '',
-      text: `0 B / ${formatBytes(label.size)}`,
+      text: label.size > 0 ? `0 B/${formatBytes(label.size)}` : '',
       rate: '',
       eta: '',
     });
     const startedAt = Date.now();
     let total = Math.max(label.size, 1);
     let size = label.size;
+    // Bytes already held when a resumed transfer starts do not count towards its rate.
+    let startBytes: number | undefined;
     return {
       update: (p) => {
-        if (p.phase === 'transferring') size = p.size;
+        if (p.phase === 'transferring') {
+          size = p.size;
+          startBytes ??= p.bytes;
+        }
         if (Math.max(p.size, 1) !== total) {
           total = Math.max(p.size, 1);
           bar.setTotal(total);
@@ -96,8 +101,8 @@ export class ProgressView {
         const left = p.size - p.bytes;
         bar.update(Math.min(Math.max(p.bytes, 0), total), {
           phase: p.phase === 'transferring' ? '' : p.phase,
-          text: `${formatBytes(p.bytes)} / ${formatBytes(p.size)}`,
-          rate: formatRate(rate),
+          text: `${formatBytes(p.bytes)}/${formatBytes(p.size)}`,
+          rate: rate > 0 ? formatRate(rate) : '',
           eta: rate > 0 && left > 0 ? `ETA ${formatDuration(left / rate)}` : '',
         });
       },
@@ -110,7 +115,7 @@ export class ProgressView {
         bar.update(total, {
           phase: 'done',
           text: formatBytes(size),
-          rate: seconds > 0 ? formatRate(size / seconds) : '',
+          rate: seconds > 0 ? formatRate((size - (startBytes ?? 0)) / seconds) : '',
           eta: '',
         });
       },
@@ -135,20 +140,30 @@ export class ProgressView {
       stopOnComplete: false,
       autopadding: true,
       fps: 10,
-      barsize: 24,
+      barsize: barWidth(out.stderr as { columns?: number }),
       barCompleteChar: '\u2588',
       barIncompleteChar: '\u2591',
       format: (options, params, payload: Record<string, string>) => {
-        const size = options.barsize ?? 24;
+        const size = options.barsize ?? 20;
         const filled = Math.round(Math.min(1, Math.max(0, params.progress)) * size);
         const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(size - filled);
         const percent = `${Math.floor(params.progress * 100)}%`.padStart(4);
         const tail = [payload.text, payload.rate, payload.eta, payload.phase].filter((s) => s).join('  ');
-        return `${(payload.name ?? '').padEnd(24)} ${bar} ${percent}  ${tail}`;
+        return `${(payload.name ?? '').padEnd(NAME_WIDTH)} ${bar} ${percent}  ${tail}`;
       },
     });
     return this.#multi;
   }
+}
+
+/** Columns taken by everything but the bar: name, percentage, "16.7 MB/60.0 MB", rate, ETA. */
+const TEXT_COLUMNS = 64;
+const NAME_WIDTH = 18;
+
+/** The bar takes what is left of the terminal's width, so a line never wraps. */
+function barWidth(stream: { columns?: number }): number {
+  const columns = stream.columns ?? 80;
+  return Math.max(8, Math.min(30, columns - TEXT_COLUMNS));
 }
 
 function shorten(text: string, width: number): string {

@@ -4,12 +4,12 @@
  * per error. Fed by a pipe instead of a terminal it runs the lines it reads, printing only results.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as readline from 'node:readline';
 import { defaultKeyPath } from '@ferry/crypto';
 import type { Entry } from '@ferry/protocol';
 import { cac } from 'cac';
-import { formatTarget, splitWords, type Target } from './args.js';
+import { formatTarget, quoteWord, splitWords, type Target } from './args.js';
 import { flagOption, parseWords, runMatched, stringOption } from './argv.js';
 import type { FerryClient } from './client.js';
 import { COMMANDS, type CommandSpec, FLAG_OPTIONS, findCommand } from './command-table.js';
@@ -208,7 +208,12 @@ export async function runShell(options_: ShellOptions): Promise<number> {
           dir: stringOption(options, 'dir', '-d'),
         },
         signal: controller.signal,
-        resumeHint: `run \`${spec.name} --resume …\` to continue it`,
+        resumeHint: (job) => {
+          const again = [job.op, ...(interactive ? [] : ['--resume']), ...jobArgs(job)]
+            .map(quoteWord)
+            .join(' ');
+          return interactive ? `run \`${again}\` again to be offered a resume` : `\`${again}\` continues it`;
+        },
         listed: (dir, entries) => names.store(dir, entries),
         ...(interactive
           ? {
@@ -264,6 +269,11 @@ function jobKey(job: TransferJob): string {
   return `${job.op}\0${job.remote}\0${job.local}`;
 }
 
+/** The source and target as typed: get REMOTE LOCAL, put LOCAL REMOTE. */
+function jobArgs(job: TransferJob): [string, string] {
+  return job.op === 'get' ? [job.remote, job.local] : [job.local, job.remote];
+}
+
 function jobName(job: TransferJob): string {
   return job.op === 'get' ? job.remote : job.local;
 }
@@ -276,8 +286,17 @@ async function partialFor(job: TransferJob): Promise<boolean> {
     .filter((n) => n.startsWith('.ferry-partial-') && n.endsWith('.state'))
     .slice(0, 64)) {
     try {
-      const state = JSON.parse(await readFile(join(dir, name), 'utf8')) as { identity?: unknown };
-      if (typeof state.identity === 'string' && state.identity.split('\n').includes(job.remote)) return true;
+      const state = JSON.parse(await readFile(join(dir, name), 'utf8')) as {
+        identity?: unknown;
+        finalName?: unknown;
+      };
+      if (
+        (state.finalName === job.local || state.finalName === basename(job.local)) &&
+        typeof state.identity === 'string' &&
+        state.identity.split('\n').includes(job.remote)
+      ) {
+        return true;
+      }
     } catch {
       // Not ours to judge: an unreadable sidecar just means no offer.
     }
