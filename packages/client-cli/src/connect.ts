@@ -51,7 +51,10 @@ export async function connector(
     host: target.host,
     port: target.port,
     key: key.key,
-    ...(settings.idleTimeoutMs !== undefined ? { idleTimeoutMs: settings.idleTimeoutMs } : {}),
+    // --timeout bounds the wait for a first answer too, so a silent host is given up as promptly.
+    ...(settings.idleTimeoutMs !== undefined
+      ? { idleTimeoutMs: settings.idleTimeoutMs, handshakeTimeoutMs: settings.idleTimeoutMs }
+      : {}),
     ...(settings.blockSize !== undefined ? { blockSize: settings.blockSize } : {}),
     ...(settings.rateLimit !== undefined ? { rateLimit: settings.rateLimit } : {}),
     ...(settings.fixedWindowPackets !== undefined ? { fixedWindowPackets: settings.fixedWindowPackets } : {}),

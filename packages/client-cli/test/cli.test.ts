@@ -1,11 +1,14 @@
 import { createSocket } from 'node:dgram';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CryptoError } from '@ferry/crypto';
+import { FerryError } from '@ferry/protocol';
 import { cac } from 'cac';
 import { describe, expect, it } from 'vitest';
 import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
 import { parseWords } from '../src/argv.js';
 import { planGet, planPut, remoteBase } from '../src/commands.js';
+import { describeError } from '../src/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../src/output.js';
 import { currentWordStart } from '../src/shell.js';
 import { ferry, sandbox } from './harness.js';
@@ -118,6 +121,41 @@ describe('what goes where', () => {
   });
 });
 
+describe('errors to exit codes', () => {
+  it('maps every kind of error a command meets to one line and the table exit code', () => {
+    expect(describeError(new FerryError('EAUTH', 'handshake failed'))).toMatchObject({
+      exitCode: 7,
+      message: 'the server does not accept this key (handshake failed)',
+    });
+    expect(
+      describeError(new FerryError('EEXIST', '"a" already exists (ask to overwrite to replace it)')),
+    ).toMatchObject({
+      exitCode: 4,
+      message: '"a" already exists; use --force to overwrite it',
+    });
+    expect(describeError(new FerryError('ECANCELED', 'canceled')).exitCode).toBe(130);
+    expect(describeError(new FerryError('EINTEGRITY', 'mismatch')).exitCode).toBe(10);
+    expect(describeError(new CryptoError('EKEYEXISTS', 'exists'))).toMatchObject({
+      code: 'EEXIST',
+      exitCode: 4,
+    });
+    expect(describeError(new CryptoError('EKEYFILE', 'missing'))).toMatchObject({ exitCode: 2 });
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), {
+      code: 'ENOSPC',
+      syscall: 'write',
+      path: '/data/x',
+    });
+    expect(describeError(enospc)).toMatchObject({
+      code: 'ENOSPC',
+      exitCode: 6,
+      message: '/data/x: no space left on the device',
+    });
+    const bug = describeError(new TypeError("Cannot read properties of undefined (reading 'x')"));
+    expect(bug).toMatchObject({ code: 'EINTERNAL', exitCode: 1, bug: true });
+    expect(bug.message).toMatch(/this is a bug in ferry/);
+  });
+});
+
 describe('the ferry bin without a server', () => {
   it('prints help at once and exits 0', async () => {
     const started = Date.now();
@@ -197,5 +235,24 @@ describe('the ferry bin without a server', () => {
       env: box.env,
     });
     expect(json.events).toEqual([expect.objectContaining({ type: 'error', code: 'EHOSTUNREACH' })]);
+  });
+
+  it('gives up on a host that never answers after --timeout seconds (exit 8)', async () => {
+    const box = await sandbox();
+    const silent = createSocket('udp4');
+    const port = await new Promise<number>((resolve) =>
+      silent.bind(0, '127.0.0.1', () => resolve(silent.address().port)),
+    );
+    try {
+      const started = Date.now();
+      const r = await ferry(['ls', `127.0.0.1:${port}`, '--key', box.keyFile, '--timeout', '1'], {
+        env: box.env,
+      });
+      expect(r.code).toBe(8);
+      expect(r.stderr).toMatch(/^ferry: no answer from the server/);
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      silent.close();
+    }
   });
 });
