@@ -410,4 +410,187 @@ describe('PartialFile', () => {
       { numRuns: 40 },
     );
   });
+
+  it('coalesces contiguous blocks, in any arrival order, into one write per run', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const { fs, writes } = countingWrites();
+    const partial = await PartialFile.open(options({ fs }));
+    // Arriving together (one turn of the event loop), in an order that needs prepends and merges.
+    await Promise.all([5, 3, 4, 0, 2, 1, 10, 8, 9, 7, 6].map((i) => partial.write(i, block(data, i))));
+    expect(writes()).toBe(1);
+    expect(partial.complete).toBe(true);
+    // Separated by a gap: one write per run.
+    const other = await PartialFile.open(options({ fs, finalPath: join(dir, 'other.bin') }));
+    await Promise.all([0, 1, 2, 6, 7, 9].map((i) => other.write(i, block(data, i))));
+    expect(writes()).toBe(1 + 3);
+    expect(other.have().ranges()).toEqual([
+      [0, 3],
+      [6, 8],
+      [9, 10],
+    ]);
+    await other.abort({ keep: false });
+    await partial.commit({ sha256: sha256(data), overwrite: false });
+    expect((await fsp.readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
+  });
+
+  it('resolves a block written twice at once only when it is on disk', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options());
+    const first = partial.write(4, block(data, 4));
+    const second = partial.write(4, block(data, 4));
+    expect(partial.has(4)).toBe(false); // buffered, not yet written
+    await second;
+    expect(partial.has(4)).toBe(true);
+    await first;
+    expect(partial.received).toBe(1);
+    await partial.abort({ keep: false });
+  });
+
+  it('persist writes out buffered blocks before claiming them; a crash after it resumes with exactly them', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const leaked: FileHandle[] = [];
+    const fs = faultyFileSystem(
+      () => true,
+      (real) => {
+        leaked.push(real);
+        return {};
+      },
+    );
+    const first = await PartialFile.open(options({ fs, persistEveryBytes: 0, persistEveryMs: 0 }));
+    const settled: Array<Promise<unknown>> = [];
+    // Buffered, not awaited: persist() itself must write them out and sync them before the sidecar.
+    for (const i of [0, 1, 2, 5, 6]) settled.push(first.write(i, block(data, i)).catch(() => {}));
+    await first.persist();
+    // Buffered after the persist began: never claimed by it, even if the write reaches the disk.
+    for (const i of [3, 4, 9]) settled.push(first.write(i, block(data, i)).catch(() => {}));
+    await Promise.all(settled);
+    // "Crash": the object is dropped without close().
+    for (const handle of leaked) await handle.close().catch(() => {});
+
+    const second = await PartialFile.open(options());
+    expect(second.have().ranges()).toEqual([
+      [0, 3],
+      [5, 7],
+    ]);
+    for (const i of [3, 4, 7, 8, 9, 10]) await second.write(i, block(data, i));
+    await second.commit({ sha256: sha256(data), overwrite: false });
+    expect((await fsp.readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
+  });
+
+  it('fails every block of a coalesced run that hits ENOSPC, marks none of them, and keeps the rest', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    const partial = await PartialFile.open(options({ fs: failPartialWritesAfter(4 * BLOCK) }));
+    // Two runs issued together: [0, 4) fits, [6, 10) does not.
+    const results = await Promise.allSettled(
+      [0, 1, 2, 3, 6, 7, 8, 9].map((i) => partial.write(i, block(data, i))),
+    );
+    expect(results.slice(0, 4).map((r) => r.status)).toEqual(Array(4).fill('fulfilled'));
+    for (const r of results.slice(4)) {
+      expect(r.status).toBe('rejected');
+      const error = (r as PromiseRejectedResult).reason as FileError;
+      expect(error).toBeInstanceOf(FileError);
+      expect(error.code).toBe('ENOSPC');
+      expect(error.message).toMatch(/no space left/);
+      expect(error.message).toContain('out.bin (blocks 6-9)');
+    }
+    expect(partial.have().ranges()).toEqual([[0, 4]]);
+    // A later block fails on its own; the partial stays usable and consistent.
+    await expectCode(partial.write(5, block(data, 5)), 'ENOSPC');
+    await partial.persist();
+    await expectCode(partial.commit({ sha256: sha256(data), overwrite: false }), 'EINVAL');
+    await partial.abort({ keep: true });
+    const resumed = await PartialFile.open(options());
+    expect(resumed.have().ranges()).toEqual([[0, 4]]);
+    for (let i = 4; i < 11; i++) await resumed.write(i, block(data, i));
+    await resumed.commit({ sha256: sha256(data), overwrite: false });
+    expect((await fsp.readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
+  });
+
+  it('claims in the sidecar only blocks on disk, whatever the order, batching, persists and crash point', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 60 }),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.array(
+          fc.record({ take: fc.integer({ min: 1, max: 9 }), persist: fc.boolean(), turn: fc.boolean() }),
+          {
+            minLength: 1,
+            maxLength: 20,
+          },
+        ),
+        async (count, seed, steps) => {
+          const blockSize = 64;
+          const size = count * blockSize - (seed % blockSize);
+          const data = bytes(size, seed);
+          const order = Array.from({ length: count }, (_, i) => i);
+          let x = seed;
+          for (let i = order.length - 1; i > 0; i--) {
+            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+            const j = x % (i + 1);
+            [order[i], order[j]] = [order[j]!, order[i]!];
+          }
+          const leaked: FileHandle[] = [];
+          const fs = faultyFileSystem(
+            () => true,
+            (real) => {
+              leaked.push(real);
+              return {};
+            },
+          );
+          const opts = {
+            finalPath: join(dir, `c-${seed}-${count}.bin`),
+            size,
+            blockSize,
+            identity: 'crash',
+            resume: true,
+          };
+          const partial = await PartialFile.open({ ...opts, fs, persistEveryBytes: 0, persistEveryMs: 0 });
+          const settled: Array<Promise<unknown>> = [];
+          let issued = 0;
+          let lower: number[] = []; // blocks the last completed persist must claim
+          let upper: number[] = []; // blocks it may claim
+          for (const step of steps) {
+            for (const b of order.slice(issued, issued + step.take)) {
+              settled.push(partial.write(b, block(data, b, blockSize)).catch(() => {}));
+            }
+            issued = Math.min(order.length, issued + step.take);
+            if (step.persist) {
+              const before = order.slice(0, issued);
+              await partial.persist();
+              lower = before;
+              upper = order.slice(0, issued);
+            }
+            if (step.turn) await new Promise((resolve) => setImmediate(resolve));
+          }
+          await Promise.all(settled);
+          for (const handle of leaked) await handle.close().catch(() => {});
+
+          const reopened = await PartialFile.open(opts);
+          const held = reopened.have();
+          for (const b of lower) expect(held.has(b)).toBe(true);
+          for (let b = 0; b < count; b++) if (held.has(b)) expect(upper).toContain(b);
+          // And what it claims is really there: fill in the rest and verify the whole file.
+          for (let b = 0; b < count; b++)
+            if (!held.has(b)) await reopened.write(b, block(data, b, blockSize));
+          await reopened.commit({ sha256: sha256(data), overwrite: true });
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
 });
+
+/** A file system counting positional writes to partial data files. */
+function countingWrites(): { fs: Partial<FileSystem>; writes: () => number } {
+  let writes = 0;
+  const fs = faultyFileSystem(
+    (path) => /\.ferry-partial-[0-9a-f]{32}$/.test(path),
+    (real) => ({
+      write: ((...args: Parameters<FileHandle['write']>) => {
+        writes++;
+        return (real.write as (...a: unknown[]) => ReturnType<FileHandle['write']>)(...args);
+      }) as FileHandle['write'],
+    }),
+  );
+  return { fs, writes: () => writes };
+}

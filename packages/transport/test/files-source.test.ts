@@ -4,8 +4,16 @@ import type { FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileBlockSource, FileError, faultyFileSystem, sha256File } from '../src/files/index.js';
+import {
+  FileBlockSource,
+  FileError,
+  type FileSystem,
+  faultyFileSystem,
+  sha256File,
+  systemError,
+} from '../src/files/index.js';
 
 let dir: string;
 
@@ -29,6 +37,32 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<File
   expect(error).toBeInstanceOf(FileError);
   expect((error as FileError).code).toBe(code);
   return error as FileError;
+}
+
+/** A file system counting positional reads; `failNext` makes the next read fail with EIO. */
+function countingReads(): { fs: Partial<FileSystem>; reads: () => number; failNext: () => void } {
+  let reads = 0;
+  let fail = false;
+  const fs = faultyFileSystem(
+    () => true,
+    (real) => ({
+      read: ((...args: Parameters<FileHandle['read']>) => {
+        reads++;
+        if (fail) {
+          fail = false;
+          return Promise.reject(systemError('EIO', 'read'));
+        }
+        return (real.read as (...a: unknown[]) => ReturnType<FileHandle['read']>)(...args);
+      }) as FileHandle['read'],
+    }),
+  );
+  return {
+    fs,
+    reads: () => reads,
+    failNext: () => {
+      fail = true;
+    },
+  };
 }
 
 async function writeSample(name: string, length: number): Promise<{ path: string; data: Buffer }> {
@@ -148,5 +182,76 @@ describe('FileBlockSource', () => {
     );
     expect(error.message).toContain('"docs/nope"');
     expect(error.message).not.toContain(dir);
+  });
+
+  it('reads whole chunks, once for all concurrent requests of a chunk, for blocks asked in order', async () => {
+    const { path, data } = await writeSample('big.bin', 3 * 1024 * 1024 + 5);
+    const counter = countingReads();
+    const source = await FileBlockSource.open(path, { fs: counter.fs });
+    const count = Math.ceil(data.length / 4096);
+    const blocks = await Promise.all(Array.from({ length: count }, (_, i) => source.read(i, 4096)));
+    expect(counter.reads()).toBe(4); // 1 MiB chunks
+    expect(Buffer.concat(blocks).equals(data)).toBe(true);
+    // Every block was hashed as its chunk arrived: the digest needs no further reads.
+    expect(await source.sha256()).toBe(sha256(data));
+    expect(counter.reads()).toBe(4);
+    await source.close();
+  });
+
+  it('hands out independent copies that hold no chunk alive', async () => {
+    const { path, data } = await writeSample('a.bin', 200_000);
+    const source = await FileBlockSource.open(path);
+    for (const blockSize of [1120, 32 * 1024]) {
+      const first = await source.read(3, blockSize);
+      expect(first.buffer.byteLength).toBeLessThanOrEqual(Math.max(Buffer.poolSize, blockSize));
+      first.fill(0);
+      expect(await source.read(3, blockSize)).toEqual(data.subarray(3 * blockSize, 4 * blockSize));
+    }
+    await source.close();
+  });
+
+  it('returns the right bytes for any access order, block size and concurrency as chunks are evicted', async () => {
+    // 6.5 MiB: more chunks than the cache holds, so random access keeps evicting and rereading.
+    const { path, data } = await writeSample('random.bin', 6.5 * 1024 * 1024 + 3);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(700, 1000, 1120, 4096, 32 * 1024, 400_000, 1024 * 1024, 3 * 1024 * 1024),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 1, max: 12 }),
+        async (blockSize, picks, parallel) => {
+          const source = await FileBlockSource.open(path);
+          const count = Math.ceil(data.length / blockSize);
+          const order = picks.map((p) => p % count);
+          for (let i = 0; i < order.length; i += parallel) {
+            const batch = order.slice(i, i + parallel);
+            const blocks = await Promise.all(batch.map((b) => source.read(b, blockSize)));
+            blocks.forEach((block, k) => {
+              const b = batch[k]!;
+              const expected = data.subarray(b * blockSize, Math.min(data.length, (b + 1) * blockSize));
+              expect(block.equals(expected)).toBe(true);
+              block.fill(0xee); // a caller scribbling on its copy must not affect later reads
+            });
+          }
+          expect(await source.sha256()).toBe(sha256(data));
+          await source.close();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('does not keep a failed chunk read: the next request reads again', async () => {
+    const { path, data } = await writeSample('a.bin', 10_000);
+    const counter = countingReads();
+    const source = await FileBlockSource.open(path, { fs: counter.fs });
+    counter.failNext();
+    const [failed, alsoFailed] = await Promise.allSettled([source.read(0, 1000), source.read(1, 1000)]);
+    expect(failed.status).toBe('rejected');
+    expect(alsoFailed.status).toBe('rejected'); // shared the failed read
+    expect(((failed as PromiseRejectedResult).reason as FileError).code).toBe('EIO');
+    expect(await source.read(1, 1000)).toEqual(data.subarray(1000, 2000));
+    expect(counter.reads()).toBe(2);
+    expect(await source.sha256()).toBe(sha256(data));
+    await source.close();
   });
 });

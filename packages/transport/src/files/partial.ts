@@ -20,6 +20,45 @@ const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{32}(\.state(\.tmp)?)?$/;
 
 export const DEFAULT_PERSIST_EVERY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_PERSIST_EVERY_MS = 1000;
+/** A run of buffered contiguous blocks is written as soon as it reaches this size. */
+const RUN_BYTES = 1024 * 1024;
+
+/**
+ * Contiguous blocks waiting to be written with one positional write. `done` settles once they are
+ * written and marked held (or the write failed); runs merged into this one settle with it.
+ */
+interface WriteRun {
+  start: number;
+  end: number;
+  blocks: Buffer[];
+  bytes: number;
+  done: Promise<void>;
+  settle: (error?: unknown) => void;
+  merged: WriteRun[];
+}
+
+function newRun(index: number, data: Buffer): WriteRun {
+  let resolveDone!: () => void;
+  let rejectDone!: (error: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const run: WriteRun = {
+    start: index,
+    end: index + 1,
+    blocks: [data],
+    bytes: data.length,
+    done,
+    settle: (error) => {
+      if (error === undefined) resolveDone();
+      else rejectDone(error);
+      for (const other of run.merged) other.settle(error);
+    },
+    merged: [],
+  };
+  return run;
+}
 
 /** True for any name reserved for partial files (hidden from listings, refused as a target). */
 export function isPartialName(name: string): boolean {
@@ -97,6 +136,12 @@ interface StateFile {
  * Crash safety: persist() fdatasyncs the data file before it writes the sidecar (temp file + fsync +
  * rename), so a persisted bitmap never claims a block that is not on disk. After a crash, reopening
  * with `resume: true` yields exactly the blocks of the last persist.
+ *
+ * Writes are coalesced: a block is buffered, contiguous buffered blocks form a run, and each run is
+ * written with one positional write (when it reaches 1 MiB, or on the next turn of the event loop,
+ * with one write in progress at a time so that runs grow under load). A block counts as held only
+ * once its run's write succeeded, and write() resolves then; persist(), commit() and close() first
+ * write out whatever is buffered.
  */
 export class PartialFile implements BlockSink {
   readonly finalPath: string;
@@ -127,6 +172,14 @@ export class PartialFile implements BlockSink {
   #lastPersistAt: number;
   #persistedCount = -1;
   #state: 'open' | 'committed' | 'closed' = 'open';
+  /** Blocks buffered or being written, each with its run (for duplicates). */
+  readonly #pending = new Map<number, WriteRun>();
+  /** Buffered runs, by first block and by one past their last block. */
+  readonly #runsByStart = new Map<number, WriteRun>();
+  readonly #runsByEnd = new Map<number, WriteRun>();
+  /** Writes of runs in progress; each settles (never rejects) when its write has ended. */
+  readonly #writing = new Set<Promise<void>>();
+  #flushScheduled: NodeJS.Immediate | undefined;
 
   private constructor(init: {
     options: PartialFileOptions;
@@ -273,8 +326,10 @@ export class PartialFile implements BlockSink {
 
   /**
    * Writes block `index` at its offset. `data` must be exactly the block's length (blockSize, or
-   * less for the last block). A block already held is ignored. Errors: EINVAL (bad index or length,
-   * or the partial is closed), ENOSPC / EIO (the write failed; the block is not marked held).
+   * less for the last block), and must not change until the returned promise settles. A block
+   * already held is ignored. Resolves once the block is written (coalesced with its contiguous
+   * neighbours) and marked held. Errors: EINVAL (bad index or length, or the partial is closed),
+   * ENOSPC / EIO (the write of its run failed; no block of the run is marked held).
    */
   async write(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
@@ -293,21 +348,12 @@ export class PartialFile implements BlockSink {
       );
     }
     if (this.#bitmap.has(index)) return;
-    const offset = index * this.blockSize;
-    try {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offset + done);
-        done += bytesWritten;
-      }
-    } catch (error) {
-      throw toFileError(error, `writing ${this.#name} (block ${index})`);
-    }
-    if (this.#state !== 'open') return;
-    if (!this.#bitmap.set(index)) return;
-    this.#hasher.offer(offset, data);
-    this.#bytesSincePersist += data.length;
-    this.#maybePersist();
+    const pending = this.#pending.get(index);
+    if (pending !== undefined) return pending.done;
+    const run = this.#buffer(index, data);
+    if (run.bytes >= RUN_BYTES) this.#startRun(run);
+    else this.#scheduleFlush();
+    return run.done;
   }
 
   /**
@@ -406,6 +452,7 @@ export class PartialFile implements BlockSink {
       await this.persist();
     } finally {
       this.#state = 'closed';
+      await this.#drainWrites();
       await this.#hasher.settle();
       await this.#handle.close().catch(() => {});
       this.#inUse?.delete(this.dataPath);
@@ -472,6 +519,108 @@ export class PartialFile implements BlockSink {
 
   // ---- internals ----
 
+  /** Adds a block to the run it extends (merging runs it joins), or starts a run. */
+  #buffer(index: number, data: Buffer): WriteRun {
+    const before = this.#runsByEnd.get(index);
+    const after = this.#runsByStart.get(index + 1);
+    let run: WriteRun;
+    if (before !== undefined) {
+      run = before;
+      this.#runsByEnd.delete(index);
+      run.blocks.push(data);
+      run.bytes += data.length;
+      run.end = index + 1;
+      if (after !== undefined) {
+        this.#runsByStart.delete(after.start);
+        for (const block of after.blocks) run.blocks.push(block);
+        run.bytes += after.bytes;
+        run.end = after.end;
+        run.merged.push(after);
+        after.blocks = [];
+      }
+      this.#runsByEnd.set(run.end, run);
+    } else if (after !== undefined) {
+      run = after;
+      this.#runsByStart.delete(index + 1);
+      run.blocks.unshift(data);
+      run.bytes += data.length;
+      run.start = index;
+      this.#runsByStart.set(index, run);
+    } else {
+      run = newRun(index, data);
+      this.#runsByStart.set(index, run);
+      this.#runsByEnd.set(run.end, run);
+    }
+    this.#pending.set(index, run);
+    return run;
+  }
+
+  // One write at a time unless a run is full: while it runs, arriving blocks form longer runs.
+  #scheduleFlush(): void {
+    if (this.#flushScheduled !== undefined || this.#writing.size > 0) return;
+    this.#flushScheduled = setImmediate(() => {
+      this.#flushScheduled = undefined;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    for (const run of [...this.#runsByStart.values()]) this.#startRun(run);
+  }
+
+  #startRun(run: WriteRun): void {
+    this.#runsByStart.delete(run.start);
+    this.#runsByEnd.delete(run.end);
+    const data = run.blocks.length === 1 ? run.blocks[0]! : Buffer.concat(run.blocks, run.bytes);
+    run.blocks = [];
+    const writing: Promise<void> = this.#writeRun(run, data).finally(() => {
+      this.#writing.delete(writing);
+      if (this.#writing.size === 0 && this.#runsByStart.size > 0) this.#flush();
+    });
+    this.#writing.add(writing);
+  }
+
+  // Never rejects: the outcome goes to the run's writers.
+  async #writeRun(run: WriteRun, data: Buffer): Promise<void> {
+    const offset = run.start * this.blockSize;
+    let failure: unknown;
+    try {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offset + done);
+        done += bytesWritten;
+      }
+    } catch (error) {
+      const blocks = run.end - run.start === 1 ? `block ${run.start}` : `blocks ${run.start}-${run.end - 1}`;
+      try {
+        failure = toFileError(error, `writing ${this.#name} (${blocks})`);
+      } catch (unexpected) {
+        failure = unexpected;
+      }
+    }
+    for (let i = run.start; i < run.end; i++) this.#pending.delete(i);
+    if (failure === undefined && this.#state === 'open') {
+      this.#bitmap.setRange(run.start, run.end);
+      this.#hasher.offer(offset, data);
+      this.#bytesSincePersist += data.length;
+      this.#maybePersist();
+    }
+    run.settle(failure);
+  }
+
+  /**
+   * Writes out every buffered run now and waits for those writes and the ones in progress (not for
+   * runs of blocks arriving meanwhile, so a persist under a steady stream of blocks still ends).
+   */
+  async #drainWrites(): Promise<void> {
+    if (this.#flushScheduled !== undefined) {
+      clearImmediate(this.#flushScheduled);
+      this.#flushScheduled = undefined;
+    }
+    this.#flush();
+    if (this.#writing.size > 0) await Promise.all([...this.#writing]);
+  }
+
   #checkOpen(): void {
     if (this.#state !== 'open') {
       throw new FileError('EINVAL', `the partial file for ${this.#name} is ${this.#state}`);
@@ -494,12 +643,16 @@ export class PartialFile implements BlockSink {
   }
 
   async #settleBackground(): Promise<void> {
+    await this.#drainWrites();
     if (this.#autoPersist !== undefined) await this.#autoPersist;
     await this.#hasher.settle();
     if (this.#failure !== undefined) throw this.#failure;
   }
 
   async #persistNow(): Promise<void> {
+    // Blocks are marked held only once written, so whatever the bitmap says below was written
+    // before the fdatasync; writing out the buffered blocks first just lets this persist claim them.
+    await this.#drainWrites();
     const count = this.#bitmap.count;
     const bitmap = this.#bitmap.toBuffer();
     const startedAt = this.#now();

@@ -8,6 +8,11 @@ import { PrefixHasher, type ProgressCallback } from './block-io.js';
 import { FileError, systemCode, toFileError } from './errors.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
+/** Bytes read from the file at once for block reads (rounded down to whole blocks). */
+const CHUNK_BYTES = 1024 * 1024;
+/** Chunks kept for blocks asked for again or out of order: memory is bounded by their total. */
+const CACHED_CHUNKS = 4;
+
 export interface OpenSourceOptions {
   /** Refuse a symbolic link as the last path component (O_NOFOLLOW). */
   noFollow?: boolean;
@@ -53,6 +58,13 @@ export class FileBlockSource implements BlockSource {
   readonly #fs: FileSystem;
   readonly #name: string;
   readonly #hasher: PrefixHasher;
+  /**
+   * Chunks of #chunkBlockSize-byte blocks read recently or being read, by chunk index, least
+   * recently used first; #newestChunk is the last one.
+   */
+  readonly #chunks = new Map<number, Promise<Buffer>>();
+  #chunkBlockSize = 0;
+  #newestChunk = -1;
   #closed = false;
 
   private constructor(path: string, handle: FileHandle, stats: Stats, fs: FileSystem, name: string) {
@@ -131,7 +143,14 @@ export class FileBlockSource implements BlockSource {
     return this.#closed;
   }
 
-  /** Block `index` as a fresh buffer (the last block may be short). EINVAL for an index past the end. */
+  /**
+   * Block `index` as a fresh buffer (the last block may be short). EINVAL for an index past the end.
+   *
+   * Blocks are read from the file a chunk (about 1 MiB, whole blocks) at a time into a small cache
+   * of recent chunks, so a sender asking for blocks one by one makes one read per chunk, not per
+   * block; concurrent requests for one chunk share its read. Each block is copied out of its chunk,
+   * so a block held until it is acknowledged never keeps a whole chunk alive.
+   */
   async read(index: number, blockSize: number): Promise<Buffer> {
     if (!Number.isInteger(blockSize) || blockSize <= 0) {
       throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
@@ -141,8 +160,20 @@ export class FileBlockSource implements BlockSource {
       throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
     }
     const offset = index * blockSize;
-    const data = await this.#readAt(offset, Math.min(blockSize, this.size - offset));
-    this.#hasher.offer(offset, data);
+    const length = Math.min(blockSize, this.size - offset);
+    const blocksPerChunk = Math.floor(CHUNK_BYTES / blockSize);
+    if (blocksPerChunk < 2) {
+      // A chunk would be a single block: nothing to share, read it directly.
+      const data = await this.#readAt(offset, length);
+      this.#hasher.offer(offset, data);
+      return data;
+    }
+    const chunkBytes = blocksPerChunk * blockSize;
+    const chunkIndex = Math.floor(offset / chunkBytes);
+    const chunk = await this.#chunk(chunkIndex, chunkBytes, blockSize);
+    const from = offset - chunkIndex * chunkBytes;
+    const data = Buffer.allocUnsafe(length);
+    chunk.copy(data, 0, from, from + length);
     return data;
   }
 
@@ -193,8 +224,49 @@ export class FileBlockSource implements BlockSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#chunks.clear();
     await this.#hasher.settle();
     await this.#handle.close();
+  }
+
+  /** Chunk `chunkIndex` from the cache, or read (and hashed, if at the frontier) now. */
+  #chunk(chunkIndex: number, chunkBytes: number, blockSize: number): Promise<Buffer> {
+    if (blockSize !== this.#chunkBlockSize) {
+      this.#chunks.clear();
+      this.#chunkBlockSize = blockSize;
+      this.#newestChunk = -1;
+    }
+    const cached = this.#chunks.get(chunkIndex);
+    if (cached !== undefined) {
+      // Most recently used last, unless it already is (the common case: reads in order).
+      if (chunkIndex !== this.#newestChunk) {
+        this.#chunks.delete(chunkIndex);
+        this.#chunks.set(chunkIndex, cached);
+        this.#newestChunk = chunkIndex;
+      }
+      return cached;
+    }
+    const start = chunkIndex * chunkBytes;
+    const loading = this.#readAt(start, Math.min(chunkBytes, this.size - start)).then(
+      (chunk) => {
+        this.#hasher.offer(start, chunk);
+        return chunk;
+      },
+      (error: unknown) => {
+        // Not cached: a later request tries again (and reports the error again if it persists).
+        if (this.#chunks.get(chunkIndex) === loading) this.#chunks.delete(chunkIndex);
+        throw error;
+      },
+    );
+    this.#chunks.set(chunkIndex, loading);
+    this.#newestChunk = chunkIndex;
+    // Evicting a chunk still being read only drops it from the cache; its readers keep the promise,
+    // so memory beyond the cache is bounded by the requests in progress.
+    for (const oldest of this.#chunks.keys()) {
+      if (this.#chunks.size <= CACHED_CHUNKS) break;
+      this.#chunks.delete(oldest);
+    }
+    return loading;
   }
 
   async #readAt(offset: number, length: number): Promise<Buffer> {
