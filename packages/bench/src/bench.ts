@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpus, arch as osArch, release as osRelease, type as osType, totalmem } from 'node:os';
+import { cpus, loadavg, arch as osArch, release as osRelease, type as osType, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type BenchOptions, SEED_MBPS } from './args.js';
 import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
@@ -106,6 +106,9 @@ export interface Machine {
   memoryBytes: number;
   node: string;
   commit: string | undefined;
+  /** 1-minute load average when the bench started and ended: other work on the machine skews everything. */
+  loadAverageStart: number;
+  loadAverageEnd?: number;
 }
 
 export interface BenchResult {
@@ -143,6 +146,7 @@ function machine(): Machine {
     memoryBytes: totalmem(),
     node: process.version,
     commit,
+    loadAverageStart: loadavg()[0] ?? 0,
   };
 }
 
@@ -269,6 +273,12 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
   const bins = locateBins({ ferry: options.ferryBin, server: options.serverBin });
   await checkBins(bins);
   const ws = await makeWorkspace(ctx.tmpDir, bins, options.cpuProf, log);
+  const load = loadavg()[0] ?? 0;
+  if (load > cpus().length * 0.5) {
+    log(
+      `warning: the machine is busy (1-minute load average ${load.toFixed(1)} on ${cpus().length} CPUs); figures will be low and noisy`,
+    );
+  }
   const failures: string[] = [];
   const sources = new Map<number, SourceFile>();
   const source = async (size: number): Promise<SourceFile> => {
@@ -457,6 +467,7 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
     };
   }
 
+  result.machine.loadAverageEnd = loadavg()[0] ?? 0;
   result.targets = targetChecks(result);
   result.durationSeconds = (performance.now() - started) / 1000;
   return result;

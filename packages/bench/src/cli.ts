@@ -34,7 +34,8 @@ async function writeAtomically(path: string, content: string): Promise<void> {
 export async function main(argv: readonly string[]): Promise<number> {
   let options: BenchOptions;
   try {
-    options = parseBenchArgs(argv);
+    // `pnpm bench -- --quick` passes the separator through.
+    options = parseBenchArgs(argv[0] === '--' ? argv.slice(1) : argv);
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}\n`);
     return 2;

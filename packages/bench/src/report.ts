@@ -113,6 +113,14 @@ export function renderMarkdown(result: BenchResult): string {
     `${m.os} ${m.release} ${m.arch}, ${m.cpuCount} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, ` +
       `node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}. Client and server are separate processes on this machine.`,
   );
+  const busy = Math.max(m.loadAverageStart, m.loadAverageEnd ?? 0);
+  out.push('');
+  out.push(
+    `1-minute load average: ${m.loadAverageStart.toFixed(2)} at the start, ${(m.loadAverageEnd ?? Number.NaN).toFixed(2)} at the end.` +
+      (busy > m.cpuCount * 0.5
+        ? ` **Warning: the machine was busy with other work; these figures are low and noisy.**`
+        : ''),
+  );
   out.push('');
   out.push(
     `## Loopback (127.0.0.1), ${result.options.runs} run(s) each way after ${result.options.warmup} warm-up; median (min–max)`,
