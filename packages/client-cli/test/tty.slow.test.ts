@@ -1,0 +1,123 @@
+/**
+ * The shell on a real terminal: util-linux `script` gives the client a pseudo-terminal, so the
+ * prompt, the menu, Tab completion, progress bars, Ctrl-C and the yes/no questions are exercised
+ * as a person meets them. Skipped where `script` is not available.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_BIN, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from './harness.js';
+
+const hasScript =
+  process.platform === 'linux' && spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+let box: Sandbox;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  if (!hasScript) return;
+  box = await sandbox();
+  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+});
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** A program on a pseudo-terminal: what it printed (escape codes removed) and a way to type. */
+class Terminal {
+  text = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences are the point
+      this.text += d.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '\n');
+    });
+    this.exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  }
+
+  type(keys: string): void {
+    this.child.stdin!.write(keys);
+  }
+
+  /** Waits until the output after `from` matches `pattern`; returns the new end offset. */
+  async waitFor(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(this.text.slice(from));
+      if (match) return from + match.index + match[0].length;
+      if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${this.text.slice(from)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+describe.skipIf(!hasScript)('the shell on a terminal', () => {
+  it('shows the menu and prompt, completes names, draws progress, and Ctrl-C cancels the transfer, not the shell', async () => {
+    await writeFile(join(box.root, 'hello world.txt'), 'hello');
+    const digest = await randomFile(join(box.root, 'big.bin'), 40 * 1024 * 1024);
+    // Small blocks keep the big download going long enough to interrupt it.
+    const args = ['127.0.0.1', String(server.port), '--key', box.keyFile, '--block-size', '1024'];
+    const command = [process.execPath, CLIENT_BIN, ...args].map((w) => `'${w}'`).join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: box.work,
+      env: { ...box.env, TERM: 'xterm', COLUMNS: '100', LINES: '30' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const term = new Terminal(child);
+    try {
+      let at = await term.waitFor(/Connected to 127\.0\.0\.1:\d+ \(read-write, key [0-9a-f]{8}\)/);
+      at = await term.waitFor(/Commands:[\s\S]*get NAME \[LOCAL\][\s\S]*ferry> /, at);
+
+      term.type('ls\r');
+      at = await term.waitFor(/big\.bin[\s\S]*hello world\.txt[\s\S]*ferry> /, at);
+
+      // Tab completes the remote name, escaping its space.
+      term.type('get hel\t');
+      at = await term.waitFor(/get hello\\ world\.txt /, at);
+      term.type('\r');
+      at = await term.waitFor(/received hello world\.txt -> hello world\.txt/, at);
+      expect(await readFile(join(box.work, 'hello world.txt'), 'utf8')).toBe('hello');
+
+      term.type('get big.bin\r');
+      at = await term.waitFor(/big\.bin +[█░]+ +\d+%/, at);
+      term.type('\u0003');
+      at = await term.waitFor(/ferry: get big\.bin: .*cancel/, at);
+      at = await term.waitFor(/ferry> /, at);
+
+      term.type('get big.bin\r');
+      at = await term.waitFor(/resume the interrupted get of big\.bin\? \[Y\/n\]/, at);
+      term.type('y\r');
+      at = await term.waitFor(/received big\.bin -> big\.bin \(.*resumed after/, at, 30_000);
+      expect(await sha256File(join(box.work, 'big.bin'))).toBe(digest);
+
+      // Asked before overwriting; "no" keeps the local file.
+      await writeFile(join(box.work, 'hello world.txt'), 'mine');
+      term.type('get "hello world.txt"\r');
+      at = await term.waitFor(/hello world\.txt exists here; overwrite it\? \[y\/N\]/, at);
+      term.type('n\r');
+      at = await term.waitFor(/ferry> /, at);
+      expect(await readFile(join(box.work, 'hello world.txt'), 'utf8')).toBe('mine');
+
+      // Ctrl-C clears a half-typed line; the next command runs alone.
+      term.type('some text');
+      await term.waitFor(/some text/, at);
+      term.type('\u0003');
+      term.type('stat big.bin\r');
+      at = await term.waitFor(/big\.bin: file, 41\.9 MB/, at);
+      expect(term.text).not.toMatch(/unknown command "some/);
+
+      // At an empty prompt, Ctrl-C twice leaves.
+      term.type('\u0003');
+      at = await term.waitFor(/Ctrl-C again, Ctrl-D or exit to leave/, at);
+      term.type('\u0003');
+      expect(await term.exited).toBe(0);
+      const history = await readFile(join(box.env.XDG_CONFIG_HOME!, 'ferry', 'history'), 'utf8');
+      expect(history.split('\n')).toEqual(expect.arrayContaining(['ls', 'get big.bin', 'stat big.bin']));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 90_000);
+});
