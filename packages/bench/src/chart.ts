@@ -210,8 +210,11 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
   const rows: string[] = [];
   for (const s of result.scenarios) {
     const conditions = [
-      s.loss > 0 ? `${+(s.loss * 100).toFixed(2)} % loss` : s.burstLoss ? 'bursty loss' : 'no loss',
-      s.jitterMs ? `±${s.jitterMs} ms jitter, reorder, dup` : '',
+      s.loss > 0 ? `${+(s.loss * 100).toFixed(2)} % loss` : s.burstLoss ? '' : 'no loss',
+      s.burstLoss ? 'bursty loss' : '',
+      s.jitterMs ? `±${s.jitterMs} ms jitter` : '',
+      s.reorder ? 'reorder' : '',
+      s.duplicate ? 'duplication' : '',
     ]
       .filter(Boolean)
       .join(', ');
@@ -219,14 +222,8 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
       const d = s[op];
       if (op === 'put') {
         rows.push(text(x0 - 10, y + 12, s.name, 'font-size="13" text-anchor="end" fill="#111"'));
-        rows.push(
-          text(
-            x0 - 10,
-            y + 27,
-            `${describeLink(s)}, ${conditions}`,
-            'font-size="11" text-anchor="end" fill="#666"',
-          ),
-        );
+        rows.push(text(x0 - 10, y + 26, describeLink(s), 'font-size="11" text-anchor="end" fill="#666"'));
+        rows.push(text(x0 - 10, y + 39, conditions, 'font-size="11" text-anchor="end" fill="#666"'));
       }
       rows.push(`<rect x="${x0}" y="${y}" width="${PLOT_WIDTH}" height="${BAR}" fill="${COLOURS.track}"/>`);
       const f = d.fraction?.median;
