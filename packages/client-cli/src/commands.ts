@@ -241,6 +241,8 @@ async function transferOne(
     }
   }
   const resume = flags.resume || ((await ctx.offerResume?.(job)) ?? false);
+  // Ctrl-C at a question cancels; starting afresh would throw away what an interrupted run kept.
+  if (ctx.signal?.aborted) throw new FerryError('ECANCELED', 'canceled');
 
   let started = false;
   const start = (bytes: number): void => {
@@ -276,7 +278,10 @@ async function transferOne(
       ) {
         throw error;
       }
-      if (!(await ctx.ask(`${job.remote} exists on the server; overwrite it?`, false))) {
+      if (
+        !(await ctx.ask(`${job.remote} exists on the server; overwrite it?`, false)) ||
+        ctx.signal?.aborted
+      ) {
         handle.end(false);
         return undefined;
       }

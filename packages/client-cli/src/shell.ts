@@ -132,12 +132,13 @@ export async function runShell(options_: ShellOptions): Promise<number> {
 
   rl.on('SIGINT', () => {
     if (pendingQuestion !== undefined) {
+      // Ctrl-C at a question cancels the command it belongs to; the newline ends the question
+      // (whose own answer is then ignored).
       const answer = pendingQuestion;
       pendingQuestion = undefined;
-      output.write('\n');
-      // Ends the pending question; its answer is no.
-      rl.write('\n');
+      running?.abort();
       answer(false);
+      rl.write('\n');
       return;
     }
     if (running !== undefined) {
@@ -193,7 +194,10 @@ export async function runShell(options_: ShellOptions): Promise<number> {
       parser.unsetMatchedCommand();
       const { options } = parseWords(parser, [spec.name, ...rest]);
       const values = (await runMatched(parser)) as unknown[];
-      const args = values.slice(0, -1).flat() as string[];
+      const args = values
+        .slice(0, -1)
+        .flat()
+        .filter((a): a is string => typeof a === 'string');
       if (client.closed) {
         out.note(`reconnecting to ${where}…`);
         client = await connector.connect();
