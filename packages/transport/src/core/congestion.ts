@@ -14,6 +14,12 @@ export type CongestionState = 'startup' | 'drain' | 'probe-bw' | 'probe-rtt' | '
 
 export const STARTUP_GAIN = 2 / Math.LN2;
 export const DRAIN_GAIN = 1 / STARTUP_GAIN;
+/**
+ * Startup's cap on data in flight, as a multiple of the estimated BDP: 2, as in BBRv3 (v1 used 2.89).
+ * The bandwidth estimate trails the real rate during startup, so 2 x the estimate stays within one BDP
+ * of queue, where 2.89 overflowed one-BDP buffers at the end of every startup.
+ */
+export const STARTUP_CWND_GAIN = 2;
 export const CWND_GAIN = 2;
 export const PROBE_BW_GAINS = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
 export const BTLBW_WINDOW_ROUNDS = 10;
@@ -24,6 +30,24 @@ export const FULL_BW_GROWTH = 1.25;
 export const FULL_BW_ROUNDS = 3;
 /** Loss compensation never assumes more than this random-loss fraction. */
 export const MAX_COMPENSATED_LOSS = 0.5;
+/**
+ * The random-loss estimate is the minimum per-round loss fraction over this many rounds. Random loss is
+ * there in every round; loss from an overflowing queue comes and goes with the gain cycle (it is absent
+ * from the 0.75 phase), so the minimum sees through it. (An average would count queue overflow as
+ * "random", and compensating for it would raise the rate, overflow the queue more, and feed itself.)
+ */
+export const LOSS_WINDOW_ROUNDS = 10;
+/** A round's loss fraction is a sample only if the round sent at least this many packets. */
+export const MIN_LOSS_SAMPLE_PACKETS = 32;
+/**
+ * Startup ends at the first round that lost more than this fraction while the bandwidth did not grow by
+ * FULL_BW_GROWTH (BBRv2's exit on loss, kept from firing on random loss by the growth test: a path that
+ * is not yet full still grows, lossy or not). Waiting out FULL_BW_ROUNDS instead would keep ~3 BDP in
+ * flight for three inflated round trips and overflow a one-BDP buffer by thousands of packets.
+ */
+export const STARTUP_LOSS_THRESHOLD = 0.02;
+/** The RTT shows a standing queue once above this multiple of the minimum (plus 2 ms of noise). */
+export const QUEUE_RTT_FACTOR = 1.25;
 
 export interface CongestionConfig {
   /** Largest datagram the sender emits, in bytes. */
@@ -75,11 +99,15 @@ export class BbrController {
   private probeRttRoundDone = false;
   private priorCwnd = 0;
   private pacingGain = STARTUP_GAIN;
-  private cwndGain = STARTUP_GAIN;
+  private cwndGain = STARTUP_CWND_GAIN;
   private ackEpochStart = 0;
   private ackEpochAcked = 0;
-  /** EWMA of the per-round loss fraction. */
+  /** Random-loss estimate: windowed minimum of the per-round loss fraction (LOSS_WINDOW_ROUNDS). */
   lossRate = 0;
+  /** Negated per-round loss fractions, so that the windowed maximum is the windowed minimum. */
+  private readonly roundLossMin = new WindowedMax(LOSS_WINDOW_ROUNDS);
+  /** Loss fraction of the round that just ended (0 if it sent too little to tell). */
+  private lastRoundLoss = 0;
   private roundLost = 0;
   private roundSent = 0;
   private latestRtt = 0;
@@ -145,9 +173,11 @@ export class BbrController {
       this.round++;
       this.roundStart = true;
       const total = this.roundSent;
-      if (total > 0) {
-        const fraction = Math.min(this.roundLost / total, 1);
-        this.lossRate = 0.75 * this.lossRate + 0.25 * fraction;
+      this.lastRoundLoss = 0;
+      if (total >= MIN_LOSS_SAMPLE_PACKETS * this.mss) {
+        this.lastRoundLoss = Math.min(this.roundLost / total, 1);
+        this.roundLossMin.update(-this.lastRoundLoss, this.round);
+        this.lossRate = -this.roundLossMin.get();
       }
       this.roundLost = 0;
       this.roundSent = 0;
@@ -157,7 +187,7 @@ export class BbrController {
   /** True while the RTT shows no standing queue, so loss is taken as random rather than congestive. */
   private queueIsShort(): boolean {
     if (!Number.isFinite(this.minRtt)) return true;
-    return this.latestRtt <= this.minRtt * 1.5 + 2;
+    return this.latestRtt <= this.minRtt * QUEUE_RTT_FACTOR + 2;
   }
 
   private updateBandwidth(s: AckSample): void {
@@ -192,14 +222,16 @@ export class BbrController {
       return;
     }
     this.fullBwCount++;
-    if (this.fullBwCount >= FULL_BW_ROUNDS) this.filledPipe = true;
+    if (this.fullBwCount >= FULL_BW_ROUNDS || this.lastRoundLoss > STARTUP_LOSS_THRESHOLD) {
+      this.filledPipe = true;
+    }
   }
 
   private checkDrain(s: AckSample): void {
     if (this.state === 'startup' && this.filledPipe) {
       this.state = 'drain';
       this.pacingGain = DRAIN_GAIN;
-      this.cwndGain = STARTUP_GAIN;
+      this.cwndGain = STARTUP_CWND_GAIN;
     }
     if (this.state === 'drain' && s.bytesInFlight <= this.bdp(1)) {
       this.enterProbeBw(s.now);

@@ -66,8 +66,12 @@ export interface SimTransferResult {
   serverClosedAt: number | undefined;
   handshakeError: ErrorName | undefined;
   timeMs: number;
+  /** Virtual time at which the transfer was opened on both sides (the handshake had completed). */
+  startedAt: number | undefined;
   /** Virtual time at which both sides had finished the transfer. */
   completedAt: number | undefined;
+  /** Virtual times at which the receiver first held a quarter, half, three quarters of the bytes. */
+  quartersAt: number[];
   bitExact: boolean;
   clientStats: Record<string, unknown> | undefined;
   serverStats: Record<string, unknown>;
@@ -134,6 +138,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   let senderDone = false;
   let receiverDone = false;
   let completedAt: number | undefined;
+  let startedAt: number | undefined;
+  const quartersAt: number[] = [];
+  let receivedBytes = 0;
   let senderError: ErrorName | undefined;
   let receiverError: ErrorName | undefined;
   let clientClosed: ErrorName | undefined;
@@ -172,6 +179,10 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
         }
         case 'block':
           e.data.copy(received, e.index * blockSize);
+          receivedBytes += e.data.length;
+          while (quartersAt.length < 3 && receivedBytes >= ((quartersAt.length + 1) * o.size) / 4) {
+            quartersAt.push(net.now());
+          }
           conn.blocksWritten(e.transferId);
           break;
         case 'send-complete':
@@ -208,6 +219,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     if (s === undefined || r === undefined) return;
     r.openReceive(transferId, o.size);
     s.openSend(transferId, o.size);
+    startedAt = net.now();
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
     net.schedule(net.now(), serviceClient);
   };
@@ -318,7 +330,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     serverClosedAt,
     handshakeError,
     timeMs: run.timeMs,
+    startedAt,
     completedAt,
+    quartersAt,
     bitExact,
     clientStats: clientConn?.toJSON(),
     serverStats: endpoint.toJSON(),

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { LinkConfig } from '../src/sim/index.js';
+import {
+  CLIENT_ADDRESS,
+  describeRun,
+  runSimTransfer,
+  SERVER_ADDRESS,
+  type SimTransferResult,
+} from './helpers/sim-harness.js';
+
+/**
+ * The congestion controller on a simulated bottleneck: it fills the link, keeps the queue bounded, does
+ * not mistake its own queue overflow for random loss (and so does not run away), and holds its rate
+ * under random loss. All in virtual time, so the figures are exact and the checks deterministic; the
+ * thresholds are loose on purpose (they catch a collapse or a runaway, not a percent).
+ */
+const RATE = 20e6;
+const RTT_MS = 40;
+const BDP = (RATE / 8) * (RTT_MS / 1000); // 100 kB
+const BLOCK = 1120;
+const DATAGRAM = 1221; // a 1120-byte block in its datagram
+const SIZE = 4 * 1024 * 1024;
+
+function run(link: Partial<LinkConfig>, seed = 1): SimTransferResult {
+  const r = runSimTransfer({
+    seed,
+    size: SIZE,
+    blockSize: BLOCK,
+    up: { rateBitsPerSecond: RATE, delayMs: RTT_MS / 2, queueBytes: BDP, ...link },
+    down: { rateBitsPerSecond: RATE, delayMs: RTT_MS / 2 },
+  });
+  expect(r.ok, describeRun(r)).toBe(true);
+  return r;
+}
+
+/** File bytes per second between the receiver holding a quarter and three quarters, over the link rate. */
+function steadyUtilisation(r: SimTransferResult): number {
+  const seconds = (r.quartersAt[2]! - r.quartersAt[0]!) / 1000;
+  return ((SIZE / 2) * 8) / seconds / RATE;
+}
+
+const bandwidthEstimate = (r: SimTransferResult): number =>
+  Number(r.sender!.cc.toJSON().bandwidthBytesPerSec) * 8;
+
+describe('congestion control on a 20 Mbit/s, 40 ms RTT bottleneck', () => {
+  it('fills the link with a one-BDP buffer and loses little to its own startup', () => {
+    const r = run({});
+    expect(steadyUtilisation(r)).toBeGreaterThan((0.97 * BLOCK) / DATAGRAM);
+    const blocks = Math.ceil(SIZE / BLOCK);
+    expect(r.sender!.stats.retransmits).toBeLessThan(0.03 * blocks);
+    expect(bandwidthEstimate(r)).toBeLessThan(1.05 * RATE);
+  });
+
+  it('does not run away on a shallow buffer: queue overflow is not compensated as random loss', () => {
+    const r = run({ queueBytes: BDP / 8 });
+    // The overflow of its probing (and, inherently, of startup) is not read as random loss...
+    expect(r.sender!.cc.lossRate).toBeLessThan(0.005);
+    // ...so the estimate stays at the link rate and the drops stay those of probing.
+    expect(bandwidthEstimate(r)).toBeLessThan(1.05 * RATE);
+    const link = r.net.linkStats(CLIENT_ADDRESS, SERVER_ADDRESS);
+    expect(link.dropped.queue / link.offered).toBeLessThan(0.1);
+    expect(steadyUtilisation(r)).toBeGreaterThan(0.85);
+  });
+
+  it('keeps its rate under 5 % random loss (loss is not congestion)', () => {
+    const r = run({ loss: 0.05 });
+    expect(steadyUtilisation(r)).toBeGreaterThan(0.8);
+    expect(bandwidthEstimate(r)).toBeLessThan(1.15 * RATE);
+  });
+
+  it('keeps most of its rate under 20 % random loss', () => {
+    const r = run({ loss: 0.2 });
+    expect(steadyUtilisation(r)).toBeGreaterThan(0.5);
+  });
+
+  it('keeps the queue within a BDP on a deep buffer (it paces at the bottleneck rate)', () => {
+    const r = run({ queueBytes: 16 * BDP });
+    const link = r.net.linkStats(CLIENT_ADDRESS, SERVER_ADDRESS);
+    expect(link.dropped.queue).toBe(0);
+    expect(link.peakQueueBytes).toBeLessThan(2 * BDP);
+    expect(steadyUtilisation(r)).toBeGreaterThan((0.97 * BLOCK) / DATAGRAM);
+  });
+
+  it('honours a fixed window of one packet (stop-and-wait, for the bench), even through loss', () => {
+    const r = runSimTransfer({
+      seed: 2,
+      size: 100 * 1024,
+      blockSize: 1024,
+      fixedWindowPackets: 1,
+      up: { delayMs: 5, loss: 0.05 },
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    // One block per round trip (10 ms) at best: about 100 blocks take over a second.
+    expect(r.completedAt! - r.startedAt!).toBeGreaterThan(1_000);
+  });
+});
