@@ -251,13 +251,24 @@ class SessionHandler {
   private async startPut(m: Extract<ControlMessage, { op: 'put' }>): Promise<Reply> {
     this.writable('put');
     const blockSize = this.session.blockSize;
-    const partial = await this.storage.beginWrite(m.path, {
+    const options = {
       size: m.size,
       blockSize,
       overwrite: m.overwrite,
       resume: m.resume,
       identity: `${this.info.keyName}\n${m.path}\n${m.size}\n${m.mtimeMs ?? ''}`,
-    });
+    };
+    let partial: PartialFile;
+    try {
+      partial = await this.storage.beginWrite(m.path, options);
+    } catch (error) {
+      // The same key is putting the same file in another session: typically a client that was killed
+      // and is resuming before its old session timed out. The newer put takes the partial over.
+      if (!(error instanceof FerryError && error.code === 'EBUSY')) throw error;
+      const taken = await this.server.releasePut(this.info.keyName, m.path, this);
+      if (!taken) throw error;
+      partial = await this.storage.beginWrite(m.path, options);
+    }
     const transferId = this.nextTransferId++;
     const have = partial
       .have()
@@ -274,6 +285,7 @@ class SessionHandler {
       mtimeMs: m.mtimeMs,
       path: m.path,
     });
+    this.server.registerPut(this.info.keyName, m.path, this, transferId);
     const resumed = have.reduce((n, [a, b]) => n + (b - a), 0);
     this.server.emit({
       type: 'put-start',
@@ -308,6 +320,7 @@ class SessionHandler {
       // EINTEGRITY discards the partial (inside commit); anything else keeps it for a resume.
       if (e.code !== 'EINTEGRITY') await put.partial.abort({ keep: true });
       this.puts.delete(m.transferId);
+      this.server.unregisterPut(this.info.keyName, put.path, this);
       this.server.emit({
         type: 'put-failed',
         level: 'warn',
@@ -326,19 +339,22 @@ class SessionHandler {
     return { op: 'reply', id: m.id, ok: true } as Reply;
   }
 
-  private cancelTransfer(transferId: number, why: string): void {
+  /** Stops a transfer; a put's partial is persisted and kept for a resume. Resolves once it is released. */
+  async cancelTransfer(transferId: number, why: string): Promise<void> {
     this.session.cancel(transferId);
     const put = this.puts.get(transferId);
+    this.server.emit({ type: 'cancel', level: 'info', msg: `${this.label} transfer ${transferId}: ${why}` });
     if (put !== undefined) {
       this.puts.delete(transferId);
-      void put.partial.abort({ keep: true });
+      this.server.unregisterPut(this.info.keyName, put.path, this);
+      await put.partial.abort({ keep: true });
     }
-    this.server.emit({ type: 'cancel', level: 'info', msg: `${this.label} transfer ${transferId}: ${why}` });
   }
 
   private onClosed(code: ErrorName, message: string): void {
     for (const [id, put] of this.puts) {
       this.puts.delete(id);
+      this.server.unregisterPut(this.info.keyName, put.path, this);
       void put.partial.abort({ keep: true });
     }
     for (const source of this.gets.values()) void source.close().catch(() => {});
@@ -437,6 +453,36 @@ export class FerryServer {
 
   sessionEnded(handler: SessionHandler): void {
     this.handlers.delete(handler);
+  }
+
+  /** Puts in progress by key and path, so that a resuming client can take its old put over. */
+  private readonly activePuts = new Map<string, { handler: SessionHandler; transferId: number }>();
+
+  registerPut(keyName: string, path: string, handler: SessionHandler, transferId: number): void {
+    this.activePuts.set(`${keyName}\n${path}`, { handler, transferId });
+  }
+
+  unregisterPut(keyName: string, path: string, handler: SessionHandler): void {
+    const k = `${keyName}\n${path}`;
+    if (this.activePuts.get(k)?.handler === handler) this.activePuts.delete(k);
+  }
+
+  /** Ends another session's put of `path` by the same key; true if there was one to end. */
+  async releasePut(keyName: string, path: string, requester: SessionHandler): Promise<boolean> {
+    const entry = this.activePuts.get(`${keyName}\n${path}`);
+    if (entry === undefined || entry.handler === requester) return false;
+    await entry.handler.cancelTransfer(entry.transferId, 'taken over by a newer put of the same file');
+    if (!entry.handler.session.isClosed) {
+      entry.handler.session.send(
+        encodeControlMessage({
+          op: 'abort',
+          transferId: entry.transferId,
+          code: 'ECANCELED',
+          message: 'a newer put of the same file took over',
+        } as ControlMessage),
+      );
+    }
+    return true;
   }
 
   /** Stops accepting sessions, lets running transfers finish for up to `graceMs`, then closes. */
