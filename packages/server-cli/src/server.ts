@@ -48,7 +48,7 @@ export interface FerryServerOptions {
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
 /** Room left in a list reply for its envelope ({"op":"reply","id":…,"ok":true,"entries":[…],"next":…}). */
-const LIST_ENVELOPE_BYTES = 1024;
+const LIST_ENVELOPE_BYTES = 2048;
 
 type Outgoing =
   | Reply

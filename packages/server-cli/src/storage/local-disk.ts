@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import {
@@ -523,20 +524,24 @@ function ignoreMissing(error: unknown): undefined {
   throw error;
 }
 
+/**
+ * A list cursor: version byte, the first 8 bytes of SHA-256 of the directory's client path (so a
+ * cursor only continues the listing it came from), then the UTF-8 name to continue after. Its
+ * base64url form stays within MAX_CURSOR_LENGTH for any name (at most 255 bytes), however deep
+ * the directory.
+ */
 function encodeCursor(dir: string, after: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, d: dir, a: after })).toString('base64url');
+  return Buffer.concat([Buffer.from([1]), dirTag(dir), Buffer.from(after, 'utf8')]).toString('base64url');
+}
+
+function dirTag(dir: string): Buffer {
+  return createHash('sha256').update(dir, 'utf8').digest().subarray(0, 8);
 }
 
 function decodeCursor(cursor: string, dir: string): string {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      v?: unknown;
-      d?: unknown;
-      a?: unknown;
-    };
-    if (value.v === 1 && value.d === dir && typeof value.a === 'string') return value.a;
-  } catch {
-    // Fall through to the error below.
+  const raw = Buffer.from(cursor, 'base64url');
+  if (raw.length > 9 && raw[0] === 1 && raw.subarray(1, 9).equals(dirTag(dir))) {
+    return raw.subarray(9).toString('utf8');
   }
   throw new FileError('EINVAL', 'invalid list cursor (it belongs to another listing, or was altered)');
 }
