@@ -143,7 +143,7 @@ describe.skipIf(!ENABLED)('goodput on loopback (real sockets, in-memory source a
     const client = await connect({ host: '127.0.0.1', port, key: TEST_KEY, maxBlockSize: 32768 });
     const replies = new Map<number, () => void>();
     client.onMessage((body) => replies.get((JSON.parse(body.toString()) as { id: number }).id)?.());
-    const request = (m: object & { id: number }): Promise<void> =>
+    const request = (m: { id: number; [field: string]: unknown }): Promise<void> =>
       new Promise<void>((resolve) => {
         replies.set(m.id, resolve);
         client.send(Buffer.from(JSON.stringify(m)));

@@ -144,6 +144,22 @@ describe('transfers under stress', () => {
     expect(r.receiver!.stats.drops['flow-control']).toBe(0);
   });
 
+  it('runs many transfers at once, both ways, each beyond the window (more receivers than ACK flow slots)', () => {
+    const size = 200 * 1024 + 3;
+    const r = runSimTransfer({
+      seed: 12,
+      size,
+      blockSize: BLOCK,
+      receiveWindow: 32 * BLOCK,
+      up: { ...BASE, loss: 0.02 },
+      extraTransfers: [
+        ...Array.from({ length: 6 }, () => ({ direction: 'put' as const, size })),
+        ...Array.from({ length: 3 }, () => ({ direction: 'get' as const, size: size + 1000 })),
+      ],
+    });
+    expectDelivered(r);
+  });
+
   it('every impairment at once, in both directions', () => {
     const link: LinkConfig = {
       ...BASE,

@@ -790,7 +790,13 @@ export class Connection {
 
   private emitAck(now: number): Buffer {
     const flows: Array<{ transferId: number; cumulativeBlocks: number; blockLimit: number }> = [];
-    for (const t of this.receiving.values()) {
+    // An ACK has room for MAX_FLOWS transfers: those whose window grew most since it was last advertised
+    // go first, so that a fifth receiving transfer is not starved of window updates.
+    const receiving = [...this.receiving.values()];
+    if (receiving.length > MAX_FLOWS) {
+      receiving.sort((a, b) => b.limit() - b.advertisedLimit - (a.limit() - a.advertisedLimit));
+    }
+    for (const t of receiving) {
       if (flows.length >= MAX_FLOWS) break;
       const limit = Math.max(t.limit(), t.advertisedLimit);
       t.advertisedLimit = limit;

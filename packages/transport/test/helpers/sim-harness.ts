@@ -21,6 +21,11 @@ export interface SimTransferOptions {
   down?: LinkConfig;
   /** 'put': client sends to server; 'get': server sends to client. */
   direction?: 'put' | 'get';
+  /**
+   * More transfers opened at the same time as the main one (ids 2, 3, …), each with its own data; the
+   * run completes when all have. `ok` covers them all; the other results describe the main transfer.
+   */
+  extraTransfers?: ReadonlyArray<{ direction: 'put' | 'get'; size: number }>;
   idleTimeoutMs?: number;
   receiveWindow?: number;
   maxTimeMs?: number;
@@ -107,10 +112,30 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   const receiveWindow = o.receiveWindow ?? 4 * 1024 * 1024;
   const key = o.key ?? TEST_KEY;
   const wallClock = (): number => 1_800_000_000 + net.now() / 1000;
-  const data = seededBytes(o.seed, o.size);
-  const received = Buffer.alloc(o.size);
   const direction = o.direction ?? 'put';
-  const transferId = 1;
+  interface TransferState {
+    id: number;
+    direction: 'put' | 'get';
+    size: number;
+    data: Buffer;
+    received: Buffer;
+    senderDone: boolean;
+    receiverDone: boolean;
+  }
+  const transfers = new Map<number, TransferState>();
+  for (const [i, t] of [{ direction, size: o.size }, ...(o.extraTransfers ?? [])].entries()) {
+    transfers.set(i + 1, {
+      id: i + 1,
+      direction: t.direction,
+      size: t.size,
+      data: seededBytes(o.seed + i, t.size),
+      received: Buffer.alloc(t.size),
+      senderDone: false,
+      receiverDone: false,
+    });
+  }
+  const main = transfers.get(1)!;
+  const allDone = (): boolean => [...transfers.values()].every((t) => t.senderDone && t.receiverDone);
   const congestion =
     o.fixedWindowPackets !== undefined ? { fixedWindowPackets: o.fixedWindowPackets } : undefined;
 
@@ -135,8 +160,6 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   let clientConn: Connection | undefined;
   let resetToken: Buffer | undefined;
   let serverSession: ServerSession | undefined;
-  let senderDone = false;
-  let receiverDone = false;
   let completedAt: number | undefined;
   let startedAt: number | undefined;
   const quartersAt: number[] = [];
@@ -173,25 +196,34 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       if (e === undefined) return;
       switch (e.type) {
         case 'read': {
+          const t = transfers.get(e.transferId)!;
           const start = e.index * blockSize;
-          conn.provideBlock(e.transferId, e.index, data.subarray(start, Math.min(start + blockSize, o.size)));
+          conn.provideBlock(
+            e.transferId,
+            e.index,
+            t.data.subarray(start, Math.min(start + blockSize, t.size)),
+          );
           break;
         }
-        case 'block':
-          e.data.copy(received, e.index * blockSize);
-          receivedBytes += e.data.length;
-          while (quartersAt.length < 3 && receivedBytes >= ((quartersAt.length + 1) * o.size) / 4) {
-            quartersAt.push(net.now());
+        case 'block': {
+          const t = transfers.get(e.transferId)!;
+          e.data.copy(t.received, e.index * blockSize);
+          if (t === main) {
+            receivedBytes += e.data.length;
+            while (quartersAt.length < 3 && receivedBytes >= ((quartersAt.length + 1) * o.size) / 4) {
+              quartersAt.push(net.now());
+            }
           }
           conn.blocksWritten(e.transferId);
           break;
+        }
         case 'send-complete':
-          senderDone = true;
-          if (receiverDone) completedAt ??= net.now();
+          transfers.get(e.transferId)!.senderDone = true;
+          if (allDone()) completedAt ??= net.now();
           break;
         case 'receive-complete':
-          receiverDone = true;
-          if (senderDone) completedAt ??= net.now();
+          transfers.get(e.transferId)!.receiverDone = true;
+          if (allDone()) completedAt ??= net.now();
           break;
         case 'closed':
           if (isClient) {
@@ -201,8 +233,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
             serverClosed = e.code;
             serverClosedAt = net.now();
           }
-          if (conn === sender() && !senderDone) senderError = e.code;
-          if (conn === receiver() && !receiverDone) receiverError = e.code;
+          if (conn === sender() && !main.senderDone) senderError = e.code;
+          if (conn === receiver() && !main.receiverDone) receiverError = e.code;
           break;
         case 'message':
           break;
@@ -214,11 +246,13 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   let serverTimer: ReturnType<SimNetwork['schedule']> | undefined;
 
   const startTransfer = (): void => {
-    const s = sender();
-    const r = receiver();
-    if (s === undefined || r === undefined) return;
-    r.openReceive(transferId, o.size);
-    s.openSend(transferId, o.size);
+    const session = serverSession?.connection;
+    if (clientConn === undefined || session === undefined) return;
+    for (const t of transfers.values()) {
+      const [s, r] = t.direction === 'put' ? [clientConn, session] : [session, clientConn];
+      r.openReceive(t.id, t.size);
+      s.openSend(t.id, t.size);
+    }
     startedAt = net.now();
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
     net.schedule(net.now(), serviceClient);
@@ -293,8 +327,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       if (clientClosed === undefined) {
         clientClosed = 'ECONNRESET';
         clientClosedAt = net.now();
-        if (direction === 'put' && !senderDone) senderError = 'ECONNRESET';
-        if (direction === 'get' && !receiverDone) receiverError = 'ECONNRESET';
+        if (direction === 'put' && !main.senderDone) senderError = 'ECONNRESET';
+        if (direction === 'get' && !main.receiverDone) receiverError = 'ECONNRESET';
       }
       return;
     } else clientConn.receiveDatagram(d, net.now());
@@ -312,16 +346,18 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       handshakeError !== undefined ||
       (stopWhen === 'both-closed'
         ? clientClosed !== undefined && serverClosed !== undefined
-        : (senderDone && receiverDone) ||
+        : allDone() ||
           senderError !== undefined ||
           (receiverError !== undefined &&
-            (senderDone || senderError !== undefined || clientClosed !== undefined))),
+            (main.senderDone || senderError !== undefined || clientClosed !== undefined))),
     maxTimeMs: o.maxTimeMs ?? 600_000,
     maxEvents: 20_000_000,
   });
-  const bitExact = receiverDone && sha256(received) === sha256(data);
+  const bitExact = [...transfers.values()].every(
+    (t) => t.receiverDone && sha256(t.received) === sha256(t.data),
+  );
   return {
-    ok: senderDone && receiverDone && bitExact,
+    ok: allDone() && bitExact,
     senderError,
     receiverError,
     clientClosed,
