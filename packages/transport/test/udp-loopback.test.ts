@@ -164,6 +164,13 @@ async function startClient(host: string, port: number, extra: Partial<Parameters
   return { client, request, expectMessage };
 }
 
+/** Simulates a crashed server process: its socket closes and it never says a word. */
+function crash(server: UdpServer): void {
+  const internals = server as unknown as { pump: { stop(): void }; sockets: dgram.Socket[] };
+  internals.pump.stop();
+  for (const socket of internals.sockets.splice(0)) socket.close();
+}
+
 const HOSTS = [
   { host: '127.0.0.1', available: true },
   { host: '::1', available: IPV6 },
@@ -303,6 +310,38 @@ describe('UDP loopback sessions', () => {
     const info = await within(3_000, 'server session end', serverSide);
     expect(info.code).toBe('OK');
     expect(info.remote).toBe(true);
+  }, 10_000);
+
+  it('a server that vanishes without a word ends the client session promptly (ICMP refusal)', async () => {
+    const { address, server } = await startServer('127.0.0.1');
+    const { client, request } = await startClient('127.0.0.1', address.port);
+    await request('stat', { path: 'up' }).reply;
+    crash(server);
+    const closed = client.closed();
+    client.send(encode({ op: 'stat', id: 99, path: 'anyone?' }));
+    const info = await within(3_000, 'client session end', closed);
+    expect(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']).toContain(info.code);
+  }, 10_000);
+
+  it('a restarted server resets the old session at once (RESET with the reset token)', async () => {
+    const first = await startServer('127.0.0.1');
+    const { client, request } = await startClient('127.0.0.1', first.address.port);
+    await request('stat', { path: 'up' }).reply;
+    crash(first.server);
+    // A new server on the same port and key knows nothing of the session.
+    const second = new UdpServer({
+      host: '127.0.0.1',
+      port: first.address.port,
+      keys: [{ name: 'test', key: TEST_KEY, access: 'read-write' }],
+      maxBlockSize: BLOCK,
+    });
+    await second.listen();
+    cleanups.push(() => second.close());
+    const closed = client.closed();
+    client.send(encode({ op: 'stat', id: 99, path: 'anyone?' }));
+    const info = await within(3_000, 'client session end', closed);
+    expect(info.code).toBe('ECONNRESET');
+    expect((second.stats() as { resetsSent: number }).resetsSent).toBeGreaterThanOrEqual(1);
   }, 10_000);
 
   it('several clients share one server socket', async () => {
