@@ -408,6 +408,39 @@ function firstHello(upstream: Buffer[]): Buffer | undefined {
   return upstream.find((d) => space(d) === SPACE.handshake);
 }
 
+describe('half-open sessions', () => {
+  it('a welcome never confirmed by the client leaves no state once its lifetime is over', () => {
+    const snapshots: Array<[number, number, number]> = [];
+    const r = runSimTransfer({
+      seed: 15,
+      size: 1024,
+      idleTimeoutMs: 5_000,
+      // The hello gets through; nothing from the client after it does.
+      up: { delayMs: 10, blackouts: [{ fromMs: 1, toMs: 1e9 }] },
+      down: { delayMs: 10 },
+      stopWhen: 'both-closed',
+      maxTimeMs: 15_000,
+      setup: (ctx) => {
+        for (const at of [100, 9_000, 10_500]) {
+          ctx.net.schedule(at, () => {
+            ctx.endpoint.handleTimeout(ctx.net.now());
+            const internals = endpointInternals(ctx.endpoint);
+            snapshots.push([at, ctx.endpoint.sessions.size, internals.halfOpen.size]);
+          });
+        }
+      },
+    });
+    // Half-open for max(handshake timeout 10 s, idle timeout), then gone; the client timed out.
+    expect(snapshots).toEqual([
+      [100, 1, 1],
+      [9_000, 1, 1],
+      [10_500, 0, 0],
+    ]);
+    expect(r.clientClosed).toBe<ErrorName>('ETIMEDOUT');
+    expect(r.endpoint.counters.handshakes).toBe(1);
+  });
+});
+
 describe('protocol violations', () => {
   it('an authenticated but malformed packet ends the session on both sides with EPROTO, at once', () => {
     let injectedAt = 0;

@@ -291,8 +291,11 @@ export class ServerEndpoint {
       // The client counts the session open once it has our welcome, and keeps confirming it (PING) with
       // backoff until the idle timeout; forgetting it earlier would turn a few lost PINGs into a RESET.
       // Only a client holding the key gets here (the hello authenticated, its nonce is new), so this
-      // costs an attacker nothing they could not do by completing handshakes.
-      expires: now + Math.max(this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, idleTimeoutMs),
+      // costs an attacker nothing they could not do by completing handshakes. (One lifetime for all, the
+      // server's idle timeout, so that insertion order stays expiry order for expire().)
+      expires:
+        now +
+        Math.max(this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS, this.options.idleTimeoutMs),
       nonce,
     });
     this.nonces.set(nonce, { expires: now + 2 * HANDSHAKE_TTL_SECONDS * 1000, connId: sessionConnId });
