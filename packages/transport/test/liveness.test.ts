@@ -105,3 +105,26 @@ describe('closing', () => {
 
 void CLIENT_ADDRESS;
 void SERVER_ADDRESS;
+
+describe('packet number exhaustion', () => {
+  it('ends the session with EPROTO, cleanly, before the u32 packet numbers run out', () => {
+    const r = runSimTransfer({
+      seed: 10,
+      size: 1024 * 1024,
+      up: LINK,
+      idleTimeoutMs: IDLE,
+      stopWhen: 'both-closed',
+      maxTimeMs: 10 * IDLE,
+      setup: (ctx) => {
+        ctx.net.schedule(200, () => {
+          // Jump the client's packet numbers to just short of the limit (as after ~4 billion packets).
+          const sent = (ctx.clientConnection() as unknown as { sent: { base: number } }).sent;
+          sent.base += 0xffff_ffff - 600 - sent.base;
+        });
+      },
+    });
+    expect(r.reason, describeRun(r)).toBe('until');
+    expect(r.clientClosed).toBe<ErrorName>('EPROTO');
+    expect(r.serverClosed).toBe<ErrorName>('EPROTO');
+  });
+});

@@ -69,6 +69,8 @@ export const MAX_DATAGRAMS_PER_POLL = 128;
 export const PROBE_PACKETS = 2;
 /** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
 export const MAX_PROBE_INTERVAL_MS = 2_000;
+/** Packet numbers are u32 on the wire. */
+export const MAX_PACKET_NUMBER = 0xffff_ffff;
 /** Completed receive transfers remembered so that late retransmissions of their blocks are still acked. */
 export const MAX_COMPLETED_RECEIVES = 64;
 
@@ -688,6 +690,15 @@ export class Connection {
     if (this.state === 'closed') return out;
     // No amplification: a server says nothing on the session until the client has proved its address.
     if (!this.peerValidated) return out;
+    // Packet numbers are u32 on the wire and never reused (about 4.8 TB at the internet block size):
+    // end the session cleanly before the encoder would throw, leaving room for the CLOSE.
+    if (this.state === 'open' && this.sent.nextPn >= MAX_PACKET_NUMBER - MAX_DATAGRAMS_PER_POLL * 4) {
+      this.fail(
+        now,
+        'EPROTO',
+        'this session has used all its packet numbers; reconnect to continue (resume)',
+      );
+    }
     if (this.state !== 'open') {
       if (this.closePending) {
         this.closePending = false;
