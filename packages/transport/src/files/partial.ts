@@ -600,10 +600,14 @@ export class PartialFile implements BlockSink {
     }
     for (let i = run.start; i < run.end; i++) this.#pending.delete(i);
     if (failure === undefined && this.#state === 'open') {
-      this.#bitmap.setRange(run.start, run.end);
-      this.#hasher.offer(offset, data);
-      this.#bytesSincePersist += data.length;
-      this.#maybePersist();
+      try {
+        this.#bitmap.setRange(run.start, run.end);
+        this.#hasher.offer(offset, data);
+        this.#bytesSincePersist += data.length;
+        this.#maybePersist();
+      } catch (unexpected) {
+        failure = unexpected; // a bug: still report it to the writers rather than leave them waiting
+      }
     }
     run.settle(failure);
   }
