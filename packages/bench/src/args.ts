@@ -39,6 +39,8 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   ferryBin: string | undefined;
   serverBin: string | undefined;
+  /** Nice value for client, server and proxy (negative = ahead of other work on a shared machine). */
+  priority: number | undefined;
   help: boolean;
 }
 
@@ -65,6 +67,8 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --tmp DIR             where the temp directory goes (default the OS temp dir)
   --keep                keep the temp directory (files, logs)
   --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
+  --priority N          nice value (-20..19) for client, server and proxy; a negative value (root
+                        only) keeps other work on a shared machine from skewing the figures
   --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
   --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
   -h, --help            this text
@@ -110,6 +114,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         tmp: { type: 'string' },
         keep: { type: 'boolean' },
         'cpu-prof': { type: 'string' },
+        priority: { type: 'string' },
         ferry: { type: 'string' },
         'ferry-server': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -140,6 +145,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const sawText = str('stop-and-wait-size');
   const impairmentRunsText = str('impairment-runs');
   const memorySizeText = str('memory-size');
+  const priorityText = str('priority');
+  const priority = priorityText === undefined ? undefined : Number(priorityText);
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= -20 && priority <= 19)) {
+    throw new RangeError(`--priority must be an integer from -20 to 19, got ${priorityText}`);
+  }
   return {
     quick,
     size: sizeText !== undefined ? byteSize('size', sizeText) : quick ? 8 * 1024 * 1024 : SEED_FILE_BYTES,
@@ -161,6 +171,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     cpuProf: str('cpu-prof'),
     ferryBin: str('ferry'),
     serverBin: str('ferry-server'),
+    priority,
     help: values.help === true,
   };
 }

@@ -1,10 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { cpus, loadavg, arch as osArch, release as osRelease, type as osType, totalmem } from 'node:os';
+import {
+  cpus,
+  loadavg,
+  arch as osArch,
+  release as osRelease,
+  type as osType,
+  setPriority,
+  totalmem,
+} from 'node:os';
 import { join } from 'node:path';
 import { type BenchOptions, SEED_MBPS } from './args.js';
 import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
+import { setChildPriority } from './processes.js';
 import {
   dataDatagramBytes,
   INTERNET_BLOCK_SIZE,
@@ -270,6 +279,12 @@ function formatBytes(n: number): string {
 export async function runBench(ctx: BenchContext): Promise<BenchResult> {
   const { options, log } = ctx;
   const started = performance.now();
+  setChildPriority(options.priority);
+  if (options.priority !== undefined) {
+    try {
+      setPriority(options.priority); // the bench itself: its calibration sender and hashing
+    } catch {}
+  }
   const bins = locateBins({ ferry: options.ferryBin, server: options.serverBin });
   await checkBins(bins);
   const ws = await makeWorkspace(ctx.tmpDir, bins, options.cpuProf, log);

@@ -1,12 +1,20 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ProcessUsage } from './measure.js';
 
 export type { ProcessUsage };
 
 const MEASURE_SCRIPT = fileURLToPath(new URL('./measure.js', import.meta.url));
+
+let childPriority: number | undefined;
+
+/** Scheduling priority (nice value, -20..19) for every measured process started from now on. */
+export function setChildPriority(priority: number | undefined): void {
+  childPriority = priority;
+}
 
 export interface ProcessResult {
   code: number | null;
@@ -57,6 +65,13 @@ export function spawnMeasured(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  if (childPriority !== undefined && child.pid !== undefined) {
+    try {
+      setPriority(child.pid, childPriority);
+    } catch {
+      // Not permitted (raising priority needs privileges): run at the default priority.
+    }
+  }
   const max = options.maxOutputChars ?? 4 * 1024 * 1024;
   let stdout = '';
   let stderr = '';
