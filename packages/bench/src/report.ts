@@ -118,8 +118,8 @@ export function renderMarkdown(result: BenchResult): string {
   out.push(
     `1-minute load average: ${m.loadAverageStart.toFixed(2)} at the start, ${(m.loadAverageEnd ?? Number.NaN).toFixed(2)} at the end.` +
       (busy > m.cpuCount * 0.5
-        ? ` **Warning: the machine was busy with other work; these figures are low and noisy.**`
-        : '' +
+        ? ' **Warning: the machine was busy with other work; these figures are low and noisy.**'
+        : '') +
       (result.options.priority !== undefined
         ? ` Client, server, proxy and bench ran at nice ${result.options.priority}.`
         : ''),
