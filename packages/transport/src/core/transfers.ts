@@ -21,6 +21,8 @@ export class SendTransfer {
   readonly blockCount: number;
   /** Next never-sent block (blocks below it were sent at least once or were already held). */
   private nextNew = 0;
+  /** Blocks below this (and at or above nextNew) have been asked of the source. */
+  private readFrontier = 0;
   private readonly retransmit: number[] = [];
   private readonly data = new Map<number, Buffer>();
   private readonly reading = new Set<number>();
@@ -48,7 +50,11 @@ export class SendTransfer {
     if (this.acked.full) this.completed = true;
   }
 
-  /** Blocks the source should read now (read-ahead within the window). */
+  /**
+   * Blocks the source should read now: lost blocks whose bytes are gone, and new blocks up to
+   * `readAheadBlocks` ahead of the next one to send (blocks in flight do not count: their bytes are
+   * kept until acknowledged, bounded by the congestion and flow-control windows).
+   */
   blocksToRead(readAheadBlocks: number): number[] {
     const out: number[] = [];
     for (const b of this.retransmit) {
@@ -57,16 +63,13 @@ export class SendTransfer {
         out.push(b);
       }
     }
-    let b = this.nextNew;
+    if (this.readFrontier < this.nextNew) this.readFrontier = this.nextNew;
     const end = Math.min(this.limit, this.blockCount);
-    let budget = readAheadBlocks - this.data.size - this.reading.size;
-    while (b < end && budget > 0) {
-      if (!this.acked.has(b) && !this.data.has(b) && !this.reading.has(b)) {
-        this.reading.add(b);
-        out.push(b);
-        budget--;
-      }
-      b++;
+    while (this.readFrontier < end && this.readFrontier - this.nextNew < readAheadBlocks) {
+      const b = this.readFrontier++;
+      if (this.acked.has(b) || this.data.has(b) || this.reading.has(b)) continue;
+      this.reading.add(b);
+      out.push(b);
     }
     return out;
   }
