@@ -2,7 +2,10 @@ import { type ErrorName, FerryError } from '@ferry/protocol';
 import type { Connection } from './core/connection.js';
 import type { BlockRange } from './core/transfers.js';
 
-/** Where a sender's blocks come from: read on demand, at most the window ahead of the receiver. */
+/**
+ * Where a sender's blocks come from: read on demand, at most the window ahead of the receiver. The
+ * transport never modifies a returned buffer, so a source may hand out views of a shared one.
+ */
 export interface BlockSource {
   readonly size: number;
   read(index: number, blockSize: number): Promise<Buffer>;

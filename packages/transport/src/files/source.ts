@@ -148,8 +148,7 @@ export class FileBlockSource implements BlockSource {
    *
    * Blocks are read from the file a chunk (about 1 MiB, whole blocks) at a time into a small cache
    * of recent chunks, so a sender asking for blocks one by one makes one read per chunk, not per
-   * block; concurrent requests for one chunk share its read. Each block is copied out of its chunk,
-   * so a block held until it is acknowledged never keeps a whole chunk alive.
+   * block; concurrent requests for one chunk share its read. Blocks are views into their chunk.
    */
   async read(index: number, blockSize: number): Promise<Buffer> {
     if (!Number.isInteger(blockSize) || blockSize <= 0) {
@@ -172,9 +171,10 @@ export class FileBlockSource implements BlockSource {
     const chunkIndex = Math.floor(offset / chunkBytes);
     const chunk = await this.#chunk(chunkIndex, chunkBytes, blockSize);
     const from = offset - chunkIndex * chunkBytes;
-    const data = Buffer.allocUnsafe(length);
-    chunk.copy(data, 0, from, from + length);
-    return data;
+    // A view, not a copy: chunks are never reused, and a copy per block doubled the sender's buffer
+    // churn (and so its garbage collection). A chunk stays alive while any of its blocks is
+    // unacknowledged, so memory stays bounded by the windows plus one chunk per straggler.
+    return chunk.subarray(from, from + length);
   }
 
   /** Throws EFILECHANGED if the file's size, mtime or inode differ from those seen at open. */
