@@ -325,7 +325,14 @@ export class ServerEndpoint {
     const h = this.halfOpen.get(connId);
     if (h === undefined) return;
     this.halfOpen.delete(connId);
-    this.sessions.delete(connId);
+    if (this.sessions.delete(connId)) this.keepDrops(h.session);
+  }
+
+  /** A session leaving the table: its drop counts move into the endpoint's, so totals never go down. */
+  private keepDrops(session: ServerSession): void {
+    for (const [k, v] of Object.entries(session.connection.stats.drops)) {
+      this.counters.drops[k as keyof typeof this.counters.drops] += v;
+    }
   }
 
   private expire(now: number): void {
@@ -385,6 +392,7 @@ export class ServerEndpoint {
     for (const [connId, session] of this.sessions) {
       if (session.connection.state === 'closed') {
         this.sessions.delete(connId);
+        this.keepDrops(session);
         this.events.push({ type: 'session-closed', session });
       }
     }

@@ -1,0 +1,542 @@
+/**
+ * Tools for the hardening tests: a FerryServer in a child process (memory measured apart, killable),
+ * the FerryClient library, a capturing UDP relay that sits on the path between a client and the
+ * server, attacker sockets that count every byte both ways, and a flood pump that never lets the
+ * server's receive queue overflow (so that what the server counts can be compared with what was sent).
+ * Everything binds 127.0.0.1 only, and every wait is bounded.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
+import { afterAll } from 'vitest';
+
+export const MB = 1024 * 1024;
+export const HOST = '127.0.0.1';
+export const CLIENT_BIN = fileURLToPath(new URL('../../../client-cli/bin/ferry.js', import.meta.url));
+export const SERVER_BIN = fileURLToPath(new URL('../../bin/ferry-server.js', import.meta.url));
+const SERVER_CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
+const CLIENT_LIB = new URL('../../../client-cli/dist/index.js', import.meta.url).href;
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+/** Runs `fn` when the test file ends (children killed, sockets closed, directories removed). */
+export function onCleanup(fn: () => Promise<unknown> | unknown): void {
+  cleanups.push(fn);
+}
+afterAll(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await Promise.resolve(fn()).catch(() => {});
+});
+
+export async function tempDir(prefix = 'ferry-hardening-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function randomFile(path: string, size: number): Promise<string> {
+  const data = randomBytes(size);
+  await writeFile(path, data);
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')))
+      .on('error', reject);
+  });
+}
+
+/** Every `.ferry-partial-*` name under `dir` (recursively), relative to it. */
+export async function partialFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((p) => p.split('/').pop()!.startsWith('.ferry-partial-')).sort();
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` every `everyMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Rejects after `ms` with a message naming `what`: an upper bound on a step's wall time. */
+export function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- keys ----
+
+export interface TestKey {
+  name: string;
+  access: 'read-only' | 'read-write';
+  key: FernetKey;
+}
+
+export function newKey(name = 'default', access: TestKey['access'] = 'read-write'): TestKey {
+  return { name, access, key: parseKey(generateKey()) };
+}
+
+// ---- the client library (FerryClient), loaded from client-cli's build ----
+
+export interface Entry {
+  name: string;
+  type: 'file' | 'dir' | 'other';
+  size: number;
+  mtimeMs: number;
+}
+
+export interface TransferResult {
+  size: number;
+  bytesTransferred: number;
+  resumedBytes: number;
+  sha256: string;
+  seconds: number;
+  stats: Record<string, unknown>;
+}
+
+export interface TransferOptions {
+  overwrite?: boolean;
+  resume?: boolean;
+  onProgress?: (p: { phase: string; bytes: number; size: number }) => void;
+  signal?: AbortSignal;
+}
+
+/** The part of FerryClient these tests use (server-cli does not depend on client-cli, so no types). */
+export interface Client {
+  readonly closed: boolean;
+  list(path?: string): Promise<Entry[]>;
+  stat(path: string): Promise<Entry>;
+  get(remote: string, local: string, options?: TransferOptions): Promise<TransferResult>;
+  put(local: string, remote: string, options?: TransferOptions): Promise<TransferResult>;
+  rename(from: string, to: string, options?: { overwrite?: boolean }): Promise<void>;
+  delete(path: string): Promise<void>;
+  stats(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface ClientOptions {
+  port: number;
+  key: FernetKey;
+  host?: string;
+  blockSize?: number;
+  idleTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  rateLimit?: number;
+}
+
+export async function connectClient(options: ClientOptions): Promise<Client> {
+  const lib = (await import(/* @vite-ignore */ CLIENT_LIB)) as {
+    FerryClient: { connect(o: ClientOptions & { host: string }): Promise<Client> };
+  };
+  const client = await lib.FerryClient.connect({ host: HOST, ...options });
+  onCleanup(() => client.close());
+  return client;
+}
+
+/** The error code a promise rejects with (fails the test if it resolves). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return String((error as { code?: unknown }).code ?? (error as Error).message);
+  }
+  throw new Error('expected a failure, but it succeeded');
+}
+
+// ---- a FerryServer in a child process ----
+
+export interface ChildServerOptions {
+  root: string;
+  keys: TestKey[];
+  port?: number;
+  maxSessions?: number;
+  idleTimeoutMs?: number;
+  partialTtlMs?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface ServerStats {
+  sessions: number;
+  transfers: number;
+  endpoint: {
+    sessions: number;
+    halfOpen: number;
+    handshakes: number;
+    handshakesRejected: number;
+    resetsSent: number;
+    rejectsSent: number;
+    drops: Record<string, number>;
+  };
+}
+
+export class ChildServer {
+  readonly logs: Array<{ type: string; level: string; msg: string; code?: string }> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private nextId = 1;
+  private readonly waiting = new Map<
+    number,
+    (m: { stats: ServerStats; memory: NodeJS.MemoryUsage }) => void
+  >();
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static async start(options: ChildServerOptions): Promise<ChildServer> {
+    const config = {
+      root: options.root,
+      port: options.port ?? 0,
+      keys: options.keys.map((k) => ({ name: k.name, access: k.access, key: formatKey(k.key) })),
+      maxSessions: options.maxSessions,
+      idleTimeoutMs: options.idleTimeoutMs,
+      partialTtlMs: options.partialTtlMs,
+    };
+    const child = fork(SERVER_CHILD, [JSON.stringify(config)], {
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
+    });
+    onCleanup(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server child did not start: ${stderr}`)), 10_000);
+      child.on('message', (m: { type?: string; port?: number }) => {
+        if (m.type === 'listening') {
+          clearTimeout(timer);
+          resolve(m.port!);
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server child exited (${code}) before listening: ${stderr}`));
+      });
+    });
+    const server = new ChildServer(child, port);
+    child.on('message', (m: { type?: string; id?: number; event?: ChildServer['logs'][number] }) => {
+      if (m.type === 'log' && m.event !== undefined) server.logs.push(m.event);
+      if (m.type === 'stats') {
+        const waiter = server.waiting.get(m.id!);
+        server.waiting.delete(m.id!);
+        waiter?.(m as unknown as { stats: ServerStats; memory: NodeJS.MemoryUsage });
+      }
+    });
+    server.stderr = () => stderr;
+    return server;
+  }
+
+  stderr: () => string = () => '';
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The server's counters and memory (via IPC). */
+  stats(): Promise<{ stats: ServerStats; memory: NodeJS.MemoryUsage }> {
+    const id = this.nextId++;
+    return within(
+      'server stats',
+      10_000,
+      new Promise((resolve) => {
+        this.waiting.set(id, resolve);
+        this.child.send({ type: 'stats', id });
+      }),
+    );
+  }
+
+  /** Peak and current resident set size of the server process, from /proc (bytes). */
+  async memory(): Promise<{ rss: number; peakRss: number }> {
+    return procMemory(this.child.pid!);
+  }
+
+  async close(): Promise<void> {
+    if (!this.alive) return;
+    this.child.send({ type: 'close', graceMs: 0 });
+    await within('server close', 10_000, this.exited);
+  }
+
+  async kill(): Promise<void> {
+    if (this.alive) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** VmRSS and VmHWM (peak RSS) of a process, in bytes. */
+export async function procMemory(pid: number): Promise<{ rss: number; peakRss: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') * 1024, peakRss: kb('VmHWM') * 1024 };
+}
+
+/** Bytes waiting in the receive queue of the UDP socket bound to `port`, and its kernel drop count. */
+export async function udpQueue(port: number): Promise<{ rxQueue: number; drops: number } | undefined> {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(hexPort)) {
+        const [, rx] = (f[4] ?? '0:0').split(':');
+        return { rxQueue: Number.parseInt(rx ?? '0', 16), drops: Number(f[12] ?? 0) };
+      }
+    }
+  }
+  return undefined;
+}
+
+// ---- sockets ----
+
+export function bindSocket(): Promise<dgram.Socket> {
+  const socket = dgram.createSocket('udp4');
+  onCleanup(() => {
+    try {
+      socket.close();
+    } catch {
+      /* already closed */
+    }
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, HOST, () => {
+      socket.off('error', reject);
+      socket.on('error', () => {});
+      resolve(socket);
+    });
+  });
+}
+
+/** A socket that counts what it sends to and receives from the server, datagrams and bytes. */
+export class AttackerSocket {
+  bytesSent = 0;
+  bytesReceived = 0;
+  datagramsSent = 0;
+  datagramsReceived = 0;
+  readonly received: Buffer[] = [];
+  private inFlight = 0;
+
+  private constructor(
+    readonly socket: dgram.Socket,
+    readonly target: number,
+    keep: number,
+  ) {
+    socket.on('message', (data) => {
+      this.bytesReceived += data.length;
+      this.datagramsReceived++;
+      if (this.received.length < keep) this.received.push(data);
+    });
+  }
+
+  static async open(targetPort: number, keep = 64): Promise<AttackerSocket> {
+    return new AttackerSocket(await bindSocket(), targetPort, keep);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(datagram: Buffer): Promise<void> {
+    this.bytesSent += datagram.length;
+    this.datagramsSent++;
+    this.inFlight++;
+    return new Promise((resolve) =>
+      this.socket.send(datagram, this.target, HOST, () => {
+        this.inFlight--;
+        resolve();
+      }),
+    );
+  }
+
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  close(): void {
+    try {
+      this.socket.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/**
+ * Sends `count` datagrams made by `make(i)` from `sockets` (round robin) to the server at `port`, as
+ * fast as the server drains its receive queue: whenever the queue holds more than `maxQueueBytes`, it
+ * waits a millisecond. So the flood is as hard as the server can take, yet the kernel drops (almost)
+ * nothing, and the server's own drop counters can be compared with what was sent. Bounded by `timeoutMs`.
+ */
+export async function flood(
+  sockets: AttackerSocket[],
+  port: number,
+  count: number,
+  make: (i: number) => Buffer,
+  options: { timeoutMs?: number; maxQueueBytes?: number; batch?: number; stop?: () => boolean } = {},
+): Promise<{ sent: number; bytes: number; seconds: number; kernelDrops: number }> {
+  const started = Date.now();
+  const deadline = started + (options.timeoutMs ?? 60_000);
+  const batch = options.batch ?? 64;
+  const maxQueue = options.maxQueueBytes ?? 1024 * 1024;
+  const before = (await udpQueue(port))?.drops ?? 0;
+  let sent = 0;
+  let bytes = 0;
+  for (let i = 0; i < count; ) {
+    if (Date.now() > deadline || options.stop?.()) break;
+    const queue = await udpQueue(port);
+    if (queue !== undefined && queue.rxQueue > maxQueue) {
+      await sleep(1);
+      continue;
+    }
+    const sends: Promise<void>[] = [];
+    for (let j = 0; j < batch && i < count; j++, i++) {
+      const d = make(i);
+      sends.push(sockets[i % sockets.length]!.send(d));
+      sent++;
+      bytes += d.length;
+    }
+    await Promise.all(sends);
+  }
+  const after = (await udpQueue(port))?.drops ?? 0;
+  return { sent, bytes, seconds: (Date.now() - started) / 1000, kernelDrops: after - before };
+}
+
+// ---- an on-path relay ----
+
+export type Direction = 'up' | 'down';
+
+/**
+ * A UDP relay between clients and the server: clients connect to `port`; each client address gets
+ * its own upstream socket. Every datagram is forwarded unchanged and, up to `maxCapture`, recorded in
+ * order. `tap` sees each datagram first and may drop it (return false) — an on-path attacker's view.
+ * `inject` sends a datagram as if it came from one side: towards the server from a client's upstream
+ * socket, or towards a client from the relay's own address (which the client takes for the server's).
+ */
+export class UdpRelay {
+  readonly captured: Array<{ direction: Direction; data: Buffer; client: string }> = [];
+  tap: ((direction: Direction, data: Buffer, client: string) => boolean) | undefined;
+  forwarding = true;
+  private readonly upstreams = new Map<string, Promise<dgram.Socket>>();
+  private readonly bound = new Map<string, dgram.Socket>();
+
+  private constructor(
+    readonly front: dgram.Socket,
+    readonly serverPort: number,
+    readonly maxCapture: number,
+  ) {
+    front.on('message', (data, rinfo) => {
+      const client = `${rinfo.address}:${rinfo.port}`;
+      void this.upstream(client, rinfo.port).then((up) =>
+        this.pass('up', data, client, () => up.send(data, this.serverPort, HOST)),
+      );
+    });
+  }
+
+  static async open(serverPort: number, maxCapture = 20_000): Promise<UdpRelay> {
+    return new UdpRelay(await bindSocket(), serverPort, maxCapture);
+  }
+
+  get port(): number {
+    return this.front.address().port;
+  }
+
+  get clients(): string[] {
+    return [...this.upstreams.keys()];
+  }
+
+  private pass(direction: Direction, data: Buffer, client: string, forward: () => void): void {
+    if (this.captured.length < this.maxCapture)
+      this.captured.push({ direction, data: Buffer.from(data), client });
+    if (this.tap !== undefined && !this.tap(direction, data, client)) return;
+    if (this.forwarding) forward();
+  }
+
+  private upstream(client: string, clientPort: number): Promise<dgram.Socket> {
+    const known = this.upstreams.get(client);
+    if (known !== undefined) return known;
+    const up = bindSocket().then((socket) => {
+      this.bound.set(client, socket);
+      socket.on('message', (data) =>
+        this.pass('down', data, client, () => this.front.send(data, clientPort, HOST)),
+      );
+      return socket;
+    });
+    this.upstreams.set(client, up);
+    return up;
+  }
+
+  /** Sends `data` to the server from `client`'s upstream socket (the server sees the client's relayed address). */
+  injectToServer(client: string, data: Buffer): Promise<void> {
+    const up = this.bound.get(client);
+    if (up === undefined) throw new Error(`no upstream for ${client}`);
+    return new Promise((resolve) => up.send(data, this.serverPort, HOST, () => resolve()));
+  }
+
+  /** Sends `data` to `client` from the relay's front socket (the client takes it for the server's). */
+  injectToClient(client: string, data: Buffer): Promise<void> {
+    const port = Number(client.split(':').pop());
+    return new Promise((resolve) => this.front.send(data, port, HOST, () => resolve()));
+  }
+
+  /** Captured datagrams of one direction (and optionally one client). */
+  of(direction: Direction, client?: string): Buffer[] {
+    return this.captured
+      .filter((c) => c.direction === direction && (client === undefined || c.client === client))
+      .map((c) => c.data);
+  }
+}
+
+// ---- datagram shapes ----
+
+export const SPACE = { handshake: 1, session: 2 } as const;
+export const PREFIX_LENGTH = 12;
+
+export function spaceOf(d: Buffer): number {
+  return d[3] ?? -1;
+}
+
+export function connIdOf(d: Buffer): bigint {
+  return d.readBigUInt64BE(4);
+}
+
+/** A 12-byte ferry prefix: magic "FY", version 1, the space, the connection id. */
+export function prefix(space: number, connId: bigint): Buffer {
+  const p = Buffer.alloc(PREFIX_LENGTH);
+  p.write('FY', 0, 'latin1');
+  p[2] = 1;
+  p[3] = space;
+  p.writeBigUInt64BE(connId, 4);
+  return p;
+}
+
+export function randomConnId(): bigint {
+  return randomBytes(8).readBigUInt64BE(0);
+}
