@@ -50,7 +50,7 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
 
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
-  --runs N              measured runs per configuration and direction (default 3)
+  --runs N              measured runs per configuration and direction (default 5)
   --warmup N            unmeasured runs first (default 1; --quick 0)
   --stop-and-wait-size BYTES   file for the window-of-one rows (default 4MiB)
   --scenario NAME       impairment scenario to run (repeatable; default all). Names:
@@ -67,7 +67,7 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --tmp DIR             where the temp directory goes (default the OS temp dir)
   --keep                keep the temp directory (files, logs)
   --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
-  --priority N          nice value (-20..19) for client, server and proxy; a negative value (root
+  --priority=N          nice value (-20..19) for client, server and proxy; a negative value (root
                         only) keeps other work on a shared machine from skewing the figures
   --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
   --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
@@ -153,7 +153,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   return {
     quick,
     size: sizeText !== undefined ? byteSize('size', sizeText) : quick ? 8 * 1024 * 1024 : SEED_FILE_BYTES,
-    runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : 3,
+    runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : 5,
     warmup: warmupText !== undefined ? positiveInt('warmup', warmupText, 0) : quick ? 0 : 1,
     stopAndWaitSize:
       sawText !== undefined ? byteSize('stop-and-wait-size', sawText) : quick ? 1024 * 1024 : 4 * 1024 * 1024,

@@ -281,8 +281,8 @@ export function renderSvg(result: BenchResult): string {
       20,
       50,
       `${result.date.slice(0, 16).replace('T', ' ')} UTC · ${m.cpuCount} × ${m.cpuModel} · node ${m.node}${m.commit ? ` · ${m.commit}` : ''}${result.options.quick ? ' · --quick (smoke test)' : ''}${
-        Math.max(m.loadAverageStart, m.loadAverageEnd ?? 0) > m.cpuCount * 0.5
-          ? ` · MACHINE BUSY (load ${Math.max(m.loadAverageStart, m.loadAverageEnd ?? 0).toFixed(1)}): figures low and noisy`
+        m.loadAverageStart > m.cpuCount * 0.5
+          ? ` · MACHINE BUSY (load ${m.loadAverageStart.toFixed(1)}): figures low and noisy`
           : ''
       }`,
       'font-size="12" fill="#555"',

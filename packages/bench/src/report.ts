@@ -113,10 +113,11 @@ export function renderMarkdown(result: BenchResult): string {
     `${m.os} ${m.release} ${m.arch}, ${m.cpuCount} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, ` +
       `node ${m.node}${m.commit ? `, commit ${m.commit}` : ''}. Client and server are separate processes on this machine.`,
   );
-  const busy = Math.max(m.loadAverageStart, m.loadAverageEnd ?? 0);
+  // Only the start counts: by the end the bench's own processes are in the average.
+  const busy = m.loadAverageStart;
   out.push('');
   out.push(
-    `1-minute load average: ${m.loadAverageStart.toFixed(2)} at the start, ${(m.loadAverageEnd ?? Number.NaN).toFixed(2)} at the end.` +
+    `1-minute load average before the bench: ${m.loadAverageStart.toFixed(2)} (at the end, its own processes included: ${(m.loadAverageEnd ?? Number.NaN).toFixed(2)}).` +
       (busy > m.cpuCount * 0.5
         ? ' **Warning: the machine was busy with other work; these figures are low and noisy.**'
         : '') +

@@ -10,10 +10,10 @@ import { summarize } from '../src/summary.js';
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
 
 describe('bench arguments', () => {
-  it('defaults to the seed file, 3 runs and every scenario; --quick shrinks all of it', () => {
+  it('defaults to the seed file, 5 runs and every scenario; --quick shrinks all of it', () => {
     const full = parseBenchArgs([]);
     expect(full.size).toBe(SEED_FILE_BYTES);
-    expect(full.runs).toBe(3);
+    expect(full.runs).toBe(5);
     expect(full.scenarios).toHaveLength(SCENARIOS.length);
     const quick = parseBenchArgs(['--quick']);
     expect(quick.size).toBe(8 * 1024 * 1024);
