@@ -69,6 +69,8 @@ export interface ImpairedDirection extends DirectionSummary {
   goodputMbitps?: Summary;
   /** goodput / link rate. */
   fraction?: Summary;
+  /** Steady-state goodput (25 %–90 % of the file) / link rate: without handshake and start-up. */
+  steadyFraction?: Summary;
   /** Blocks sent again / blocks sent (client stats for put; the proxy's datagram count for get). */
   retransmitFraction?: Summary;
   retransmitSource: 'client stats' | 'proxy count';
@@ -229,6 +231,14 @@ function summarizeImpaired(runs: TransferRecord[], scenario: Scenario, op: 'put'
   set(
     'fraction',
     summarizeBy(good, (r) => (goodput(r) * 1e6) / scenario.rateBitsPerSecond),
+  );
+  set(
+    'steadyFraction',
+    summarizeBy(good, (r) =>
+      r.steadyBytesPerSecond === undefined
+        ? undefined
+        : (r.steadyBytesPerSecond * 8) / scenario.rateBitsPerSecond,
+    ),
   );
   set('retransmitFraction', summarizeBy(good, useClient ? fromClient : fromProxy));
   set(

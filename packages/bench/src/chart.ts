@@ -250,7 +250,9 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
       }
       const label =
         f !== undefined && d.goodputMbitps
-          ? `${(f * 100).toFixed(0)} % — ${d.goodputMbitps.median.toFixed(1)} of ${formatRate(s.rateBitsPerSecond)}`
+          ? `${(f * 100).toFixed(0)} %${
+              d.steadyFraction ? ` (steady ${(d.steadyFraction.median * 100).toFixed(0)} %)` : ''
+            } — ${d.goodputMbitps.median.toFixed(1)} of ${formatRate(s.rateBitsPerSecond)}`
           : 'failed';
       rows.push(
         text(x0 + PLOT_WIDTH + 8, y + 12.5, label, `font-size="12" fill="${d.ok ? '#222' : COLOURS.target}"`),

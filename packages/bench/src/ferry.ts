@@ -255,9 +255,16 @@ export interface ClientOptions {
   timeoutMs: number;
 }
 
+/** A `progress` event of the transfer phase, stamped when the bench read it (ms, performance.now()). */
+export interface ProgressSample {
+  atMs: number;
+  bytes: number;
+}
+
 export interface ClientRun {
   result: ProcessResult;
   done: Record<string, unknown> | undefined;
+  progress: ProgressSample[];
   figures: ProcessFigures | undefined;
   args: string[];
 }
@@ -280,13 +287,21 @@ export async function runClient(
     nodeArgs: nodeArgsFor(ws, `client-${op}`),
     timeoutMs: options.timeoutMs,
   });
+  const progress: ProgressSample[] = [];
+  proc.onLine((line) => {
+    if (!line.includes('"progress"')) return;
+    const event = parseJsonLine(line);
+    if (event?.type === 'progress' && event.phase === 'transferring' && typeof event.bytes === 'number') {
+      progress.push({ atMs: performance.now(), bytes: event.bytes });
+    }
+  });
   const result = await proc.exited;
   let done: Record<string, unknown> | undefined;
   for (const line of result.stdout.split('\n')) {
     const event = parseJsonLine(line);
     if (event?.type === 'done') done = event;
   }
-  return { result, done, figures: figures(result.usage), args };
+  return { result, done, progress, figures: figures(result.usage), args };
 }
 
 export interface RunningProxy {

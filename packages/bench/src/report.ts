@@ -86,6 +86,7 @@ function scenarioRows(result: BenchResult): string[][] {
         formatSummary(d.wallSeconds, 1),
         bad && !d.goodputMbitps ? bad : `${formatSummary(d.goodputMbitps, 1)}${bad ? ` ${bad}` : ''}`,
         pct(d.fraction),
+        pct(d.steadyFraction),
         op === 'put' ? `${(s.ceiling * 100).toFixed(0)} %` : '',
         `${pct(d.retransmitFraction, 1)}${d.retransmitSource === 'proxy count' ? '*' : ''}`,
         pct(d.wireOverhead, 1),
@@ -168,6 +169,7 @@ export function renderMarkdown(result: BenchResult): string {
           'seconds',
           'goodput Mbit/s',
           '% of link',
+          'steady % of link',
           'framing ceiling',
           'retransmitted',
           'wire overhead',
@@ -182,7 +184,8 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('');
     out.push(
       'goodput: file bits over the client’s transfer time. % of link: goodput / link rate (the rate counts ' +
-        'UDP payload bytes). framing ceiling: block / datagram bytes, the best a link counting datagram bytes ' +
+        'UDP payload bytes). steady: the same between the progress events at 25 % and 90 % of the file (no ' +
+        'handshake, start-up probing or tail). framing ceiling: block / datagram bytes, the best a link counting datagram bytes ' +
         'allows. retransmitted: blocks sent again / blocks sent (client stats for put; * = from the proxy’s ' +
         'datagram count for get). wire overhead: bytes the sender put on the link / file bytes − 1. data dropped: ' +
         'datagrams the link dropped (loss + full queue) / offered, data direction. Queue: one bandwidth-delay product, tail drop. ' +

@@ -2,6 +2,7 @@ import { link } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type ProcessFigures,
+  type ProgressSample,
   removeQuietly,
   runClient,
   sha256File,
@@ -55,6 +56,11 @@ export interface TransferRecord {
   wallSeconds: number;
   /** The client's own figure for the transfer (its done event), if it gave one. */
   transferSeconds?: number;
+  /**
+   * Bytes/s between the progress events at about 25 % and 90 % of the file: the steady state,
+   * without handshake, start-up probing and the tail. Needs the client's --json progress events.
+   */
+  steadyBytesPerSecond?: number;
   client?: ProcessFigures;
   server?: ProcessFigures;
   clientStats?: Record<string, unknown>;
@@ -109,6 +115,8 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
     command: ['ferry', ...client.args],
   };
   if (client.figures) record.client = client.figures;
+  const steady = steadyRate(client.progress, spec.source.size);
+  if (steady !== undefined) record.steadyBytesPerSecond = steady;
   if (serverStopped.figures) record.server = serverStopped.figures;
   const done = client.done;
   if (done) {
@@ -147,6 +155,14 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
   // A failed run's file stays in the temp directory (see --keep) for a look.
   if (record.ok) await removeQuietly(written);
   return record;
+}
+
+/** Rate between the first sample at >= 25 % and the last at <= 90 % of the file, if they span >= 0.5 s. */
+export function steadyRate(samples: readonly ProgressSample[], size: number): number | undefined {
+  const from = samples.find((p) => p.bytes >= size * 0.25);
+  const to = samples.findLast((p) => p.bytes <= size * 0.9);
+  if (!from || !to || to.atMs - from.atMs < 500 || to.bytes <= from.bytes) return undefined;
+  return ((to.bytes - from.bytes) * 1000) / (to.atMs - from.atMs);
 }
 
 function num(value: unknown): number {
