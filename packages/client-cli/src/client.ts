@@ -180,7 +180,12 @@ export class FerryClient {
         this.send({ ...message, id } as ControlMessage);
       } catch (error) {
         this.waiting.delete(id);
-        reject(error);
+        // Refused before sending (a NUL in a path, a path over the limit): the request is invalid.
+        if (error instanceof FerryError && error.code === 'EPROTO' && !this.session.isClosed) {
+          reject(new FerryError('EINVAL', `invalid request: ${error.message}`));
+        } else {
+          reject(error);
+        }
       }
     });
   }

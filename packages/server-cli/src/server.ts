@@ -18,7 +18,7 @@ import {
   type Session,
   UdpServer,
 } from '@ferry/transport';
-import { LocalDiskStorage } from './storage/index.js';
+import { LocalDiskStorage, type LocalDiskStorageOptions } from './storage/index.js';
 
 /**
  * FerryServer: serves one directory to clients holding a key. Requests arrive as control messages
@@ -44,6 +44,8 @@ export interface FerryServerOptions {
   blockSize?: number;
   idleTimeoutMs?: number;
   log?: (event: ServerLogEvent) => void;
+  /** Options of the root's LocalDiskStorage, e.g. `fs` to inject file-system faults in tests. */
+  storage?: LocalDiskStorageOptions;
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -277,7 +279,7 @@ class SessionHandler {
       .map(([a, b]) => [a, b] as [number, number]);
     // The receive transfer is open before the reply leaves, so no early block is dropped.
     const received = this.session.receiveBlocks(transferId, m.size, partial, { have });
-    received.catch(() => {});
+    received.catch((error: unknown) => this.putFailed(transferId, error));
     this.puts.set(transferId, {
       partial,
       received,
@@ -317,6 +319,7 @@ class SessionHandler {
       });
     } catch (error) {
       const e = asFerryError(error);
+      if (this.puts.get(m.transferId) !== put) throw e; // putFailed() already released it
       // EINTEGRITY discards the partial (inside commit); anything else keeps it for a resume.
       if (e.code !== 'EINTEGRITY') await put.partial.abort({ keep: true });
       this.puts.delete(m.transferId);
@@ -337,6 +340,27 @@ class SessionHandler {
       path: put.path,
     });
     return { op: 'reply', id: m.id, ok: true } as Reply;
+  }
+
+  /**
+   * A put whose blocks could not be stored (disk full, I/O error): tell the client now, with the cause,
+   * instead of letting it send into a transfer that no longer takes blocks. The partial is kept for a
+   * resume. Cancellations and ended sessions are handled where they happen.
+   */
+  private putFailed(transferId: number, error: unknown): void {
+    const put = this.puts.get(transferId);
+    const e = asFerryError(error);
+    if (put === undefined || e.code === 'ECANCELED' || this.session.isClosed) return;
+    this.puts.delete(transferId);
+    this.server.unregisterPut(this.info.keyName, put.path, this);
+    void put.partial.abort({ keep: true });
+    this.send({ op: 'abort', transferId, code: wireable(e.code), message: e.message });
+    this.server.emit({
+      type: 'put-failed',
+      level: 'warn',
+      msg: `${this.label} put ${put.path} failed: ${e.message}`,
+      code: e.code,
+    });
   }
 
   /** Stops a transfer; a put's partial is persisted and kept for a resume. Resolves once it is released. */
@@ -398,7 +422,7 @@ export class FerryServer {
   }
 
   async listen(): Promise<{ address: string; port: number; family: string }> {
-    this.storage = await LocalDiskStorage.open(this.options.root);
+    this.storage = await LocalDiskStorage.open(this.options.root, this.options.storage);
     const keys = this.options.readOnly
       ? this.options.keys.map((k) => ({ ...k, access: 'read-only' as const }))
       : this.options.keys;
