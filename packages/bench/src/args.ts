@@ -55,7 +55,7 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
   --stop-and-wait-size BYTES   file for the window-of-one rows (default 4MiB)
   --scenario NAME       impairment scenario to run (repeatable; default all). Names:
 ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.description}`).join('\n')}
-  --impairment-runs N   runs per scenario and direction (default 1)
+  --impairment-runs N   runs per scenario and direction (default 3; --quick 1)
   --skip-impairment     loopback only
   --skip-algorithms     no window/block-size comparison
   --skip-crypto         no crypto micro-benchmark
@@ -158,7 +158,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     stopAndWaitSize:
       sawText !== undefined ? byteSize('stop-and-wait-size', sawText) : quick ? 1024 * 1024 : 4 * 1024 * 1024,
     scenarios: scenarioNames.length > 0 ? scenarioNames : defaultScenarios,
-    impairmentRuns: impairmentRunsText !== undefined ? positiveInt('impairment-runs', impairmentRunsText) : 1,
+    impairmentRuns:
+      impairmentRunsText !== undefined ? positiveInt('impairment-runs', impairmentRunsText) : quick ? 1 : 3,
     skipImpairment: values['skip-impairment'] === true,
     skipAlgorithms: values['skip-algorithms'] === true,
     skipCrypto: values['skip-crypto'] === true,
