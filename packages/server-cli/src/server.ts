@@ -49,6 +49,12 @@ export interface FerryServerOptions {
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
+/**
+ * Gets and puts one session may run at once (the reference client runs 4). Each holds a descriptor
+ * and up to about a MiB of buffers, so without a cap one key holder could exhaust the server's file
+ * descriptors and memory with a burst of requests; beyond it a request is refused with EBUSY.
+ */
+export const MAX_TRANSFERS_PER_SESSION = 16;
 /** Room left in a list reply for its envelope ({"op":"reply","id":…,"ok":true,"entries":[…],"next":…}). */
 const LIST_ENVELOPE_BYTES = 2048;
 
@@ -72,6 +78,8 @@ interface PutState {
 
 class SessionHandler {
   private nextTransferId = 1;
+  /** Gets and puts accepted but not yet registered (opening their file). */
+  private starting = 0;
   private readonly puts = new Map<number, PutState>();
   private readonly gets = new Map<number, FileBlockSource>();
   readonly label: string;
@@ -163,10 +171,10 @@ class SessionHandler {
       case 'stat':
         return { op: 'reply', id: m.id, ok: true, entry: await this.storage.stat(m.path) } as Reply;
       case 'get':
-        await this.startGet(m);
+        await this.withTransferSlot(() => this.startGet(m));
         return undefined;
       case 'put':
-        return this.startPut(m);
+        return this.withTransferSlot(() => this.startPut(m));
       case 'commit':
         return this.commit(m);
       case 'rename':
@@ -183,6 +191,22 @@ class SessionHandler {
         await this.storage.delete(m.path);
         this.server.emit({ type: 'delete', level: 'info', msg: `${this.label} deleted ${m.path}` });
         return { op: 'reply', id: m.id, ok: true } as Reply;
+    }
+  }
+
+  /** Runs `start` if the session is under MAX_TRANSFERS_PER_SESSION (counting those still opening), else EBUSY. */
+  private async withTransferSlot<T>(start: () => Promise<T>): Promise<T> {
+    if (this.puts.size + this.gets.size + this.starting >= MAX_TRANSFERS_PER_SESSION) {
+      throw new FerryError(
+        'EBUSY',
+        `too many transfers at once in this session (at most ${MAX_TRANSFERS_PER_SESSION}); wait for one to finish`,
+      );
+    }
+    this.starting++;
+    try {
+      return await start();
+    } finally {
+      this.starting--;
     }
   }
 
