@@ -5,13 +5,14 @@
  * server's receive queue overflow (so that what the server counts can be compared with what was sent).
  * Everything binds 127.0.0.1 only, and every wait is bounded.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
 import { afterAll } from 'vitest';
@@ -539,4 +540,137 @@ export function prefix(space: number, connId: bigint): Buffer {
 
 export function randomConnId(): bigint {
   return randomBytes(8).readBigUInt64BE(0);
+}
+
+// ---- the real bins ----
+
+export interface BinProcess {
+  child: ChildProcess;
+  events: Array<Record<string, unknown>>;
+  stderr: () => string;
+  /** The first NDJSON event `match` accepts (rejects if the process ends first, or after `timeoutMs`). */
+  waitFor(
+    match: (event: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node BIN ARGS…` with NDJSON stdout parsed into events; killed when the test file ends. */
+export function spawnBin(
+  bin: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): BinProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  onCleanup(() => child.kill('SIGKILL'));
+  const events: Array<Record<string, unknown>> = [];
+  const listeners = new Set<() => void>();
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    try {
+      events.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const l of [...listeners]) l();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const l of [...listeners]) l();
+      resolve({ code, signal });
+    }),
+  );
+  const done = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  return {
+    child,
+    events,
+    stderr: () => stderr,
+    exited,
+    waitFor: (match, timeoutMs = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = events.find(match);
+          if (found !== undefined) finish(() => resolve(found));
+          else if (done())
+            finish(() => reject(new Error(`${args[0]} exited before the expected event: ${stderr}`)));
+        };
+        const timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(new Error(`no matching event from ${args[0]} in ${timeoutMs} ms: ${stderr}`)),
+            ),
+          timeoutMs,
+        );
+        const finish = (f: () => void): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          f();
+        };
+        listeners.add(check);
+        check();
+      }),
+  };
+}
+
+/** Runs a bin to completion (bounded by `timeoutMs`). */
+export async function runBin(
+  bin: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; events: Array<Record<string, unknown>>; stderr: string }> {
+  const p = spawnBin(bin, args, options);
+  const { code } = await within(`${args.join(' ')}`, options.timeoutMs ?? 60_000, p.exited).catch(
+    (error: Error) => {
+      p.child.kill('SIGKILL');
+      throw error;
+    },
+  );
+  return { code, events: p.events, stderr: p.stderr() };
+}
+
+/** A ferry-server bin on 127.0.0.1, started and waited for (its "listening" event gives the port). */
+export async function startServerBin(
+  root: string,
+  keyFile: string,
+  options: { port?: number; args?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<BinProcess & { port: number }> {
+  const p = spawnBin(
+    SERVER_BIN,
+    [
+      String(options.port ?? 0),
+      '--host',
+      HOST,
+      '--root',
+      root,
+      '--key',
+      keyFile,
+      '--json',
+      ...(options.args ?? []),
+    ],
+    { env: options.env ?? process.env },
+  );
+  const listening = await p.waitFor((e) => e.type === 'listening', 10_000);
+  return Object.assign(p, { port: Number(listening.port) });
+}
+
+/** An environment for the bins: its own HOME and config directory, no key in the environment. */
+export function binEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    NO_COLOR: '1',
+  };
+  delete env.FERRY_KEY;
+  delete env.FERRY_DEBUG;
+  return env;
 }
