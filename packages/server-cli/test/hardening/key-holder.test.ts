@@ -11,6 +11,7 @@ import {
   HOST,
   MB,
   newKey,
+  onCleanup,
   partialFiles,
   randomFile,
   sha256File,
@@ -97,6 +98,46 @@ describe('a key holder’s burst of requests in one session', () => {
       await server.close();
     }, 90_000);
   }
+});
+
+describe('stalled readers across many sessions (opt-in: FERRY_HARDENING_MEMORY=1, about 1.5 GB of RAM)', () => {
+  const SESSIONS = 16;
+  it.runIf(process.env.FERRY_HARDENING_MEMORY === '1')(
+    `${SESSIONS} sessions × ${MAX_TRANSFERS_PER_SESSION} gets that are never acknowledged: each costs the server at most ~9 MiB (read-ahead and chunk cache), as docs/SECURITY.md states`,
+    async () => {
+      const { root, reader, server } = await setup();
+      for (let i = 0; i < MAX_TRANSFERS_PER_SESSION; i++) {
+        await writeFile(join(root, `f${i}.bin`), Buffer.alloc(64 * MB, i));
+      }
+      const idle = await server.memory();
+      const sessions = await Promise.all(
+        Array.from({ length: SESSIONS }, () =>
+          connect({ host: HOST, port: server.port, key: reader.key, maxBlockSize: 64_512 }),
+        ),
+      );
+      onCleanup(() => Promise.all(sessions.map((s) => s.end())));
+      for (const session of sessions) {
+        for (let id = 1; id <= MAX_TRANSFERS_PER_SESSION; id++) {
+          session.send(encodeControlMessage({ op: 'get', id, path: `f${id - 1}.bin` } as ControlMessage));
+        }
+      }
+      const transfers = SESSIONS * MAX_TRANSFERS_PER_SESSION;
+      await waitUntil('every transfer to start', async () =>
+        (await server.stats()).stats.transfers === transfers ? true : undefined,
+      );
+      await sleep(3_000);
+      const peak = await server.memory();
+      const each = (peak.peakRss - idle.rss) / transfers;
+      console.log(
+        `stalled readers: ${transfers} transfers in ${SESSIONS} sessions; server RSS ${(idle.rss / MB).toFixed(0)} MiB idle, ` +
+          `peak ${(peak.peakRss / MB).toFixed(0)} MiB: ${(each / MB).toFixed(1)} MiB per stalled transfer`,
+      );
+      expect(each).toBeLessThan(9 * MB);
+      for (const s of sessions) await s.end();
+      await server.close();
+    },
+    120_000,
+  );
 });
 
 describe('more sessions than the server allows', () => {
