@@ -39,6 +39,8 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   ferryBin: string | undefined;
   serverBin: string | undefined;
+  /** Re-render the table and chart of an existing result file instead of measuring. */
+  render: string | undefined;
   /** Nice value for client, server and proxy (negative = ahead of other work on a shared machine). */
   priority: number | undefined;
   help: boolean;
@@ -69,6 +71,7 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
   --priority=N          nice value (-20..19) for client, server and proxy; a negative value (root
                         only) keeps other work on a shared machine from skewing the figures
+  --render FILE.json    print the table of an earlier result and rewrite its chart (FILE.svg); no runs
   --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
   --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
   -h, --help            this text
@@ -115,6 +118,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         keep: { type: 'boolean' },
         'cpu-prof': { type: 'string' },
         priority: { type: 'string' },
+        render: { type: 'string' },
         ferry: { type: 'string' },
         'ferry-server': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -173,6 +177,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     ferryBin: str('ferry'),
     serverBin: str('ferry-server'),
     priority,
+    render: str('render'),
     help: values.help === true,
   };
 }

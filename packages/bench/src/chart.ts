@@ -6,7 +6,7 @@ import type { BenchResult } from './bench.js';
 import { formatFileSize } from './report.js';
 import { describeLink } from './scenarios.js';
 
-const WIDTH = 1000;
+const WIDTH = 1140;
 const LABEL_WIDTH = 330;
 const PLOT_WIDTH = 470;
 const BAR = 16;

@@ -3,7 +3,7 @@
  * every transfer by SHA-256, prints a markdown table, and writes the JSON result and an SVG chart.
  */
 import { realpathSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (options.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (options.render !== undefined) {
+    const path = resolve(options.render);
+    const earlier = JSON.parse(await readFile(path, 'utf8')) as BenchResult;
+    await writeAtomically(svgPathFor(path), renderSvg(earlier));
+    process.stdout.write(`${renderMarkdown(earlier)}\nchart:  ${svgPathFor(path)}\n`);
     return 0;
   }
   // With --json, stdout carries the result object only; everything for people goes to stderr.
