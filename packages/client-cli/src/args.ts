@@ -2,7 +2,7 @@
  * Parsing of the values on a ferry command line: server addresses, sizes, rates, counts. Every
  * failure is a UsageError (EUSAGE, exit code 2) whose message names the offending text.
  */
-import { usageError } from './usage.js';
+import { usageError } from '@ferry/cli-kit';
 
 export const DEFAULT_PORT = 7777;
 

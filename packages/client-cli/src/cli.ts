@@ -5,12 +5,11 @@
  * one line per error and returns the exit code from the error table.
  */
 import { createRequire } from 'node:module';
+import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
 import { type CAC, cac } from 'cac';
 import { parsePort, parseTarget, type Target } from './args.js';
-import { flagOption, parseWords, runMatched, stringOption } from './argv.js';
 import { COMMANDS, type CommandSpec, FLAG_OPTIONS } from './command-table.js';
 import type { Output } from './output.js';
-import { usageError } from './usage.js';
 
 const HELP_FOOTER = `Keys:
   Client and server hold the same key. The key is --key FILE, else $FERRY_KEY (the key itself),

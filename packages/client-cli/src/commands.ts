@@ -5,6 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { usageError } from '@ferry/cli-kit';
 import type { Entry } from '@ferry/protocol';
 import { FerryError } from '@ferry/protocol';
 import type { FerryClient, TransferResult } from './client.js';
@@ -12,7 +13,6 @@ import type { CommandName } from './command-table.js';
 import { describeError, ReportedError } from './errors.js';
 import { formatBytes, formatDuration, formatRate, formatTime, type Output } from './output.js';
 import { ProgressView } from './progress.js';
-import { usageError } from './usage.js';
 
 export interface CommandFlags {
   force: boolean;

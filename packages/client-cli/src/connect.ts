@@ -1,10 +1,11 @@
 /**
  * From command-line options to a connected FerryClient: key, timeouts, block size, rate cap.
  */
+
+import { stringOption } from '@ferry/cli-kit';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '@ferry/protocol';
 import type { Target } from './args.js';
 import { parseBytes, parseCount, parseSeconds } from './args.js';
-import { stringOption } from './argv.js';
 import type { FerryClient, FerryClientOptions } from './client.js';
 import { type ClientKey, loadClientKey } from './key-source.js';
 

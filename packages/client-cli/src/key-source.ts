@@ -3,6 +3,7 @@
  * The client never creates a key: a server made one, and the client must hold the same.
  */
 import { access } from 'node:fs/promises';
+import { usageError } from '@ferry/cli-kit';
 import {
   defaultKeyPath,
   type FernetKey,
@@ -12,7 +13,6 @@ import {
   readKeyFile,
   writeNewKeyFile,
 } from '@ferry/crypto';
-import { usageError } from './usage.js';
 
 export interface ClientKey {
   key: FernetKey;

@@ -6,18 +6,17 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as readline from 'node:readline';
+import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
 import { defaultKeyPath } from '@ferry/crypto';
 import type { Entry } from '@ferry/protocol';
 import { cac } from 'cac';
 import { formatTarget, quoteWord, splitWords, type Target } from './args.js';
-import { flagOption, parseWords, runMatched, stringOption } from './argv.js';
 import type { FerryClient } from './client.js';
 import { COMMANDS, type CommandSpec, FLAG_OPTIONS, findCommand } from './command-table.js';
 import { type CommandContext, localNames, remoteJoin, runCommand, type TransferJob } from './commands.js';
 import { type Connector, closeQuietly } from './connect.js';
 import { describeError, type ErrorReport, ReportedError } from './errors.js';
 import type { Output } from './output.js';
-import { usageError } from './usage.js';
 
 export interface ShellOptions {
   target: Target;

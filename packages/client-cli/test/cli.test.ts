@@ -1,17 +1,17 @@
 import { createSocket } from 'node:dgram';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseWords } from '@ferry/cli-kit';
 import { CryptoError } from '@ferry/crypto';
 import { FerryError } from '@ferry/protocol';
 import { cac } from 'cac';
 import { describe, expect, it } from 'vitest';
+import { ferry, sandbox } from '../../cli-kit/testing/harness.js';
 import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
-import { parseWords } from '../src/argv.js';
 import { planGet, planPut, remoteBase } from '../src/commands.js';
 import { describeError } from '../src/errors.js';
 import { formatBytes, formatDuration, formatRate } from '../src/output.js';
 import { currentWordStart } from '../src/shell.js';
-import { ferry, sandbox } from './harness.js';
 
 describe('server addresses', () => {
   it('accepts HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 literal and the seed form HOST PORT', () => {

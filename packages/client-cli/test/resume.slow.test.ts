@@ -9,7 +9,7 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
-} from './harness.js';
+} from '../../cli-kit/testing/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

@@ -1,7 +1,14 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from './harness.js';
+import {
+  ferry,
+  randomFile,
+  type Sandbox,
+  ServerProcess,
+  sandbox,
+  sha256File,
+} from '../../cli-kit/testing/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

@@ -9,7 +9,7 @@ import {
   ServerProcess,
   sandbox,
   sha256File,
-} from './harness.js';
+} from '../../cli-kit/testing/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

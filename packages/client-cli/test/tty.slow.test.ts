@@ -7,7 +7,14 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_BIN, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from './harness.js';
+import {
+  CLIENT_BIN,
+  randomFile,
+  type Sandbox,
+  ServerProcess,
+  sandbox,
+  sha256File,
+} from '../../cli-kit/testing/harness.js';
 
 const hasScript =
   process.platform === 'linux' && spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -6,9 +6,8 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
 import { cac } from 'cac';
-import { flagOption, parseWords, runMatched, stringOption } from './argv.js';
-import { usageError } from './usage.js';
 
 export const DEFAULT_PORT = 7777;
 /** How long a stopping server lets running transfers finish. */

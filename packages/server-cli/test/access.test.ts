@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ferry, randomFile, ServerProcess, sandbox, sha256File } from './harness.js';
+import { ferry, randomFile, ServerProcess, sandbox, sha256File } from '../../cli-kit/testing/harness.js';
 
 async function keyText(file: string): Promise<string> {
   return (await readFile(file, 'utf8')).trim();

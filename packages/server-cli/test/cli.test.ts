@@ -2,7 +2,6 @@ import { createSocket } from 'node:dgram';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../src/cli.js';
 import {
   ferry,
   parseEvents,
@@ -13,7 +12,8 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
-} from './harness.js';
+} from '../../cli-kit/testing/harness.js';
+import { parseDuration } from '../src/cli.js';
 
 async function freePort(): Promise<number> {
   const socket = createSocket('udp6');

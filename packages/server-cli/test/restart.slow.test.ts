@@ -1,7 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ferry, randomFile, ServerProcess, sandbox, sha256File, spawnFerry } from './harness.js';
+import {
+  ferry,
+  randomFile,
+  ServerProcess,
+  sandbox,
+  sha256File,
+  spawnFerry,
+} from '../../cli-kit/testing/harness.js';
 
 const MB = 1024 * 1024;
 

@@ -1,8 +1,7 @@
 /**
  * End-to-end harness: runs the real `ferry` and `ferry-server` bins as separate processes on
  * loopback, each test with its own temporary root, key and config directory. Every process is
- * bounded in time and killed when the test file ends. (The same file serves the client-cli tests;
- * each package type-checks its own tests, so each holds a copy.)
+ * bounded in time and killed when the test file ends. Both CLI packages' tests import this one file.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
