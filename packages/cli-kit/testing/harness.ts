@@ -4,9 +4,7 @@
  * bounded in time and killed when the test file ends. Both CLI packages' tests import this one file.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -284,18 +282,4 @@ export class ServerProcess {
   }
 }
 
-export async function randomFile(path: string, size: number): Promise<string> {
-  const data = randomBytes(size);
-  await writeFile(path, data);
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
-}
+export { randomFile, sha256File } from './files.js';

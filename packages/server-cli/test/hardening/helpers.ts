@@ -6,10 +6,9 @@
  * Everything binds 127.0.0.1 only, and every wait is bounded.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -39,21 +38,7 @@ export async function tempDir(prefix = 'ferry-hardening-'): Promise<string> {
   return dir;
 }
 
-export async function randomFile(path: string, size: number): Promise<string> {
-  const data = randomBytes(size);
-  await writeFile(path, data);
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject);
-  });
-}
+export { randomFile, sha256File } from '../../../cli-kit/testing/files.js';
 
 /** Every `.ferry-partial-*` name under `dir` (recursively), relative to it. */
 export async function partialFiles(dir: string): Promise<string[]> {
