@@ -2,7 +2,6 @@
  * `pnpm bench`: times the real ferry bins on loopback and through the impairment proxy, verifies
  * every transfer by SHA-256, prints a markdown table, and writes the JSON result and an SVG chart.
  */
-import { realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type BenchOptions, parseBenchArgs, USAGE } from './args.js';
 import { type BenchResult, runBench } from './bench.js';
 import { renderSvg } from './chart.js';
+import { isEntryPoint } from './entry.js';
 import { BenchError } from './ferry.js';
 import { renderMarkdown } from './report.js';
 
@@ -86,17 +86,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

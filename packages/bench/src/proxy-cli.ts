@@ -1,7 +1,6 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { LinkConfig } from '@ferry/transport/sim';
+import { isEntryPoint } from './entry.js';
 import { ImpairmentProxy, type ImpairmentProxyOptions, type ProxyEndpoint } from './proxy.js';
 
 const USAGE = `ferry impairment proxy: forwards UDP from --listen to --target through simulated links.
@@ -237,17 +236,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
