@@ -25,6 +25,8 @@ const TWO_POW_32 = 2 ** 32;
 export const FERNET_OVERHEAD = 57;
 /** The shortest possible token: the overhead plus one ciphertext block (empty plaintext). */
 export const MIN_TOKEN_LENGTH = FERNET_OVERHEAD + BLOCK;
+/** `sealv` gathers only parts at least this long; below it one copy costs less than extra cipher calls. */
+export const GATHER_MIN_BYTES = 1024;
 /** How far in the future a token's timestamp may lie when a ttl is checked (the spec's and Python's 60 s). */
 export const MAX_CLOCK_SKEW = 60;
 
@@ -202,6 +204,106 @@ export class Fernet {
     const mac = createHmac('sha256', this.#signingKey).update(out.subarray(start, macStart)).digest();
     out.set(mac, macStart);
     return out;
+  }
+
+  /**
+   * Like `seal`, but returns the token as a list of buffers to send with one gathering write
+   * (`socket.send(list)`): `[headroom + token head, bulk ciphertext, tail ciphertext + HMAC]`. The
+   * bulk of the largest part is encrypted straight from the caller's buffer into the cipher's own
+   * output, so a large block is neither copied into a token buffer nor copied out of the cipher's
+   * result: one allocation and no copy per packet instead of two of each. The concatenation is
+   * byte-for-byte what `seal` returns; small plaintexts (below `GATHER_MIN_BYTES`) come back as one
+   * buffer from `seal`. The parts are not modified.
+   */
+  sealv(parts: readonly Uint8Array[], opts?: SealOptions): Buffer[] {
+    let bulkIndex = -1;
+    let plaintextLength = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const n = parts[i]!.length;
+      plaintextLength += n;
+      if (bulkIndex < 0 || n > parts[bulkIndex]!.length) bulkIndex = i;
+    }
+    if (bulkIndex < 0 || parts[bulkIndex]!.length < GATHER_MIN_BYTES) return [this.seal(parts, opts)];
+    const headroom = opts?.headroom ?? 0;
+    if (!Number.isSafeInteger(headroom) || headroom < 0) {
+      throw new RangeError(`seal: invalid headroom ${headroom}`);
+    }
+    const timestamp = unixSeconds(opts?.now);
+    const bulk = parts[bulkIndex]!;
+    let before = 0;
+    for (let i = 0; i < bulkIndex; i++) before += parts[i]!.length;
+    // head: everything before the bulk part plus the first bytes of the bulk, to a whole number of
+    // blocks (at least one: the first block takes the IV fold-in and must not be the caller's bytes).
+    let lead = (BLOCK - (before % BLOCK)) % BLOCK;
+    if (before + lead === 0) lead = BLOCK;
+    const headPlain = before + lead;
+    // middle: whole blocks straight from the bulk part; tail: the rest of it, the parts after it,
+    // and the padding.
+    const middle = Math.floor((bulk.length - lead) / BLOCK) * BLOCK;
+    const ciphertextLength = BLOCK * (Math.floor(plaintextLength / BLOCK) + 1);
+    const tailPlain = ciphertextLength - headPlain - middle;
+
+    const start = headroom;
+    const ivStart = start + IV_OFFSET;
+    const ciphertextStart = start + CIPHERTEXT_OFFSET;
+    const head = Buffer.allocUnsafe(ciphertextStart + headPlain);
+    if (headroom > 0) head.fill(0, 0, headroom);
+    head[start] = VERSION;
+    head.writeUInt32BE(Math.floor(timestamp / TWO_POW_32), start + TIMESTAMP_OFFSET);
+    head.writeUInt32BE(timestamp >>> 0, start + TIMESTAMP_OFFSET + 4);
+    const iv = opts?.iv;
+    if (iv === undefined) fillRandomFromPool(head, ivStart, BLOCK);
+    else if (iv.length === BLOCK) head.set(iv, ivStart);
+    else throw new RangeError(`seal: the IV must be ${BLOCK} bytes, got ${iv.length}`);
+    let offset = ciphertextStart;
+    for (let i = 0; i < bulkIndex; i++) {
+      head.set(parts[i]!, offset);
+      offset += parts[i]!.length;
+    }
+    head.set(bulk.subarray(0, lead), offset);
+
+    const tail = Buffer.allocUnsafe(tailPlain + MAC_BYTES);
+    offset = 0;
+    tail.set(bulk.subarray(lead + middle), offset);
+    offset += bulk.length - lead - middle;
+    for (let i = bulkIndex + 1; i < parts.length; i++) {
+      tail.set(parts[i]!, offset);
+      offset += parts[i]!.length;
+    }
+    tail.fill(tailPlain - offset, offset, tailPlain);
+
+    const chain = this.#encryptChain;
+    for (let i = 0; i < BLOCK; i++) head[ciphertextStart + i]! ^= head[ivStart + i]! ^ chain[i]!;
+    let headCiphertext: Buffer;
+    let middleCiphertext: Buffer;
+    let tailCiphertext: Buffer;
+    try {
+      headCiphertext = this.#cipher.update(head.subarray(ciphertextStart));
+      middleCiphertext = this.#cipher.update(bulk.subarray(lead, lead + middle));
+      tailCiphertext = this.#cipher.update(tail.subarray(0, tailPlain));
+    } catch (error) {
+      this.#resetCipher();
+      throw error;
+    }
+    if (
+      headCiphertext.length !== headPlain ||
+      middleCiphertext.length !== middle ||
+      tailCiphertext.length !== tailPlain
+    ) {
+      this.#resetCipher();
+      throw new Error('seal: cipher returned an unexpected length');
+    }
+    head.set(headCiphertext, ciphertextStart);
+    tail.set(tailCiphertext, 0);
+    chain.set(tail.subarray(tailPlain - BLOCK, tailPlain));
+
+    const mac = createHmac('sha256', this.#signingKey)
+      .update(head.subarray(start))
+      .update(middleCiphertext)
+      .update(tail.subarray(0, tailPlain))
+      .digest();
+    tail.set(mac, tailPlain);
+    return middle === 0 ? [head, tail] : [head, middleCiphertext, tail];
   }
 
   /**

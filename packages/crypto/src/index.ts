@@ -2,6 +2,7 @@ export { CryptoError, type CryptoErrorCode, isCryptoError } from './errors.js';
 export {
   FERNET_OVERHEAD,
   Fernet,
+  GATHER_MIN_BYTES,
   MAX_CLOCK_SKEW,
   MIN_TOKEN_LENGTH,
   maxPlaintextLength,
