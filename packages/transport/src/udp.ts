@@ -13,6 +13,7 @@ import {
   DEFAULT_RECEIVE_WINDOW,
   isResetFor,
 } from './core/handshake.js';
+import type { Datagram } from './core/wire.js';
 import { Session, type SessionDriver } from './session.js';
 
 /**
@@ -150,7 +151,7 @@ class SendTracker {
 
   send(
     socket: dgram.Socket,
-    datagram: Buffer,
+    datagram: Datagram,
     port?: number,
     address?: string,
     onError?: (e: Error) => void,
@@ -236,7 +237,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
   });
 
   const sends = new SendTracker();
-  const send = (datagram: Buffer): void => {
+  const send = (datagram: Datagram): void => {
     sends.send(socket, datagram, undefined, undefined, (error) => {
       if (session === undefined)
         fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));

@@ -9,6 +9,8 @@ import { RttEstimator } from './rtt.js';
 import { ConnectionStats, type DropReason } from './stats.js';
 import { type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
 import {
+  type Datagram,
+  datagramLength,
   decodeSessionPacket,
   encodeAck,
   encodeClose,
@@ -23,6 +25,7 @@ import {
   SESSION_OVERHEAD,
   type SessionPacket,
   sealDatagram,
+  sealDatagramv,
   sessionPrefix,
 } from './wire.js';
 
@@ -684,9 +687,9 @@ export class Connection {
   // ---------------------------------------------------------------- output
 
   /** Datagrams to send now (at most MAX_DATAGRAMS_PER_POLL; call again while it returns a full batch). */
-  poll(now: number): Buffer[] {
+  poll(now: number): Datagram[] {
     this.lastPoll = now;
-    const out: Buffer[] = [];
+    const out: Datagram[] = [];
     if (this.state === 'closed') return out;
     // No amplification: a server says nothing on the session until the client has proved its address.
     if (!this.peerValidated) return out;
@@ -709,7 +712,7 @@ export class Connection {
             now,
           ),
         );
-        this.sent.onSent(this.sent.nextPn, now, out[0]!.length, false);
+        this.sent.onSent(this.sent.nextPn, now, datagramLength(out[0]!), false);
       }
       if (now >= this.closeAt) this.finishClose();
       return out;
@@ -742,7 +745,7 @@ export class Connection {
     return out;
   }
 
-  private emitData(now: number, out: Buffer[]): void {
+  private emitData(now: number, out: Datagram[]): void {
     const size = this.blockSize + SESSION_OVERHEAD;
     let idle = 0;
     const transfers = [...this.sending.values()];
@@ -767,13 +770,16 @@ export class Connection {
       idle = 0;
       const pn = this.nextPn();
       const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
-      const datagram = this.emitParts([header, block.data], now);
-      this.afterAckEliciting(pn, datagram.length, now, {
+      const datagram = sealDatagramv(this.sendKey, this.prefix, [header, block.data], this.wallClock());
+      const length = datagramLength(datagram);
+      this.stats.datagramsSent++;
+      this.stats.bytesSent += length;
+      this.afterAckEliciting(pn, length, now, {
         kind: 'data',
         transferId: t.id,
         block: block.index,
       });
-      this.pacer.onSend(datagram.length);
+      this.pacer.onSend(length);
       if (this.probeCredits > 0) this.probeCredits--;
       this.stats.blocksSent++;
       if (block.retransmission) this.stats.blocksRetransmitted++;
@@ -849,11 +855,7 @@ export class Connection {
   }
 
   private emit(plaintext: Buffer, _now: number): Buffer {
-    return this.emitParts([plaintext], _now);
-  }
-
-  private emitParts(parts: Uint8Array[], _now: number): Buffer {
-    const datagram = sealDatagram(this.sendKey, this.prefix, parts, this.wallClock());
+    const datagram = sealDatagram(this.sendKey, this.prefix, [plaintext], this.wallClock());
     this.stats.datagramsSent++;
     this.stats.bytesSent += datagram.length;
     return datagram;

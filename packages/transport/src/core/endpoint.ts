@@ -18,6 +18,7 @@ import {
 } from './handshake.js';
 import { emptyDrops } from './stats.js';
 import {
+  type Datagram,
   decodeHandshakePacket,
   encodeReject,
   encodeReset,
@@ -86,7 +87,7 @@ export class ServerEndpoint {
   /** Nonces of hellos seen within twice the handshake TTL (replay protection). */
   private readonly nonces = new Map<string, { expires: number; connId: bigint }>();
   private readonly events: EndpointEvent[] = [];
-  private readonly outbox: Array<{ to: string; datagram: Buffer }> = [];
+  private readonly outbox: Array<{ to: string; datagram: Datagram }> = [];
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
@@ -346,7 +347,7 @@ export class ServerEndpoint {
     }
   }
 
-  poll(now: number): Array<{ to: string; datagram: Buffer }> {
+  poll(now: number): Array<{ to: string; datagram: Datagram }> {
     const out = this.outbox.splice(0, this.outbox.length);
     for (const session of this.sessions.values()) {
       if (!session.validated) continue;
@@ -361,8 +362,8 @@ export class ServerEndpoint {
   }
 
   /** Polls one session only (after its application queued work). */
-  pollSession(session: ServerSession, now: number): Array<{ to: string; datagram: Buffer }> {
-    const out: Array<{ to: string; datagram: Buffer }> = [];
+  pollSession(session: ServerSession, now: number): Array<{ to: string; datagram: Datagram }> {
+    const out: Array<{ to: string; datagram: Datagram }> = [];
     if (!session.validated) return out;
     for (const datagram of session.connection.poll(now)) out.push({ to: session.address, datagram });
     return out;

@@ -84,6 +84,36 @@ export function sealDatagram(key: Fernet, prefix: Buffer, parts: Uint8Array[], w
   return datagram;
 }
 
+/**
+ * A datagram as it leaves the core: one buffer, or a list of buffers to send with one gathering
+ * write (a DATA packet: its block is not copied into a datagram buffer).
+ */
+export type Datagram = Buffer | Buffer[];
+
+export function datagramLength(datagram: Datagram): number {
+  if (!Array.isArray(datagram)) return datagram.length;
+  let n = 0;
+  for (const part of datagram) n += part.length;
+  return n;
+}
+
+/** The datagram's bytes as one buffer (for simulated networks and tests; sockets take the list). */
+export function datagramBytes(datagram: Datagram): Buffer {
+  return Array.isArray(datagram) ? Buffer.concat(datagram) : datagram;
+}
+
+/** Like `sealDatagram`, as gather buffers (see `Fernet.sealv`): for DATA packets. */
+export function sealDatagramv(
+  key: Fernet,
+  prefix: Buffer,
+  parts: Uint8Array[],
+  wallSeconds: number,
+): Datagram {
+  const list = key.sealv(parts, { headroom: PREFIX_LENGTH, now: wallSeconds });
+  prefix.copy(list[0]!, 0, 0, PREFIX_LENGTH);
+  return list.length === 1 ? list[0]! : list;
+}
+
 export function sealHandshake(key: Fernet, connId: bigint, plaintext: Buffer, wallSeconds: number): Buffer {
   return sealDatagram(key, encodePrefix({ space: Space.Handshake, connId }), [plaintext], wallSeconds);
 }

@@ -7,8 +7,11 @@ export interface SimEndpoint {
   /** Current address (changes on SimNetwork.rebind). */
   readonly address: string;
   readonly closed: boolean;
-  /** Queues a copy of the datagram on the link to `to`; never delivers synchronously. */
-  send(datagram: Uint8Array, to: string): void;
+  /**
+   * Queues a copy of the datagram on the link to `to`; never delivers synchronously. A list of
+   * buffers is one datagram, gathered (as `socket.send(list)` sends it).
+   */
+  send(datagram: Uint8Array | readonly Uint8Array[], to: string): void;
   /** Called once per delivered datagram, from inside SimNetwork.run. */
   onDatagram?: ((datagram: Buffer, from: string) => void) | undefined;
   /** Frees the address; later sends are dropped (counted as dropped.closed). */
@@ -94,8 +97,8 @@ class Endpoint implements SimEndpoint {
     public address: string,
   ) {}
 
-  send(datagram: Uint8Array, to: string): void {
-    this.hooks.transmit(this, datagram, to);
+  send(datagram: Uint8Array | readonly Uint8Array[], to: string): void {
+    this.hooks.transmit(this, isGathered(datagram) ? Buffer.concat(datagram) : datagram, to);
   }
 
   close(): void {
@@ -300,4 +303,8 @@ export class SimNetwork {
     if (endpoint.onDatagram) endpoint.onDatagram(datagram, from);
     else this.stats.unhandled++;
   }
+}
+
+function isGathered(datagram: Uint8Array | readonly Uint8Array[]): datagram is readonly Uint8Array[] {
+  return Array.isArray(datagram);
 }
