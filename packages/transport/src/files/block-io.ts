@@ -53,20 +53,27 @@ export class PrefixHasher {
     return this.#hashed;
   }
 
-  /** Offers bytes just written or read at `offset`; call only once they can also be read back. */
-  offer(offset: number, data: Uint8Array): void {
-    if (this.#digest !== undefined || this.#failure !== undefined || data.length === 0) return;
+  /**
+   * Offers bytes just written or read at `offset` (one buffer, or consecutive buffers written
+   * together); call only once they can also be read back.
+   */
+  offer(offset: number, data: Uint8Array | readonly Uint8Array[]): void {
+    if (this.#digest !== undefined || this.#failure !== undefined) return;
+    const parts = data instanceof Uint8Array ? [data] : data;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (length === 0) return;
     if (this.#catchUp === undefined && offset === this.#hashed) {
-      this.#hash.update(data);
-      this.#hashed += data.length;
+      for (const part of parts) this.#hash.update(part);
+      this.#hashed += length;
       this.#drainAhead();
     } else if (
       offset > this.#hashed &&
-      this.#aheadBytes + data.length <= this.#aheadLimit &&
+      this.#aheadBytes + length <= this.#aheadLimit &&
       !this.#ahead.has(offset)
     ) {
-      this.#ahead.set(offset, Buffer.from(data));
-      this.#aheadBytes += data.length;
+      this.#ahead.set(offset, Buffer.concat(parts, length));
+      this.#aheadBytes += length;
     }
     if (this.#options.readBackEagerly) this.kick();
   }

@@ -13,7 +13,9 @@ export function systemError(code: string, syscall: string): NodeJS.ErrnoExceptio
   return Object.assign(new Error(`${code}: simulated failure, ${syscall}`), { code, syscall });
 }
 
-export type HandleOverrides = Partial<Pick<FileHandle, 'write' | 'read' | 'datasync' | 'sync' | 'stat'>>;
+export type HandleOverrides = Partial<
+  Pick<FileHandle, 'write' | 'writev' | 'read' | 'datasync' | 'sync' | 'stat'>
+>;
 
 /**
  * The real node:fs/promises, except that handles opened on paths accepted by `match` have the
@@ -54,6 +56,12 @@ export function failPartialWritesAfter(limit: number, code = 'ENOSPC'): Partial<
         written += length;
         return real.write(buffer, offset, length, position);
       }) as FileHandle['write'],
+      writev: (async (buffers: NodeJS.ArrayBufferView[], position: number) => {
+        const length = buffers.reduce((n, b) => n + b.byteLength, 0);
+        if (written + length > limit) throw systemError(code, 'write');
+        written += length;
+        return real.writev(buffers, position);
+      }) as FileHandle['writev'],
     }),
   );
 }

@@ -37,6 +37,17 @@ interface WriteRun {
   merged: WriteRun[];
 }
 
+/** What is left of `buffers` after a (short) write of `written` bytes: the tail, without copying. */
+function unwritten(buffers: Buffer[], written: number): Buffer[] {
+  let i = 0;
+  let skip = written;
+  while (i < buffers.length && skip >= buffers[i]!.length) skip -= buffers[i++]!.length;
+  if (i === buffers.length) return [];
+  const rest = buffers.slice(i);
+  if (skip > 0) rest[0] = rest[0]!.subarray(skip);
+  return rest;
+}
+
 function newRun(index: number, data: Buffer): WriteRun {
   let resolveDone!: () => void;
   let rejectDone!: (error: unknown) => void;
@@ -571,9 +582,9 @@ export class PartialFile implements BlockSink {
   #startRun(run: WriteRun): void {
     this.#runsByStart.delete(run.start);
     this.#runsByEnd.delete(run.end);
-    const data = run.blocks.length === 1 ? run.blocks[0]! : Buffer.concat(run.blocks, run.bytes);
+    const blocks = run.blocks;
     run.blocks = [];
-    const writing: Promise<void> = this.#writeRun(run, data).finally(() => {
+    const writing: Promise<void> = this.#writeRun(run, blocks).finally(() => {
       this.#writing.delete(writing);
       if (this.#writing.size === 0 && this.#runsByStart.size > 0) this.#flush();
     });
@@ -581,14 +592,17 @@ export class PartialFile implements BlockSink {
   }
 
   // Never rejects: the outcome goes to the run's writers.
-  async #writeRun(run: WriteRun, data: Buffer): Promise<void> {
+  // The run's blocks go out in one gathering write (writev): no copy of them into a run buffer.
+  async #writeRun(run: WriteRun, blocks: Buffer[]): Promise<void> {
     const offset = run.start * this.blockSize;
     let failure: unknown;
     try {
       let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.#handle.write(data, done, data.length - done, offset + done);
+      let rest = blocks;
+      while (rest.length > 0) {
+        const { bytesWritten } = await this.#handle.writev(rest, offset + done);
         done += bytesWritten;
+        rest = unwritten(rest, bytesWritten);
       }
     } catch (error) {
       const blocks = run.end - run.start === 1 ? `block ${run.start}` : `blocks ${run.start}-${run.end - 1}`;
@@ -602,8 +616,8 @@ export class PartialFile implements BlockSink {
     if (failure === undefined && this.#state === 'open') {
       try {
         this.#bitmap.setRange(run.start, run.end);
-        this.#hasher.offer(offset, data);
-        this.#bytesSincePersist += data.length;
+        this.#hasher.offer(offset, blocks);
+        for (const block of blocks) this.#bytesSincePersist += block.length;
         this.#maybePersist();
       } catch (unexpected) {
         failure = unexpected; // a bug: still report it to the writers rather than leave them waiting
