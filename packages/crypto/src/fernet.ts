@@ -25,8 +25,12 @@ const TWO_POW_32 = 2 ** 32;
 export const FERNET_OVERHEAD = 57;
 /** The shortest possible token: the overhead plus one ciphertext block (empty plaintext). */
 export const MIN_TOKEN_LENGTH = FERNET_OVERHEAD + BLOCK;
-/** `sealv` gathers only parts at least this long; below it one copy costs less than extra cipher calls. */
-export const GATHER_MIN_BYTES = 1024;
+/**
+ * `sealv` gathers only parts at least this long: below it, copying the part costs less than the two
+ * extra cipher calls and buffers (measured: sealv is 10 % faster at 16 KiB and 64 KiB, 5-15 %
+ * slower at 1-8 KiB).
+ */
+export const GATHER_MIN_BYTES = 16384;
 /** How far in the future a token's timestamp may lie when a ttl is checked (the spec's and Python's 60 s). */
 export const MAX_CLOCK_SKEW = 60;
 

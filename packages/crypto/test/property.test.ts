@@ -120,7 +120,7 @@ describe('tampering', () => {
           expect(fernet.tryOpen(Buffer.concat([Uint8Array.of(byte), token]), openOptions)).toBe('EBADTOKEN');
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
@@ -144,7 +144,9 @@ describe('sealv (gathered tokens)', () => {
   const part = fc.oneof(
     fc.uint8Array({ maxLength: 40 }),
     fc.uint8Array({ minLength: 1000, maxLength: 5000 }),
-    fc.constantFrom(1024, 1040, 4096, 4111).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+    fc
+      .constantFrom(GATHER_MIN_BYTES, GATHER_MIN_BYTES + 16, GATHER_MIN_BYTES + 4111)
+      .chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
   );
 
   it('is byte-for-byte the token seal makes, split over buffers, and leaves the parts alone', () => {
@@ -158,13 +160,13 @@ describe('sealv (gathered tokens)', () => {
           const gathered = gatherSealer.sealv(parts, { now: NOW, iv, headroom });
           const whole = gatherReference.seal(parts, { now: NOW, iv, headroom });
           expect(Buffer.concat(gathered).equals(whole)).toBe(true);
-          expect(parts.map((p) => Buffer.from(p))).toEqual(copies);
+          expect(parts.every((p, i) => Buffer.from(p).equals(copies[i]!))).toBe(true);
           expect(
             gatherReference.open(whole.subarray(headroom), openOptions).equals(Buffer.concat(parts)),
           ).toBe(true);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 
