@@ -5,7 +5,14 @@
  * one line per error and returns the exit code from the error table.
  */
 import { createRequire } from 'node:module';
-import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
+import {
+  flagOption,
+  parseWords,
+  runMatched,
+  stringOption,
+  tuneGarbageCollection,
+  usageError,
+} from '@ferry/cli-kit';
 import { type CAC, cac } from 'cac';
 import { parsePort, parseTarget, type Target } from './args.js';
 import { COMMANDS, type CommandSpec, FLAG_OPTIONS } from './command-table.js';
@@ -44,7 +51,7 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     .option('--json', 'NDJSON events on stdout: start, progress, done, entry, error')
     .option('-q, --quiet', 'No progress bars or confirmations; errors only')
     .option('--timeout <seconds>', 'Give up when the server is silent this long (default 30)')
-    .option('--block-size <bytes>', 'Largest data block to use (default 32768 on loopback, 1120 otherwise)')
+    .option('--block-size <bytes>', 'Largest data block to use (default 64512 on loopback, 1120 otherwise)')
     .option('--limit <rate>', 'Cap the sending rate in bytes/s (10M = 10 MiB/s, 500k, 2MB)')
     .option('--window <packets>', 'Fixed window of N packets, for comparisons (1 = stop-and-wait)');
 
@@ -217,6 +224,7 @@ async function keygenCommand(file: string | undefined, options: Record<string, u
 
 /** Runs `ferry` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  tuneGarbageCollection();
   let invocation: Invocation | undefined;
   const cli = buildCli((selected) => {
     invocation = selected;

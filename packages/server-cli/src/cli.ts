@@ -6,7 +6,14 @@
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
+import {
+  flagOption,
+  parseWords,
+  runMatched,
+  stringOption,
+  tuneGarbageCollection,
+  usageError,
+} from '@ferry/cli-kit';
 import { cac } from 'cac';
 
 export const DEFAULT_PORT = 7777;
@@ -93,6 +100,7 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
 
 /** Runs `ferry-server` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  tuneGarbageCollection();
   const cli = cac('ferry-server');
   let settings: Settings | undefined;
   cli
@@ -104,7 +112,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--keys <file>', 'Several named keys, each read-only (ro) or read-write (rw)')
     .option('--read-only', 'Refuse put, rename and delete for every key')
     .option('--max-sessions <n>', 'Most clients at once (default 256)')
-    .option('--block-size <bytes>', 'Largest data block offered (default 32768)')
+    .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
     .option('--timeout <seconds>', 'Drop a client silent this long (default 30)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
     .option('--json', 'NDJSON log lines on stdout')
