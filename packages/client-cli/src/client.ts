@@ -25,7 +25,7 @@ export interface FerryClientOptions {
   host: string;
   port: number;
   key: FernetKey;
-  /** Block size to ask for: default 32768 towards loopback addresses, INTERNET_BLOCK_SIZE otherwise. */
+  /** Block size to ask for: default DEFAULT_BLOCK_SIZE (64512) towards loopback addresses, INTERNET_BLOCK_SIZE otherwise. */
   blockSize?: number;
   idleTimeoutMs?: number;
   handshakeTimeoutMs?: number;

@@ -57,7 +57,7 @@ describe('sizes computed from the Fernet layout', () => {
     expect(INTERNET_BLOCK_SIZE).toBe(1120);
     expect(dataDatagramLength(INTERNET_BLOCK_SIZE)).toBe(1221);
     expect(dataDatagramLength(INTERNET_BLOCK_SIZE + 16)).toBeGreaterThan(INTERNET_MAX_DATAGRAM);
-    expect(DEFAULT_BLOCK_SIZE).toBe(32768);
+    expect(DEFAULT_BLOCK_SIZE).toBe(64512);
     expect(MIN_BLOCK_SIZE).toBeLessThanOrEqual(INTERNET_BLOCK_SIZE);
     expect(dataDatagramLength(MAX_BLOCK_SIZE)).toBe(datagramLength(DATA_HEADER_LENGTH + MAX_BLOCK_SIZE));
   });
