@@ -76,8 +76,9 @@ describe('fuzzing the server while it transfers', () => {
       const server = await ChildServer.start({ root, keys: [key] });
       const relay = await UdpRelay.open(server.port, 30_000);
 
-      // An earlier session, recorded in full: its datagrams are replayed at the server later.
-      const earlierDigest = await randomFile(join(work, 'earlier.bin'), 512 * 1024);
+      // An earlier session, recorded in full: its datagrams are replayed at the server later. 4 MiB
+      // is about 65 DATA datagrams each way at the loopback block size, plus their ACKs.
+      const earlierDigest = await randomFile(join(work, 'earlier.bin'), 4 * MB);
       const earlier = await connectClient({ port: relay.port, key: key.key });
       await earlier.put(join(work, 'earlier.bin'), 'earlier.bin');
       await earlier.get('earlier.bin', join(work, 'earlier-back.bin'));
