@@ -91,7 +91,7 @@ describe('PartialFile', () => {
     // Blocks in order and out of order, so that runs of several blocks form before they are written.
     await Promise.all([0, 1, 2, 3, 9, 10, 8, 4, 5, 7, 6].map((i) => partial.write(i, block(data, i))));
     expect(shortWrites).toBeGreaterThan(10);
-    await partial.commit({ sha256: sha256(data) });
+    await partial.commit({ sha256: sha256(data), overwrite: false });
     expect((await fsp.readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
   });
 
