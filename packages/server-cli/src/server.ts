@@ -407,14 +407,30 @@ class SessionHandler {
     }
     for (const source of this.gets.values()) void source.close().catch(() => {});
     this.gets.clear();
+    const stats = this.session.stats();
     this.server.emit({
       type: 'session-closed',
       level: code === 'OK' ? 'info' : 'warn',
-      msg: `${this.label} session ended${code === 'OK' ? '' : `: ${message}`}`,
+      msg: `${this.label} session ended${code === 'OK' ? '' : `: ${message}`} (${summarizeStats(stats)})`,
       code,
+      stats,
     });
     this.server.sessionEnded(this);
   }
+}
+
+/** A session's transport counters in a few words, for the text log (--json carries them all). */
+function summarizeStats(stats: Record<string, unknown>): string {
+  const n = (key: string): number => (typeof stats[key] === 'number' ? (stats[key] as number) : 0);
+  const rtt = (stats.rtt as { smoothedMs?: unknown } | undefined)?.smoothedMs;
+  const mb = (bytes: number): string =>
+    bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
+  return [
+    `sent ${mb(n('bytesSent'))}`,
+    `received ${mb(n('bytesReceived'))}`,
+    `${n('blocksRetransmitted')} blocks retransmitted`,
+    ...(typeof rtt === 'number' ? [`rtt ${rtt.toFixed(1)} ms`] : []),
+  ].join(', ');
 }
 
 function asFerryError(error: unknown): FerryError {

@@ -151,9 +151,16 @@ describe('ferry-server running', () => {
     expect(events).toHaveLength(server.lines.length);
     expect(events[0]).toMatchObject({ type: 'listening', level: 'info', port: server.port, root: box.root });
     expect(events.map((e) => e.type)).toEqual(
-      expect.arrayContaining(['session-open', 'put-start', 'put-done', 'stopped']),
+      expect.arrayContaining(['session-open', 'put-start', 'put-done', 'session-closed', 'stopped']),
     );
     for (const e of events) expect(typeof e.time).toBe('string');
+    // The end of a session carries its transport counters: the 4-byte file arrived in a DATA datagram.
+    const closed = events.find((e) => e.type === 'session-closed')!;
+    expect(closed).toMatchObject({
+      code: 'OK',
+      stats: { blocksReceived: 1, rtt: { smoothedMs: expect.any(Number) } },
+    });
+    expect((closed.stats as { bytesReceived: number }).bytesReceived).toBeGreaterThan(4);
   });
 
   it('on SIGTERM lets a running transfer finish, then exits 0', async () => {
