@@ -508,6 +508,8 @@ describe('NAT rebinding', () => {
       expect(rebound).toBe(true);
       expect(r.ok, describeRun(r)).toBe(true);
       expect(r.serverSession!.address).toBe(newAddress);
+      // The new address proved itself (it acknowledged what was sent there): no more sending cap.
+      expect(r.serverSession!.connection.sendingLimited).toBe(false);
       // It carried on promptly: the path changed, the session did not wait for a keep-alive.
       expect(r.completedAt!).toBeLessThan(3_000);
     });

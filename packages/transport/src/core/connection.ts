@@ -69,6 +69,8 @@ export const DEFAULT_MAX_ACK_DELAY_MS = 1;
 /** Ack at once after this many ack-eliciting packets (else at the end of a receive batch or the delay). */
 export const ACK_EVERY = 2;
 export const MAX_DATAGRAMS_PER_POLL = 128;
+/** What an ACK, PING, CONTROL or CLOSE datagram needs of a sending cap to go out (most are smaller). */
+const SMALL_PACKET_BYTES = 256;
 export const PROBE_PACKETS = 2;
 /** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
 export const MAX_PROBE_INTERVAL_MS = 2_000;
@@ -506,14 +508,17 @@ export class Connection {
 
   nextTimeout(): number {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
-    if (this.state !== 'open') return this.closePending ? 0 : this.closeAt;
+    // Under a sending cap (an unvalidated peer address), what cannot go out now waits for the peer's
+    // next datagram (which raises the cap and is followed by a poll), not for a timer.
+    const small = this.smallPacketAllowed();
+    if (this.state !== 'open') return this.closePending && small ? 0 : this.closeAt;
     let t = Math.min(
       this.lastReceived + this.idleTimeoutMs,
       this.lastAckElicitingSent + this.idleTimeoutMs / 3,
     );
-    if (this.ackPending > 0)
+    if (this.ackPending > 0 && small)
       t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
-    if (this.flowUpdate && this.received.largest >= 0) t = 0;
+    if (this.flowUpdate && this.received.largest >= 0 && small) t = 0;
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
@@ -521,8 +526,12 @@ export class Connection {
       t = Math.min(t, this.lastAckElicitingSent + this.probeTimeout());
     }
     t = Math.min(t, this.receiveProbeDeadline());
-    if (this.controlOut.hasPending() || this.pingPending) t = 0;
-    else if (this.hasDataReady()) {
+    const fullDatagram = this.blockSize + SESSION_OVERHEAD;
+    if ((this.controlOut.hasPending() || this.pingPending) && small) t = 0;
+    else if (
+      this.hasDataReady() &&
+      (this.sendAllowance === undefined || this.sendAllowance >= fullDatagram)
+    ) {
       t = Math.min(
         t,
         this.pacer.nextSendTime(this.blockSize + SESSION_OVERHEAD, this.cc.pacingRate, this.lastPoll),
@@ -568,6 +577,41 @@ export class Connection {
    */
   peerAddressChanged(): void {
     this.rtoBackoff = 0;
+  }
+
+  /**
+   * Caps what this connection sends until `limitSending(undefined)`: at most `bytes` more, plus what
+   * `allowSending` adds (anti-amplification towards a peer address not yet validated, RFC 9000
+   * §8.1). A PING goes out at once so that the peer's ACK of it can validate the address. DATA waits
+   * for room for a whole datagram; smaller packets go out while some allowance remains.
+   */
+  limitSending(bytes: number | undefined): void {
+    this.sendAllowance = bytes;
+    if (bytes !== undefined) this.pingPending = true;
+  }
+
+  allowSending(bytes: number): void {
+    if (this.sendAllowance !== undefined) this.sendAllowance += bytes;
+  }
+
+  /** Whether sending is capped (see `limitSending`). */
+  get sendingLimited(): boolean {
+    return this.sendAllowance !== undefined;
+  }
+
+  /** The packet number the next packet sent will have. */
+  get nextPacketNumber(): number {
+    return this.sent.nextPn;
+  }
+
+  /** The largest packet number the peer has acknowledged (-1 before any). */
+  get largestAckedPacket(): number {
+    return this.sent.largestAcked;
+  }
+
+  /** Room for a small packet (ACK, PING, CONTROL, CLOSE) under the sending cap. */
+  private smallPacketAllowed(): boolean {
+    return this.sendAllowance === undefined || this.sendAllowance >= SMALL_PACKET_BYTES;
   }
 
   private flowBlocked(): boolean {
@@ -669,6 +713,8 @@ export class Connection {
   }
 
   private finishCloseSilently = false;
+  /** Bytes that may still be sent while the peer's address is unvalidated; undefined: no cap. */
+  private sendAllowance: number | undefined;
 
   private finishClose(): void {
     if (this.state === 'closed') return;
@@ -703,7 +749,7 @@ export class Connection {
       );
     }
     if (this.state !== 'open') {
-      if (this.closePending) {
+      if (this.closePending && this.smallPacketAllowed()) {
         this.closePending = false;
         this.lastCloseSent = now;
         out.push(
@@ -718,8 +764,8 @@ export class Connection {
       return out;
     }
     this.requestReads();
-    if (this.shouldAck(now)) out.push(this.emitAck(now));
-    while (out.length < MAX_DATAGRAMS_PER_POLL) {
+    if (this.shouldAck(now) && this.smallPacketAllowed()) out.push(this.emitAck(now));
+    while (out.length < MAX_DATAGRAMS_PER_POLL && this.smallPacketAllowed()) {
       const m = this.controlOut.next();
       if (m === undefined) break;
       out.push(
@@ -736,11 +782,11 @@ export class Connection {
     if (this.probeDue) pings = Math.max(pings, this.probeCredits);
     this.probeDue = false;
     this.pingPending = false;
-    for (; pings > 0 && out.length < MAX_DATAGRAMS_PER_POLL; pings--) {
+    for (; pings > 0 && out.length < MAX_DATAGRAMS_PER_POLL && this.smallPacketAllowed(); pings--) {
       out.push(this.emitAckEliciting(encodePing(this.prefix, this.nextPn()), now, { kind: 'ping' }));
     }
     if (pings > 0) this.pingPending = true; // the batch is full: next poll
-    if (this.shouldAck(now)) out.push(this.emitAck(now));
+    if (this.shouldAck(now) && this.smallPacketAllowed()) out.push(this.emitAck(now));
     this.requestReads();
     return out;
   }
@@ -754,6 +800,7 @@ export class Connection {
       return;
     }
     while (out.length < MAX_DATAGRAMS_PER_POLL && idle < transfers.length) {
+      if (this.sendAllowance !== undefined && this.sendAllowance < size) return;
       const cwndOk = this.sent.bytesInFlight + size <= this.cc.cwnd;
       if (!cwndOk && this.probeCredits === 0) return;
       if (this.probeCredits === 0 && !this.pacer.canSend(size, this.cc.pacingRate, now)) return;
@@ -774,6 +821,7 @@ export class Connection {
       const length = datagramLength(datagram);
       this.stats.datagramsSent++;
       this.stats.bytesSent += length;
+      if (this.sendAllowance !== undefined) this.sendAllowance -= length;
       this.afterAckEliciting(pn, length, now, {
         kind: 'data',
         transferId: t.id,
@@ -858,6 +906,7 @@ export class Connection {
     const datagram = sealDatagram(this.sendKey, this.prefix, [plaintext], this.wallClock());
     this.stats.datagramsSent++;
     this.stats.bytesSent += datagram.length;
+    if (this.sendAllowance !== undefined) this.sendAllowance -= datagram.length;
     return datagram;
   }
 

@@ -75,6 +75,9 @@ interface HalfOpen {
   nonce: string;
 }
 
+/** A session sends an unvalidated new peer address at most this many times the bytes it got from it. */
+export const AMPLIFICATION_FACTOR = 3;
+
 export type EndpointEvent =
   | { type: 'session'; session: ServerSession }
   | { type: 'session-closed'; session: ServerSession };
@@ -88,6 +91,11 @@ export class ServerEndpoint {
   private readonly nonces = new Map<string, { expires: number; connId: bigint }>();
   private readonly events: EndpointEvent[] = [];
   private readonly outbox: Array<{ to: string; datagram: Datagram }> = [];
+  /** Per session: the address last proven to reach the client, and the check of a new one in progress. */
+  private readonly paths = new WeakMap<
+    ServerSession,
+    { validatedAddress: string; checkFrom: number | undefined }
+  >();
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
@@ -155,11 +163,10 @@ export class ServerEndpoint {
         session.validated = true;
         this.halfOpen.delete(prefix.connId);
         this.events.push({ type: 'session', session });
+        // The welcome went to the hello's address and the client holds its keys: that address is proven.
+        this.paths.set(session, { validatedAddress: session.address, checkFrom: undefined });
       }
-      if (session.address !== from) {
-        session.address = from;
-        session.connection.peerAddressChanged();
-      }
+      this.followPeer(session, from, datagram.length);
       return;
     }
     if (prefix.space === SPACE.handshake) {
@@ -167,6 +174,41 @@ export class ServerEndpoint {
       return;
     }
     this.counters.drops.malformed++;
+  }
+
+  /**
+   * Path validation (RFC 9000 §8.2, §9.3, without new frames). A session follows an authentic, newest
+   * datagram to a new source address at once (NAT rebinding), but sends there at most
+   * AMPLIFICATION_FACTOR times what came from that address until the peer proves it receives there: an
+   * ACK from that address of a packet first sent after the move (the connection sends a PING at
+   * once to draw one). An on-path attacker who races captured datagrams from another address (a
+   * third party's, spoofed) therefore cannot aim more than that at it; going back to an address
+   * already proven lifts the cap at once.
+   */
+  private followPeer(session: ServerSession, from: string, length: number): void {
+    const path = this.paths.get(session);
+    if (path === undefined) return;
+    const connection = session.connection;
+    if (session.address !== from) {
+      session.address = from;
+      connection.peerAddressChanged();
+      if (from === path.validatedAddress) {
+        path.checkFrom = undefined;
+        connection.limitSending(undefined);
+      } else {
+        path.checkFrom = connection.nextPacketNumber;
+        connection.limitSending(AMPLIFICATION_FACTOR * length);
+      }
+      return;
+    }
+    if (path.checkFrom === undefined) return;
+    if (connection.largestAckedPacket >= path.checkFrom) {
+      path.validatedAddress = from;
+      path.checkFrom = undefined;
+      connection.limitSending(undefined);
+    } else {
+      connection.allowSending(AMPLIFICATION_FACTOR * length);
+    }
   }
 
   private onHello(datagram: Buffer, initialConnId: bigint, from: string, now: number): void {
