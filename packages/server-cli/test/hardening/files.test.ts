@@ -222,10 +222,9 @@ describe('symlinks and special files', () => {
     await outsideUntouched();
   });
 
-  // Known issue (docs/SECURITY.md): PartialFile writes its progress sidecar (.ferry-partial-*.state)
-  // by path, so after the swap it lands in the directory the symlink points to. Remove `.fails` once
-  // the sidecar is written relative to the directory the transfer started in.
-  it.fails('known issue: not even the partial file’s progress sidecar is written outside', () => {
+  // The progress sidecar (.ferry-partial-*.state) is written through a descriptor of the directory
+  // the put started in, so the swap does not redirect it either (before: it landed outside).
+  it('not even the partial file’s progress sidecar is written outside', () => {
     expect(writtenOutside).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, existsSync, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MAX_FILE_SIZE } from '@ferry/protocol';
@@ -176,6 +176,13 @@ export class PartialFile implements BlockSink {
   readonly #inUse: Set<string> | undefined;
   readonly #verifyTarget: (() => Promise<void>) | undefined;
   readonly #name: string;
+  /** The directory the transfer started in, held open (see `#sidecarPath`). */
+  readonly #dirHandle: FileHandle | undefined;
+  /**
+   * Where the sidecar is written and removed: through /proc/self/fd of the directory's descriptor
+   * (Linux), so that a directory swapped for a symlink meanwhile cannot redirect it; else by path.
+   */
+  readonly #sidecarPath: string;
   #persistChain: Promise<void> = Promise.resolve();
   #autoPersist: Promise<void> | undefined;
   #failure: unknown;
@@ -198,6 +205,7 @@ export class PartialFile implements BlockSink {
     handle: FileHandle;
     bitmap: BlockBitmap;
     dataPath: string;
+    dirHandle: FileHandle | undefined;
     resumed: boolean;
     createdAt: number;
     now: () => number;
@@ -206,6 +214,8 @@ export class PartialFile implements BlockSink {
     this.finalPath = options.finalPath;
     this.dataPath = init.dataPath;
     this.statePath = init.dataPath + STATE_SUFFIX;
+    this.#dirHandle = init.dirHandle;
+    this.#sidecarPath = this.#inDirectory(this.statePath);
     this.size = options.size;
     this.blockSize = options.blockSize;
     this.blockCount = init.bitmap.blockCount;
@@ -287,12 +297,14 @@ export class PartialFile implements BlockSink {
       let opened = options.resume ? await reopen(fs, dataPath, options, blockCount) : undefined;
       const resumed = opened !== undefined;
       opened ??= await create(fs, dataPath, options, blockCount, now());
+      const dirHandle = await openDirectory(fs, dir);
       const partial = new PartialFile({
         options,
         fs,
         handle: opened.handle,
         bitmap: opened.bitmap,
         dataPath,
+        dirHandle,
         resumed,
         createdAt: opened.createdAt,
         now,
@@ -429,8 +441,9 @@ export class PartialFile implements BlockSink {
     this.#state = 'committed';
     this.#inUse?.delete(this.dataPath);
     await fsyncDirectory(this.#fs, dirname(this.finalPath));
-    await this.#removeQuietly(this.statePath);
+    await this.#removeQuietly(this.#sidecarPath);
     await this.#handle.close().catch(() => {});
+    await this.#closeDirectory();
     return { path: this.finalPath, size: this.size, sha256: actual };
   }
 
@@ -449,9 +462,10 @@ export class PartialFile implements BlockSink {
     await this.#settleBackground().catch(() => {});
     await this.#persistChain;
     await this.#handle.close().catch(() => {});
-    await this.#removeQuietly(this.dataPath);
-    await this.#removeQuietly(this.statePath);
-    await this.#removeQuietly(this.statePath + TMP_SUFFIX);
+    await this.#removeQuietly(this.#inDirectory(this.dataPath));
+    await this.#removeQuietly(this.#sidecarPath);
+    await this.#removeQuietly(this.#sidecarPath + TMP_SUFFIX);
+    await this.#closeDirectory();
     this.#inUse?.delete(this.dataPath);
   }
 
@@ -466,6 +480,7 @@ export class PartialFile implements BlockSink {
       await this.#drainWrites();
       await this.#hasher.settle();
       await this.#handle.close().catch(() => {});
+      await this.#closeDirectory();
       this.#inUse?.delete(this.dataPath);
     }
   }
@@ -689,7 +704,7 @@ export class PartialFile implements BlockSink {
         createdAt: this.createdAt,
         updatedAt: startedAt,
       };
-      await writeFileAtomic(this.#fs, this.statePath, `${JSON.stringify(state)}\n`);
+      await writeFileAtomic(this.#fs, this.#sidecarPath, `${JSON.stringify(state)}\n`);
       this.#persistedCount = count;
     } catch (error) {
       throw toFileError(error, `saving progress of ${this.#name}`);
@@ -802,6 +817,16 @@ export class PartialFile implements BlockSink {
 
   async #removeQuietly(path: string): Promise<void> {
     await this.#fs.unlink(path).catch(() => {});
+  }
+
+  /** `path` (a file of the partial's directory) as reached through the directory's descriptor. */
+  #inDirectory(path: string): string {
+    if (this.#dirHandle === undefined || !hasProcFd()) return path;
+    return join(`/proc/self/fd/${this.#dirHandle.fd}`, basename(path));
+  }
+
+  async #closeDirectory(): Promise<void> {
+    await this.#dirHandle?.close().catch(() => {});
   }
 }
 
@@ -933,6 +958,25 @@ async function writeFileAtomic(fs: FileSystem, path: string, text: string): Prom
     await handle.close();
   }
   await fs.rename(tmp, path);
+}
+
+/**
+ * The directory a partial lives in, held open so that its sidecar is reached through the
+ * descriptor rather than by path; undefined where a directory cannot be opened (then by path).
+ */
+async function openDirectory(fs: FileSystem, dir: string): Promise<FileHandle | undefined> {
+  try {
+    return await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+}
+
+let procFd: boolean | undefined;
+/** Whether /proc/self/fd/N/name reaches a file through directory descriptor N (Linux). */
+function hasProcFd(): boolean {
+  procFd ??= existsSync('/proc/self/fd');
+  return procFd;
 }
 
 /** fsync a directory so a rename in it survives a crash; file systems that cannot are skipped. */
