@@ -31,7 +31,10 @@ export interface FerryClientOptions {
   handshakeTimeoutMs?: number;
   /** Cap on the sending rate, in bytes per second. */
   rateLimit?: number;
-  /** A fixed window of this many packets (1 = the seed's stop-and-wait), for comparisons. */
+  /**
+   * A fixed window of this many packets (1 = the seed's stop-and-wait), for comparisons: this
+   * client's congestion window, and its receive window (so the server's sending is held to it too).
+   */
   fixedWindowPackets?: number;
 }
 
@@ -117,6 +120,11 @@ export class FerryClient {
       maxBlockSize: blockSize,
       ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+      // A fixed window holds in both directions: what this client sends (its congestion window) and
+      // what the server may send it (the receive window, in blocks), so a get is stop-and-wait too.
+      ...(options.fixedWindowPackets !== undefined
+        ? { receiveWindow: Math.min(0xffff_ffff, options.fixedWindowPackets * blockSize) }
+        : {}),
       connection: { congestion },
     });
     return new FerryClient(session, address);

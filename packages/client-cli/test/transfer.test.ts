@@ -277,6 +277,11 @@ describe('transfer options', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     expect(await sha256File(join(box.root, 'opts.bin'))).toBe(digest);
+    // A get with --window 1: the server is held to one block at a time by the receive window.
+    const back = join(box.work, 'opts-back.bin');
+    const g = await remote('get', 'opts.bin', back, '--window', '1', '--block-size', '4096');
+    expect(g.code, g.stderr).toBe(0);
+    expect(await sha256File(back)).toBe(digest);
     const bad = await remote('put', 'opts.bin', '--window', '0');
     expect(bad.code).toBe(2);
   });

@@ -93,4 +93,25 @@ describe('congestion control on a 20 Mbit/s, 40 ms RTT bottleneck', () => {
     // One block per round trip (10 ms) at best: about 100 blocks take over a second.
     expect(r.completedAt! - r.startedAt!).toBeGreaterThan(1_000);
   });
+
+  it('stop-and-wait does not wait out the receiver ack delay: one block per round trip', () => {
+    const rttMs = 10;
+    for (const direction of ['put', 'get'] as const) {
+      const r = runSimTransfer({
+        seed: 3,
+        size: 100 * 1024,
+        blockSize: 1024,
+        direction,
+        // put: the client's own window; get: the client's receive window of one block holds the server.
+        ...(direction === 'put' ? { fixedWindowPackets: 1 } : { receiveWindow: 1024 }),
+        up: { delayMs: rttMs / 2 },
+      });
+      expect(r.ok, describeRun(r)).toBe(true);
+      const perBlock = (r.completedAt! - r.startedAt!) / 100;
+      // Each block waits for its ACK (a round trip), and the ACK comes at once, not after the
+      // receiver's ack delay (1 ms: 11 ms per block).
+      expect(perBlock, direction).toBeGreaterThanOrEqual(rttMs);
+      expect(perBlock, direction).toBeLessThan(rttMs + 0.5);
+    }
+  });
 });

@@ -799,10 +799,16 @@ export class Connection {
       this.sent.markAppLimited();
       return;
     }
+    let sent = false;
     while (out.length < MAX_DATAGRAMS_PER_POLL && idle < transfers.length) {
       if (this.sendAllowance !== undefined && this.sendAllowance < size) return;
       const cwndOk = this.sent.bytesInFlight + size <= this.cc.cwnd;
-      if (!cwndOk && this.probeCredits === 0) return;
+      if (!cwndOk && this.probeCredits === 0) {
+        // A window of fewer than ACK_EVERY packets (a fixed window of one: stop-and-wait) would wait
+        // out the peer's ack delay after every flight; a PING has the peer acknowledge at once.
+        if (sent && this.sent.ackElicitingInFlight < ACK_EVERY) this.pingPending = true;
+        return;
+      }
       if (this.probeCredits === 0 && !this.pacer.canSend(size, this.cc.pacingRate, now)) return;
       const t = transfers[this.roundRobin++ % transfers.length]!;
       if (!this.gateOpen(t)) {
@@ -832,6 +838,7 @@ export class Connection {
       this.stats.blocksSent++;
       if (block.retransmission) this.stats.blocksRetransmitted++;
       out.push(datagram);
+      sent = true;
     }
     if (idle >= transfers.length) this.sent.markAppLimited();
   }
