@@ -488,6 +488,37 @@ describe('protocol violations', () => {
 });
 
 describe('NAT rebinding', () => {
+  it('an idle session whose client moves is validated and does not spin while capped', () => {
+    const idle = 3_000;
+    const newAddress = '192.0.2.78:40001';
+    let serverPolls = 0;
+    const r = runSimTransfer({
+      seed: 13,
+      size: 0,
+      up: LINK,
+      idleTimeoutMs: idle,
+      stopWhen: 'both-closed',
+      maxTimeMs: 4 * idle,
+      setup: (ctx) => {
+        const poll = ctx.endpoint.poll.bind(ctx.endpoint);
+        ctx.endpoint.poll = (now) => {
+          serverPolls++;
+          return poll(now);
+        };
+        // Idle by then: the client's next keep-alive (every idle/3) comes from the new address.
+        ctx.net.schedule(500, () => ctx.net.rebind(CLIENT_ADDRESS, newAddress));
+      },
+    });
+    // Ran to the end of the time given (not out of events), both sides still open.
+    expect(r.reason, describeRun(r)).toBe('maxTime');
+    expect(r.clientClosed).toBeUndefined();
+    expect(r.serverClosed).toBeUndefined();
+    expect(r.serverSession!.address).toBe(newAddress);
+    expect(r.serverSession!.connection.sendingLimited).toBe(false);
+    // A handful of keep-alives and their ACKs over 12 s, not a busy loop.
+    expect(serverPolls).toBeLessThan(1_000);
+  });
+
   for (const direction of ['put', 'get'] as const) {
     it(`a client whose address changes mid-transfer keeps its session (${direction})`, () => {
       const newAddress = '192.0.2.77:40000';

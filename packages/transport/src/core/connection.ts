@@ -1,5 +1,5 @@
-import type { Fernet } from '@ferry/crypto';
-import { decodeControlMessage, type ErrorName, FerryError } from '@ferry/protocol';
+import { type Fernet, sealedLength } from '@ferry/crypto';
+import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
 import { Pacer } from './pacer.js';
@@ -69,8 +69,6 @@ export const DEFAULT_MAX_ACK_DELAY_MS = 1;
 /** Ack at once after this many ack-eliciting packets (else at the end of a receive batch or the delay). */
 export const ACK_EVERY = 2;
 export const MAX_DATAGRAMS_PER_POLL = 128;
-/** What an ACK, PING, CONTROL or CLOSE datagram needs of a sending cap to go out (most are smaller). */
-const SMALL_PACKET_BYTES = 256;
 export const PROBE_PACKETS = 2;
 /** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
 export const MAX_PROBE_INTERVAL_MS = 2_000;
@@ -308,6 +306,7 @@ export class Connection {
       this.drop('bad-mac');
       return false;
     }
+    this.authenticBytes += datagram.length;
     const decoded = decodeSessionPacket(plaintext, datagram);
     if (!decoded.ok) {
       this.drop('malformed');
@@ -508,17 +507,15 @@ export class Connection {
 
   nextTimeout(): number {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
-    // Under a sending cap (an unvalidated peer address), what cannot go out now waits for the peer's
-    // next datagram (which raises the cap and is followed by a poll), not for a timer.
-    const small = this.smallPacketAllowed();
-    if (this.state !== 'open') return this.closePending && small ? 0 : this.closeAt;
+    if (this.sendAllowance !== undefined) return this.cappedTimeout();
+    if (this.state !== 'open') return this.closePending ? 0 : this.closeAt;
     let t = Math.min(
       this.lastReceived + this.idleTimeoutMs,
       this.lastAckElicitingSent + this.idleTimeoutMs / 3,
     );
-    if (this.ackPending > 0 && small)
+    if (this.ackPending > 0)
       t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
-    if (this.flowUpdate && this.received.largest >= 0 && small) t = 0;
+    if (this.flowUpdate && this.received.largest >= 0) t = 0;
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
@@ -526,12 +523,8 @@ export class Connection {
       t = Math.min(t, this.lastAckElicitingSent + this.probeTimeout());
     }
     t = Math.min(t, this.receiveProbeDeadline());
-    const fullDatagram = this.blockSize + SESSION_OVERHEAD;
-    if ((this.controlOut.hasPending() || this.pingPending) && small) t = 0;
-    else if (
-      this.hasDataReady() &&
-      (this.sendAllowance === undefined || this.sendAllowance >= fullDatagram)
-    ) {
+    if (this.controlOut.hasPending() || this.pingPending) t = 0;
+    else if (this.hasDataReady()) {
       t = Math.min(
         t,
         this.pacer.nextSendTime(this.blockSize + SESSION_OVERHEAD, this.cc.pacingRate, this.lastPoll),
@@ -541,6 +534,19 @@ export class Connection {
   }
 
   private lastPoll = 0;
+
+  /**
+   * The timers of a capped connection: only those that send nothing (idle timeouts, loss detection,
+   * the end of closing). Sending waits for the poll that follows the peer's next datagram, so that a
+   * deadline whose packet the cap refuses cannot come back due at once, again and again.
+   */
+  private cappedTimeout(): number {
+    if (this.state !== 'open') return this.closeAt;
+    let t = this.lastReceived + this.idleTimeoutMs;
+    if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
+    if (this.sent.ackElicitingInFlight > 0) t = Math.min(t, this.lastProgress + this.idleTimeoutMs);
+    return t;
+  }
 
   private rtoDeadline(): number {
     return this.sent.lastAckElicitingTime + this.probeTimeout();
@@ -582,8 +588,9 @@ export class Connection {
   /**
    * Caps what this connection sends until `limitSending(undefined)`: at most `bytes` more, plus what
    * `allowSending` adds (anti-amplification towards a peer address not yet validated, RFC 9000
-   * §8.1). A PING goes out at once so that the peer's ACK of it can validate the address. DATA waits
-   * for room for a whole datagram; smaller packets go out while some allowance remains.
+   * §8.1). Under the cap a packet goes out only if it fits whole, the PING that lets the peer's ACK
+   * validate the address first; nothing is sent on a timer (what waits goes with the next poll after
+   * the peer's next datagram raises the cap), so a capped session never spins.
    */
   limitSending(bytes: number | undefined): void {
     this.sendAllowance = bytes;
@@ -609,9 +616,16 @@ export class Connection {
     return this.sent.largestAcked;
   }
 
-  /** Room for a small packet (ACK, PING, CONTROL, CLOSE) under the sending cap. */
-  private smallPacketAllowed(): boolean {
-    return this.sendAllowance === undefined || this.sendAllowance >= SMALL_PACKET_BYTES;
+  /** Whether a packet with this plaintext fits the sending cap (always, when there is none). */
+  private fits(plaintext: Buffer): boolean {
+    return (
+      this.sendAllowance === undefined || PREFIX_LENGTH + sealedLength(plaintext.length) <= this.sendAllowance
+    );
+  }
+
+  /** Bytes of authentic datagrams received (their MAC held), for a peer address's sending cap. */
+  get authenticBytesReceived(): number {
+    return this.authenticBytes;
   }
 
   private flowBlocked(): boolean {
@@ -715,6 +729,7 @@ export class Connection {
   private finishCloseSilently = false;
   /** Bytes that may still be sent while the peer's address is unvalidated; undefined: no cap. */
   private sendAllowance: number | undefined;
+  private authenticBytes = 0;
 
   private finishClose(): void {
     if (this.state === 'closed') return;
@@ -749,31 +764,35 @@ export class Connection {
       );
     }
     if (this.state !== 'open') {
-      if (this.closePending && this.smallPacketAllowed()) {
+      const close = this.closePending
+        ? encodeClose(this.prefix, this.nextPn(), errorCodeToWire(this.closeCode), this.closeReason)
+        : undefined;
+      if (close !== undefined && this.fits(close)) {
         this.closePending = false;
         this.lastCloseSent = now;
-        out.push(
-          this.emit(
-            encodeClose(this.prefix, this.nextPn(), errorCodeToWire(this.closeCode), this.closeReason),
-            now,
-          ),
-        );
+        out.push(this.emit(close, now));
         this.sent.onSent(this.sent.nextPn, now, datagramLength(out[0]!), false);
       }
       if (now >= this.closeAt) this.finishClose();
       return out;
     }
     this.requestReads();
-    if (this.shouldAck(now) && this.smallPacketAllowed()) out.push(this.emitAck(now));
-    while (out.length < MAX_DATAGRAMS_PER_POLL && this.smallPacketAllowed()) {
-      const m = this.controlOut.next();
+    if (this.sendAllowance !== undefined && this.pingPending) {
+      // Capped: the PING that can validate the peer's new address goes first.
+      const ping = encodePing(this.prefix, this.nextPn());
+      if (this.fits(ping)) {
+        this.pingPending = false;
+        out.push(this.emitAckEliciting(ping, now, { kind: 'ping' }));
+      }
+    }
+    if (this.shouldAck(now)) this.pushAck(now, out);
+    while (out.length < MAX_DATAGRAMS_PER_POLL) {
+      const m = this.controlOut.peek();
       if (m === undefined) break;
-      out.push(
-        this.emitAckEliciting(encodeControl(this.prefix, this.nextPn(), m.seq, m.body), now, {
-          kind: 'control',
-          seq: m.seq,
-        }),
-      );
+      const plaintext = encodeControl(this.prefix, this.nextPn(), m.seq, m.body);
+      if (!this.fits(plaintext)) break;
+      this.controlOut.next();
+      out.push(this.emitAckEliciting(plaintext, now, { kind: 'control', seq: m.seq }));
     }
     this.emitData(now, out);
     // An RTO sends two probes (RFC 9002 §6.2.4): PINGs make up what data did not, so that one lost packet
@@ -782,11 +801,13 @@ export class Connection {
     if (this.probeDue) pings = Math.max(pings, this.probeCredits);
     this.probeDue = false;
     this.pingPending = false;
-    for (; pings > 0 && out.length < MAX_DATAGRAMS_PER_POLL && this.smallPacketAllowed(); pings--) {
-      out.push(this.emitAckEliciting(encodePing(this.prefix, this.nextPn()), now, { kind: 'ping' }));
+    for (; pings > 0 && out.length < MAX_DATAGRAMS_PER_POLL; pings--) {
+      const ping = encodePing(this.prefix, this.nextPn());
+      if (!this.fits(ping)) break;
+      out.push(this.emitAckEliciting(ping, now, { kind: 'ping' }));
     }
-    if (pings > 0) this.pingPending = true; // the batch is full: next poll
-    if (this.shouldAck(now) && this.smallPacketAllowed()) out.push(this.emitAck(now));
+    if (pings > 0) this.pingPending = true; // the batch (or the cap) is full: next poll
+    if (this.shouldAck(now)) this.pushAck(now, out);
     this.requestReads();
     return out;
   }
@@ -860,8 +881,10 @@ export class Connection {
     return this.ackImmediate || this.ackPending >= ACK_EVERY || now >= this.ackDeadline;
   }
 
-  private emitAck(now: number): Buffer {
+  /** Appends an ACK to `out`, unless it does not fit the sending cap (then it stays pending). */
+  private pushAck(now: number, out: Datagram[]): void {
     const flows: Array<{ transferId: number; cumulativeBlocks: number; blockLimit: number }> = [];
+    const advertised: Array<[ReceiveTransfer, number]> = [];
     // An ACK has room for MAX_FLOWS transfers: those whose window grew most since it was last advertised
     // go first, so that a fifth receiving transfer is not starved of window updates.
     const receiving = [...this.receiving.values()];
@@ -871,23 +894,23 @@ export class Connection {
     for (const t of receiving) {
       if (flows.length >= MAX_FLOWS) break;
       const limit = Math.max(t.limit(), t.advertisedLimit);
-      t.advertisedLimit = limit;
+      advertised.push([t, limit]);
       flows.push({ transferId: t.id, cumulativeBlocks: t.have.cumulative(), blockLimit: limit });
     }
     const ranges = this.received.ackRanges(MAX_ACK_RANGES);
     const ackDelay = Math.max(0, Math.round((now - this.received.largestReceivedAt) * 1000));
     const pn = this.nextPn();
-    const datagram = this.emit(
-      encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows),
-      now,
-    );
+    const plaintext = encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows);
+    if (!this.fits(plaintext)) return;
+    for (const [t, limit] of advertised) t.advertisedLimit = limit;
+    const datagram = this.emit(plaintext, now);
+    out.push(datagram);
     this.sent.onSent(pn, now, datagram.length, false);
     this.ackPending = 0;
     this.ackImmediate = false;
     this.ackDeadline = Number.POSITIVE_INFINITY;
     this.flowUpdate = false;
     this.stats.acksSent++;
-    return datagram;
   }
 
   private emitAckEliciting(plaintext: Buffer, now: number, content: PacketContent): Buffer {

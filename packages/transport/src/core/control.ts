@@ -33,6 +33,18 @@ export class ControlSender {
     return m;
   }
 
+  /** What `next()` would return, without taking it. */
+  peek(): { seq: number; body: Buffer } | undefined {
+    while (this.retransmit.length > 0) {
+      const seq = this.retransmit[0]!;
+      const body = this.outstanding.get(seq);
+      if (body !== undefined) return { seq, body };
+      this.retransmit.shift(); // acknowledged meanwhile: nothing to send again
+    }
+    if (this.unsent.length === 0 || this.outstanding.size >= MAX_CONTROL_IN_FLIGHT) return undefined;
+    return this.unsent[0];
+  }
+
   hasPending(): boolean {
     return (
       this.retransmit.length > 0 || (this.unsent.length > 0 && this.outstanding.size < MAX_CONTROL_IN_FLIGHT)

@@ -157,8 +157,16 @@ export class ServerEndpoint {
         }
         return;
       }
+      const authenticBefore = session.connection.authenticBytesReceived;
       const fresh = session.connection.receiveDatagram(datagram, now);
-      if (!fresh) return;
+      if (!fresh) {
+        // Authentic but not the newest (reordered, or the session is closing): it still counts
+        // towards what its address may be sent, if that is where the session now sends.
+        const authentic = session.connection.authenticBytesReceived - authenticBefore;
+        if (authentic > 0 && from === session.address)
+          session.connection.allowSending(AMPLIFICATION_FACTOR * authentic);
+        return;
+      }
       if (!session.validated) {
         session.validated = true;
         this.halfOpen.delete(prefix.connId);
