@@ -71,6 +71,21 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<File
 }
 
 describe('PartialFile', () => {
+  it('a close racing a commit (a client leaving during its final sync) leaves no sidecar behind', async () => {
+    const data = bytes(10 * BLOCK + 100);
+    for (const delayTicks of [0, 1, 2, 5, 10]) {
+      const partial = await PartialFile.open(options({ persistEveryBytes: 0, persistEveryMs: 0 }));
+      for (let i = 0; i < partial.blockCount; i++) await partial.write(i, block(data, i));
+      const commit = partial.commit({ sha256: sha256(data), overwrite: true });
+      for (let t = 0; t < delayTicks; t++) await new Promise((r) => setImmediate(r));
+      const close = partial.close();
+      const [committed] = await Promise.allSettled([commit, close]);
+      expect(committed.status, `delay ${delayTicks}`).toBe('fulfilled');
+      expect(await names(), `delay ${delayTicks}`).toEqual(['out.bin']);
+      expect((await fsp.readFile(join(dir, 'out.bin'))).equals(data)).toBe(true);
+    }
+  });
+
   it('completes runs whose gathered writes come back short (a disk writing a few bytes at a time)', async () => {
     const data = bytes(10 * BLOCK + 100);
     let shortWrites = 0;

@@ -176,13 +176,15 @@ export class PartialFile implements BlockSink {
   readonly #inUse: Set<string> | undefined;
   readonly #verifyTarget: (() => Promise<void>) | undefined;
   readonly #name: string;
-  /** The directory the transfer started in, held open (see `#sidecarPath`). */
-  readonly #dirHandle: FileHandle | undefined;
   /**
-   * Where the sidecar is written and removed: through /proc/self/fd of the directory's descriptor
-   * (Linux), so that a directory swapped for a symlink meanwhile cannot redirect it; else by path.
+   * The directory the transfer started in, held open: the data file is created and the sidecar
+   * written and removed through /proc/self/fd of this descriptor (Linux), so that a directory
+   * swapped for a symlink meanwhile cannot redirect them; elsewhere, by path.
    */
-  readonly #sidecarPath: string;
+  readonly #dirHandle: FileHandle | undefined;
+  #dirClosed = false;
+  /** Set once the sidecar is removed for good (committed or discarded): no persist writes it again. */
+  #sidecarFinal = false;
   #persistChain: Promise<void> = Promise.resolve();
   #autoPersist: Promise<void> | undefined;
   #failure: unknown;
@@ -215,7 +217,6 @@ export class PartialFile implements BlockSink {
     this.dataPath = init.dataPath;
     this.statePath = init.dataPath + STATE_SUFFIX;
     this.#dirHandle = init.dirHandle;
-    this.#sidecarPath = this.#inDirectory(this.statePath);
     this.size = options.size;
     this.blockSize = options.blockSize;
     this.blockCount = init.bitmap.blockCount;
@@ -293,11 +294,13 @@ export class PartialFile implements BlockSink {
       );
     }
     inUse?.add(dataPath);
+    let dirHandle: FileHandle | undefined;
     try {
-      let opened = options.resume ? await reopen(fs, dataPath, options, blockCount) : undefined;
+      dirHandle = await openDirectory(fs, dir);
+      const local = viaDirectory(dirHandle, dataPath);
+      let opened = options.resume ? await reopen(fs, local, options, blockCount) : undefined;
       const resumed = opened !== undefined;
-      opened ??= await create(fs, dataPath, options, blockCount, now());
-      const dirHandle = await openDirectory(fs, dir);
+      opened ??= await create(fs, local, options, blockCount, now());
       const partial = new PartialFile({
         options,
         fs,
@@ -320,6 +323,7 @@ export class PartialFile implements BlockSink {
       return partial;
     } catch (error) {
       inUse?.delete(dataPath);
+      await dirHandle?.close().catch(() => {});
       throw toFileError(error, `preparing ${name}`);
     }
   }
@@ -439,9 +443,11 @@ export class PartialFile implements BlockSink {
     await this.#verifyTarget?.();
     await this.#place(options.overwrite);
     this.#state = 'committed';
+    this.#sidecarFinal = true;
     this.#inUse?.delete(this.dataPath);
     await fsyncDirectory(this.#fs, dirname(this.finalPath));
-    await this.#removeQuietly(this.#sidecarPath);
+    await this.#persistChain; // a persist already running (from a close() racing this) ends first
+    await this.#removeQuietly(this.#inDirectory(this.statePath));
     await this.#handle.close().catch(() => {});
     await this.#closeDirectory();
     return { path: this.finalPath, size: this.size, sha256: actual };
@@ -459,12 +465,13 @@ export class PartialFile implements BlockSink {
       return;
     }
     this.#state = 'closed';
+    this.#sidecarFinal = true;
     await this.#settleBackground().catch(() => {});
     await this.#persistChain;
     await this.#handle.close().catch(() => {});
     await this.#removeQuietly(this.#inDirectory(this.dataPath));
-    await this.#removeQuietly(this.#sidecarPath);
-    await this.#removeQuietly(this.#sidecarPath + TMP_SUFFIX);
+    await this.#removeQuietly(this.#inDirectory(this.statePath));
+    await this.#removeQuietly(this.#inDirectory(this.statePath + TMP_SUFFIX));
     await this.#closeDirectory();
     this.#inUse?.delete(this.dataPath);
   }
@@ -616,6 +623,7 @@ export class PartialFile implements BlockSink {
       let rest = blocks;
       while (rest.length > 0) {
         const { bytesWritten } = await this.#handle.writev(rest, offset + done);
+        if (bytesWritten <= 0) throw Object.assign(new Error('the disk wrote nothing'), { code: 'EIO' });
         done += bytesWritten;
         rest = unwritten(rest, bytesWritten);
       }
@@ -683,6 +691,7 @@ export class PartialFile implements BlockSink {
   }
 
   async #persistNow(): Promise<void> {
+    if (this.#sidecarFinal) return;
     // Blocks are marked held only once written, so whatever the bitmap says below was written
     // before the fdatasync; writing out the buffered blocks first just lets this persist claim them.
     await this.#drainWrites();
@@ -704,7 +713,7 @@ export class PartialFile implements BlockSink {
         createdAt: this.createdAt,
         updatedAt: startedAt,
       };
-      await writeFileAtomic(this.#fs, this.#sidecarPath, `${JSON.stringify(state)}\n`);
+      await writeFileAtomic(this.#fs, this.#inDirectory(this.statePath), `${JSON.stringify(state)}\n`);
       this.#persistedCount = count;
     } catch (error) {
       throw toFileError(error, `saving progress of ${this.#name}`);
@@ -821,11 +830,15 @@ export class PartialFile implements BlockSink {
 
   /** `path` (a file of the partial's directory) as reached through the directory's descriptor. */
   #inDirectory(path: string): string {
-    if (this.#dirHandle === undefined || !hasProcFd()) return path;
-    return join(`/proc/self/fd/${this.#dirHandle.fd}`, basename(path));
+    if (this.#dirClosed) throw new Error(`the directory of ${this.#name} is already closed (a bug)`);
+    return viaDirectory(this.#dirHandle, path);
   }
 
+  /** Closes the directory once no persist can use it any more. */
   async #closeDirectory(): Promise<void> {
+    if (this.#dirClosed) return;
+    await this.#persistChain;
+    this.#dirClosed = true;
     await this.#dirHandle?.close().catch(() => {});
   }
 }
@@ -966,10 +979,17 @@ async function writeFileAtomic(fs: FileSystem, path: string, text: string): Prom
  */
 async function openDirectory(fs: FileSystem, dir: string): Promise<FileHandle | undefined> {
   try {
-    return await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    // A directory named through a symlink (a user's own ~/Downloads, say) is used by path.
+    return await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }
+}
+
+/** `path`, a file directly in the directory held by `dir`, as reached through that descriptor. */
+function viaDirectory(dir: FileHandle | undefined, path: string): string {
+  if (dir === undefined || !hasProcFd()) return path;
+  return join(`/proc/self/fd/${dir.fd}`, basename(path));
 }
 
 let procFd: boolean | undefined;
