@@ -150,11 +150,7 @@ export class Fernet {
    * One output allocation: the plaintext is padded in place in the output and encrypted from there.
    */
   seal(parts: Uint8Array | readonly Uint8Array[], opts?: SealOptions): Buffer {
-    const headroom = opts?.headroom ?? 0;
-    if (!Number.isSafeInteger(headroom) || headroom < 0) {
-      throw new RangeError(`seal: invalid headroom ${headroom}`);
-    }
-    const timestamp = unixSeconds(opts?.now);
+    const headroom = headroomOf(opts);
     let plaintextLength = 0;
     if (parts instanceof Uint8Array) plaintextLength = parts.length;
     else for (const part of parts) plaintextLength += part.length;
@@ -165,15 +161,7 @@ export class Fernet {
     const ciphertextStart = start + CIPHERTEXT_OFFSET;
     const macStart = ciphertextStart + ciphertextLength;
     const out = Buffer.allocUnsafe(macStart + MAC_BYTES);
-    if (headroom > 0) out.fill(0, 0, headroom);
-
-    out[start] = VERSION;
-    out.writeUInt32BE(Math.floor(timestamp / TWO_POW_32), start + TIMESTAMP_OFFSET);
-    out.writeUInt32BE(timestamp >>> 0, start + TIMESTAMP_OFFSET + 4);
-    const iv = opts?.iv;
-    if (iv === undefined) fillRandomFromPool(out, ivStart, BLOCK);
-    else if (iv.length === BLOCK) out.set(iv, ivStart);
-    else throw new RangeError(`seal: the IV must be ${BLOCK} bytes, got ${iv.length}`);
+    writeTokenHead(out, headroom, opts);
 
     // Gather the parts and the PKCS7 padding where the ciphertext goes, then encrypt that region in
     // one call (no padding by OpenSSL): fewer allocations than one cipher.update per part.
@@ -191,17 +179,7 @@ export class Fernet {
     // Re-aim the running CBC stream at this token's IV: its first block gets IV ^ chain folded in.
     const chain = this.#encryptChain;
     for (let i = 0; i < BLOCK; i++) out[ciphertextStart + i]! ^= out[ivStart + i]! ^ chain[i]!;
-    let ciphertext: Buffer;
-    try {
-      ciphertext = this.#cipher.update(out.subarray(ciphertextStart, macStart));
-    } catch (error) {
-      this.#resetCipher(); // the chaining value is unknown now; start a fresh stream
-      throw error;
-    }
-    if (ciphertext.length !== ciphertextLength) {
-      this.#resetCipher();
-      throw new Error('seal: cipher returned an unexpected length');
-    }
+    const ciphertext = this.#encrypt(out.subarray(ciphertextStart, macStart));
     out.set(ciphertext, ciphertextStart);
     chain.set(ciphertext.subarray(ciphertextLength - BLOCK));
 
@@ -228,11 +206,7 @@ export class Fernet {
       if (bulkIndex < 0 || n > parts[bulkIndex]!.length) bulkIndex = i;
     }
     if (bulkIndex < 0 || parts[bulkIndex]!.length < GATHER_MIN_BYTES) return [this.seal(parts, opts)];
-    const headroom = opts?.headroom ?? 0;
-    if (!Number.isSafeInteger(headroom) || headroom < 0) {
-      throw new RangeError(`seal: invalid headroom ${headroom}`);
-    }
-    const timestamp = unixSeconds(opts?.now);
+    const headroom = headroomOf(opts);
     const bulk = parts[bulkIndex]!;
     let before = 0;
     for (let i = 0; i < bulkIndex; i++) before += parts[i]!.length;
@@ -251,14 +225,7 @@ export class Fernet {
     const ivStart = start + IV_OFFSET;
     const ciphertextStart = start + CIPHERTEXT_OFFSET;
     const head = Buffer.allocUnsafe(ciphertextStart + headPlain);
-    if (headroom > 0) head.fill(0, 0, headroom);
-    head[start] = VERSION;
-    head.writeUInt32BE(Math.floor(timestamp / TWO_POW_32), start + TIMESTAMP_OFFSET);
-    head.writeUInt32BE(timestamp >>> 0, start + TIMESTAMP_OFFSET + 4);
-    const iv = opts?.iv;
-    if (iv === undefined) fillRandomFromPool(head, ivStart, BLOCK);
-    else if (iv.length === BLOCK) head.set(iv, ivStart);
-    else throw new RangeError(`seal: the IV must be ${BLOCK} bytes, got ${iv.length}`);
+    writeTokenHead(head, headroom, opts);
     let offset = ciphertextStart;
     for (let i = 0; i < bulkIndex; i++) {
       head.set(parts[i]!, offset);
@@ -278,25 +245,9 @@ export class Fernet {
 
     const chain = this.#encryptChain;
     for (let i = 0; i < BLOCK; i++) head[ciphertextStart + i]! ^= head[ivStart + i]! ^ chain[i]!;
-    let headCiphertext: Buffer;
-    let middleCiphertext: Buffer;
-    let tailCiphertext: Buffer;
-    try {
-      headCiphertext = this.#cipher.update(head.subarray(ciphertextStart));
-      middleCiphertext = this.#cipher.update(bulk.subarray(lead, lead + middle));
-      tailCiphertext = this.#cipher.update(tail.subarray(0, tailPlain));
-    } catch (error) {
-      this.#resetCipher();
-      throw error;
-    }
-    if (
-      headCiphertext.length !== headPlain ||
-      middleCiphertext.length !== middle ||
-      tailCiphertext.length !== tailPlain
-    ) {
-      this.#resetCipher();
-      throw new Error('seal: cipher returned an unexpected length');
-    }
+    const headCiphertext = this.#encrypt(head.subarray(ciphertextStart));
+    const middleCiphertext = this.#encrypt(bulk.subarray(lead, lead + middle));
+    const tailCiphertext = this.#encrypt(tail.subarray(0, tailPlain));
     head.set(headCiphertext, ciphertextStart);
     tail.set(tailCiphertext, 0);
     chain.set(tail.subarray(tailPlain - BLOCK, tailPlain));
@@ -328,6 +279,22 @@ export class Fernet {
     const result = this.#open(token, opts);
     if (typeof result !== 'number') return result;
     return result === EXPIRED || result === FUTURE ? 'EEXPIRED' : 'EBADTOKEN';
+  }
+
+  /** The running CBC stream over whole blocks; any failure restarts it (its chaining value is lost). */
+  #encrypt(blocks: Uint8Array): Buffer {
+    let ciphertext: Buffer;
+    try {
+      ciphertext = this.#cipher.update(blocks);
+    } catch (error) {
+      this.#resetCipher();
+      throw error;
+    }
+    if (ciphertext.length !== blocks.length) {
+      this.#resetCipher();
+      throw new Error('seal: cipher returned an unexpected length');
+    }
+    return ciphertext;
   }
 
   #resetCipher(): void {
@@ -399,6 +366,27 @@ export class Fernet {
  * P[i] = D(C[i]) ^ C[i-1]; the stream returns D(C[0]) ^ X, so XOR with X ^ IV gives P[0]. With
  * padding disabled OpenSSL holds nothing back between updates, and final() is never called.
  */
+
+function headroomOf(opts: SealOptions | undefined): number {
+  const headroom = opts?.headroom ?? 0;
+  if (!Number.isSafeInteger(headroom) || headroom < 0) {
+    throw new RangeError(`seal: invalid headroom ${headroom}`);
+  }
+  return headroom;
+}
+
+/** Zeroes the headroom and writes version, timestamp and IV of a token starting at `start`. */
+function writeTokenHead(out: Buffer, start: number, opts: SealOptions | undefined): void {
+  const timestamp = unixSeconds(opts?.now);
+  if (start > 0) out.fill(0, 0, start);
+  out[start] = VERSION;
+  out.writeUInt32BE(Math.floor(timestamp / TWO_POW_32), start + TIMESTAMP_OFFSET);
+  out.writeUInt32BE(timestamp >>> 0, start + TIMESTAMP_OFFSET + 4);
+  const iv = opts?.iv;
+  if (iv === undefined) fillRandomFromPool(out, start + IV_OFFSET, BLOCK);
+  else if (iv.length === BLOCK) out.set(iv, start + IV_OFFSET);
+  else throw new RangeError(`seal: the IV must be ${BLOCK} bytes, got ${iv.length}`);
+}
 
 function readTimestamp(token: Uint8Array): number {
   const t = TIMESTAMP_OFFSET;
