@@ -8,12 +8,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { writeNewKeyFile } from '@ferry/crypto';
 import { afterAll, vi } from 'vitest';
 
-export const CLIENT_BIN = fileURLToPath(new URL('../../client-cli/bin/ferry.js', import.meta.url));
-export const SERVER_BIN = fileURLToPath(new URL('../../server-cli/bin/ferry-server.js', import.meta.url));
+import { CLIENT_BIN, SERVER_BIN } from './bins.js';
+
+export { CLIENT_BIN, SERVER_BIN };
 
 // Every test here starts processes and moves real data; the default 5 s is too tight on a busy machine.
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });

@@ -15,11 +15,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
 import { afterAll } from 'vitest';
+import { CLIENT_BIN, SERVER_BIN } from '../../../cli-kit/testing/bins.js';
 
 export const MB = 1024 * 1024;
 export const HOST = '127.0.0.1';
-export const CLIENT_BIN = fileURLToPath(new URL('../../../client-cli/bin/ferry.js', import.meta.url));
-export const SERVER_BIN = fileURLToPath(new URL('../../bin/ferry-server.js', import.meta.url));
+export { CLIENT_BIN, SERVER_BIN };
+
 const SERVER_CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
 const CLIENT_LIB = new URL('../../../client-cli/dist/index.js', import.meta.url).href;
 
