@@ -18,7 +18,7 @@ export {
 export { RttEstimator } from './core/rtt.js';
 export { ConnectionStats, DROP_REASONS, type DropReason } from './core/stats.js';
 export { blockCountFor, blockLength } from './core/transfers.js';
-export { type Datagram, datagramBytes, datagramLength } from './core/wire.js';
+export { type Datagram, datagramLength } from './core/wire.js';
 export * from './files/index.js';
 export {
   type BlockSink,

@@ -846,9 +846,7 @@ export class Connection {
       const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
       const datagram = sealDatagramv(this.sendKey, this.prefix, [header, block.data], this.wallClock());
       const length = datagramLength(datagram);
-      this.stats.datagramsSent++;
-      this.stats.bytesSent += length;
-      if (this.sendAllowance !== undefined) this.sendAllowance -= length;
+      this.countSent(length);
       this.afterAckEliciting(pn, length, now, {
         kind: 'data',
         transferId: t.id,
@@ -934,10 +932,14 @@ export class Connection {
 
   private emit(plaintext: Buffer, _now: number): Buffer {
     const datagram = sealDatagram(this.sendKey, this.prefix, [plaintext], this.wallClock());
-    this.stats.datagramsSent++;
-    this.stats.bytesSent += datagram.length;
-    if (this.sendAllowance !== undefined) this.sendAllowance -= datagram.length;
+    this.countSent(datagram.length);
     return datagram;
+  }
+
+  private countSent(length: number): void {
+    this.stats.datagramsSent++;
+    this.stats.bytesSent += length;
+    if (this.sendAllowance !== undefined) this.sendAllowance -= length;
   }
 
   /** Counters and estimator state, for logs and `--json`. */

@@ -97,11 +97,6 @@ export function datagramLength(datagram: Datagram): number {
   return n;
 }
 
-/** The datagram's bytes as one buffer (for simulated networks and tests; sockets take the list). */
-export function datagramBytes(datagram: Datagram): Buffer {
-  return Array.isArray(datagram) ? Buffer.concat(datagram) : datagram;
-}
-
 /** Like `sealDatagram`, as gather buffers (see `Fernet.sealv`): for DATA packets. */
 export function sealDatagramv(
   key: Fernet,
