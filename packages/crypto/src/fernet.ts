@@ -27,8 +27,8 @@ export const FERNET_OVERHEAD = 57;
 export const MIN_TOKEN_LENGTH = FERNET_OVERHEAD + BLOCK;
 /**
  * `sealv` gathers only parts at least this long: below it, copying the part costs less than the two
- * extra cipher calls and buffers (measured: sealv is 10 % faster at 16 KiB and 64 KiB, 5-15 %
- * slower at 1-8 KiB).
+ * extra cipher calls and buffers (measured: sealv is 5-11 % faster at 16 KiB and 64 KiB, up to
+ * 15 % slower at 1-8 KiB).
  */
 export const GATHER_MIN_BYTES = 16384;
 /** How far in the future a token's timestamp may lie when a ttl is checked (the spec's and Python's 60 s). */
