@@ -9,6 +9,12 @@ import type { BlockRange } from './core/transfers.js';
 export interface BlockSource {
   readonly size: number;
   read(index: number, blockSize: number): Promise<Buffer>;
+  /**
+   * Called once with a buffer read() returned when the transport no longer uses it (the block was
+   * acknowledged, or the transfer ended), so the source may reuse the memory. Not every buffer comes
+   * back (a transfer torn down with its session may keep some): a source must not rely on it.
+   */
+  release?(data: Buffer): void;
 }
 
 /** Where a receiver's blocks go: each written at its offset as it arrives, in any order. */
@@ -95,7 +101,8 @@ export class Session {
     this.assertOpen();
     const done = this.track(transferId);
     this.sources.set(transferId, source);
-    this.connection.openSend(transferId, source.size, options.have ?? [], options.afterMessage);
+    const release = source.release?.bind(source);
+    this.connection.openSend(transferId, source.size, options.have ?? [], options.afterMessage, release);
     this.driver.kick();
     this.dispatch();
     return done;

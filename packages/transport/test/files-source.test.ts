@@ -205,11 +205,41 @@ describe('FileBlockSource', () => {
       const first = await source.read(3, blockSize);
       // A view into a shared chunk buffer, not a fresh allocation of one block.
       expect(first.buffer.byteLength).toBeGreaterThan(blockSize);
-      // Reading far enough to evict that chunk leaves the view's bytes intact (chunks are never reused).
+      // Reading far enough to evict that chunk leaves the view's bytes intact (it was not released).
       for (let b = 0; b < 6 * 1024 * 1024; b += 1024 * 1024)
         await source.read(Math.floor(b / blockSize), blockSize);
       expect(first).toEqual(data.subarray(3 * blockSize, 4 * blockSize));
     }
+    await source.close();
+  });
+
+  it("reuses a chunk's memory only once every block read from it was released and it left the cache", async () => {
+    const { path, data } = await writeSample('pool.bin', 12 * 1024 * 1024);
+    const source = await FileBlockSource.open(path);
+    const blockSize = 4096;
+    const perChunk = (1024 * 1024) / blockSize;
+    const expected = (b: number): Buffer => data.subarray(b * blockSize, (b + 1) * blockSize);
+    const chunk0 = await Promise.all(Array.from({ length: perChunk }, (_, b) => source.read(b, blockSize)));
+    const held = chunk0.pop()!;
+    for (const block of chunk0) source.release(block);
+    // Chunk 0 leaves the cache, but one of its blocks is still out: its memory must not be reused.
+    const later: Buffer[] = [];
+    for (let c = 1; c < 6; c++) later.push(await source.read(c * perChunk, blockSize));
+    expect(later.every((block) => block.buffer !== held.buffer)).toBe(true);
+    expect(held.equals(expected(perChunk - 1))).toBe(true);
+    // Once it comes back, a later chunk is read into that memory, with the right bytes.
+    source.release(held);
+    source.release(held); // a second release of the same block changes nothing
+    const reused: Buffer[] = [];
+    for (let c = 6; c < 12; c++) {
+      const block = await source.read(c * perChunk, blockSize);
+      expect(block.equals(expected(c * perChunk))).toBe(true);
+      reused.push(block);
+    }
+    expect(reused.some((block) => block.buffer === held.buffer)).toBe(true);
+    // Blocks of the chunks read after it were never released: none of them was overwritten.
+    for (const [k, block] of later.entries()) expect(block.equals(expected((k + 1) * perChunk))).toBe(true);
+    expect(await source.sha256()).toBe(sha256(data));
     await source.close();
   });
 
@@ -221,19 +251,26 @@ describe('FileBlockSource', () => {
         fc.constantFrom(700, 1000, 1120, 4096, 32 * 1024, 400_000, 1024 * 1024, 3 * 1024 * 1024),
         fc.array(fc.nat(), { minLength: 1, maxLength: 60 }),
         fc.integer({ min: 1, max: 12 }),
-        async (blockSize, picks, parallel) => {
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }),
+        async (blockSize, picks, parallel, releases) => {
           const source = await FileBlockSource.open(path);
           const count = Math.ceil(data.length / blockSize);
           const order = picks.map((p) => p % count);
+          const expected = (b: number): Buffer =>
+            data.subarray(b * blockSize, Math.min(data.length, (b + 1) * blockSize));
+          // Some blocks go back to the source at once (their memory may be reused), others are kept.
+          const kept: Array<[number, Buffer]> = [];
           for (let i = 0; i < order.length; i += parallel) {
             const batch = order.slice(i, i + parallel);
             const blocks = await Promise.all(batch.map((b) => source.read(b, blockSize)));
             blocks.forEach((block, k) => {
               const b = batch[k]!;
-              const expected = data.subarray(b * blockSize, Math.min(data.length, (b + 1) * blockSize));
-              expect(block.equals(expected)).toBe(true);
+              expect(block.equals(expected(b))).toBe(true);
+              if (releases[(i + k) % releases.length]) source.release(block);
+              else kept.push([b, block]);
             });
           }
+          for (const [b, block] of kept) expect(block.equals(expected(b))).toBe(true);
           expect(await source.sha256()).toBe(sha256(data));
           await source.close();
         },

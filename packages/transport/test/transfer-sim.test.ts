@@ -174,6 +174,26 @@ describe('transfers under stress', () => {
     }
   });
 
+  it('gives every block buffer back to its source once, and never sends one after giving it back', () => {
+    // Released buffers are overwritten with garbage: a block sent after its release would arrive
+    // corrupted. Loss, reordering and duplication make blocks wait for retransmission and late ACKs.
+    const link: LinkConfig = { ...BASE, loss: 0.05, duplicate: 0.05, reorder: 0.1, jitterMs: 2 };
+    for (const direction of ['put', 'get'] as const) {
+      const r = runSimTransfer({
+        seed: 9,
+        size: MEDIUM,
+        blockSize: 1200,
+        direction,
+        up: link,
+        poisonReleased: true,
+      });
+      expectDelivered(r);
+      expect(r.sender!.stats.retransmits).toBeGreaterThan(0);
+      expect(r.blocksProvided).toBeGreaterThanOrEqual(Math.ceil(MEDIUM / 1200));
+      expect(r.blocksReleased).toBe(r.blocksProvided);
+    }
+  });
+
   it('an ACK lost after the last block does not stall the sender (late blocks are still acked)', () => {
     // One block, ACKs lost half the time: the receiver has completed, the sender must still learn it.
     for (let seed = 1; seed <= 20; seed++) {

@@ -193,15 +193,25 @@ export class Connection {
   /**
    * Starts sending a file of `size` bytes as transfer `transferId`. `have` lists block ranges the peer
    * already holds (resume); `afterMessage` holds data back until that control message is acknowledged.
+   * `release` gets back each block buffer provided for this transfer once it is no longer needed.
    */
   openSend(
     transferId: number,
     size: number,
     have: ReadonlyArray<BlockRange> = [],
     afterMessage?: number,
+    release?: (data: Buffer) => void,
   ): void {
     if (this.sending.has(transferId)) throw new Error(`transfer ${transferId} is already being sent`);
-    const t = new SendTransfer(transferId, size, this.blockSize, this.peerWindowBlocks, have, afterMessage);
+    const t = new SendTransfer(
+      transferId,
+      size,
+      this.blockSize,
+      this.peerWindowBlocks,
+      have,
+      afterMessage,
+      release,
+    );
     this.sending.set(transferId, t);
     if (t.completed) this.completeSend(t);
   }

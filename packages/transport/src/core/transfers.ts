@@ -35,6 +35,10 @@ export class SendTransfer {
   bytesSent = 0;
   retransmittedBlocks = 0;
 
+  /**
+   * `release` is called once with each buffer the source provided when the transfer no longer needs
+   * it (acknowledged, cancelled, completed, or provided too late), so a source can reuse its memory.
+   */
   constructor(
     readonly id: number,
     readonly size: number,
@@ -42,6 +46,7 @@ export class SendTransfer {
     initialWindowBlocks: number,
     have: ReadonlyArray<BlockRange> = [],
     gateSeq?: number,
+    private readonly release?: (data: Buffer) => void,
   ) {
     this.blockCount = blockCountFor(size, blockSize);
     this.acked = BlockBitmap.fromRanges(this.blockCount, have);
@@ -75,8 +80,10 @@ export class SendTransfer {
   }
 
   provide(index: number, data: Buffer): void {
-    if (!this.reading.delete(index)) return;
-    if (this.acked.has(index) || this.cancelled) return;
+    if (!this.reading.delete(index) || this.acked.has(index) || this.cancelled) {
+      this.release?.(data);
+      return;
+    }
     this.data.set(index, data);
   }
 
@@ -132,7 +139,11 @@ export class SendTransfer {
 
   onAcked(index: number): void {
     if (this.acked.set(index)) {
-      this.data.delete(index);
+      const data = this.data.get(index);
+      if (data !== undefined) {
+        this.data.delete(index);
+        this.release?.(data);
+      }
       this.bytesSent += blockLength(this.size, this.blockSize, index);
     }
     if (this.acked.full) this.finish();
@@ -151,13 +162,16 @@ export class SendTransfer {
 
   private finish(): void {
     this.completed = true;
-    this.data.clear();
-    this.reading.clear();
-    this.retransmit.length = 0;
+    this.dropData();
   }
 
   cancel(): void {
     this.cancelled = true;
+    this.dropData();
+  }
+
+  private dropData(): void {
+    if (this.release !== undefined) for (const data of this.data.values()) this.release(data);
     this.data.clear();
     this.reading.clear();
     this.retransmit.length = 0;

@@ -12,6 +12,20 @@ import { type FileSystem, withFileSystem } from './fs.js';
 const CHUNK_BYTES = 1024 * 1024;
 /** Chunks kept for blocks asked for again or out of order: memory is bounded by their total. */
 const CACHED_CHUNKS = 4;
+/** Chunk buffers kept for reuse once released (beyond these, released chunks go to the collector). */
+const SPARE_CHUNKS = 4;
+
+/**
+ * One chunk of the file in memory. `users` counts blocks handed out (or waiting for the read) that
+ * have not come back through release(); the memory is reused only when it is 0 and the chunk is
+ * out of the cache.
+ */
+interface Chunk {
+  memory: Buffer;
+  loading: Promise<Buffer>;
+  users: number;
+  cached: boolean;
+}
 
 export interface OpenSourceOptions {
   /** Refuse a symbolic link as the last path component (O_NOFOLLOW). */
@@ -62,7 +76,11 @@ export class FileBlockSource implements BlockSource {
    * Chunks of #chunkBlockSize-byte blocks read recently or being read, by chunk index, least
    * recently used first; #newestChunk is the last one.
    */
-  readonly #chunks = new Map<number, Promise<Buffer>>();
+  readonly #chunks = new Map<number, Chunk>();
+  /** Chunks whose memory may come back for reuse: cached, or with blocks handed out. */
+  readonly #byMemory = new Map<ArrayBufferLike, Chunk>();
+  /** Chunk buffers no block points into any more, ready for the next read. */
+  readonly #spare: Buffer[] = [];
   #chunkBlockSize = 0;
   #newestChunk = -1;
   #closed = false;
@@ -169,12 +187,29 @@ export class FileBlockSource implements BlockSource {
     }
     const chunkBytes = blocksPerChunk * blockSize;
     const chunkIndex = Math.floor(offset / chunkBytes);
-    const chunk = await this.#chunk(chunkIndex, chunkBytes, blockSize);
+    const chunk = this.#chunk(chunkIndex, chunkBytes, blockSize);
+    // Counted before the wait, so the chunk cannot be reused while this read waits for it.
+    chunk.users++;
+    let data: Buffer;
+    try {
+      data = await chunk.loading;
+    } catch (error) {
+      chunk.users--;
+      throw error;
+    }
     const from = offset - chunkIndex * chunkBytes;
-    // A view, not a copy: chunks are never reused, and a copy per block doubled the sender's buffer
-    // churn (and so its garbage collection). A chunk stays alive while any of its blocks is
-    // unacknowledged, so memory stays bounded by the windows plus one chunk per straggler.
-    return chunk.subarray(from, from + length);
+    // A view, not a copy (a copy per block doubled the sender's buffer churn). The chunk's memory is
+    // reused only once every block read from it came back through release() and it left the cache;
+    // a view that never comes back just leaves its chunk to the garbage collector.
+    return data.subarray(from, from + length);
+  }
+
+  /** Takes back a block returned by read(): once a chunk has none out, its memory is reused. */
+  release(data: Buffer): void {
+    const chunk = this.#byMemory.get(data.buffer);
+    if (chunk === undefined || chunk.users === 0) return;
+    chunk.users--;
+    this.#recycle(chunk);
   }
 
   /** Throws EFILECHANGED if the file's size, mtime or inode differ from those seen at open. */
@@ -225,14 +260,18 @@ export class FileBlockSource implements BlockSource {
     if (this.#closed) return;
     this.#closed = true;
     this.#chunks.clear();
+    this.#byMemory.clear();
+    this.#spare.length = 0;
     await this.#hasher.settle();
     await this.#handle.close();
   }
 
   /** Chunk `chunkIndex` from the cache, or read (and hashed, if at the frontier) now. */
-  #chunk(chunkIndex: number, chunkBytes: number, blockSize: number): Promise<Buffer> {
+  #chunk(chunkIndex: number, chunkBytes: number, blockSize: number): Chunk {
     if (blockSize !== this.#chunkBlockSize) {
+      for (const chunk of this.#chunks.values()) chunk.cached = false;
       this.#chunks.clear();
+      this.#spare.length = 0;
       this.#chunkBlockSize = blockSize;
       this.#newestChunk = -1;
     }
@@ -247,31 +286,53 @@ export class FileBlockSource implements BlockSource {
       return cached;
     }
     const start = chunkIndex * chunkBytes;
-    const loading = this.#readAt(start, Math.min(chunkBytes, this.size - start)).then(
-      (chunk) => {
-        this.#hasher.offer(start, chunk);
-        return chunk;
+    const length = Math.min(chunkBytes, this.size - start);
+    const memory = this.#spare.pop() ?? Buffer.allocUnsafeSlow(chunkBytes);
+    const chunk: Chunk = { memory, loading: Promise.resolve(memory), users: 0, cached: true };
+    this.#byMemory.set(memory.buffer, chunk);
+    chunk.loading = this.#readInto(memory.subarray(0, length), start).then(
+      (data) => {
+        this.#hasher.offer(start, data);
+        return data;
       },
       (error: unknown) => {
         // Not cached: a later request tries again (and reports the error again if it persists).
-        if (this.#chunks.get(chunkIndex) === loading) this.#chunks.delete(chunkIndex);
+        if (this.#chunks.get(chunkIndex) === chunk) this.#chunks.delete(chunkIndex);
+        chunk.cached = false;
+        this.#byMemory.delete(memory.buffer); // never reused: a failed read may still be writing into it
         throw error;
       },
     );
-    this.#chunks.set(chunkIndex, loading);
+    this.#chunks.set(chunkIndex, chunk);
     this.#newestChunk = chunkIndex;
-    // Evicting a chunk still being read only drops it from the cache; its readers keep the promise,
-    // so memory beyond the cache is bounded by the requests in progress.
-    for (const oldest of this.#chunks.keys()) {
+    // Evicting a chunk still being read only drops it from the cache; its readers hold it (users),
+    // so memory beyond the cache is bounded by the requests in progress and the blocks not released.
+    for (const [oldestIndex, oldest] of this.#chunks) {
       if (this.#chunks.size <= CACHED_CHUNKS) break;
-      this.#chunks.delete(oldest);
+      this.#chunks.delete(oldestIndex);
+      oldest.cached = false;
+      this.#recycle(oldest);
     }
-    return loading;
+    return chunk;
+  }
+
+  /** Keeps a chunk's memory for the next read once it is out of the cache and no block points into it. */
+  #recycle(chunk: Chunk): void {
+    if (chunk.cached || chunk.users > 0 || this.#closed) return;
+    if (this.#byMemory.get(chunk.memory.buffer) !== chunk) return;
+    this.#byMemory.delete(chunk.memory.buffer);
+    if (this.#spare.length < SPARE_CHUNKS) this.#spare.push(chunk.memory);
   }
 
   async #readAt(offset: number, length: number): Promise<Buffer> {
     this.#checkOpen();
-    const data = Buffer.allocUnsafe(length);
+    return this.#readInto(Buffer.allocUnsafe(length), offset);
+  }
+
+  /** Fills `data` from the file at `offset`. */
+  async #readInto(data: Buffer, offset: number): Promise<Buffer> {
+    this.#checkOpen();
+    const length = data.length;
     let done = 0;
     try {
       while (done < length) {

@@ -41,6 +41,11 @@ export interface SimTransferOptions {
   stopWhen?: 'transfer' | 'both-closed';
   key?: FernetKey;
   serverKeys?: ServerKey[];
+  /**
+   * Hand the sender a fresh copy of each block and overwrite it with garbage when the transport
+   * releases it: a block sent after its release arrives corrupted (and the run is not bit-exact).
+   */
+  poisonReleased?: boolean;
 }
 
 export interface SimContext {
@@ -78,6 +83,9 @@ export interface SimTransferResult {
   /** Virtual times at which the receiver first held a quarter, half, three quarters of the bytes. */
   quartersAt: number[];
   bitExact: boolean;
+  /** Block buffers provided to the senders and released back by them (counted with poisonReleased). */
+  blocksProvided: number;
+  blocksReleased: number;
   clientStats: Record<string, unknown> | undefined;
   serverStats: Record<string, unknown>;
   sender: Connection | undefined;
@@ -198,11 +206,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
         case 'read': {
           const t = transfers.get(e.transferId)!;
           const start = e.index * blockSize;
-          conn.provideBlock(
-            e.transferId,
-            e.index,
-            t.data.subarray(start, Math.min(start + blockSize, t.size)),
-          );
+          const block = t.data.subarray(start, Math.min(start + blockSize, t.size));
+          if (o.poisonReleased) blocksProvided++;
+          conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
           break;
         }
         case 'block': {
@@ -245,13 +251,19 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   let clientTimer: ReturnType<SimNetwork['schedule']> | undefined;
   let serverTimer: ReturnType<SimNetwork['schedule']> | undefined;
 
+  let blocksProvided = 0;
+  let blocksReleased = 0;
+  const release = (data: Buffer): void => {
+    blocksReleased++;
+    data.fill(0xee);
+  };
   const startTransfer = (): void => {
     const session = serverSession?.connection;
     if (clientConn === undefined || session === undefined) return;
     for (const t of transfers.values()) {
       const [s, r] = t.direction === 'put' ? [clientConn, session] : [session, clientConn];
       r.openReceive(t.id, t.size);
-      s.openSend(t.id, t.size);
+      s.openSend(t.id, t.size, [], undefined, o.poisonReleased ? release : undefined);
     }
     startedAt = net.now();
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
@@ -370,6 +382,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     completedAt,
     quartersAt,
     bitExact,
+    blocksProvided,
+    blocksReleased,
     clientStats: clientConn?.toJSON(),
     serverStats: endpoint.toJSON(),
     sender: sender(),
