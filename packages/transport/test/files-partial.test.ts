@@ -339,8 +339,11 @@ describe('PartialFile', () => {
       (path) => path.endsWith('.state.tmp'),
       () => ({ sync: (async () => Promise.reject(systemError('ENOSPC', 'fsync'))) as FileHandle['sync'] }),
     );
-    // Failing every sidecar write fails the open itself, and leaves nothing behind.
-    await expectCode(PartialFile.open(options({ fs })), 'ENOSPC');
+    // The first sidecar is written in the background: failing every sidecar write fails what comes
+    // next (here the commit), and aborting leaves nothing behind.
+    const failing = await PartialFile.open(options({ fs }));
+    await expectCode(failing.commit({ sha256: sha256(data), overwrite: false }), 'ENOSPC');
+    await failing.abort({ keep: false });
     expect(await names()).toEqual([]);
     let armed = false;
     const later = faultyFileSystem(
@@ -355,6 +358,7 @@ describe('PartialFile', () => {
     const partial = await PartialFile.open(
       options({ fs: later, persistEveryBytes: BLOCK, persistEveryMs: 0 }),
     );
+    await partial.persist(); // the first sidecar is written
     armed = true;
     await partial.write(0, block(data, 0)); // starts a background persist that fails
     await expectCode(partial.persist(), 'ENOSPC'); // queued behind it, so it has ended by now

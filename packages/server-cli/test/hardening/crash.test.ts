@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeNewKeyFile } from '@ferry/crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -46,11 +46,27 @@ const ferryDone = (args: readonly string[]) =>
 const progressed = (bytes: number) => (e: Record<string, unknown>) =>
   e.type === 'progress' && Number(e.bytes) >= bytes;
 
-/** Waits until a partial file in `where` has persisted its progress (its sidecar exists): a kill then loses little. */
+/**
+ * Waits until a partial file in `where` has persisted some progress (its sidecar records at least
+ * one block; the first sidecar, written at the start, records none): a kill then loses little.
+ */
 function persisted(where: string): Promise<true> {
+  const holdsBlocks = async (sidecar: string): Promise<boolean> => {
+    try {
+      const state = JSON.parse(await readFile(sidecar, 'utf8')) as { bitmap?: string };
+      return Buffer.from(state.bitmap ?? '', 'base64').some((byte) => byte !== 0);
+    } catch {
+      return false; // being replaced, or gone: look again
+    }
+  };
   return waitUntil(
-    `a persisted partial in ${where}`,
-    async () => ((await partialFiles(where)).some((p) => p.endsWith('.state')) ? true : undefined),
+    `a partial in ${where} that has persisted progress`,
+    async () => {
+      for (const p of await partialFiles(where)) {
+        if (p.endsWith('.state') && (await holdsBlocks(join(where, p)))) return true;
+      }
+      return undefined;
+    },
     30_000,
   );
 }

@@ -186,6 +186,8 @@ export class PartialFile implements BlockSink {
   /** Set once the sidecar is removed for good (committed or discarded): no persist writes it again. */
   #sidecarFinal = false;
   #persistChain: Promise<void> = Promise.resolve();
+  /** Settles (never rejects) when the commit in progress has ended. */
+  #committing: Promise<void> | undefined;
   #autoPersist: Promise<void> | undefined;
   #failure: unknown;
   #bytesSincePersist = 0;
@@ -314,11 +316,15 @@ export class PartialFile implements BlockSink {
       });
       try {
         if (options.checkSpace !== false) await partial.#checkSpace(dir);
-        await partial.persist();
       } catch (error) {
         await partial.abort({ keep: resumed });
         throw error;
       }
+      // The first sidecar is written in the background: until it exists, a crash leaves a data file
+      // that no resume claims and expiry removes, which loses nothing (no block was held yet). Waiting
+      // for its fsyncs would hold back the first block by a few milliseconds; a failure is reported
+      // by the next write, commit or close like any background persist.
+      partial.#startPersist();
       partial.#hasher.kick();
       return partial;
     } catch (error) {
@@ -407,6 +413,22 @@ export class PartialFile implements BlockSink {
    */
   async commit(options: CommitOptions): Promise<CommitResult> {
     this.#checkOpen();
+    if (this.#committing !== undefined) {
+      throw new FileError('EINVAL', `${this.#name} is already being committed`);
+    }
+    const run = this.#commit(options);
+    this.#committing = run.then(
+      () => {},
+      () => {},
+    );
+    try {
+      return await run;
+    } finally {
+      this.#committing = undefined;
+    }
+  }
+
+  async #commit(options: CommitOptions): Promise<CommitResult> {
     const expected = typeof options.sha256 === 'string' ? options.sha256.toLowerCase() : '';
     if (!/^[0-9a-f]{64}$/.test(expected)) {
       throw new FileError('EINVAL', 'commit needs the SHA-256 of the file as 64 hex digits');
@@ -476,8 +498,12 @@ export class PartialFile implements BlockSink {
     this.#inUse?.delete(this.dataPath);
   }
 
-  /** Persists and closes, keeping the partial for resume. The descriptor is closed even if persist fails. */
+  /**
+   * Persists and closes, keeping the partial for resume. The descriptor is closed even if persist fails.
+   * A commit in progress (a peer leaving during its final sync) is let finish first.
+   */
   async close(): Promise<void> {
+    if (this.#committing !== undefined) await this.#committing;
     if (this.#state !== 'open') return;
     try {
       await this.#settleBackground();
@@ -669,11 +695,17 @@ export class PartialFile implements BlockSink {
   }
 
   #maybePersist(): void {
-    if (this.#autoPersist !== undefined) return;
+    // Once every block is here the commit follows, and it makes them durable itself; a persist
+    // started now would only make the commit wait for it. (close() still persists if none comes.)
+    if (this.#autoPersist !== undefined || this.#bitmap.full) return;
     const byBytes = this.#persistEveryBytes > 0 && this.#bytesSincePersist >= this.#persistEveryBytes;
     const byTime = this.#persistEveryMs > 0 && this.#now() - this.#lastPersistAt >= this.#persistEveryMs;
     if (!byBytes && !byTime) return;
-    // Runs in the background; a failure is reported by the next write(), commit() or close().
+    this.#startPersist();
+  }
+
+  /** Persists in the background; a failure is reported by the next write(), commit() or close(). */
+  #startPersist(): void {
     this.#autoPersist = this.persist()
       .catch((error: unknown) => {
         this.#failure ??= error;
