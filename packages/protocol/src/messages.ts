@@ -21,6 +21,10 @@ import {
 import { utf8String } from './schema-parts.js';
 import { decodeUtf8 } from './wire.js';
 
+// Control messages are few per transfer: compiling a fast-path parser per schema on first use (zod's
+// JIT) costs more start-up time than it ever saves.
+z.config({ jitless: true });
+
 /**
  * Control messages: UTF-8 JSON objects, one per CONTROL packet, validated with these schemas (a
  * discriminated union on `op`). Every object is strict: an unknown key is a protocol error.
@@ -47,138 +51,193 @@ const cursor = z
   .regex(/^[A-Za-z0-9_=-]+$/, 'must use the base64url alphabet');
 
 /** Half-open block ranges [start, end): ascending, disjoint, each non-empty, at most MAX_RESUME_RANGES. */
-export const BlockRangesSchema = z
-  .array(z.tuple([u32, u32]).refine(([start, end]) => start < end, 'start must be below end'))
-  .max(MAX_RESUME_RANGES)
-  .refine(
-    (ranges) => ranges.every((r, i) => i === 0 || r[0] >= ranges[i - 1]![1]),
-    'ranges must be ascending',
-  );
+export const BlockRangesSchema = z.lazy(() =>
+  z
+    .array(z.tuple([u32, u32]).refine(([start, end]) => start < end, 'start must be below end'))
+    .max(MAX_RESUME_RANGES)
+    .refine(
+      (ranges) => ranges.every((r, i) => i === 0 || r[0] >= ranges[i - 1]![1]),
+      'ranges must be ascending',
+    ),
+);
 
-export const EntrySchema = z.strictObject({
-  /** One path component, 1..MAX_NAME_BYTES; '' only for the root in a stat reply. */
-  name: utf8String(0, MAX_NAME_BYTES).refine((s) => !s.includes('/') && !s.includes('\0'), 'not a name'),
-  type: z.enum(['file', 'dir', 'other']),
-  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-  mtimeMs,
-});
+export const EntrySchema = z.lazy(() =>
+  z.strictObject({
+    /** One path component, 1..MAX_NAME_BYTES; '' only for the root in a stat reply. */
+    name: utf8String(0, MAX_NAME_BYTES).refine((s) => !s.includes('/') && !s.includes('\0'), 'not a name'),
+    type: z.enum(['file', 'dir', 'other']),
+    size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    mtimeMs,
+  }),
+);
 
 // --- requests (each gets exactly one reply with the same id) --------------------------------------
-export const ListRequestSchema = z.strictObject({
-  op: z.literal('list'),
-  id,
-  path,
-  cursor: cursor.optional(),
-  limit: z.int().min(1).max(0xffff_ffff).optional(),
-});
+export const ListRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('list'),
+    id,
+    path,
+    cursor: cursor.optional(),
+    limit: z.int().min(1).max(0xffff_ffff).optional(),
+  }),
+);
 
-export const StatRequestSchema = z.strictObject({ op: z.literal('stat'), id, path });
+export const StatRequestSchema = z.lazy(() => z.strictObject({ op: z.literal('stat'), id, path }));
 
-export const ResumeStateSchema = z.strictObject({ size: fileSize, mtimeMs, have: BlockRangesSchema });
+export const ResumeStateSchema = z.lazy(() =>
+  z.strictObject({ size: fileSize, mtimeMs, have: BlockRangesSchema }),
+);
 
-export const GetRequestSchema = z.strictObject({
-  op: z.literal('get'),
-  id,
-  path: nonEmptyPath,
-  resume: ResumeStateSchema.optional(),
-});
+export const GetRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('get'),
+    id,
+    path: nonEmptyPath,
+    resume: ResumeStateSchema.optional(),
+  }),
+);
 
-export const PutRequestSchema = z.strictObject({
-  op: z.literal('put'),
-  id,
-  path: nonEmptyPath,
-  size: fileSize,
-  mtimeMs: mtimeMs.optional(),
-  overwrite: z.boolean(),
-  resume: z.boolean(),
-});
+export const PutRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('put'),
+    id,
+    path: nonEmptyPath,
+    size: fileSize,
+    mtimeMs: mtimeMs.optional(),
+    overwrite: z.boolean(),
+    resume: z.boolean(),
+  }),
+);
 
-export const CommitRequestSchema = z.strictObject({ op: z.literal('commit'), id, transferId, sha256 });
+export const CommitRequestSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('commit'), id, transferId, sha256 }),
+);
 
-export const RenameRequestSchema = z.strictObject({
-  op: z.literal('rename'),
-  id,
-  from: nonEmptyPath,
-  to: nonEmptyPath,
-  overwrite: z.boolean(),
-});
+export const RenameRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('rename'),
+    id,
+    from: nonEmptyPath,
+    to: nonEmptyPath,
+    overwrite: z.boolean(),
+  }),
+);
 
-export const DeleteRequestSchema = z.strictObject({ op: z.literal('delete'), id, path: nonEmptyPath });
+export const DeleteRequestSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('delete'), id, path: nonEmptyPath }),
+);
 
 // --- messages without a reply ---------------------------------------------------------------------
 /** Either side: stop a transfer (a put's partial file is kept for resume). */
-export const CancelMessageSchema = z.strictObject({ op: z.literal('cancel'), transferId });
+export const CancelMessageSchema = z.lazy(() => z.strictObject({ op: z.literal('cancel'), transferId }));
 /** Server -> client after every block of a get was sent once: SHA-256 of the file as read. */
-export const DigestMessageSchema = z.strictObject({ op: z.literal('digest'), transferId, sha256 });
+export const DigestMessageSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('digest'), transferId, sha256 }),
+);
 /** Either side: the transfer failed. */
-export const AbortMessageSchema = z.strictObject({
-  op: z.literal('abort'),
-  transferId,
-  code: errorCode,
-  message: errorMessage,
-});
+export const AbortMessageSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('abort'),
+    transferId,
+    code: errorCode,
+    message: errorMessage,
+  }),
+);
 
 // --- replies --------------------------------------------------------------------------------------
 const okHead = { op: z.literal('reply'), id, ok: z.literal(true) } as const;
 
-export const ListReplySchema = z.strictObject({
-  ...okHead,
-  entries: z.array(EntrySchema),
-  /** Present when the listing continues: send the same list request again with this cursor. */
-  next: cursor.optional(),
-});
-export const StatReplySchema = z.strictObject({ ...okHead, entry: EntrySchema });
-export const GetReplySchema = z.strictObject({
-  ...okHead,
-  transferId,
-  size: fileSize,
-  mtimeMs,
-  blockSize,
-  blockCount,
-  /** The resume state no longer matched the file: the client discards its partial copy. */
-  restarted: z.boolean().optional(),
-});
-export const PutReplySchema = z.strictObject({
-  ...okHead,
-  transferId,
-  blockSize,
-  blockCount,
-  /** Blocks the server already holds from an interrupted put of the same path and size. */
-  have: BlockRangesSchema,
-});
+export const ListReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    entries: z.array(EntrySchema),
+    /** Present when the listing continues: send the same list request again with this cursor. */
+    next: cursor.optional(),
+  }),
+);
+export const StatReplySchema = z.lazy(() => z.strictObject({ ...okHead, entry: EntrySchema }));
+export const GetReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    transferId,
+    size: fileSize,
+    mtimeMs,
+    blockSize,
+    blockCount,
+    /** The resume state no longer matched the file: the client discards its partial copy. */
+    restarted: z.boolean().optional(),
+  }),
+);
+export const PutReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    transferId,
+    blockSize,
+    blockCount,
+    /** Blocks the server already holds from an interrupted put of the same path and size. */
+    have: BlockRangesSchema,
+  }),
+);
 /** The reply to commit, rename and delete. */
-export const OkReplySchema = z.strictObject(okHead);
-export const ErrorReplySchema = z.strictObject({
-  op: z.literal('reply'),
-  id,
-  ok: z.literal(false),
-  code: errorCode,
-  message: errorMessage,
-});
-
-const SuccessReplySchema = z
-  .looseObject({ op: z.literal('reply'), ok: z.literal(true) })
-  .pipe(z.union([OkReplySchema, ListReplySchema, StatReplySchema, GetReplySchema, PutReplySchema]));
+export const OkReplySchema = z.lazy(() => z.strictObject(okHead));
+export const ErrorReplySchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('reply'),
+    id,
+    ok: z.literal(false),
+    code: errorCode,
+    message: errorMessage,
+  }),
+);
 
 /** Any reply. Strict objects make the success shapes disjoint, so the union is unambiguous. */
-export const ReplySchema = z
-  .looseObject({ op: z.literal('reply') })
-  .pipe(z.discriminatedUnion('ok', [SuccessReplySchema, ErrorReplySchema]));
+export const ReplySchema = z.lazy(() =>
+  z
+    .looseObject({ op: z.literal('reply') })
+    .pipe(
+      z.discriminatedUnion('ok', [
+        z
+          .looseObject({ op: z.literal('reply'), ok: z.literal(true) })
+          .pipe(z.union([OkReplySchema, ListReplySchema, StatReplySchema, GetReplySchema, PutReplySchema])),
+        ErrorReplySchema.unwrap(),
+      ]),
+    ),
+);
+
+/**
+ * Each message's schema by `op`. Schemas are built on first use: a process validates only the
+ * messages it meets, and building every schema at start-up cost a command several milliseconds.
+ */
+const SCHEMA_BY_OP = {
+  list: ListRequestSchema,
+  stat: StatRequestSchema,
+  get: GetRequestSchema,
+  put: PutRequestSchema,
+  commit: CommitRequestSchema,
+  rename: RenameRequestSchema,
+  delete: DeleteRequestSchema,
+  cancel: CancelMessageSchema,
+  digest: DigestMessageSchema,
+  abort: AbortMessageSchema,
+  reply: ReplySchema,
+} as const;
 
 /** Every control message: a discriminated union on `op`. */
-export const ControlMessageSchema = z.discriminatedUnion('op', [
-  ListRequestSchema,
-  StatRequestSchema,
-  GetRequestSchema,
-  PutRequestSchema,
-  CommitRequestSchema,
-  RenameRequestSchema,
-  DeleteRequestSchema,
-  CancelMessageSchema,
-  DigestMessageSchema,
-  AbortMessageSchema,
-  ReplySchema,
-]);
+export const ControlMessageSchema = z.lazy(() =>
+  z.discriminatedUnion('op', [
+    ListRequestSchema.unwrap(),
+    StatRequestSchema.unwrap(),
+    GetRequestSchema.unwrap(),
+    PutRequestSchema.unwrap(),
+    CommitRequestSchema.unwrap(),
+    RenameRequestSchema.unwrap(),
+    DeleteRequestSchema.unwrap(),
+    CancelMessageSchema.unwrap(),
+    DigestMessageSchema.unwrap(),
+    AbortMessageSchema.unwrap(),
+    ReplySchema.unwrap(),
+  ]),
+);
 
 export type BlockRanges = z.infer<typeof BlockRangesSchema>;
 export type Entry = z.infer<typeof EntrySchema>;
@@ -211,6 +270,25 @@ export type Request =
 export type ControlMessage = z.infer<typeof ControlMessageSchema>;
 export type ControlOp = ControlMessage['op'];
 
+const OPS = Object.keys(SCHEMA_BY_OP) as ControlOp[];
+
+/** ControlMessageSchema.safeParse, through the schema of the message's own `op` alone. */
+function validate(message: unknown): z.ZodSafeParseResult<ControlMessage> {
+  const op = typeof message === 'object' && message !== null ? (message as { op?: unknown }).op : undefined;
+  if (typeof op !== 'string' || !Object.hasOwn(SCHEMA_BY_OP, op)) {
+    const error = new z.ZodError([
+      {
+        code: 'custom',
+        path: ['op'],
+        message: `must be one of ${OPS.join(', ')}`,
+        input: op,
+      },
+    ]);
+    return { success: false, error } as z.ZodSafeParseResult<ControlMessage>;
+  }
+  return SCHEMA_BY_OP[op as ControlOp].safeParse(message) as z.ZodSafeParseResult<ControlMessage>;
+}
+
 function describe(error: z.ZodError): string {
   const issue = error.issues[0];
   if (issue === undefined) return 'invalid';
@@ -222,7 +300,7 @@ function describe(error: z.ZodError): string {
  * above MAX_CONTROL_BYTES): both are bugs of the caller, which builds messages from valid data.
  */
 export function encodeControlMessage(message: ControlMessage): Buffer {
-  const parsed = ControlMessageSchema.safeParse(message);
+  const parsed = validate(message);
   if (!parsed.success) throw protocolError('schema', describe(parsed.error));
   const body = Buffer.from(JSON.stringify(parsed.data), 'utf8');
   if (body.length > MAX_CONTROL_BYTES) {
@@ -243,7 +321,7 @@ export function decodeControlMessage(body: Uint8Array): DecodeResult<ControlMess
     return failure('bad-json');
   }
   try {
-    const parsed = ControlMessageSchema.safeParse(json);
+    const parsed = validate(json);
     if (!parsed.success) return failure('schema', describe(parsed.error));
     return { ok: true, value: parsed.data };
   } catch {

@@ -18,11 +18,13 @@ export interface Prefix {
   readonly connId: bigint;
 }
 
-export const PrefixSchema = z.strictObject({
-  version: z.int().min(0).max(0xff),
-  space: z.int().min(0).max(0xff),
-  connId: z.uint64(),
-});
+export const PrefixSchema = z.lazy(() =>
+  z.strictObject({
+    version: z.int().min(0).max(0xff),
+    space: z.int().min(0).max(0xff),
+    connId: z.uint64(),
+  }),
+);
 
 /** Whether `space` is a space byte that protocol version `version` defines. */
 export function isKnownSpace(version: number, space: number): boolean {

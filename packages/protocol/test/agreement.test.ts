@@ -4,9 +4,11 @@ import {
   ACK_MIN_LENGTH,
   AckSchema,
   AckWireSchema,
+  ControlMessageSchema,
   DATA_HEADER_LENGTH,
   DataHeaderSchema,
   DataSchema,
+  decodeControlMessage,
   decodePacket,
   encodeAck,
   encodeData,
@@ -271,5 +273,52 @@ describe('ACK: schema and hand-written codec agree', () => {
     );
     expect(valid).toBeGreaterThan(RUNS / 20);
     expect(valid).toBeLessThan(RUNS - RUNS / 20);
+  });
+});
+
+describe('control messages: decoding agrees with ControlMessageSchema', () => {
+  /** A valid message with one field changed, removed, added, or its op swapped for another's. */
+  const mutated = fc
+    .tuple(
+      arb.controlMessage,
+      fc.oneof(
+        fc.constant<'none'>('none'),
+        fc.constant<'drop'>('drop'),
+        fc.constant<'extra'>('extra'),
+        fc.constant<'swap-op'>('swap-op'),
+        fc.constant<'bad-value'>('bad-value'),
+      ),
+      fc.nat(),
+      fc.constantFrom<unknown>(-1, 2 ** 32, 1.5, '', 'x', null, true, [], {}, 'reply', 'get', 'nope'),
+    )
+    .map(([message, how, pick, value]) => {
+      const m: Record<string, unknown> = { ...message };
+      const keys = Object.keys(m);
+      const key = keys[pick % keys.length]!;
+      if (how === 'drop') delete m[key];
+      if (how === 'extra') m.unexpected = value;
+      if (how === 'swap-op') m.op = value;
+      if (how === 'bad-value') m[key] = value;
+      return m;
+    });
+
+  it('accepts exactly what the schema accepts, on valid and mutated messages', () => {
+    let valid = 0;
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.anything()), (message) => {
+        const schemaOk = ControlMessageSchema.safeParse(message).success;
+        const result = decodeControlMessage(Buffer.from(JSON.stringify(message) ?? 'null'));
+        // JSON drops what it cannot represent (undefined, functions): compare with what went over it.
+        const overJson: unknown = JSON.parse(JSON.stringify(message) ?? 'null');
+        const expected = ControlMessageSchema.safeParse(overJson).success;
+        if (expected !== result.ok) {
+          expect.fail(`disagree (schema ${expected}) on ${JSON.stringify(message)}`);
+        }
+        if (schemaOk) valid++;
+        if (result.ok) expect(result.value).toEqual(ControlMessageSchema.parse(overJson));
+      }),
+      { numRuns: RUNS / 4 },
+    );
+    expect(valid).toBeGreaterThan(RUNS / 40);
   });
 });

@@ -47,52 +47,60 @@ export interface AckPacket extends AckFields {
 
 const u32 = z.uint32();
 
-export const FlowEntrySchema = z
-  .strictObject({ transferId: u32, cumulativeBlocks: u32, blockLimit: u32 })
-  .refine((f) => f.cumulativeBlocks <= f.blockLimit, 'cumulativeBlocks must not exceed blockLimit');
+export const FlowEntrySchema = z.lazy(() =>
+  z
+    .strictObject({ transferId: u32, cumulativeBlocks: u32, blockLimit: u32 })
+    .refine((f) => f.cumulativeBlocks <= f.blockLimit, 'cumulativeBlocks must not exceed blockLimit'),
+);
 
-const FlowsSchema = z
-  .array(FlowEntrySchema)
-  .max(MAX_FLOWS)
-  .refine((flows) => new Set(flows.map((f) => f.transferId)).size === flows.length, 'duplicate transferId');
+const FlowsSchema = z.lazy(() =>
+  z
+    .array(FlowEntrySchema)
+    .max(MAX_FLOWS)
+    .refine((flows) => new Set(flows.map((f) => f.transferId)).size === flows.length, 'duplicate transferId'),
+);
 
 /** ACK as the transport sees it: ranges as [smallest, largest] pairs, largest first. */
-export const AckSchema = z.strictObject({
-  packetNumber: u32,
-  tsEcho: u32,
-  ackDelay: u32,
-  ranges: z
-    .array(z.tuple([u32, u32]).refine(([s, l]) => s <= l, 'smallest must not exceed largest'))
-    .min(1)
-    .max(MAX_ACK_RANGES + 1)
-    .refine(
-      (ranges) => ranges.every((r, i) => i === 0 || r[1] + 2 <= ranges[i - 1]![0]),
-      'ranges must be descending with a gap of at least one packet',
-    ),
-  flows: FlowsSchema,
-});
-
-/** ACK exactly as it is on the wire (RFC 9000 §19.3 gap/length encoding). */
-export const AckWireSchema = z
-  .strictObject({
+export const AckSchema = z.lazy(() =>
+  z.strictObject({
     packetNumber: u32,
     tsEcho: u32,
     ackDelay: u32,
-    largestAcked: u32,
-    firstRange: u32,
-    gaps: z.array(z.strictObject({ gap: u32, length: u32 })).max(MAX_ACK_RANGES),
+    ranges: z
+      .array(z.tuple([u32, u32]).refine(([s, l]) => s <= l, 'smallest must not exceed largest'))
+      .min(1)
+      .max(MAX_ACK_RANGES + 1)
+      .refine(
+        (ranges) => ranges.every((r, i) => i === 0 || r[1] + 2 <= ranges[i - 1]![0]),
+        'ranges must be descending with a gap of at least one packet',
+      ),
     flows: FlowsSchema,
-  })
-  .refine((a) => {
-    let smallest = a.largestAcked - a.firstRange;
-    if (smallest < 0) return false;
-    for (const { gap, length } of a.gaps) {
-      const largest = smallest - gap - 2;
-      smallest = largest - length;
-      if (largest < 0 || smallest < 0) return false;
-    }
-    return true;
-  }, 'ranges underflow below packet number 0');
+  }),
+);
+
+/** ACK exactly as it is on the wire (RFC 9000 §19.3 gap/length encoding). */
+export const AckWireSchema = z.lazy(() =>
+  z
+    .strictObject({
+      packetNumber: u32,
+      tsEcho: u32,
+      ackDelay: u32,
+      largestAcked: u32,
+      firstRange: u32,
+      gaps: z.array(z.strictObject({ gap: u32, length: u32 })).max(MAX_ACK_RANGES),
+      flows: FlowsSchema,
+    })
+    .refine((a) => {
+      let smallest = a.largestAcked - a.firstRange;
+      if (smallest < 0) return false;
+      for (const { gap, length } of a.gaps) {
+        const largest = smallest - gap - 2;
+        smallest = largest - length;
+        if (largest < 0 || smallest < 0) return false;
+      }
+      return true;
+    }, 'ranges underflow below packet number 0'),
+);
 
 function checkFlows(flows: readonly FlowEntry[]): void {
   if (!Array.isArray(flows) || flows.length > MAX_FLOWS)

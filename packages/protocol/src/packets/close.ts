@@ -24,11 +24,13 @@ export interface ClosePacket extends CloseFields {
   readonly type: 'close';
 }
 
-export const CloseSchema = z.strictObject({
-  packetNumber: z.uint32(),
-  errorCode: z.int().min(0).max(0xffff),
-  reason: utf8String(0, MAX_CLOSE_REASON_BYTES),
-});
+export const CloseSchema = z.lazy(() =>
+  z.strictObject({
+    packetNumber: z.uint32(),
+    errorCode: z.int().min(0).max(0xffff),
+    reason: utf8String(0, MAX_CLOSE_REASON_BYTES),
+  }),
+);
 
 export function encodeClose(connId: bigint, fields: CloseFields): Buffer {
   if (!isU32(fields.packetNumber)) invalidField('packetNumber must be a u32');

@@ -28,13 +28,15 @@ export interface ControlPacket extends ControlFields {
   readonly message: ControlMessage;
 }
 
-export const ControlHeaderSchema = z.strictObject({
-  packetNumber: z.uint32(),
-  messageSeq: z.uint32(),
-  body: z
-    .instanceof(Uint8Array)
-    .refine((b) => b.length >= 1 && b.length <= MAX_CONTROL_BYTES, `1..${MAX_CONTROL_BYTES} bytes`),
-});
+export const ControlHeaderSchema = z.lazy(() =>
+  z.strictObject({
+    packetNumber: z.uint32(),
+    messageSeq: z.uint32(),
+    body: z
+      .instanceof(Uint8Array)
+      .refine((b) => b.length >= 1 && b.length <= MAX_CONTROL_BYTES, `1..${MAX_CONTROL_BYTES} bytes`),
+  }),
+);
 
 export function encodeControl(connId: bigint, fields: ControlFields): Buffer {
   const { body } = fields;

@@ -35,21 +35,26 @@ export interface DataPacket extends DataHeader {
   readonly payload: Buffer;
 }
 
-export const DataHeaderSchema = z.strictObject({
-  packetNumber: z.uint32(),
-  sendTime: z.uint32(),
-  transferId: z.uint32(),
-  blockIndex: z
-    .int()
-    .min(0)
-    .max(MAX_BLOCK_COUNT - 1),
-});
+const dataHeaderObject = () =>
+  z.strictObject({
+    packetNumber: z.uint32(),
+    sendTime: z.uint32(),
+    transferId: z.uint32(),
+    blockIndex: z
+      .int()
+      .min(0)
+      .max(MAX_BLOCK_COUNT - 1),
+  });
 
-export const DataSchema = DataHeaderSchema.extend({
-  payload: z
-    .instanceof(Uint8Array)
-    .refine((b) => b.length >= 1 && b.length <= MAX_BLOCK_SIZE, `1..${MAX_BLOCK_SIZE} bytes`),
-});
+export const DataHeaderSchema = z.lazy(dataHeaderObject);
+
+export const DataSchema = z.lazy(() =>
+  dataHeaderObject().extend({
+    payload: z
+      .instanceof(Uint8Array)
+      .refine((b) => b.length >= 1 && b.length <= MAX_BLOCK_SIZE, `1..${MAX_BLOCK_SIZE} bytes`),
+  }),
+);
 
 function checkHeader(f: DataHeader): void {
   if (!isU32(f.packetNumber)) invalidField('packetNumber must be a u32');

@@ -33,13 +33,15 @@ export interface ClientHelloPacket extends ClientHelloFields {
   readonly type: 'client-hello';
 }
 
-export const ClientHelloSchema = z.strictObject({
-  clientNonce: bytesOf(NONCE_LENGTH),
-  publicKey: bytesOf(PUBLIC_KEY_LENGTH),
-  maxBlockSize: z.int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE),
-  receiveWindow: z.uint32(),
-  idleTimeoutMs: z.uint32().min(1),
-});
+export const ClientHelloSchema = z.lazy(() =>
+  z.strictObject({
+    clientNonce: bytesOf(NONCE_LENGTH),
+    publicKey: bytesOf(PUBLIC_KEY_LENGTH),
+    maxBlockSize: z.int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE),
+    receiveWindow: z.uint32(),
+    idleTimeoutMs: z.uint32().min(1),
+  }),
+);
 
 /** Zero padding that brings the hello datagram to MIN_HELLO_DATAGRAM bytes or more: 1045. */
 export const CLIENT_HELLO_PADDING = MIN_HELLO_PLAINTEXT - CLIENT_HELLO_FIXED_LENGTH;

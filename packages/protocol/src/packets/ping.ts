@@ -13,7 +13,7 @@ export interface PingPacket extends PingFields {
   readonly type: 'ping';
 }
 
-export const PingSchema = z.strictObject({ packetNumber: z.uint32() });
+export const PingSchema = z.lazy(() => z.strictObject({ packetNumber: z.uint32() }));
 
 export function encodePing(connId: bigint, fields: PingFields): Buffer {
   if (!isU32(fields.packetNumber)) invalidField('packetNumber must be a u32');

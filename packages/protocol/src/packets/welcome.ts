@@ -41,17 +41,19 @@ export interface ServerWelcomePacket extends ServerWelcomeFields {
   readonly type: 'server-welcome';
 }
 
-export const ServerWelcomeSchema = z.strictObject({
-  clientNonce: bytesOf(NONCE_LENGTH),
-  serverNonce: bytesOf(NONCE_LENGTH),
-  publicKey: bytesOf(PUBLIC_KEY_LENGTH),
-  sessionConnId: z.uint64(),
-  blockSize: z.int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE),
-  receiveWindow: z.uint32(),
-  idleTimeoutMs: z.uint32().min(1),
-  access: z.enum(['read-only', 'read-write']),
-  resetToken: bytesOf(RESET_TOKEN_LENGTH),
-});
+export const ServerWelcomeSchema = z.lazy(() =>
+  z.strictObject({
+    clientNonce: bytesOf(NONCE_LENGTH),
+    serverNonce: bytesOf(NONCE_LENGTH),
+    publicKey: bytesOf(PUBLIC_KEY_LENGTH),
+    sessionConnId: z.uint64(),
+    blockSize: z.int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE),
+    receiveWindow: z.uint32(),
+    idleTimeoutMs: z.uint32().min(1),
+    access: z.enum(['read-only', 'read-write']),
+    resetToken: bytesOf(RESET_TOKEN_LENGTH),
+  }),
+);
 
 const ACCESS_BYTES: Record<Access, number> = { 'read-only': 0, 'read-write': 1 };
 
