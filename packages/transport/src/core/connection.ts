@@ -537,7 +537,7 @@ export class Connection {
     else if (this.hasDataReady()) {
       t = Math.min(
         t,
-        this.pacer.nextSendTime(this.blockSize + SESSION_OVERHEAD, this.cc.pacingRate, this.lastPoll),
+        this.pacer.nextSendTime(this.blockSize + SESSION_OVERHEAD, this.cc.sendingRate, this.lastPoll),
       );
     }
     return t;
@@ -840,7 +840,7 @@ export class Connection {
         if (sent && this.sent.ackElicitingInFlight < ACK_EVERY) this.pingPending = true;
         return;
       }
-      if (this.probeCredits === 0 && !this.pacer.canSend(size, this.cc.pacingRate, now)) return;
+      if (this.probeCredits === 0 && !this.pacer.canSend(size, this.cc.sendingRate, now)) return;
       const t = transfers[this.roundRobin++ % transfers.length]!;
       if (!this.gateOpen(t)) {
         idle++;
