@@ -164,7 +164,7 @@ function throughputPanel(result: BenchResult, top: number): { svg: string; heigh
   }
   for (const [value, label] of [
     [150, 'target 150 (default)'],
-    [50, 'target 50 (1120-byte blocks)'],
+    [50, 'target 50 (1200-byte blocks)'],
   ] as const) {
     if (value > axis.max) continue;
     const x = scale(value);

@@ -67,7 +67,7 @@ describe('pnpm bench --quick', () => {
       expect(runRecord.server.peakRssBytes).toBeGreaterThan(1e6);
     }
     expect(written.loopback.map((c: { id: string }) => c.id)).toEqual(
-      expect.arrayContaining(['default', 'window-1', 'block-1120']),
+      expect.arrayContaining(['default', 'window-1', 'block-1200']),
     );
     expect(written.scenarios).toHaveLength(1);
     expect(written.scenarios[0].put.fraction.median).toBeGreaterThan(0);
