@@ -234,52 +234,72 @@ export class FerryClient {
     const started = performance.now();
     const overwrite = options.overwrite ?? false;
     await refuseExisting(local, overwrite);
-    const entry = await this.stat(remote);
-    if (entry.type === 'dir') throw new FerryError('EISDIR', `${remote} is a directory on the server`);
-    if (entry.type !== 'file')
-      throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
-    const identity = (size: number, mtimeMs: number): string => `ferry get\n${remote}\n${size}\n${mtimeMs}`;
-    let partial = await PartialFile.open({
-      finalPath: local,
-      size: entry.size,
-      blockSize: this.blockSize,
-      identity: identity(entry.size, entry.mtimeMs),
-      resume: options.resume ?? false,
-      displayName: local,
-    });
-    let committed = false;
-    try {
-      const have = partial
+    const openPartial = (size: number, mtimeMs: number, resume: boolean): Promise<PartialFile> =>
+      PartialFile.open({
+        finalPath: local,
+        size,
+        blockSize: this.blockSize,
+        identity: `ferry get\n${remote}\n${size}\n${mtimeMs}`,
+        resume,
+        displayName: local,
+      });
+    // Resuming needs what is already here before asking, so it looks the file up first; a plain
+    // get asks at once and learns the size and time from the reply.
+    let partial: PartialFile | undefined;
+    let have: Array<[number, number]> = [];
+    let entry: Entry | undefined;
+    if (options.resume) {
+      entry = await this.stat(remote);
+      if (entry.type === 'dir') throw new FerryError('EISDIR', `${remote} is a directory on the server`);
+      if (entry.type !== 'file') {
+        throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
+      }
+      partial = await openPartial(entry.size, entry.mtimeMs, true);
+      have = partial
         .have()
         .ranges()
         .slice(0, MAX_RESUME_RANGES)
         .map(([a, b]) => [a, b] as [number, number]);
-      const resumeState = have.length > 0 ? { size: entry.size, mtimeMs: entry.mtimeMs, have } : undefined;
+    }
+    let committed = false;
+    try {
+      const resumeState =
+        entry !== undefined && have.length > 0
+          ? { size: entry.size, mtimeMs: entry.mtimeMs, have }
+          : undefined;
       const reply = await this.request<Extract<Reply, { transferId: number; mtimeMs: number }>>({
         op: 'get',
         path: remote,
         ...(resumeState !== undefined ? { resume: resumeState } : {}),
       });
-      let usedHave = reply.restarted ? [] : have;
-      let size = reply.size;
-      // The receive transfer must be open before the first block arrives: open it right away.
+      const size = reply.size;
+      if (partial !== undefined && (reply.size !== entry?.size || reply.restarted)) {
+        // The file changed since stat: what we hold is stale.
+        await partial.abort({ keep: false });
+        partial = undefined;
+      }
+      const usedHave = partial !== undefined ? have : [];
+      // The receive transfer must be open before the first block arrives (a round trip after the
+      // reply): open it right away. Without a partial file yet, blocks wait in the sink (within the
+      // receive window) until it is ready.
       let received: Promise<void>;
-      if (reply.size === entry.size && !reply.restarted) {
+      if (partial !== undefined) {
         received = this.session.receiveBlocks(reply.transferId, size, partial, { have: usedHave });
       } else {
-        // The file changed since stat: what we hold is stale. Early blocks are retransmitted later.
-        await partial.abort({ keep: false });
-        partial = await PartialFile.open({
-          finalPath: local,
-          size: reply.size,
-          blockSize: this.blockSize,
-          identity: identity(reply.size, reply.mtimeMs),
-          resume: false,
-          displayName: local,
-        });
-        usedHave = [];
-        size = reply.size;
-        received = this.session.receiveBlocks(reply.transferId, size, partial, { have: [] });
+        const opening = openPartial(size, reply.mtimeMs, false);
+        received = this.session.receiveBlocks(
+          reply.transferId,
+          size,
+          { write: async (index, data) => (await opening).write(index, data) },
+          { have: [] },
+        );
+        try {
+          partial = await opening;
+        } catch (error) {
+          this.stopTransfer(reply.transferId, error instanceof Error ? error : new Error(String(error)));
+          await received.catch(() => {});
+          throw error;
+        }
       }
       const resumedBytes = Math.min(size, usedHave.reduce((n, [a, b]) => n + (b - a), 0) * this.blockSize);
       const digest = this.waitDigest(reply.transferId);
@@ -305,7 +325,7 @@ export class FerryClient {
       };
     } finally {
       // Keep what arrived for `--resume` (a failed verification already discarded it).
-      if (!committed) await partial.abort({ keep: true });
+      if (!committed) await partial?.abort({ keep: true });
     }
   }
 
@@ -385,14 +405,8 @@ export class FerryClient {
         options.onProgress?.({ phase: 'transferring', bytes: Math.min(size, resumedBytes + p.bytes), size });
     };
     const timer = options.onProgress ? setInterval(report, PROGRESS_INTERVAL_MS) : undefined;
-    const onAbort = (): void => {
-      try {
-        this.send({ op: 'cancel', transferId });
-      } catch {
-        /* the session is gone anyway */
-      }
-      this.session.cancel(transferId, new FerryError('ECANCELED', 'transfer cancelled'));
-    };
+    const onAbort = (): void =>
+      this.stopTransfer(transferId, new FerryError('ECANCELED', 'transfer cancelled'));
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -405,6 +419,16 @@ export class FerryClient {
       if (timer !== undefined) clearInterval(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Stops a transfer on both sides: tells the peer, and fails it here with `error`. */
+  private stopTransfer(transferId: number, error: Error): void {
+    try {
+      this.send({ op: 'cancel', transferId });
+    } catch {
+      /* the session is gone anyway */
+    }
+    this.session.cancel(transferId, error);
   }
 
   /** Ends the session (never the server). */

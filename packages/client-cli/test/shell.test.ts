@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -83,6 +83,20 @@ describe('the shell driven through standard input', () => {
       expect.stringMatching(/^ferry: unterminated double quote/),
     ]);
     expect(r.code).toBe(2);
+  });
+
+  it('a get whose local file cannot be created fails at once, and the session goes on', async () => {
+    // The get is asked before the local file is prepared: the server, already sending, is told to
+    // stop, and the next transfer in the same session is not held up by the first.
+    const digest = await randomFile(join(box.root, 'four-mb.bin'), 4 * 1024 * 1024 + 3);
+    const r = await shell(['get four-mb.bin no-such-dir/copy.bin', 'get four-mb.bin copy-4.bin']);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ferry: get four-mb\.bin: .*no-such-dir.*(no such file|not found)/i),
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/received four-mb\.bin -> copy-4\.bin/);
+    expect(await sha256File(join(box.work, 'copy-4.bin'))).toBe(digest);
+    expect((await readdir(box.work)).filter((n) => n.startsWith('.ferry-partial-'))).toEqual([]);
   });
 
   it('ends at end of input like exit, and never stops the server', async () => {
