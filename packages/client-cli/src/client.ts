@@ -293,6 +293,9 @@ export class FerryClient {
           { write: async (index, data) => (await opening).write(index, data) },
           { have: [] },
         );
+        // Handled by track() below; until then a failure (the session closing while the file is
+        // being opened) must not surface as an unhandled rejection.
+        received.catch(() => {});
         try {
           partial = await opening;
         } catch (error) {

@@ -115,3 +115,21 @@ describe('congestion control on a 20 Mbit/s, 40 ms RTT bottleneck', () => {
     }
   });
 });
+
+describe('congestion control on a sub-millisecond path', () => {
+  it('paces again once a shallow bottleneck drops its unpaced bursts', () => {
+    // 100 Mbit/s, 0.4 ms RTT, a 32 KiB queue: smaller than one unpaced window (64 KiB at least).
+    const size = 8 * 1024 * 1024;
+    const r = runSimTransfer({
+      seed: 4,
+      size,
+      blockSize: BLOCK,
+      up: { rateBitsPerSecond: 100e6, delayMs: 0.2, queueBytes: 32 * 1024 },
+      down: { rateBitsPerSecond: 100e6, delayMs: 0.2 },
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    const blocks = Math.ceil(size / BLOCK);
+    // Without pacing after the first loss, about 70 % of the blocks were dropped and sent again.
+    expect(r.sender!.stats.retransmits).toBeLessThan(blocks * 0.05);
+  });
+});

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { type AckSample, BbrController, MIN_PACING_RTT_MS } from '../src/core/congestion.js';
+import {
+  type AckSample,
+  BbrController,
+  MIN_PACING_RTT_MS,
+  PACE_AFTER_LOSS_ROUNDS,
+} from '../src/core/congestion.js';
 
 const MSS = 1221;
 
@@ -36,5 +41,20 @@ describe('BbrController pacing', () => {
     const cc = new BbrController({ mss: MSS, maxRateBytesPerMs: 1000 });
     cc.onAck(ack(1, MIN_PACING_RTT_MS / 4, MSS));
     expect(cc.sendingRate).toBe(1000);
+  });
+
+  it('paces again after a loss on a sub-millisecond path, for PACE_AFTER_LOSS_ROUNDS rounds', () => {
+    const cc = new BbrController({ mss: MSS });
+    let delivered = MSS;
+    cc.onAck(ack(1, MIN_PACING_RTT_MS / 4, delivered));
+    expect(cc.sendingRate).toBe(Number.POSITIVE_INFINITY);
+    cc.onPacketsLost(MSS);
+    expect(Number.isFinite(cc.sendingRate)).toBe(true);
+    // Each ack below starts a new round (its packet was sent after the previous one was delivered).
+    for (let i = 0; i <= PACE_AFTER_LOSS_ROUNDS + 1; i++) {
+      delivered += MSS;
+      cc.onAck(ack(2 + i, MIN_PACING_RTT_MS / 4, delivered));
+    }
+    expect(cc.sendingRate).toBe(Number.POSITIVE_INFINITY);
   });
 });

@@ -243,6 +243,22 @@ describe('FileBlockSource', () => {
     await source.close();
   });
 
+  it('serves whole blocks after a change of block size, even from a chunk recycled across it', async () => {
+    const { path, data } = await writeSample('resize.bin', 6 * 1024 * 1024);
+    const source = await FileBlockSource.open(path);
+    const held = await source.read(0, 1120); // a chunk of 1120-byte blocks, with a block still out
+    const big = 32 * 1024;
+    await source.read(0, big); // a new block size: the old chunk leaves the cache
+    source.release(held); // ... and its memory comes back, sized for the old block size
+    for (let b = 0; b < (6 * 1024 * 1024) / big; b++) {
+      const block = await source.read(b, big);
+      expect(block.length, `block ${b}`).toBe(big);
+      expect(block.equals(data.subarray(b * big, (b + 1) * big))).toBe(true);
+      source.release(block);
+    }
+    await source.close();
+  });
+
   it('returns the right bytes for any access order, block size and concurrency as chunks are evicted', async () => {
     // 6.5 MiB: more chunks than the cache holds, so random access keeps evicting and rereading.
     const { path, data } = await writeSample('random.bin', 6.5 * 1024 * 1024 + 3);

@@ -287,7 +287,9 @@ export class FileBlockSource implements BlockSource {
     }
     const start = chunkIndex * chunkBytes;
     const length = Math.min(chunkBytes, this.size - start);
-    const memory = this.#spare.pop() ?? Buffer.allocUnsafeSlow(chunkBytes);
+    // Every chunk gets CHUNK_BYTES (chunkBytes never exceeds it), so a chunk recycled after a
+    // change of block size still holds any later chunk.
+    const memory = this.#spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
     const chunk: Chunk = { memory, loading: Promise.resolve(memory), users: 0, cached: true };
     this.#byMemory.set(memory.buffer, chunk);
     chunk.loading = this.#readInto(memory.subarray(0, length), start).then(
