@@ -144,7 +144,10 @@ export class BbrController {
     this.pacingRate = Math.min((STARTUP_GAIN * this.cwnd) / (config.initialRttMs ?? 100), this.maxRate);
   }
 
-  /** The rate the sender paces at, bytes/ms: Infinity (only a rate limit) on sub-millisecond paths. */
+  /**
+   * The rate the sender paces at, bytes/ms: on a sub-millisecond path that has lost nothing for
+   * PACE_AFTER_LOSS_ROUNDS, no pacing (Infinity, or a user's rate limit).
+   */
   get sendingRate(): number {
     const unpaced =
       this.minRtt < MIN_PACING_RTT_MS &&

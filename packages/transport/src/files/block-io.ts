@@ -1,5 +1,32 @@
 import { createHash, type Hash } from 'node:crypto';
 
+/**
+ * A few buffers of one fixed size, kept for reuse: file I/O buffers of a megabyte allocated per use
+ * each cost an mmap and its page faults, and wait for a full garbage collection to be freed.
+ */
+export class SpareBuffers {
+  readonly #spare: Buffer[] = [];
+
+  constructor(
+    readonly size: number,
+    private readonly keep: number,
+  ) {}
+
+  /** A buffer of `size` bytes, a kept one when there is one. Its contents are undefined. */
+  take(): Buffer {
+    return this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+
+  /** Keeps `buffer` for a later take(), unless it is not one of ours or enough are kept. */
+  give(buffer: Buffer): void {
+    if (buffer.length === this.size && this.#spare.length < this.keep) this.#spare.push(buffer);
+  }
+
+  clear(): void {
+    this.#spare.length = 0;
+  }
+}
+
 /** Progress of a long file operation (hashing, verifying): bytes done out of total. */
 export type ProgressCallback = (doneBytes: number, totalBytes: number) => void;
 

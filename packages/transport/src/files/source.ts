@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { MAX_FILE_SIZE } from '@ferry/protocol';
 import { blockCountFor } from '../core/transfers.js';
 import type { BlockSource } from '../session.js';
-import { PrefixHasher, type ProgressCallback } from './block-io.js';
+import { PrefixHasher, type ProgressCallback, SpareBuffers } from './block-io.js';
 import { FileError, systemCode, toFileError } from './errors.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
@@ -80,7 +80,7 @@ export class FileBlockSource implements BlockSource {
   /** Chunks whose memory may come back for reuse: cached, or with blocks handed out. */
   readonly #byMemory = new Map<ArrayBufferLike, Chunk>();
   /** Chunk buffers no block points into any more, ready for the next read. */
-  readonly #spare: Buffer[] = [];
+  readonly #spare = new SpareBuffers(CHUNK_BYTES, SPARE_CHUNKS);
   #chunkBlockSize = 0;
   #newestChunk = -1;
   #closed = false;
@@ -261,7 +261,7 @@ export class FileBlockSource implements BlockSource {
     this.#closed = true;
     this.#chunks.clear();
     this.#byMemory.clear();
-    this.#spare.length = 0;
+    this.#spare.clear();
     await this.#hasher.settle();
     await this.#handle.close();
   }
@@ -271,7 +271,6 @@ export class FileBlockSource implements BlockSource {
     if (blockSize !== this.#chunkBlockSize) {
       for (const chunk of this.#chunks.values()) chunk.cached = false;
       this.#chunks.clear();
-      this.#spare.length = 0;
       this.#chunkBlockSize = blockSize;
       this.#newestChunk = -1;
     }
@@ -289,7 +288,7 @@ export class FileBlockSource implements BlockSource {
     const length = Math.min(chunkBytes, this.size - start);
     // Every chunk gets CHUNK_BYTES (chunkBytes never exceeds it), so a chunk recycled after a
     // change of block size still holds any later chunk.
-    const memory = this.#spare.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    const memory = this.#spare.take();
     const chunk: Chunk = { memory, loading: Promise.resolve(memory), users: 0, cached: true };
     this.#byMemory.set(memory.buffer, chunk);
     chunk.loading = this.#readInto(memory.subarray(0, length), start).then(
@@ -323,7 +322,7 @@ export class FileBlockSource implements BlockSource {
     if (chunk.cached || chunk.users > 0 || this.#closed) return;
     if (this.#byMemory.get(chunk.memory.buffer) !== chunk) return;
     this.#byMemory.delete(chunk.memory.buffer);
-    if (this.#spare.length < SPARE_CHUNKS) this.#spare.push(chunk.memory);
+    this.#spare.give(chunk.memory);
   }
 
   async #readAt(offset: number, length: number): Promise<Buffer> {
