@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type { LinkConfig } from '@ferry/transport/sim';
+import type { LinkConfig } from '@ferry/netsim';
 import { isEntryPoint } from './entry.js';
 import { ImpairmentProxy, type ImpairmentProxyOptions, type ProxyEndpoint } from './proxy.js';
 

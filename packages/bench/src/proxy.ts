@@ -9,7 +9,7 @@ import {
   type LinkStatsSnapshot,
   Rng,
   type Seed,
-} from '@ferry/transport/sim';
+} from '@ferry/netsim';
 
 export interface ProxyEndpoint {
   host: string;

@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import type { LinkConfig } from '@ferry/transport/sim';
+import type { LinkConfig } from '@ferry/netsim';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImpairmentProxy, type ImpairmentProxyStats } from '../src/proxy.js';
 

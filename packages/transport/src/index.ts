@@ -1,7 +1,7 @@
 /**
  * @ferry/transport: reliable, congestion-controlled, encrypted sessions over UDP. A sans-I/O core
  * (Connection, ClientHandshake, ServerEndpoint) driven with explicit time, a Node adapter (connect,
- * UdpServer) and a simulated network (`@ferry/transport/sim`) for deterministic tests.
+ * UdpServer); its tests run the core on `@ferry/netsim`'s simulated network.
  */
 export { BlockBitmap, type BlockRange } from './bitmap.js';
 export { BbrController, type CongestionConfig, type CongestionState } from './core/congestion.js';

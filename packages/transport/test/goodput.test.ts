@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { LinkConfig } from '@ferry/netsim';
 import { describe, expect, it } from 'vitest';
 import type { BlockSource } from '../src/session.js';
-import type { LinkConfig } from '../src/sim/index.js';
 import { connect, UdpServer } from '../src/udp.js';
 import {
   CLIENT_ADDRESS,

@@ -1,6 +1,6 @@
+import type { LinkConfig } from '@ferry/netsim';
 import type { ErrorName } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
-import type { LinkConfig } from '../src/sim/index.js';
 import { CLIENT_ADDRESS, describeRun, runSimTransfer, SERVER_ADDRESS } from './helpers/sim-harness.js';
 
 /**

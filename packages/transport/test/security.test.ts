@@ -1,4 +1,5 @@
 import { Fernet, type FernetKey } from '@ferry/crypto';
+import type { LinkConfig, SimTraceEvent } from '@ferry/netsim';
 import type { ErrorName } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/core/connection.js';
@@ -13,7 +14,6 @@ import {
   sealDatagram,
   sessionPrefix,
 } from '../src/core/wire.js';
-import type { LinkConfig, SimTraceEvent } from '../src/sim/index.js';
 import {
   CLIENT_ADDRESS,
   describeRun,

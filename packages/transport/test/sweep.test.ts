@@ -1,5 +1,5 @@
+import { type LinkConfig, Rng } from '@ferry/netsim';
 import { describe, expect, it } from 'vitest';
-import { type LinkConfig, Rng } from '../src/sim/index.js';
 import { describeRun, runSimTransfer, type SimTransferResult } from './helpers/sim-harness.js';
 
 /**

@@ -1,5 +1,5 @@
+import type { LinkConfig } from '@ferry/netsim';
 import { describe, expect, it } from 'vitest';
-import type { LinkConfig } from '../src/sim/index.js';
 import {
   CLIENT_ADDRESS,
   describeRun,

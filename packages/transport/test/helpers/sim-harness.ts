@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type FernetKey, generateKey, parseKey } from '@ferry/crypto';
+import { type LinkConfig, type SimEndpoint, SimNetwork, type SimTraceEvent } from '@ferry/netsim';
 import type { ErrorName } from '@ferry/protocol';
 import type { Connection } from '../../src/core/connection.js';
 import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
 import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
-import { type LinkConfig, type SimEndpoint, SimNetwork, type SimTraceEvent } from '../../src/sim/index.js';
 
 /**
  * Runs a ferry client and server core on the simulated network, with synchronous in-memory sources

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Delivery, type LinkConfig, LinkModel, Rng } from '../src/sim/index.js';
+import { type Delivery, type LinkConfig, LinkModel, Rng } from '../src/index.js';
 
 function packet(seq: number, size = 1200): Buffer {
   const b = Buffer.alloc(size);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type LinkConfig, SimNetwork, type SimTraceEvent } from '../src/sim/index.js';
+import { type LinkConfig, SimNetwork, type SimTraceEvent } from '../src/index.js';
 
 const HOSTILE: LinkConfig = {
   rateBitsPerSecond: 20_000_000,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EventQueue, type ScheduledEvent } from '../src/sim/index.js';
+import { EventQueue, type ScheduledEvent } from '../src/index.js';
 
 type Op = { kind: 'push'; at: number } | { kind: 'cancel'; pick: number } | { kind: 'pop' };
 
