@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
 import {
@@ -11,11 +11,14 @@ import {
   type Entry,
   encodeControlMessage,
   FerryError,
+  type GetReply,
   INTERNET_BLOCK_SIZE,
-  MAX_RESUME_RANGES,
+  type PutReply,
   type Reply,
 } from '@ferry/protocol';
-import { type ClientSession, connect, FileBlockSource, PartialFile } from '@ferry/transport';
+import { LocalDiskStorage, LocalFile, type Upload } from '@ferry/storage';
+import { IncomingFile, OutgoingFile, resumeOffer } from '@ferry/transfer';
+import { type ClientSession, connect } from '@ferry/transport';
 
 /**
  * FerryClient: one session with a ferry server, and the file operations of the seed (get, put,
@@ -234,82 +237,65 @@ export class FerryClient {
     const started = performance.now();
     const overwrite = options.overwrite ?? false;
     await refuseExisting(local, overwrite);
-    const openPartial = (size: number, mtimeMs: number, resume: boolean): Promise<PartialFile> =>
-      PartialFile.open({
-        finalPath: local,
-        size,
-        blockSize: this.blockSize,
-        identity: `ferry get\n${remote}\n${size}\n${mtimeMs}`,
-        resume,
-        displayName: local,
-      });
+    const store = await openLocalStore(local);
+    const openUpload = (size: number, mtimeMs: number, resume: boolean): Promise<Upload> =>
+      store
+        .beginUpload(basename(local), {
+          size,
+          blockSize: this.blockSize,
+          identity: `ferry get\n${remote}\n${size}\n${mtimeMs}`,
+          overwrite,
+          resume,
+        })
+        .catch((error: unknown) => {
+          throw localError(error, local);
+        });
     // Resuming needs what is already here before asking, so it looks the file up first; a plain
     // get asks at once and learns the size and time from the reply.
-    let partial: PartialFile | undefined;
-    let have: Array<[number, number]> = [];
+    let upload: Upload | undefined;
     let entry: Entry | undefined;
-    if (options.resume) {
-      entry = await this.stat(remote);
-      if (entry.type === 'dir') throw new FerryError('EISDIR', `${remote} is a directory on the server`);
-      if (entry.type !== 'file') {
-        throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
-      }
-      partial = await openPartial(entry.size, entry.mtimeMs, true);
-      have = partial
-        .have()
-        .ranges()
-        .slice(0, MAX_RESUME_RANGES)
-        .map(([a, b]) => [a, b] as [number, number]);
-    }
+    let incoming: IncomingFile | undefined;
     let committed = false;
     try {
-      const resumeState =
-        entry !== undefined && have.length > 0
-          ? { size: entry.size, mtimeMs: entry.mtimeMs, have }
-          : undefined;
-      const reply = await this.request<Extract<Reply, { transferId: number; mtimeMs: number }>>({
+      if (options.resume) {
+        entry = await this.stat(remote);
+        if (entry.type === 'dir') throw new FerryError('EISDIR', `${remote} is a directory on the server`);
+        if (entry.type !== 'file') {
+          throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
+        }
+        upload = await openUpload(entry.size, entry.mtimeMs, true);
+      }
+      let offer = upload === undefined ? undefined : resumeOffer(upload.held(), this.blockSize, upload.size);
+      const reply = await this.request<GetReply>({
         op: 'get',
         path: remote,
-        ...(resumeState !== undefined ? { resume: resumeState } : {}),
+        ...(entry !== undefined && offer !== undefined && offer.have.length > 0
+          ? { resume: { size: entry.size, mtimeMs: entry.mtimeMs, have: offer.have } }
+          : {}),
       });
       const size = reply.size;
-      if (partial !== undefined && (reply.size !== entry?.size || reply.restarted)) {
+      if (upload !== undefined && (reply.size !== entry?.size || reply.restarted)) {
         // The file changed since stat: what we hold is stale.
-        await partial.abort({ keep: false });
-        partial = undefined;
+        await upload.abort({ keep: false });
+        upload = undefined;
+        offer = undefined;
       }
-      const usedHave = partial !== undefined ? have : [];
       // The receive transfer must be open before the first block arrives (a round trip after the
-      // reply): open it right away. Without a partial file yet, blocks wait in the sink (within the
-      // receive window) until it is ready.
-      let received: Promise<void>;
-      if (partial !== undefined) {
-        received = this.session.receiveBlocks(reply.transferId, size, partial, { have: usedHave });
-      } else {
-        const opening = openPartial(size, reply.mtimeMs, false);
-        received = this.session.receiveBlocks(
-          reply.transferId,
-          size,
-          { write: async (index, data) => (await opening).write(index, data) },
-          { have: [] },
-        );
-        // Handled by track() below; until then a failure (the session closing while the file is
-        // being opened) must not surface as an unhandled rejection.
-        received.catch(() => {});
-        try {
-          partial = await opening;
-        } catch (error) {
-          this.stopTransfer(reply.transferId, error instanceof Error ? error : new Error(String(error)));
-          await received.catch(() => {});
-          throw error;
-        }
+      // reply): open it right away, the local upload possibly still opening.
+      const opening = upload ?? openUpload(size, reply.mtimeMs, false);
+      incoming = new IncomingFile(this.session, reply.transferId, size, opening, offer?.have ?? []);
+      try {
+        upload = await opening;
+      } catch (error) {
+        this.stopTransfer(reply.transferId, error instanceof Error ? error : new Error(String(error)));
+        throw error;
       }
-      const resumedBytes = Math.min(size, usedHave.reduce((n, [a, b]) => n + (b - a), 0) * this.blockSize);
+      const resumedBytes = offer?.bytes ?? 0;
       const digest = this.waitDigest(reply.transferId);
-      await this.track(reply.transferId, received, resumedBytes, size, options);
+      await this.track(reply.transferId, incoming.received, resumedBytes, size, options);
       const sha256 = await digest;
       options.onProgress?.({ phase: 'verifying', bytes: 0, size });
-      await partial.commit({
+      await incoming.commit({
         sha256,
         overwrite,
         mtimeMs: reply.mtimeMs,
@@ -328,7 +314,8 @@ export class FerryClient {
       };
     } finally {
       // Keep what arrived for `--resume` (a failed verification already discarded it).
-      if (!committed) await partial?.abort({ keep: true });
+      if (!committed) await (incoming?.abort({ keep: true }) ?? upload?.abort({ keep: true }));
+      await store.close();
     }
   }
 
@@ -336,39 +323,36 @@ export class FerryClient {
   async put(local: string, remote: string, options: TransferOptions = {}): Promise<TransferResult> {
     this.assertOpen();
     const started = performance.now();
-    const source = await FileBlockSource.open(local, { displayName: local });
+    const file = await LocalFile.open(local, { displayName: local });
     try {
-      const reply = await this.request<Extract<Reply, { have: Array<[number, number]> }>>({
+      const reply = await this.request<PutReply>({
         op: 'put',
         path: remote,
-        size: source.size,
-        mtimeMs: source.mtimeMs,
+        size: file.size,
+        mtimeMs: file.mtimeMs,
         overwrite: options.overwrite ?? false,
         resume: options.resume ?? false,
       });
-      const resumedBytes = Math.min(
-        source.size,
-        reply.have.reduce((n, [a, b]) => n + (b - a), 0) * this.blockSize,
-      );
-      const sent = this.session.sendBlocks(reply.transferId, source, { have: reply.have });
-      await this.track(reply.transferId, sent, resumedBytes, source.size, options);
-      options.onProgress?.({ phase: 'verifying', bytes: 0, size: source.size });
-      const sha256 = await source.sha256((done, total) =>
+      const resumedBytes = resumeOffer(reply.have, this.blockSize, file.size).bytes;
+      const outgoing = new OutgoingFile(this.session, reply.transferId, file, { have: reply.have });
+      await this.track(reply.transferId, outgoing.sent, resumedBytes, file.size, options);
+      options.onProgress?.({ phase: 'verifying', bytes: 0, size: file.size });
+      const sha256 = await outgoing.digest((done, total) =>
         options.onProgress?.({ phase: 'hashing', bytes: done, size: total }),
       );
       await this.request({ op: 'commit', transferId: reply.transferId, sha256 });
       return {
         remote,
         local,
-        size: source.size,
-        bytesTransferred: source.size - resumedBytes,
+        size: file.size,
+        bytesTransferred: file.size - resumedBytes,
         resumedBytes,
         sha256,
         seconds: (performance.now() - started) / 1000,
         stats: this.stats(),
       };
     } finally {
-      await source.close().catch(() => {});
+      await file.close().catch(() => {});
     }
   }
 
@@ -451,6 +435,22 @@ async function refuseExisting(local: string, overwrite: boolean): Promise<void> 
     if (error instanceof FerryError) throw error;
     // ENOENT is the normal case; other errors surface when the partial file is opened.
   }
+}
+
+/** The directory a download goes to, as a store (the client's own files: no confinement races to fear). */
+async function openLocalStore(local: string): Promise<LocalDiskStorage> {
+  try {
+    return await LocalDiskStorage.open(dirname(local), { allowPathRaces: true });
+  } catch (error) {
+    throw localError(error, local);
+  }
+}
+
+/** A local file error, named as the user named the file (not as a store's client path). */
+function localError(error: unknown, local: string): unknown {
+  if (!(error instanceof FerryError)) return error;
+  const message = error.message.replace(/^(serving |writing )?("[^"]*"|\S+?)(:| )/, '');
+  return new FerryError(error.code, `${local}: ${message}`, { cause: error });
 }
 
 /** The name a file gets by default on the other side: its base name. */

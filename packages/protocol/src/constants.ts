@@ -141,6 +141,10 @@ export const MAX_BLOCK_COUNT = 0xffff_ffff;
 export function blockCountFor(size: number, blockSize: number): number {
   return Math.ceil(size / blockSize);
 }
+/** Length of block `index` of a file of `size` bytes: blockSize, or less for the last block. */
+export function blockLength(size: number, blockSize: number, index: number): number {
+  return Math.min(blockSize, size - index * blockSize);
+}
 
 // --- Acknowledgement, flow and control -------------------------------------------------------------
 /** Most additional ranges in one ACK (rangeCount); an ACK holds at most MAX_ACK_RANGES + 1 ranges. */

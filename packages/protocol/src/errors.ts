@@ -114,16 +114,42 @@ export class FerryError extends Error {
     return { errorCode: wireCodeFor(this.code), reason: truncateUtf8(this.message, MAX_CLOSE_REASON_BYTES) };
   }
 
-  /** An error reply to request `id` (message truncated to MAX_ERROR_MESSAGE_BYTES). */
-  toReply(id: number): { op: 'reply'; id: number; ok: false; code: ReplyErrorName; message: string } {
-    const code: ReplyErrorName =
-      this.code === 'OK' ||
+  /** The code as a reply or abort carries it: names that never travel (CLI-only, OK) become EINTERNAL. */
+  get replyCode(): ReplyErrorName {
+    return this.code === 'OK' ||
       this.code === 'EUSAGE' ||
       this.code === 'EHOSTUNREACH' ||
       this.code === 'ECONNREFUSED'
-        ? 'EINTERNAL'
-        : this.code;
-    return { op: 'reply', id, ok: false, code, message: truncateUtf8(this.message, MAX_ERROR_MESSAGE_BYTES) };
+      ? 'EINTERNAL'
+      : this.code;
+  }
+
+  /** An error reply to request `id` (message truncated to MAX_ERROR_MESSAGE_BYTES). */
+  toReply(id: number): { op: 'reply'; id: number; ok: false; code: ReplyErrorName; message: string } {
+    return { op: 'reply', id, ok: false, code: this.replyCode, message: this.#wireMessage() };
+  }
+
+  /** An abort of transfer `transferId` reporting this error. */
+  toAbort(transferId: number): { op: 'abort'; transferId: number; code: ReplyErrorName; message: string } {
+    return { op: 'abort', transferId, code: this.replyCode, message: this.#wireMessage() };
+  }
+
+  #wireMessage(): string {
+    return truncateUtf8(this.message, MAX_ERROR_MESSAGE_BYTES);
+  }
+
+  /**
+   * Any thrown value as a FerryError: FerryErrors as they are, a system error that says the disk is full
+   * as ENOSPC, anything else as EINTERNAL (a bug), with its message.
+   */
+  static from(error: unknown): FerryError {
+    if (error instanceof FerryError) return error;
+    const e = error as { code?: unknown; message?: unknown } | undefined;
+    if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+      return new FerryError('ENOSPC', 'no space left on the device', { cause: error });
+    }
+    const message = typeof e?.message === 'string' ? e.message : String(error);
+    return new FerryError('EINTERNAL', `internal error: ${message}`, { cause: error });
   }
 
   /** The error a peer reported in a CLOSE packet; a number this version does not know becomes EPROTO. */

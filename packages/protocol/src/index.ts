@@ -2,6 +2,7 @@
  * @ferry/protocol: the ferry wire format. Pure functions from bytes to typed values and back;
  * docs/PROTOCOL.md is the normative specification.
  */
+export { BlockBitmap, type BlockRange, MAX_BITMAP_BLOCKS } from './bitmap.js';
 export * from './constants.js';
 export * from './errors.js';
 export * from './messages.js';

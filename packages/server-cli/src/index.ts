@@ -8,6 +8,6 @@ export {
   DEFAULT_PARTIAL_TTL_MS,
   FerryServer,
   type FerryServerOptions,
+  MAX_TRANSFERS_PER_SESSION,
   type ServerLogEvent,
 } from './server.js';
-export * from './storage/index.js';

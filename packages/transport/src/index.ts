@@ -3,7 +3,6 @@
  * (Connection, ClientHandshake, ServerEndpoint) driven with explicit time, a Node adapter (connect,
  * UdpServer); its tests run the core on `@ferry/netsim`'s simulated network.
  */
-export { BlockBitmap, type BlockRange } from './bitmap.js';
 export { BbrController, type CongestionConfig, type CongestionState } from './core/congestion.js';
 export { Connection, type ConnectionEvent, type ConnectionOptions } from './core/connection.js';
 export { type EndpointEvent, ServerEndpoint, type ServerKey, type ServerSession } from './core/endpoint.js';
@@ -17,9 +16,8 @@ export {
 } from './core/handshake.js';
 export { RttEstimator } from './core/rtt.js';
 export { ConnectionStats, DROP_REASONS, type DropReason } from './core/stats.js';
-export { blockCountFor, blockLength } from './core/transfers.js';
+export type { BlockRange } from './core/transfers.js';
 export { type Datagram, datagramLength } from './core/wire.js';
-export * from './files/index.js';
 export {
   type BlockSink,
   type BlockSource,

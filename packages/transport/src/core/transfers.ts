@@ -1,4 +1,4 @@
-import { BlockBitmap } from '../bitmap.js';
+import { BlockBitmap, blockCountFor, blockLength } from '@ferry/protocol';
 
 /**
  * Block-addressed bulk transfers. A file is `blockCount` blocks of `blockSize` bytes (the last one may
@@ -7,14 +7,6 @@ import { BlockBitmap } from '../bitmap.js';
  * bitmap of what it holds. Memory on both sides is bounded by the flow-control window.
  */
 export type BlockRange = readonly [start: number, endExclusive: number];
-
-export function blockCountFor(size: number, blockSize: number): number {
-  return Math.ceil(size / blockSize);
-}
-
-export function blockLength(size: number, blockSize: number, index: number): number {
-  return Math.min(blockSize, size - index * blockSize);
-}
 
 export class SendTransfer {
   readonly acked: BlockBitmap;

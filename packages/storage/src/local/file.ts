@@ -1,11 +1,11 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { MAX_FILE_SIZE } from '@ferry/protocol';
-import { blockCountFor } from '../core/transfers.js';
-import type { BlockSource } from '../session.js';
-import { PrefixHasher, type ProgressCallback, SpareBuffers } from './block-io.js';
-import { FileError, systemCode, toFileError } from './errors.js';
+import { blockCountFor, MAX_FILE_SIZE } from '@ferry/protocol';
+import { FileError, systemCode, toFileError } from '../errors.js';
+import type { ProgressCallback, ReadableFile } from '../storage.js';
+import type { Dir } from './beneath.js';
+import { PrefixHasher, SpareBuffers } from './block-io.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
 /** Bytes read from the file at once for block reads (rounded down to whole blocks). */
@@ -27,13 +27,16 @@ interface Chunk {
   cached: boolean;
 }
 
-export interface OpenSourceOptions {
-  /** Refuse a symbolic link as the last path component (O_NOFOLLOW). */
-  noFollow?: boolean;
+export interface OpenFileOptions {
   fs?: Partial<FileSystem>;
   /** How messages name the file (default: its base name), e.g. the client's path on a server. */
   displayName?: string;
 }
+
+/** What is at the file's name now (undefined: nothing), to tell whether it was replaced meanwhile. */
+type StatAtName = () => Promise<Stats | undefined>;
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
 /** What kind of file a Stats describes, for messages and listings. */
 export function describeFileType(stats: Stats): string {
@@ -62,14 +65,13 @@ export function requireRegularFile(stats: Stats, name: string): void {
  * open; `checkUnchanged()` compares them again so that a file modified or replaced during the
  * transfer is reported (EFILECHANGED) instead of being sent half old, half new.
  */
-export class FileBlockSource implements BlockSource {
-  readonly path: string;
+export class LocalFile implements ReadableFile {
   readonly size: number;
   readonly mtimeMs: number;
   readonly ino: number;
   readonly dev: number;
   readonly #handle: FileHandle;
-  readonly #fs: FileSystem;
+  readonly #statAtName: StatAtName;
   readonly #name: string;
   readonly #hasher: PrefixHasher;
   /**
@@ -85,14 +87,13 @@ export class FileBlockSource implements BlockSource {
   #newestChunk = -1;
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle, stats: Stats, fs: FileSystem, name: string) {
-    this.path = path;
+  private constructor(handle: FileHandle, stats: Stats, statAtName: StatAtName, name: string) {
     this.size = stats.size;
     this.mtimeMs = stats.mtimeMs;
     this.ino = stats.ino;
     this.dev = stats.dev;
     this.#handle = handle;
-    this.#fs = fs;
+    this.#statAtName = statAtName;
     this.#name = name;
     this.#hasher = new PrefixHasher(stats.size, {
       readAt: (offset, length) => this.#readAt(offset, length),
@@ -102,40 +103,48 @@ export class FileBlockSource implements BlockSource {
   }
 
   /**
-   * Opens `path` for reading. Non-regular files are refused: EISDIR for a directory, EINVAL for a
-   * FIFO, socket or device. The open is non-blocking so that a FIFO cannot hang it, and the type is
-   * checked again on the open descriptor so that a swap between the check and the open is caught.
+   * Opens `path` for reading (following symbolic links: the caller's own files). Non-regular files are
+   * refused: EISDIR for a directory, EINVAL for a FIFO, socket or device. The open is non-blocking so
+   * that a FIFO cannot hang it, and the type is checked on the open descriptor.
    */
-  static async open(path: string, options: OpenSourceOptions = {}): Promise<FileBlockSource> {
+  static async open(path: string, options: OpenFileOptions = {}): Promise<LocalFile> {
     const fs = withFileSystem(options.fs);
     const name = options.displayName ?? basename(path);
-    const what = `opening ${name}`;
-    let before: Stats;
-    try {
-      before = options.noFollow ? await fs.lstat(path) : await fs.stat(path);
-    } catch (error) {
-      throw toFileError(error, what);
-    }
-    if (before.isSymbolicLink()) {
-      throw new FileError('EINVAL', `${name} is a symbolic link where a regular file is required`);
-    }
-    requireRegularFile(before, name);
-    const flags =
-      constants.O_RDONLY |
-      constants.O_NONBLOCK |
-      constants.O_NOCTTY |
-      (options.noFollow ? constants.O_NOFOLLOW : 0);
     let handle: FileHandle;
     try {
-      handle = await fs.open(path, flags);
+      handle = await fs.open(path, READ_FLAGS);
+    } catch (error) {
+      throw toFileError(error, `opening ${name}`);
+    }
+    return LocalFile.#fromHandle(handle, name, () => fs.stat(path).catch(missingAsUndefined));
+  }
+
+  /**
+   * Opens `name` in the directory `dir` for reading, never through a symbolic link (EINVAL if `name`
+   * is one, e.g. swapped in since it was looked up). `statAtName` tells what is at the name later.
+   */
+  static async openAt(
+    fs: FileSystem,
+    dir: Dir,
+    name: string,
+    displayName: string,
+    statAtName: StatAtName,
+  ): Promise<LocalFile> {
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(dir.at(name), READ_FLAGS | constants.O_NOFOLLOW);
     } catch (error) {
       if (systemCode(error) === 'ELOOP') {
-        throw new FileError('EINVAL', `${name} is a symbolic link where a regular file is required`, {
+        throw new FileError('EINVAL', `${displayName} is a symbolic link where a regular file is required`, {
           cause: error,
         });
       }
-      throw toFileError(error, what);
+      throw toFileError(error, `opening ${displayName}`);
     }
+    return LocalFile.#fromHandle(handle, displayName, statAtName);
+  }
+
+  static async #fromHandle(handle: FileHandle, name: string, statAtName: StatAtName): Promise<LocalFile> {
     try {
       const stats = await handle.stat();
       requireRegularFile(stats, name);
@@ -145,10 +154,10 @@ export class FileBlockSource implements BlockSource {
           `${name} is ${stats.size} bytes; ferry transfers at most ${MAX_FILE_SIZE}`,
         );
       }
-      return new FileBlockSource(path, handle, stats, fs, name);
+      return new LocalFile(handle, stats, statAtName, name);
     } catch (error) {
       await handle.close().catch(() => {});
-      throw toFileError(error, what);
+      throw toFileError(error, `opening ${name}`);
     }
   }
 
@@ -219,10 +228,7 @@ export class FileBlockSource implements BlockSource {
     let atPath: Stats | undefined;
     try {
       now = await this.#handle.stat();
-      atPath = await this.#fs.stat(this.path).catch((error: unknown) => {
-        if (systemCode(error) === 'ENOENT') return undefined;
-        throw error;
-      });
+      atPath = await this.#statAtName();
     } catch (error) {
       throw toFileError(error, `checking ${this.#name}`);
     }
@@ -364,12 +370,17 @@ export class FileBlockSource implements BlockSource {
 export async function sha256File(
   path: string,
   onProgress?: ProgressCallback,
-  options: OpenSourceOptions = {},
+  options: OpenFileOptions = {},
 ): Promise<string> {
-  const source = await FileBlockSource.open(path, options);
+  const file = await LocalFile.open(path, options);
   try {
-    return await source.sha256(onProgress);
+    return await file.sha256(onProgress);
   } finally {
-    await source.close();
+    await file.close();
   }
+}
+
+function missingAsUndefined(error: unknown): undefined {
+  if (systemCode(error) === 'ENOENT') return undefined;
+  throw error;
 }

@@ -1,8 +1,13 @@
 import { MAX_NAME_BYTES, MAX_PATH_BYTES } from '@ferry/protocol';
-import { FileError } from '@ferry/transport';
+import { FileError } from './errors.js';
 
 /** Names starting with this are ferry's partial files: never listed, never addressable. */
-const RESERVED_PREFIX = '.ferry-partial-';
+export const PARTIAL_PREFIX = '.ferry-partial-';
+
+/** True for any name reserved for partial files (hidden from listings, refused as a target). */
+export function isPartialName(name: string): boolean {
+  return name.startsWith(PARTIAL_PREFIX);
+}
 
 // A UTF-16 surrogate without its partner cannot be encoded as UTF-8, so it cannot name a file.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -60,8 +65,8 @@ export function parseClientPath(rel: unknown): ClientPath {
     if (Buffer.byteLength(segment, 'utf8') > MAX_NAME_BYTES) {
       throw new FileError('ENAMETOOLONG', `${showPath(rel)}: a name is at most ${MAX_NAME_BYTES} bytes`);
     }
-    if (segment.startsWith(RESERVED_PREFIX)) {
-      throw new FileError('EINVAL', `${showPath(rel)}: names starting with ${RESERVED_PREFIX} are reserved`);
+    if (segment.startsWith(PARTIAL_PREFIX)) {
+      throw new FileError('EINVAL', `${showPath(rel)}: names starting with ${PARTIAL_PREFIX} are reserved`);
     }
   }
   return { rel, segments };

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
+import { BlockBitmap } from '@ferry/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BlockBitmap } from '../src/bitmap.js';
-import { PrefixHasher } from '../src/files/index.js';
+import { PrefixHasher } from '../src/local/block-io.js';
 
 describe('PrefixHasher', () => {
   it('yields the SHA-256 of the whole file for any arrival order, ahead budget and read-back mode', async () => {

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { ProgressCallback } from '../storage.js';
 
 /**
  * A few buffers of one fixed size, kept for reuse: file I/O buffers of a megabyte allocated per use
@@ -26,9 +27,6 @@ export class SpareBuffers {
     this.#spare.length = 0;
   }
 }
-
-/** Progress of a long file operation (hashing, verifying): bytes done out of total. */
-export type ProgressCallback = (doneBytes: number, totalBytes: number) => void;
 
 const CATCH_UP_CHUNK = 1024 * 1024;
 /** Default bytes of early blocks held (as copies) until the hash frontier reaches them. */

@@ -1,11 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import * as fsp from 'node:fs/promises';
-import type { FileSystem } from './fs.js';
+import type { FileSystem } from '../local/fs.js';
 
 /**
  * Fault injection for tests (here and in the server's end-to-end tests): file systems whose calls
- * fail the way a full or broken disk does, passed as the `fs` option of PartialFile,
- * FileBlockSource or the server's storage.
+ * fail the way a full or broken disk does, passed as the `fs` option of
+ * LocalDiskStorage.
  */
 
 /** An Error shaped like Node's system errors (code, syscall), e.g. systemError('ENOSPC', 'write'). */

@@ -1,12 +1,14 @@
 import * as fsp from 'node:fs/promises';
 
 /**
- * The file-system calls the file layer makes. Production code uses node:fs/promises; tests pass a
+ * The file-system calls the local store makes. Production code uses node:fs/promises; tests pass a
  * `Partial<FileSystem>` whose members replace the real ones (e.g. an `open` whose handles fail writes
  * with ENOSPC after N bytes), so faults are simulated without a full disk.
  */
 export interface FileSystem {
   open: typeof fsp.open;
+  access: typeof fsp.access;
+  mkdir: typeof fsp.mkdir;
   rename: typeof fsp.rename;
   link: typeof fsp.link;
   unlink: typeof fsp.unlink;
@@ -22,6 +24,8 @@ export interface FileSystem {
 
 export const nodeFileSystem: FileSystem = {
   open: fsp.open,
+  access: fsp.access,
+  mkdir: fsp.mkdir,
   rename: fsp.rename,
   link: fsp.link,
   unlink: fsp.unlink,

@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileError, type FileSystem, failPartialWritesAfter } from '@ferry/transport';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalDiskStorage } from '../src/storage/index.js';
+import { FileError, type FileSystem, LocalDiskStorage } from '../src/index.js';
+import { failPartialWritesAfter } from '../src/testing/index.js';
 
 const BLOCK = 1024;
 let base: string; // holds root/ and outside/
@@ -53,7 +53,7 @@ async function errorOf(promise: Promise<unknown>): Promise<FileError> {
 }
 
 async function put(path: string, data: Buffer, overwrite = false, store = storage): Promise<void> {
-  const partial = await store.beginWrite(path, {
+  const partial = await store.beginUpload(path, {
     size: data.length,
     blockSize: BLOCK,
     overwrite,
@@ -96,7 +96,7 @@ describe('LocalDiskStorage paths', () => {
     expect(await codeOf(storage.rename('ok', path, { overwrite: true }))).toBe(code);
     expect(
       await codeOf(
-        storage.beginWrite(path, {
+        storage.beginUpload(path, {
           size: 1,
           blockSize: BLOCK,
           overwrite: true,
@@ -140,7 +140,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
       expect(await codeOf(storage.openRead(name))).toBe('EINVAL');
       expect(await codeOf(storage.stat(name))).toBe('EINVAL');
       const error = await errorOf(
-        storage.beginWrite(name, {
+        storage.beginUpload(name, {
           size: 1,
           blockSize: BLOCK,
           overwrite: true,
@@ -169,7 +169,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
     expect(await codeOf(storage.delete('out/secret.txt'))).toBe('EINVAL');
     expect(
       await codeOf(
-        storage.beginWrite('out/new.txt', {
+        storage.beginUpload('out/new.txt', {
           size: 1,
           blockSize: BLOCK,
           overwrite: true,
@@ -199,16 +199,16 @@ describe('LocalDiskStorage symlinks and special files', () => {
   it('catches a symlink swapped in between the check and the open', async () => {
     await fsp.writeFile(join(root, 'swap.txt'), 'original');
     let swapped = false;
-    const realpath = (async (path: string) => {
-      const real = await fsp.realpath(path);
+    const lstat = (async (path: string) => {
+      const stats = await fsp.lstat(path);
       if (!swapped && path.endsWith('swap.txt')) {
         swapped = true; // An attacker replaces the checked file with a link out of the root.
         await fsp.rm(join(root, 'swap.txt'));
         await fsp.symlink(join(outside, 'secret.txt'), join(root, 'swap.txt'));
       }
-      return real;
-    }) as FileSystem['realpath'];
-    const racy = await LocalDiskStorage.open(root, { fs: { realpath } });
+      return stats;
+    }) as FileSystem['lstat'];
+    const racy = await LocalDiskStorage.open(root, { fs: { lstat } });
     const error = await errorOf(racy.openRead('swap.txt'));
     expect(error.code).toBe('EINVAL');
     expect(swapped).toBe(true);
@@ -225,28 +225,41 @@ describe('LocalDiskStorage symlinks and special files', () => {
     await source.close();
   });
 
-  it('refuses to commit a put whose directory was swapped for a symlink out of the root', async () => {
+  it('a put whose directory is swapped for a symlink out of the root lands in the directory it opened', async () => {
     await fsp.mkdir(join(root, 'sub'));
     const data = Buffer.from('payload');
-    const partial = await storage.beginWrite('sub/f.txt', {
+    const upload = await storage.beginUpload('sub/f.txt', {
       size: data.length,
       blockSize: BLOCK,
       overwrite: true,
       resume: false,
       identity: 'x',
     });
-    await partial.write(0, data);
+    await upload.write(0, data);
     await fsp.rename(join(root, 'sub'), join(root, 'sub-moved'));
     await fsp.symlink(outside, join(root, 'sub'));
-    const error = await errorOf(partial.commit({ sha256: sha256(data), overwrite: true }));
-    expect(error.code).toBe('EINVAL');
-    expect(error.message).toMatch(/moved or replaced/);
-    await partial.abort({ keep: false });
+    await upload.commit({ sha256: sha256(data), overwrite: true });
     await outsideUntouched();
-    // The partial stays where it was written (abort works by path, which now leads elsewhere);
-    // it is hidden and expires with the next sweep. No file was saved anywhere.
-    const left = await fsp.readdir(join(root, 'sub-moved'));
-    expect(left.every((name) => name.startsWith('.ferry-partial-'))).toBe(true);
+    expect(await fsp.readFile(join(root, 'sub-moved', 'f.txt'))).toEqual(data);
+  });
+
+  it('refuses to commit a put whose directory was moved out of the root', async () => {
+    await fsp.mkdir(join(root, 'sub'));
+    const data = Buffer.from('payload');
+    const upload = await storage.beginUpload('sub/f.txt', {
+      size: data.length,
+      blockSize: BLOCK,
+      overwrite: true,
+      resume: false,
+      identity: 'x',
+    });
+    await upload.write(0, data);
+    await fsp.rename(join(root, 'sub'), join(outside, 'sub'));
+    const error = await errorOf(upload.commit({ sha256: sha256(data), overwrite: true }));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toMatch(/moved out of the served directory/);
+    await upload.abort({ keep: false });
+    expect(existsSync(join(outside, 'sub', 'f.txt'))).toBe(false);
   });
 
   it('refuses FIFOs: no read, no overwrite, no delete; listed as other', async () => {
@@ -256,7 +269,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
     expect(error.message).toMatch(/FIFO/);
     expect(
       await codeOf(
-        storage.beginWrite('pipe', {
+        storage.beginUpload('pipe', {
           size: 1,
           blockSize: BLOCK,
           overwrite: true,
@@ -287,7 +300,7 @@ describe('LocalDiskStorage list', () => {
     await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef'), 'x');
     await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef.state'), '{}');
     // And one partial in progress.
-    const partial = await storage.beginWrite('incoming.bin', {
+    const partial = await storage.beginUpload('incoming.bin', {
       size: 10,
       blockSize: BLOCK,
       overwrite: false,
@@ -361,11 +374,11 @@ describe('LocalDiskStorage stat, read and write', () => {
     await fsp.writeFile(join(root, 'exists'), 'old');
     await fsp.mkdir(join(root, 'dir'));
     const opts = { size: 3, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x' };
-    expect(await codeOf(storage.beginWrite('exists', opts))).toBe('EEXIST');
-    expect(await codeOf(storage.beginWrite('dir', { ...opts, overwrite: true }))).toBe('EISDIR');
-    expect(await codeOf(storage.beginWrite('', opts))).toBe('EISDIR');
-    expect(await codeOf(storage.beginWrite('missing/f', opts))).toBe('ENOENT');
-    expect(await codeOf(storage.beginWrite('exists/f', opts))).toBe('ENOTDIR');
+    expect(await codeOf(storage.beginUpload('exists', opts))).toBe('EEXIST');
+    expect(await codeOf(storage.beginUpload('dir', { ...opts, overwrite: true }))).toBe('EISDIR');
+    expect(await codeOf(storage.beginUpload('', opts))).toBe('EISDIR');
+    expect(await codeOf(storage.beginUpload('missing/f', opts))).toBe('ENOENT');
+    expect(await codeOf(storage.beginUpload('exists/f', opts))).toBe('ENOTDIR');
     await put('exists', Buffer.from('new'), true);
     expect(await fsp.readFile(join(root, 'exists'), 'utf8')).toBe('new');
     expect(await fsp.readdir(root)).toEqual(['dir', 'exists']);
@@ -373,7 +386,7 @@ describe('LocalDiskStorage stat, read and write', () => {
 
   it('a put that loses the race to a file created meanwhile fails with EEXIST and keeps that file', async () => {
     const data = Buffer.from('mine');
-    const partial = await storage.beginWrite('race', {
+    const partial = await storage.beginUpload('race', {
       size: data.length,
       blockSize: BLOCK,
       overwrite: false,
@@ -390,18 +403,18 @@ describe('LocalDiskStorage stat, read and write', () => {
   it('resumes an interrupted put across a restart for the same identity only', async () => {
     const data = Buffer.alloc(5 * BLOCK, 9);
     const opts = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'key-a' };
-    const first = await storage.beginWrite('big.bin', opts);
+    const first = await storage.beginUpload('big.bin', opts);
     await first.write(0, data.subarray(0, BLOCK));
     await first.write(1, data.subarray(BLOCK, 2 * BLOCK));
     await first.close();
 
     const restarted = await LocalDiskStorage.open(root);
-    const other = await restarted.beginWrite('big.bin', { ...opts, identity: 'key-b' });
+    const other = await restarted.beginUpload('big.bin', { ...opts, identity: 'key-b' });
     expect(other.received).toBe(0);
     await other.abort({ keep: false });
-    const again = await restarted.beginWrite('big.bin', opts);
+    const again = await restarted.beginUpload('big.bin', opts);
     expect(again.have().ranges()).toEqual([[0, 2]]);
-    expect(await codeOf(restarted.beginWrite('big.bin', opts))).toBe('EBUSY');
+    expect(await codeOf(restarted.beginUpload('big.bin', opts))).toBe('EBUSY');
     for (let i = 2; i < 5; i++) await again.write(i, data.subarray(i * BLOCK, (i + 1) * BLOCK));
     await again.commit({ sha256: sha256(data), overwrite: false });
     expect(await fsp.readdir(root)).toEqual(['big.bin']);
@@ -410,7 +423,7 @@ describe('LocalDiskStorage stat, read and write', () => {
   it('disk full mid-put: a clear ENOSPC, no final file, nothing visible in listings', async () => {
     const full = await LocalDiskStorage.open(root, { fs: failPartialWritesAfter(2 * BLOCK) });
     const data = Buffer.alloc(8 * BLOCK, 1);
-    const partial = await full.beginWrite('big.bin', {
+    const partial = await full.beginUpload('big.bin', {
       size: data.length,
       blockSize: BLOCK,
       overwrite: false,
@@ -470,11 +483,16 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
     let now = 1_700_000_000_000;
     const clocked = await LocalDiskStorage.open(root, { now: () => now });
     await fsp.mkdir(join(root, 'sub'));
-    const opts = { size: 10, blockSize: BLOCK, overwrite: false, resume: true, identity: 'x' };
-    await (await clocked.beginWrite('sub/old.bin', opts)).close();
+    const opts = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'x' };
+    const keepOne = async (path: string) => {
+      const upload = await clocked.beginUpload(path, opts);
+      await upload.write(0, Buffer.alloc(BLOCK, 1));
+      await upload.close();
+    };
+    await keepOne('sub/old.bin');
     now += 2 * 3_600_000;
-    await (await clocked.beginWrite('fresh.bin', opts)).close();
-    const removed = await clocked.sweepPartials(3_600_000, now + 1000);
+    await keepOne('fresh.bin');
+    const removed = await clocked.sweepUploads(3_600_000, now + 1000);
     expect(removed).toHaveLength(2);
     expect(removed.every((path) => path.startsWith(`sub${'/'}.ferry-partial-`))).toBe(true);
     expect(await fsp.readdir(join(root, 'sub'))).toEqual([]);
@@ -494,10 +512,16 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
     expect(await codeOf(storage.rename('f', 'g', { overwrite: true }))).toBe('ENOENT');
     expect(
       await codeOf(
-        storage.beginWrite('f', { size: 1, blockSize: BLOCK, overwrite: true, resume: false, identity: 'x' }),
+        storage.beginUpload('f', {
+          size: 1,
+          blockSize: BLOCK,
+          overwrite: true,
+          resume: false,
+          identity: 'x',
+        }),
       ),
     ).toBe('ENOENT');
-    expect(await codeOf(storage.sweepPartials(0))).toBe('ENOENT');
+    expect(await codeOf(storage.sweepUploads(0))).toBe('ENOENT');
     expect(await codeOf(source.checkUnchanged())).toBe('EFILECHANGED');
     await source.close();
   });

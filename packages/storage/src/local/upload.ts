@@ -1,22 +1,22 @@
 import { createHash } from 'node:crypto';
-import { constants, existsSync, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { MAX_FILE_SIZE } from '@ferry/protocol';
-import { BlockBitmap, MAX_BITMAP_BLOCKS } from '../bitmap.js';
-import { blockCountFor, blockLength } from '../core/transfers.js';
-import type { BlockSink } from '../session.js';
-import { PrefixHasher, type ProgressCallback, SpareBuffers } from './block-io.js';
-import { FileError, systemCode, toFileError } from './errors.js';
-import { type FileSystem, withFileSystem } from './fs.js';
-
-/** Every partial's file name starts with this; listings hide such names. */
-export const PARTIAL_PREFIX = '.ferry-partial-';
-const STATE_SUFFIX = '.state';
-const TMP_SUFFIX = '.tmp';
-const STATE_VERSION = 1;
-// Names this module creates: data file, its state sidecar, and the sidecar's temp file.
-const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{32}(\.state(\.tmp)?)?$/;
+import {
+  BlockBitmap,
+  type BlockRange,
+  blockCountFor,
+  blockLength,
+  MAX_BITMAP_BLOCKS,
+  MAX_FILE_SIZE,
+} from '@ferry/protocol';
+import { FileError, systemCode, toFileError } from '../errors.js';
+import { PARTIAL_PREFIX } from '../paths.js';
+import type { CommitOptions, CommitResult, Upload } from '../storage.js';
+import type { Dir } from './beneath.js';
+import { PrefixHasher, SpareBuffers } from './block-io.js';
+import type { FileSystem } from './fs.js';
+import { placeNoReplace } from './place.js';
+import { convertBitmap, readState, STATE_SUFFIX, type StateFile, TMP_SUFFIX, writeState } from './sidecar.js';
 
 export const DEFAULT_PERSIST_EVERY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_PERSIST_EVERY_MS = 1000;
@@ -91,16 +91,12 @@ function newRun(index: number, data: Buffer): WriteRun {
   return run;
 }
 
-/** True for any name reserved for partial files (hidden from listings, refused as a target). */
-export function isPartialName(name: string): boolean {
-  return name.startsWith(PARTIAL_PREFIX);
-}
-
-export interface PartialFileOptions {
-  /** Where the file appears when committed. */
-  finalPath: string;
-  /** Directory for the partial; defaults to finalPath's directory. Must be on the same file system. */
-  tempDir?: string;
+export interface LocalUploadOptions {
+  fs: FileSystem;
+  /** The directory the file appears in; the upload holds it from now on and closes it when it ends. */
+  dir: Dir;
+  /** The file's name in `dir`. */
+  name: string;
   size: number;
   blockSize: number;
   /**
@@ -110,63 +106,38 @@ export interface PartialFileOptions {
   identity: string;
   /** Reuse the blocks of an earlier interrupted partial if there is one; otherwise start empty. */
   resume: boolean;
-  /** Replacement file-system calls (fault injection in tests). */
-  fs?: Partial<FileSystem>;
   /** Clock for sidecar timestamps and persistence pacing (ms since the epoch). */
   now?: () => number;
   /** Persist automatically once this many bytes were written since the last persist (0 = never). */
   persistEveryBytes?: number;
   /** ... or once this much time passed since the last persist, checked on each write (0 = never). */
   persistEveryMs?: number;
-  /** Refuse up front with ENOSPC if the file system clearly lacks room for the missing bytes. */
-  checkSpace?: boolean;
   /**
-   * Partials currently open, by data path; open() adds to it and refuses (EBUSY) a partial already
-   * in it, so two transfers never write one partial. Share one set per process (the server does).
+   * Partials currently open, by directory and name; open() adds to it and refuses (EBUSY) a partial
+   * already in it, so two transfers never write one partial. Share one set per store.
    */
   inUse?: Set<string>;
-  /** How messages name the file (default: finalPath's base name), e.g. the client's path on a server. */
-  displayName?: string;
-  /** Called just before the file is moved into place; throw to refuse (e.g. the directory moved). */
-  verifyTarget?: () => Promise<void>;
-}
-
-export interface CommitOptions {
-  /** Expected SHA-256 of the whole file, 64 hex digits. */
-  sha256: string;
-  /** Replace an existing file at finalPath (never a directory). */
-  overwrite: boolean;
-  /** Set the committed file's modification time (ms since the epoch). */
-  mtimeMs?: number;
-  /** Progress of the final hashing of bytes not hashed while they arrived. */
-  onProgress?: ProgressCallback;
-}
-
-export interface CommitResult {
-  path: string;
-  size: number;
-  sha256: string;
-}
-
-interface StateFile {
-  version: number;
-  identity: string;
-  finalName: string;
-  size: number;
-  blockSize: number;
-  bitmap: string;
-  createdAt: number;
-  updatedAt: number;
+  /** How messages name the file, e.g. the client's path on a server. */
+  displayName: string;
+  /** Called just before the file is moved into place; throw to refuse (e.g. the directory moved out). */
+  beforePlace?: () => Promise<void>;
+  /** Told the bytes of each run of blocks once it is written (space accounting). */
+  onStored?: (bytes: number) => void;
+  /** Called once when the upload has ended, whichever way. */
+  onEnd?: () => void;
 }
 
 /**
- * The receiving side of a transfer: blocks are written at their offsets into a hidden temp file next
- * to the final path, a state sidecar records which blocks are safely on disk, and commit() verifies
- * the SHA-256, fsyncs and moves the file into place atomically.
+ * An upload into a local directory: blocks are written at their offsets into a hidden partial file
+ * next to the final name, a state sidecar records which blocks are safely on disk, and commit()
+ * verifies the SHA-256, fsyncs and moves the file into place atomically. Every file is reached
+ * through the directory's descriptor (see Dir), so a directory swapped for a symlink meanwhile cannot
+ * redirect any of it.
  *
  * Crash safety: persist() fdatasyncs the data file before it writes the sidecar (temp file + fsync +
  * rename), so a persisted bitmap never claims a block that is not on disk. After a crash, reopening
- * with `resume: true` yields exactly the blocks of the last persist.
+ * with `resume: true` yields exactly the blocks of the last persist. A file of one block has no
+ * sidecar: there is nothing partial to resume.
  *
  * Writes are coalesced: a block is buffered, contiguous buffered blocks form a run, and each run is
  * written with one positional write (when it reaches 1 MiB, or on the next turn of the event loop,
@@ -174,10 +145,9 @@ interface StateFile {
  * once its run's write succeeded, and write() resolves then; persist(), commit() and close() first
  * write out whatever is buffered.
  */
-export class PartialFile implements BlockSink {
-  readonly finalPath: string;
-  readonly dataPath: string;
-  readonly statePath: string;
+export class LocalUpload implements Upload {
+  /** The partial data file's name in the directory. */
+  readonly dataName: string;
   readonly size: number;
   readonly blockSize: number;
   readonly blockCount: number;
@@ -187,6 +157,8 @@ export class PartialFile implements BlockSink {
   readonly createdAt: number;
 
   readonly #fs: FileSystem;
+  readonly #dir: Dir;
+  readonly #finalName: string;
   readonly #handle: FileHandle;
   readonly #bitmap: BlockBitmap;
   readonly #hasher: PrefixHasher;
@@ -194,14 +166,12 @@ export class PartialFile implements BlockSink {
   readonly #persistEveryBytes: number;
   readonly #persistEveryMs: number;
   readonly #inUse: Set<string> | undefined;
-  readonly #verifyTarget: (() => Promise<void>) | undefined;
+  readonly #inUseKey: string;
+  readonly #beforePlace: (() => Promise<void>) | undefined;
+  readonly #onStored: ((bytes: number) => void) | undefined;
+  #onEnd: (() => void) | undefined;
   readonly #name: string;
-  /**
-   * The directory the transfer started in, held open: the data file is created and the sidecar
-   * written and removed through /proc/self/fd of this descriptor (Linux), so that a directory
-   * swapped for a symlink meanwhile cannot redirect them; elsewhere, by path.
-   */
-  readonly #dirHandle: FileHandle | undefined;
+  readonly #sidecar: boolean;
   #dirClosed = false;
   /** Set once the sidecar is removed for good (committed or discarded): no persist writes it again. */
   #sidecarFinal = false;
@@ -212,6 +182,7 @@ export class PartialFile implements BlockSink {
   #failure: unknown;
   #bytesSincePersist = 0;
   #lastPersistAt: number;
+  /** Blocks the sidecar on disk records (-1: no sidecar written by this upload yet). */
   #persistedCount = -1;
   #state: 'open' | 'committed' | 'closed' = 'open';
   /** Blocks buffered or being written, each with its run (for duplicates). */
@@ -226,37 +197,41 @@ export class PartialFile implements BlockSink {
   #flushScheduled: NodeJS.Immediate | undefined;
 
   private constructor(init: {
-    options: PartialFileOptions;
-    fs: FileSystem;
+    options: LocalUploadOptions;
     handle: FileHandle;
     bitmap: BlockBitmap;
-    dataPath: string;
-    dirHandle: FileHandle | undefined;
+    dataName: string;
+    inUseKey: string;
     resumed: boolean;
     createdAt: number;
+    persistedCount: number;
     now: () => number;
   }) {
     const { options } = init;
-    this.finalPath = options.finalPath;
-    this.dataPath = init.dataPath;
-    this.statePath = init.dataPath + STATE_SUFFIX;
-    this.#dirHandle = init.dirHandle;
+    this.dataName = init.dataName;
     this.size = options.size;
     this.blockSize = options.blockSize;
     this.blockCount = init.bitmap.blockCount;
     this.identity = options.identity;
     this.resumed = init.resumed;
     this.createdAt = init.createdAt;
-    this.#fs = init.fs;
+    this.#fs = options.fs;
+    this.#dir = options.dir;
+    this.#finalName = options.name;
     this.#handle = init.handle;
     this.#bitmap = init.bitmap;
     this.#now = init.now;
     this.#lastPersistAt = init.now();
+    this.#persistedCount = init.persistedCount;
     this.#persistEveryBytes = options.persistEveryBytes ?? DEFAULT_PERSIST_EVERY_BYTES;
     this.#persistEveryMs = options.persistEveryMs ?? DEFAULT_PERSIST_EVERY_MS;
     this.#inUse = options.inUse;
-    this.#verifyTarget = options.verifyTarget;
-    this.#name = options.displayName ?? basename(options.finalPath);
+    this.#inUseKey = init.inUseKey;
+    this.#beforePlace = options.beforePlace;
+    this.#onStored = options.onStored;
+    this.#onEnd = options.onEnd;
+    this.#name = options.displayName;
+    this.#sidecar = this.blockCount > 1;
     this.#hasher = new PrefixHasher(this.size, {
       readAt: (offset, length) => this.#readAt(offset, length),
       contiguousFrom: (offset) => this.#contiguousFrom(offset),
@@ -264,11 +239,11 @@ export class PartialFile implements BlockSink {
     });
   }
 
-  /** The data file's name for a given target and identity (stable, so a restart finds it again). */
-  static partialName(finalPath: string, identity: string, size: number): string {
+  /** The partial data file's name for a target name and identity (stable, so a restart finds it again). */
+  static partialName(name: string, identity: string, size: number): string {
     const hash = createHash('sha256')
-      .update('ferry partial v1\0')
-      .update(resolve(finalPath))
+      .update('ferry partial v2\0')
+      .update(name)
       .update('\0')
       .update(identity)
       .update('\0')
@@ -278,15 +253,8 @@ export class PartialFile implements BlockSink {
     return PARTIAL_PREFIX + hash;
   }
 
-  /**
-   * Creates the partial, or reopens an earlier one when `resume` is set and its sidecar matches
-   * (identity, size; a different block size is converted). A sidecar that is missing, corrupt or
-   * for another identity means starting empty. Errors: EINVAL (bad size/blockSize), ETOOBIG,
-   * ENOSPC (not enough room, when checkSpace), EBUSY (partial in use), and I/O errors as FileErrors.
-   */
-  static async open(options: PartialFileOptions): Promise<PartialFile> {
-    const { size, blockSize } = options;
-    const name = options.displayName ?? basename(options.finalPath);
+  /** Checks an upload's size and block size: EINVAL, or ETOOBIG past the protocol's limits. */
+  static check(size: number, blockSize: number, name: string): void {
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new FileError('EINVAL', `file size must be a non-negative integer, got ${size}`);
     }
@@ -303,55 +271,66 @@ export class PartialFile implements BlockSink {
         `${name}: ${blockCount} blocks of ${blockSize} bytes is too many; use larger blocks`,
       );
     }
-    if (typeof options.identity !== 'string')
-      throw new FileError('EINVAL', 'partial identity must be a string');
+  }
 
-    const fs = withFileSystem(options.fs);
+  /**
+   * Creates the partial, or reopens an earlier one when `resume` is set and its sidecar matches
+   * (identity, size; a different block size is converted). A sidecar that is missing, corrupt or
+   * for another identity means starting empty. Errors: EINVAL (bad size/blockSize), ETOOBIG,
+   * EBUSY (partial in use), and I/O errors as FileErrors. On failure the directory is closed.
+   */
+  static async open(options: LocalUploadOptions): Promise<LocalUpload> {
+    const { size, blockSize, dir, fs } = options;
+    const name = options.displayName;
+    try {
+      LocalUpload.check(size, blockSize, name);
+      if (typeof options.identity !== 'string') {
+        throw new FileError('EINVAL', 'partial identity must be a string');
+      }
+    } catch (error) {
+      await dir.close();
+      throw error;
+    }
+    const blockCount = blockCountFor(size, blockSize);
     const now = options.now ?? Date.now;
-    const dir = options.tempDir ?? dirname(options.finalPath);
-    const dataPath = join(dir, PartialFile.partialName(options.finalPath, options.identity, size));
+    const dataName = LocalUpload.partialName(options.name, options.identity, size);
+    const inUseKey = `${dir.key}/${dataName}`;
     const inUse = options.inUse;
-    if (inUse?.has(dataPath)) {
+    if (inUse?.has(inUseKey)) {
+      await dir.close();
       throw new FileError(
         'EBUSY',
         `another transfer is already writing ${name}; try again when it has ended`,
       );
     }
-    inUse?.add(dataPath);
-    let dirHandle: FileHandle | undefined;
+    inUse?.add(inUseKey);
     try {
-      dirHandle = await openDirectory(fs, dir);
-      const local = viaDirectory(dirHandle, dataPath);
-      let opened = options.resume ? await reopen(fs, local, options, blockCount) : undefined;
+      const dataPath = dir.at(dataName);
+      let opened = options.resume ? await reopen(fs, dataPath, options, blockCount) : undefined;
       const resumed = opened !== undefined;
-      opened ??= await create(fs, local, options, blockCount, now());
-      const partial = new PartialFile({
+      opened ??= await create(fs, dataPath, options, blockCount, now());
+      const upload = new LocalUpload({
         options,
-        fs,
         handle: opened.handle,
         bitmap: opened.bitmap,
-        dataPath,
-        dirHandle,
+        dataName,
+        inUseKey,
         resumed,
         createdAt: opened.createdAt,
+        persistedCount: resumed ? opened.bitmap.count : -1,
         now,
       });
-      try {
-        if (options.checkSpace !== false) await partial.#checkSpace(dir);
-      } catch (error) {
-        await partial.abort({ keep: resumed });
-        throw error;
-      }
       // The first sidecar is written in the background: until it exists, a crash leaves a data file
       // that no resume claims and expiry removes, which loses nothing (no block was held yet). Waiting
       // for its fsyncs would hold back the first block by a few milliseconds; a failure is reported
       // by the next write, commit or close like any background persist.
-      partial.#startPersist();
-      partial.#hasher.kick();
-      return partial;
+      if (!resumed) upload.#startPersist();
+      upload.#hasher.kick();
+      return upload;
     } catch (error) {
-      inUse?.delete(dataPath);
-      await dirHandle?.close().catch(() => {});
+      inUse?.delete(inUseKey);
+      await dir.close();
+      options.onEnd?.();
       throw toFileError(error, `preparing ${name}`);
     }
   }
@@ -359,6 +338,10 @@ export class PartialFile implements BlockSink {
   /** A copy of the set of blocks written so far. */
   have(): BlockBitmap {
     return this.#bitmap.clone();
+  }
+
+  held(): BlockRange[] {
+    return this.#bitmap.ranges();
   }
 
   has(index: number): boolean {
@@ -484,17 +467,16 @@ export class PartialFile implements BlockSink {
     } catch (error) {
       throw toFileError(error, `saving ${this.#name}`);
     }
-    await this.#verifyTarget?.();
+    await this.#beforePlace?.();
     await this.#place(options.overwrite);
     this.#state = 'committed';
     this.#sidecarFinal = true;
-    this.#inUse?.delete(this.dataPath);
-    await fsyncDirectory(this.#fs, dirname(this.finalPath));
+    await this.#dir.handle.sync().catch(() => {}); // the new name survives a crash (where it can sync)
     await this.#persistChain; // a persist already running (from a close() racing this) ends first
-    await this.#removeQuietly(this.#inDirectory(this.statePath));
+    await this.#removeQuietly(this.dataName + STATE_SUFFIX);
     await this.#handle.close().catch(() => {});
-    await this.#closeDirectory();
-    return { path: this.finalPath, size: this.size, sha256: actual };
+    await this.#end();
+    return { size: this.size, sha256: actual };
   }
 
   /**
@@ -509,93 +491,48 @@ export class PartialFile implements BlockSink {
       return;
     }
     this.#state = 'closed';
-    this.#sidecarFinal = true;
-    await this.#settleBackground().catch(() => {});
-    await this.#persistChain;
-    await this.#handle.close().catch(() => {});
-    await this.#removeQuietly(this.#inDirectory(this.dataPath));
-    await this.#removeQuietly(this.#inDirectory(this.statePath));
-    await this.#removeQuietly(this.#inDirectory(this.statePath + TMP_SUFFIX));
-    await this.#closeDirectory();
-    this.#inUse?.delete(this.dataPath);
+    await this.#discard();
   }
 
   /**
-   * Persists and closes, keeping the partial for resume. The descriptor is closed even if persist fails.
-   * A commit in progress (a peer leaving during its final sync) is let finish first.
+   * Persists and closes, keeping the partial for resume — unless it is of no use to one: nothing held,
+   * or no sidecar on disk that says what is held (its first persist failed, say on a full disk); such a
+   * partial is removed at once instead of taking room until it expires. The descriptor is closed even
+   * if persist fails. A commit in progress (a peer leaving during its final sync) is let finish first.
    */
   async close(): Promise<void> {
     if (this.#committing !== undefined) await this.#committing;
     if (this.#state !== 'open') return;
+    let failure: unknown;
     try {
       await this.#settleBackground();
       await this.persist();
-    } finally {
-      this.#state = 'closed';
-      await this.#drainWrites();
-      await this.#hasher.settle();
-      await this.#handle.close().catch(() => {});
-      await this.#closeDirectory();
-      this.#inUse?.delete(this.dataPath);
+    } catch (error) {
+      failure = error;
     }
+    this.#state = 'closed';
+    await this.#drainWrites();
+    await this.#hasher.settle();
+    if (this.#persistedCount <= 0 || !this.#sidecar) {
+      await this.#discard();
+    } else {
+      await this.#handle.close().catch(() => {});
+      await this.#end();
+    }
+    if (failure !== undefined) throw failure;
   }
 
-  /**
-   * Deletes expired partials in `dir`: a partial whose sidecar says it was last updated more than
-   * maxAgeMs before `now`, and data or sidecar files without their partner (or with an unreadable
-   * sidecar) whose mtime is that old. Only names this module creates are touched, never
-   * directories, and never a partial listed in `inUse`. Returns the paths removed.
-   */
-  static async sweep(
-    dir: string,
-    maxAgeMs: number,
-    now: number = Date.now(),
-    options: { fs?: Partial<FileSystem>; inUse?: Set<string> } = {},
-  ): Promise<string[]> {
-    const fs = withFileSystem(options.fs);
-    let names: string[];
-    try {
-      names = await fs.readdir(dir);
-    } catch (error) {
-      throw toFileError(error, `sweeping partial files in ${dir}`);
-    }
-    const groups = new Map<string, string[]>();
-    for (const name of names) {
-      if (!PARTIAL_NAME.test(name)) continue;
-      const base = name.slice(0, PARTIAL_PREFIX.length + 32);
-      const group = groups.get(base);
-      if (group === undefined) groups.set(base, [name]);
-      else group.push(name);
-    }
-    const removed: string[] = [];
-    for (const [base, members] of groups) {
-      const dataPath = join(dir, base);
-      if (options.inUse?.has(dataPath)) continue;
-      let lastActivity = Number.NEGATIVE_INFINITY;
-      const files: string[] = [];
-      for (const name of members) {
-        const stats = await fs.lstat(join(dir, name)).catch(() => undefined);
-        if (stats === undefined || stats.isDirectory()) continue;
-        files.push(name);
-        lastActivity = Math.max(lastActivity, stats.mtimeMs);
-      }
-      const state = members.includes(base + STATE_SUFFIX)
-        ? await readState(fs, dataPath + STATE_SUFFIX).catch(() => undefined)
-        : undefined;
-      if (state !== undefined && members.includes(base)) lastActivity = state.updatedAt;
-      if (files.length === 0 || now - lastActivity <= maxAgeMs) continue;
-      // Sidecar first: a data file without a sidecar is never resumed, whatever happens next.
-      files.sort((a, b) => b.length - a.length);
-      for (const name of files) {
-        try {
-          await fs.unlink(join(dir, name));
-          removed.push(join(dir, name));
-        } catch (error) {
-          if (systemCode(error) !== 'ENOENT') throw toFileError(error, `removing expired partial ${name}`);
-        }
-      }
-    }
-    return removed;
+  /** Closes and removes the data file and its sidecar, and ends the upload. */
+  async #discard(): Promise<void> {
+    this.#sidecarFinal = true;
+    await this.#settleBackground().catch(() => {});
+    await this.#persistChain;
+    await this.#handle.close().catch(() => {});
+    // Sidecar first: a data file without a sidecar is never resumed, whatever happens next.
+    await this.#removeQuietly(this.dataName + STATE_SUFFIX);
+    await this.#removeQuietly(this.dataName + STATE_SUFFIX + TMP_SUFFIX);
+    await this.#removeQuietly(this.dataName);
+    await this.#end();
   }
 
   // ---- internals ----
@@ -692,7 +629,10 @@ export class PartialFile implements BlockSink {
       try {
         this.#bitmap.setRange(run.start, run.end);
         this.#hasher.offer(offset, parts);
-        for (const part of parts) this.#bytesSincePersist += part.length;
+        let bytes = 0;
+        for (const part of parts) bytes += part.length;
+        this.#bytesSincePersist += bytes;
+        this.#onStored?.(bytes);
         this.#maybePersist();
       } catch (unexpected) {
         failure = unexpected; // a bug: still report it to the writers rather than leave them waiting
@@ -758,7 +698,7 @@ export class PartialFile implements BlockSink {
   }
 
   async #persistNow(): Promise<void> {
-    if (this.#sidecarFinal) return;
+    if (this.#sidecarFinal || !this.#sidecar) return;
     // Blocks are marked held only once written, so whatever the bitmap says below was written
     // before the fdatasync; writing out the buffered blocks first just lets this persist claim them.
     await this.#drainWrites();
@@ -771,7 +711,7 @@ export class PartialFile implements BlockSink {
     try {
       await this.#handle.datasync();
       const state: StateFile = {
-        version: STATE_VERSION,
+        version: 1,
         identity: this.identity,
         finalName: this.#name,
         size: this.size,
@@ -780,81 +720,34 @@ export class PartialFile implements BlockSink {
         createdAt: this.createdAt,
         updatedAt: startedAt,
       };
-      await writeFileAtomic(this.#fs, this.#inDirectory(this.statePath), `${JSON.stringify(state)}\n`);
+      await writeState(this.#fs, this.#dir, this.dataName, state);
       this.#persistedCount = count;
     } catch (error) {
       throw toFileError(error, `saving progress of ${this.#name}`);
     }
   }
 
-  async #checkSpace(dir: string): Promise<void> {
-    const missing = this.size - Math.min(this.size, this.#bitmap.count * this.blockSize);
-    if (missing === 0) return;
-    let available: number;
-    try {
-      const stats = await this.#fs.statfs(dir);
-      available = Number(stats.bavail) * Number(stats.bsize);
-    } catch {
-      return; // No statfs (or not permitted): the writes themselves will report ENOSPC.
-    }
-    if (available < missing) {
-      throw new FileError(
-        'ENOSPC',
-        `not enough space for ${this.#name}: ${missing} bytes needed, ${available} available; free some space and retry`,
-      );
-    }
-  }
-
   async #place(overwrite: boolean): Promise<void> {
     const what = `saving ${this.#name}`;
-    if (overwrite) {
-      try {
-        await this.#fs.rename(this.dataPath, this.finalPath);
-        return;
-      } catch (error) {
-        const code = systemCode(error);
-        if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') {
-          throw new FileError(
-            'EISDIR',
-            `${this.#name} exists and is a directory; it cannot be replaced by a file`,
-            {
-              cause: error,
-            },
-          );
-        }
-        throw toFileError(error, what);
-      }
-    }
+    const from = this.#dir.at(this.dataName);
+    const to = this.#dir.at(this.#finalName);
     try {
-      await this.#fs.link(this.dataPath, this.finalPath);
+      if (overwrite) {
+        await this.#fs.rename(from, to);
+        return;
+      }
+      // The name appears only if nothing else holds it; the partial's own name goes after.
+      if ((await placeNoReplace(this.#fs, from, to)) === 'linked') await this.#removeQuietly(this.dataName);
     } catch (error) {
       const code = systemCode(error);
-      if (code === 'EEXIST') throw await this.#existsError(error);
-      if (
-        code !== 'EPERM' &&
-        code !== 'ENOTSUP' &&
-        code !== 'EOPNOTSUPP' &&
-        code !== 'ENOSYS' &&
-        code !== 'EMLINK'
-      ) {
-        throw toFileError(error, what);
-      }
-      // No hard links here: check, then rename. Someone creating the name in between loses the race.
-      const existing = await this.#fs.lstat(this.finalPath).catch(() => undefined);
-      if (existing !== undefined) throw await this.#existsError(undefined);
-      try {
-        await this.#fs.rename(this.dataPath, this.finalPath);
-      } catch (renameError) {
-        throw toFileError(renameError, what);
-      }
-      return;
+      if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST')
+        throw await this.#existsError(error);
+      throw toFileError(error, what);
     }
-    // The file is in place; should this unlink fail, the next sweep removes the leftover name.
-    await this.#removeQuietly(this.dataPath);
   }
 
   async #existsError(cause: unknown): Promise<FileError> {
-    const existing: Stats | undefined = await this.#fs.stat(this.finalPath).catch(() => undefined);
+    const existing = await this.#fs.stat(this.#dir.at(this.#finalName)).catch(() => undefined);
     if (existing?.isDirectory()) {
       return new FileError(
         'EISDIR',
@@ -891,55 +784,22 @@ export class PartialFile implements BlockSink {
     return end - offset;
   }
 
-  async #removeQuietly(path: string): Promise<void> {
-    await this.#fs.unlink(path).catch(() => {});
+  /** Removes `name` from the upload's directory, if it is there. */
+  async #removeQuietly(name: string): Promise<void> {
+    await this.#fs.unlink(this.#dir.at(name)).catch(() => {});
   }
 
-  /** `path` (a file of the partial's directory) as reached through the directory's descriptor. */
-  #inDirectory(path: string): string {
-    if (this.#dirClosed) throw new Error(`the directory of ${this.#name} is already closed (a bug)`);
-    return viaDirectory(this.#dirHandle, path);
-  }
-
-  /** Closes the directory once no persist can use it any more. */
-  async #closeDirectory(): Promise<void> {
+  /** Releases the directory (once no persist can use it any more) and the partial's name; tells the store. */
+  async #end(): Promise<void> {
     if (this.#dirClosed) return;
     await this.#persistChain;
     this.#dirClosed = true;
-    await this.#dirHandle?.close().catch(() => {});
+    await this.#dir.close();
+    this.#inUse?.delete(this.#inUseKey);
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
+    onEnd?.();
   }
-}
-
-async function readState(fs: FileSystem, path: string): Promise<StateFile> {
-  const text = await fs.readFile(path, 'utf8');
-  const value = JSON.parse(text) as Partial<StateFile>;
-  if (
-    value.version !== STATE_VERSION ||
-    typeof value.identity !== 'string' ||
-    typeof value.bitmap !== 'string' ||
-    !Number.isSafeInteger(value.size) ||
-    !Number.isSafeInteger(value.blockSize) ||
-    (value.blockSize ?? 0) <= 0 ||
-    typeof value.createdAt !== 'number' ||
-    typeof value.updatedAt !== 'number'
-  ) {
-    throw new Error('unrecognized partial state file');
-  }
-  return value as StateFile;
-}
-
-/** Maps held blocks of one block size onto another: a new block is held if all its bytes were. */
-function convertBitmap(old: BlockBitmap, oldBlockSize: number, size: number, blockSize: number): BlockBitmap {
-  const count = blockCountFor(size, blockSize);
-  const out = new BlockBitmap(count);
-  for (const [start, end] of old.ranges()) {
-    const startByte = start * oldBlockSize;
-    const endByte = Math.min(size, end * oldBlockSize);
-    const first = Math.ceil(startByte / blockSize);
-    const last = endByte === size ? count : Math.floor(endByte / blockSize);
-    if (last > first) out.setRange(first, last);
-  }
-  return out;
 }
 
 interface Opened {
@@ -952,7 +812,7 @@ interface Opened {
 async function reopen(
   fs: FileSystem,
   dataPath: string,
-  options: PartialFileOptions,
+  options: LocalUploadOptions,
   blockCount: number,
 ): Promise<Opened | undefined> {
   let state: StateFile;
@@ -999,7 +859,7 @@ async function reopen(
 async function create(
   fs: FileSystem,
   dataPath: string,
-  options: PartialFileOptions,
+  options: LocalUploadOptions,
   blockCount: number,
   now: number,
 ): Promise<Opened> {
@@ -1022,59 +882,4 @@ async function create(
     throw error;
   }
   return { handle, bitmap: new BlockBitmap(blockCount), createdAt: now };
-}
-
-async function writeFileAtomic(fs: FileSystem, path: string, text: string): Promise<void> {
-  const tmp = path + TMP_SUFFIX;
-  const handle = await fs.open(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-    0o666,
-  );
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, path);
-}
-
-/**
- * The directory a partial lives in, held open so that its sidecar is reached through the
- * descriptor rather than by path; undefined where a directory cannot be opened (then by path).
- */
-async function openDirectory(fs: FileSystem, dir: string): Promise<FileHandle | undefined> {
-  try {
-    // A directory named through a symlink (a user's own ~/Downloads, say) is used by path.
-    return await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-}
-
-/** `path`, a file directly in the directory held by `dir`, as reached through that descriptor. */
-function viaDirectory(dir: FileHandle | undefined, path: string): string {
-  if (dir === undefined || !hasProcFd()) return path;
-  return join(`/proc/self/fd/${dir.fd}`, basename(path));
-}
-
-let procFd: boolean | undefined;
-/** Whether /proc/self/fd/N/name reaches a file through directory descriptor N (Linux). */
-function hasProcFd(): boolean {
-  procFd ??= existsSync('/proc/self/fd');
-  return procFd;
-}
-
-/** fsync a directory so a rename in it survives a crash; file systems that cannot are skipped. */
-async function fsyncDirectory(fs: FileSystem, dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    await handle.sync();
-  } catch {
-    // Best effort: some platforms and file systems refuse to open or sync a directory.
-  } finally {
-    await handle?.close().catch(() => {});
-  }
 }

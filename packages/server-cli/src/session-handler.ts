@@ -1,0 +1,413 @@
+import {
+  blockCountFor,
+  type ControlMessage,
+  decodeControlMessage,
+  encodeControlMessage,
+  FerryError,
+  type GetReply,
+  type ListReply,
+  MAX_CONTROL_BYTES,
+  type OkReply,
+  type PutReply,
+  type StatReply,
+} from '@ferry/protocol';
+import type { ReadableFile, Storage, Upload } from '@ferry/storage';
+import { IncomingFile, OutgoingFile, resumeOffer } from '@ferry/transfer';
+import type { ServerSession, Session } from '@ferry/transport';
+
+/**
+ * Gets and puts one session may run at once (the reference client runs 4). Each holds a descriptor
+ * and up to about a MiB of buffers, so without a cap one key holder could exhaust the server's file
+ * descriptors and memory with a burst of requests; beyond it a request is refused with EBUSY.
+ */
+export const MAX_TRANSFERS_PER_SESSION = 16;
+/** Room left in a list reply for its envelope ({"op":"reply","id":…,"ok":true,"entries":[…],"next":…}). */
+const LIST_ENVELOPE_BYTES = 2048;
+/** Failed puts remembered per session, so a commit that crossed the failure gets its real cause. */
+const FAILED_PUTS_REMEMBERED = 64;
+
+export interface ServerLogEvent {
+  type: string;
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** What a session handler needs of its server. */
+export interface SessionHost {
+  emit(event: ServerLogEvent): void;
+  /** Ends another session's put of `path` by the same key; true if there was one to end. */
+  releasePut(keyName: string, path: string, requester: SessionHandler): Promise<boolean>;
+  registerPut(keyName: string, path: string, handler: SessionHandler, transferId: number): void;
+  unregisterPut(keyName: string, path: string, handler: SessionHandler): void;
+  sessionEnded(handler: SessionHandler): void;
+}
+
+type Request = Extract<ControlMessage, { id: number }>;
+type Reply = ListReply | StatReply | GetReply | PutReply | OkReply;
+
+interface PutState {
+  incoming: IncomingFile;
+  upload: Upload;
+  overwrite: boolean;
+  mtimeMs: number | undefined;
+  path: string;
+}
+
+/**
+ * One client session: its requests arrive as control messages and are answered from the store. A get
+ * is the sending half of the transfer layer (then a digest message), a put its receiving half (then the
+ * commit request's verify-and-place). A session's end never stops the server; an interrupted put keeps
+ * its upload for a resume.
+ */
+export class SessionHandler {
+  private nextTransferId = 1;
+  /** Gets and puts accepted but not yet registered (opening their file). */
+  private starting = 0;
+  private readonly puts = new Map<number, PutState>();
+  private readonly gets = new Map<number, ReadableFile>();
+  /** Why recent puts failed, by transfer id (a bounded, oldest-first map). */
+  private readonly failedPuts = new Map<number, FerryError>();
+  readonly label: string;
+
+  constructor(
+    private readonly host: SessionHost,
+    readonly session: Session,
+    readonly info: ServerSession,
+    private readonly storage: Storage,
+    private readonly readOnly: boolean,
+  ) {
+    this.label = `${info.id.slice(0, 8)} ${info.keyName}@${info.address.replace('|', ' port ')}`;
+    session.onMessage((body) => this.onMessage(body));
+    void session.closed().then((closed) => this.onClosed(closed.code, closed.message));
+  }
+
+  get activeTransfers(): number {
+    return this.puts.size + this.gets.size;
+  }
+
+  private send(message: ControlMessage): number | undefined {
+    if (this.session.isClosed) return undefined;
+    return this.session.send(encodeControlMessage(message));
+  }
+
+  private onMessage(body: Buffer): void {
+    const decoded = decodeControlMessage(body);
+    if (!decoded.ok) {
+      this.host.emit({
+        type: 'bad-message',
+        level: 'warn',
+        msg: `malformed control message from ${this.label}`,
+      });
+      return;
+    }
+    const m = decoded.value;
+    switch (m.op) {
+      case 'list':
+      case 'stat':
+      case 'get':
+      case 'put':
+      case 'commit':
+      case 'rename':
+      case 'delete':
+        this.handle(m).then(
+          (reply) => {
+            if (reply !== undefined) this.send(reply);
+          },
+          (error: unknown) => this.send(FerryError.from(error).toReply(m.id)),
+        );
+        return;
+      case 'cancel':
+      case 'abort':
+        void this.cancelTransfer(
+          m.transferId,
+          m.op === 'abort' ? `client aborted: ${m.message}` : 'cancelled by the client',
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private writable(what: string): void {
+    if (this.readOnly || this.info.access === 'read-only') {
+      throw new FerryError(
+        'EACCES',
+        `permission denied: ${what} needs a read-write key; this key is read-only`,
+      );
+    }
+  }
+
+  private async handle(m: Request): Promise<Reply | undefined> {
+    switch (m.op) {
+      case 'list': {
+        const page = await this.storage.list(m.path, {
+          ...(m.cursor !== undefined ? { cursor: m.cursor } : {}),
+          ...(m.limit !== undefined ? { limit: m.limit } : {}),
+          maxBytes: MAX_CONTROL_BYTES - LIST_ENVELOPE_BYTES,
+        });
+        return {
+          op: 'reply',
+          id: m.id,
+          ok: true,
+          entries: page.entries,
+          ...(page.next ? { next: page.next } : {}),
+        };
+      }
+      case 'stat':
+        return { op: 'reply', id: m.id, ok: true, entry: await this.storage.stat(m.path) };
+      case 'get':
+        await this.withTransferSlot(() => this.startGet(m));
+        return undefined;
+      case 'put':
+        return this.withTransferSlot(() => this.startPut(m));
+      case 'commit':
+        await this.commit(m);
+        return { op: 'reply', id: m.id, ok: true };
+      case 'rename':
+        this.writable('rename');
+        await this.storage.rename(m.from, m.to, { overwrite: m.overwrite });
+        this.host.emit({ type: 'rename', level: 'info', msg: `${this.label} renamed ${m.from} -> ${m.to}` });
+        return { op: 'reply', id: m.id, ok: true };
+      case 'delete':
+        this.writable('delete');
+        await this.storage.delete(m.path);
+        this.host.emit({ type: 'delete', level: 'info', msg: `${this.label} deleted ${m.path}` });
+        return { op: 'reply', id: m.id, ok: true };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Runs `start` if the session is under MAX_TRANSFERS_PER_SESSION (counting those still opening), else EBUSY. */
+  private async withTransferSlot<T>(start: () => Promise<T>): Promise<T> {
+    if (this.puts.size + this.gets.size + this.starting >= MAX_TRANSFERS_PER_SESSION) {
+      throw new FerryError(
+        'EBUSY',
+        `too many transfers at once in this session (at most ${MAX_TRANSFERS_PER_SESSION}); wait for one to finish`,
+      );
+    }
+    this.starting++;
+    try {
+      return await start();
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private async startGet(m: Extract<Request, { op: 'get' }>): Promise<void> {
+    const file = await this.storage.openRead(m.path);
+    const transferId = this.nextTransferId++;
+    const blockSize = this.session.blockSize;
+    // A resume is honoured only for the very same file (size and modification time); else from 0.
+    const sameFile =
+      m.resume !== undefined && m.resume.size === file.size && m.resume.mtimeMs === file.mtimeMs;
+    this.gets.set(transferId, file);
+    const reply: GetReply = {
+      op: 'reply',
+      id: m.id,
+      ok: true,
+      transferId,
+      size: file.size,
+      mtimeMs: file.mtimeMs,
+      blockSize,
+      blockCount: blockCountFor(file.size, blockSize),
+      ...(m.resume !== undefined && !sameFile ? { restarted: true } : {}),
+    };
+    const seq = this.send(reply);
+    if (seq === undefined) {
+      this.gets.delete(transferId);
+      await file.close().catch(() => {});
+      return;
+    }
+    const started = Date.now();
+    this.host.emit({
+      type: 'get-start',
+      level: 'info',
+      msg: `${this.label} get ${m.path} (${file.size} bytes)`,
+      path: m.path,
+    });
+    void (async () => {
+      try {
+        const have = sameFile ? (m.resume?.have ?? []) : [];
+        const sha256 = await new OutgoingFile(this.session, transferId, file, {
+          have,
+          afterMessage: seq,
+        }).digest();
+        this.send({ op: 'digest', transferId, sha256 });
+        this.host.emit({
+          type: 'get-done',
+          level: 'info',
+          msg: `${this.label} get ${m.path} done in ${((Date.now() - started) / 1000).toFixed(2)} s`,
+          path: m.path,
+          bytes: file.size,
+        });
+      } catch (error) {
+        const e = FerryError.from(error);
+        if (e.code !== 'ECANCELED' && !this.session.isClosed) this.send(e.toAbort(transferId));
+        this.host.emit({
+          type: 'get-failed',
+          level: 'warn',
+          msg: `${this.label} get ${m.path} failed: ${e.message}`,
+          code: e.code,
+        });
+      } finally {
+        this.gets.delete(transferId);
+        await file.close().catch(() => {});
+      }
+    })();
+  }
+
+  private async startPut(m: Extract<Request, { op: 'put' }>): Promise<PutReply> {
+    this.writable('put');
+    const blockSize = this.session.blockSize;
+    const options = {
+      size: m.size,
+      blockSize,
+      overwrite: m.overwrite,
+      resume: m.resume,
+      identity: `${this.info.keyName}\n${m.path}\n${m.size}\n${m.mtimeMs ?? ''}`,
+    };
+    let upload: Upload;
+    try {
+      upload = await this.storage.beginUpload(m.path, options);
+    } catch (error) {
+      // The same key is putting the same file in another session: typically a client that was killed
+      // and is resuming before its old session timed out. The newer put takes the upload over.
+      if (!(error instanceof FerryError && error.code === 'EBUSY')) throw error;
+      const taken = await this.host.releasePut(this.info.keyName, m.path, this);
+      if (!taken) throw error;
+      upload = await this.storage.beginUpload(m.path, options);
+    }
+    const transferId = this.nextTransferId++;
+    const offer = resumeOffer(upload.held(), blockSize, m.size);
+    // The receive transfer is open before the reply leaves, so no early block is dropped.
+    const incoming = new IncomingFile(this.session, transferId, m.size, upload, offer.have);
+    incoming.received.catch((error: unknown) => this.putFailed(transferId, error));
+    this.puts.set(transferId, { incoming, upload, overwrite: m.overwrite, mtimeMs: m.mtimeMs, path: m.path });
+    this.host.registerPut(this.info.keyName, m.path, this, transferId);
+    this.host.emit({
+      type: 'put-start',
+      level: 'info',
+      msg: `${this.label} put ${m.path} (${m.size} bytes${offer.bytes > 0 ? `, resuming with ${offer.bytes} bytes held` : ''})`,
+      path: m.path,
+    });
+    return {
+      op: 'reply',
+      id: m.id,
+      ok: true,
+      transferId,
+      blockSize,
+      blockCount: blockCountFor(m.size, blockSize),
+      have: offer.have,
+    };
+  }
+
+  private async commit(m: Extract<Request, { op: 'commit' }>): Promise<void> {
+    const put = this.puts.get(m.transferId);
+    if (put === undefined) {
+      throw (
+        this.failedPuts.get(m.transferId) ??
+        new FerryError('EINVAL', `no put in progress with transfer id ${m.transferId}`)
+      );
+    }
+    try {
+      await put.incoming.commit({
+        sha256: m.sha256,
+        overwrite: put.overwrite,
+        ...(put.mtimeMs !== undefined ? { mtimeMs: put.mtimeMs } : {}),
+      });
+    } catch (error) {
+      const e = FerryError.from(error);
+      if (this.puts.get(m.transferId) !== put) throw this.failedPuts.get(m.transferId) ?? e; // putFailed() ran
+      // EINTEGRITY discards the upload (inside commit); anything else keeps it for a resume.
+      if (e.code !== 'EINTEGRITY') await put.upload.abort({ keep: true });
+      this.endPut(m.transferId, put, e);
+      throw e;
+    }
+    this.puts.delete(m.transferId);
+    this.host.unregisterPut(this.info.keyName, put.path, this);
+    this.host.emit({
+      type: 'put-done',
+      level: 'info',
+      msg: `${this.label} put ${put.path} committed`,
+      path: put.path,
+    });
+  }
+
+  /**
+   * A put whose blocks could not be stored (disk full, I/O error): tell the client now, with the cause,
+   * instead of letting it send into a transfer that no longer takes blocks; a commit that crossed this
+   * gets the same cause. What is held is kept for a resume. Cancellations and ended sessions are
+   * handled where they happen.
+   */
+  private putFailed(transferId: number, error: unknown): void {
+    const put = this.puts.get(transferId);
+    const e = FerryError.from(error);
+    if (put === undefined || e.code === 'ECANCELED' || this.session.isClosed) return;
+    void put.upload.abort({ keep: true });
+    this.endPut(transferId, put, e);
+    this.send(e.toAbort(transferId));
+  }
+
+  /** Forgets a failed put (remembering why, for a late commit) and logs it. */
+  private endPut(transferId: number, put: PutState, error: FerryError): void {
+    this.puts.delete(transferId);
+    this.failedPuts.set(transferId, error);
+    if (this.failedPuts.size > FAILED_PUTS_REMEMBERED) {
+      this.failedPuts.delete(this.failedPuts.keys().next().value!);
+    }
+    this.host.unregisterPut(this.info.keyName, put.path, this);
+    this.host.emit({
+      type: 'put-failed',
+      level: 'warn',
+      msg: `${this.label} put ${put.path} failed: ${error.message}`,
+      code: error.code,
+    });
+  }
+
+  /** Stops a transfer; a put's upload is kept for a resume. Resolves once it is released. */
+  async cancelTransfer(transferId: number, why: string): Promise<void> {
+    this.session.cancel(transferId);
+    const put = this.puts.get(transferId);
+    this.host.emit({ type: 'cancel', level: 'info', msg: `${this.label} transfer ${transferId}: ${why}` });
+    if (put !== undefined) {
+      this.puts.delete(transferId);
+      this.host.unregisterPut(this.info.keyName, put.path, this);
+      await put.upload.abort({ keep: true });
+    }
+  }
+
+  private onClosed(code: string, message: string): void {
+    for (const [id, put] of this.puts) {
+      this.puts.delete(id);
+      this.host.unregisterPut(this.info.keyName, put.path, this);
+      void put.upload.abort({ keep: true });
+    }
+    for (const file of this.gets.values()) void file.close().catch(() => {});
+    this.gets.clear();
+    const stats = this.session.stats();
+    this.host.emit({
+      type: 'session-closed',
+      level: code === 'OK' ? 'info' : 'warn',
+      msg: `${this.label} session ended${code === 'OK' ? '' : `: ${message}`} (${summarizeStats(stats)})`,
+      code,
+      stats,
+    });
+    this.host.sessionEnded(this);
+  }
+}
+
+/** A session's transport counters in a few words, for the text log (--json carries them all). */
+function summarizeStats(stats: Record<string, unknown>): string {
+  const n = (key: string): number => (typeof stats[key] === 'number' ? (stats[key] as number) : 0);
+  const rtt = (stats.rtt as { smoothedMs?: unknown } | undefined)?.smoothedMs;
+  const mb = (bytes: number): string =>
+    bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`;
+  return [
+    `sent ${mb(n('bytesSent'))}`,
+    `received ${mb(n('bytesReceived'))}`,
+    `${n('blocksRetransmitted')} blocks retransmitted`,
+    ...(typeof rtt === 'number' ? [`rtt ${rtt.toFixed(1)} ms`] : []),
+  ].join(', ');
+}

@@ -1,0 +1,267 @@
+import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { FileError, systemCode, toFileError } from '../errors.js';
+import { showPath } from '../paths.js';
+import type { FileSystem } from './fs.js';
+
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** Symbolic links followed while resolving one path (Linux's own limit, MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
+/** Levels climbed when checking that a directory is still below the root. */
+const MAX_DEPTH = 4096;
+
+/**
+ * A directory held open. Names in it are reached as `/proc/self/fd/N/NAME` (Linux): the kernel goes
+ * from the descriptor straight to the directory it holds, whatever has happened to the path since,
+ * and then looks up NAME in it — what openat(2), renameat(2) and friends do, which Node does not
+ * offer. Where /proc is missing, `at()` falls back to the path the directory was opened by.
+ */
+export class Dir {
+  private closed = false;
+
+  constructor(
+    readonly handle: FileHandle,
+    /** The path it was opened by (for the fallback only; never shown to clients). */
+    readonly path: string,
+    readonly dev: number,
+    readonly ino: number,
+    readonly viaDescriptor: boolean,
+    /** False for a directory someone else owns (the root): close() leaves it open. */
+    private readonly owned: boolean,
+  ) {}
+
+  /** A path that reaches `name` in this directory. */
+  at(name: string): string {
+    if (this.closed) throw new Error(`directory ${this.path} used after close (a bug)`);
+    return this.viaDescriptor ? `/proc/self/fd/${this.handle.fd}/${name}` : join(this.path, name);
+  }
+
+  /** A path that reaches this directory itself. */
+  self(): string {
+    if (this.closed) throw new Error(`directory ${this.path} used after close (a bug)`);
+    return this.viaDescriptor ? `/proc/self/fd/${this.handle.fd}` : this.path;
+  }
+
+  /** A key for the directory that does not depend on its path. */
+  get key(): string {
+    return `${this.dev}:${this.ino}`;
+  }
+
+  /** The same directory, for someone else to use and close() without closing it for its owner. */
+  borrow(): Dir {
+    return new Dir(this.handle, this.path, this.dev, this.ino, this.viaDescriptor, false);
+  }
+
+  sameAs(other: Dir): boolean {
+    return this.dev === other.dev && this.ino === other.ino;
+  }
+
+  async close(): Promise<void> {
+    if (!this.owned || this.closed) return;
+    this.closed = true;
+    await this.handle.close().catch(() => {});
+  }
+
+  /** Opens `path` (following symbolic links: a user's own directories) as a directory. */
+  static async open(fs: FileSystem, path: string, options: { owned: boolean }): Promise<Dir> {
+    const handle = await fs.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      const stats = await handle.stat();
+      return new Dir(handle, path, stats.dev, stats.ino, await descriptorPaths(fs), options.owned);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Opens the directory `name` in this one, never through a symbolic link; undefined if `name` is one. */
+  async openChild(fs: FileSystem, name: string): Promise<Dir | 'symlink'> {
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(this.at(name), DIRECTORY_FLAGS);
+    } catch (error) {
+      const code = systemCode(error);
+      // O_NOFOLLOW with O_DIRECTORY fails with ELOOP or ENOTDIR on a symlink: tell them apart.
+      if (code !== 'ELOOP' && code !== 'ENOTDIR') throw error;
+      const stats = await fs.lstat(this.at(name));
+      if (stats.isSymbolicLink()) return 'symlink';
+      throw error;
+    }
+    try {
+      const stats = await handle.stat();
+      return new Dir(handle, join(this.path, name), stats.dev, stats.ino, this.viaDescriptor, true);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+  }
+}
+
+let descriptorPathsWork: Promise<boolean> | undefined;
+
+/**
+ * Whether `/proc/self/fd/N/NAME` reaches NAME inside the directory open as descriptor N: checked once
+ * per process by opening a directory and comparing what the /proc path leads to with the descriptor.
+ */
+export function descriptorPaths(fs: FileSystem): Promise<boolean> {
+  descriptorPathsWork ??= (async () => {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await fs.open('/', constants.O_RDONLY | constants.O_DIRECTORY);
+      const [direct, viaProc] = await Promise.all([handle.stat(), fs.stat(`/proc/self/fd/${handle.fd}/.`)]);
+      return direct.dev === viaProc.dev && direct.ino === viaProc.ino;
+    } catch {
+      return false;
+    } finally {
+      await handle?.close().catch(() => {});
+    }
+  })();
+  return descriptorPathsWork;
+}
+
+/** Where a path ends up: a directory held open and a name in it, or (name undefined) that directory itself. */
+export interface Located {
+  dir: Dir;
+  name: string | undefined;
+}
+
+/**
+ * Resolves client paths below a root directory held open, one component at a time, each opened
+ * through the directory before it with O_NOFOLLOW. A symbolic link met on the way is read and its
+ * target resolved the same way, from the link's directory, with '..' handled here (never by the
+ * kernel) so that it can never climb above the root; a target that would is refused. A directory
+ * swapped for a link (or back) while a path is resolved changes which directory is reached, never
+ * whether it is below the root.
+ */
+export class Beneath {
+  constructor(
+    readonly root: Dir,
+    /** The root's real path: absolute symlink targets inside it are followed. */
+    readonly rootReal: string,
+    private readonly fs: FileSystem,
+  ) {}
+
+  /**
+   * The directory holding the last component of `segments` (links among the directories followed)
+   * and that component's name; with `followLast`, a link in the last place is followed too. The caller
+   * closes `dir` (closing the root is a no-op).
+   */
+  async locate(segments: readonly string[], rel: string, followLast: boolean): Promise<Located> {
+    const stack: Dir[] = [this.root.borrow()];
+    const queue = [...segments];
+    let links = 0;
+    let found = false;
+    const top = (): Dir => stack[stack.length - 1]!;
+    const expand = async (dir: Dir, name: string): Promise<void> => {
+      if (++links > MAX_SYMLINKS) {
+        throw new FileError('EINVAL', `${showPath(rel)}: too many symbolic links`);
+      }
+      const target = await this.fs.readlink(dir.at(name));
+      if (isAbsolute(target)) {
+        const inside = relative(this.rootReal, target);
+        if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) throw escapes(rel);
+        for (const dir of stack.splice(1)) await dir.close();
+        queue.unshift(...inside.split(sep));
+      } else {
+        queue.unshift(...target.split('/'));
+      }
+    };
+    try {
+      while (queue.length > 0) {
+        const name = queue.shift()!;
+        if (name === '' || name === '.') continue;
+        if (name === '..') {
+          if (stack.length === 1) throw escapes(rel);
+          await stack.pop()!.close();
+          continue;
+        }
+        if (queue.length === 0) {
+          if (followLast) {
+            const stats = await this.fs.lstat(top().at(name)).catch(ignoreMissing);
+            if (stats?.isSymbolicLink()) {
+              await expand(top(), name);
+              continue;
+            }
+          }
+          found = true;
+          return { dir: top(), name };
+        }
+        const child = await top().openChild(this.fs, name);
+        if (child === 'symlink') await expand(top(), name);
+        else stack.push(child);
+      }
+      found = true;
+      return { dir: top(), name: undefined };
+    } catch (error) {
+      throw toFileError(error, showPath(rel));
+    } finally {
+      // Everything but the directory returned (the top of the stack) is closed; on an error, all.
+      const keep = found ? stack.length - 1 : -1;
+      for (let i = 1; i < stack.length; i++) if (i !== keep) await stack[i]!.close();
+    }
+  }
+
+  /** The directory `segments` names (links followed), held open; ENOTDIR if it is something else. */
+  async openDir(segments: readonly string[], rel: string): Promise<Dir> {
+    const { dir, name } = await this.locate(segments, rel, true);
+    if (name === undefined) return dir;
+    try {
+      const child = await dir.openChild(this.fs, name);
+      if (child === 'symlink') {
+        throw new FileError('EINVAL', `${showPath(rel)} was replaced while being opened; try again`);
+      }
+      return child;
+    } catch (error) {
+      throw toFileError(error, showPath(rel));
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /**
+   * Whether `dir` is (still) below the root: climbs '..' from it until it meets the root. A local user
+   * could have moved the directory out of the served tree since it was opened.
+   */
+  async contains(dir: Dir): Promise<boolean> {
+    if (dir.sameAs(this.root)) return true;
+    if (!dir.viaDescriptor) return true; // No way to climb from a descriptor; see docs/SECURITY.md.
+    let path = dir.self();
+    let held: FileHandle | undefined;
+    let last: { dev: number; ino: number } = dir;
+    try {
+      for (let depth = 0; depth < MAX_DEPTH; depth++) {
+        const parent = await this.fs.open(`${path}/..`, constants.O_RDONLY | constants.O_DIRECTORY);
+        await held?.close().catch(() => {});
+        held = parent;
+        path = `/proc/self/fd/${parent.fd}`;
+        const stats = await parent.stat();
+        if (stats.dev === this.root.dev && stats.ino === this.root.ino) return true;
+        if (stats.dev === last.dev && stats.ino === last.ino) return false; // '/' is its own parent
+        last = stats;
+      }
+      return false;
+    } finally {
+      await held?.close().catch(() => {});
+    }
+  }
+
+  /** Throws EINVAL unless `dir` is still below the root (see contains()). */
+  async requireInside(dir: Dir, rel: string): Promise<void> {
+    if (!(await this.contains(dir))) {
+      throw new FileError(
+        'EINVAL',
+        `${showPath(rel)}: its directory was moved out of the served directory; nothing was changed`,
+      );
+    }
+  }
+}
+
+export function escapes(rel: string): FileError {
+  return new FileError('EINVAL', `${showPath(rel)} leads outside the served directory`);
+}
+
+export function ignoreMissing(error: unknown): undefined {
+  if (systemCode(error) === 'ENOENT') return undefined;
+  throw error;
+}
