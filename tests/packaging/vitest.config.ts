@@ -1,0 +1,9 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  test: {
+    // `slow-` keeps it out of `pnpm test:fast`; `pnpm test` (CI) runs it.
+    name: 'slow-packaging',
+    include: ['test/**/*.test.ts'],
+  },
+});
