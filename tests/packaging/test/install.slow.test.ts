@@ -133,8 +133,14 @@ async function publishingProblems(pkg: PackedPackage): Promise<string[]> {
     if (!files.includes(path))
       problems.push(`${path} is named in package.json but not in the tarball (built?)`);
   }
+  // A `./testing` export is a published API (fault injection for users' tests), not test material.
+  const exportsTesting =
+    typeof manifest.exports === 'object' && manifest.exports !== null && './testing' in manifest.exports;
+  const material = exportsTesting
+    ? /\.tsbuildinfo$|(^|\/)(test|tests|__tests__)\/|\.(test|spec)\.[cm]?[jt]s$/
+    : /\.tsbuildinfo$|(^|\/)(test|tests|testing|__tests__)\/|\.(test|spec)\.[cm]?[jt]s$/;
   for (const file of files) {
-    if (/\.tsbuildinfo$|(^|\/)(test|tests|testing|__tests__)\/|\.(test|spec)\.[cm]?[jt]s$/.test(file)) {
+    if (material.test(file)) {
       problems.push(`${file} is build or test material`);
     }
   }
