@@ -74,6 +74,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs?: number;
+  /** Close the reading end of the process's stdout at once, as `| head -0` would: every write fails. */
+  closeStdout?: boolean;
 }
 
 export function run(bin: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -86,6 +88,7 @@ export function run(bin: string, args: readonly string[], options: RunOptions = 
     live.add(child);
     let stdout = '';
     let stderr = '';
+    if (options.closeStdout === true) child.stdout.destroy();
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
     });

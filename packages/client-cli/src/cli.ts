@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import {
   flagOption,
   parseWords,
+  quietOnClosedOutput,
   runMatched,
   stringOption,
   tuneGarbageCollection,
@@ -225,6 +226,7 @@ async function keygenCommand(file: string | undefined, options: Record<string, u
 /** Runs `ferry` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   tuneGarbageCollection();
+  quietOnClosedOutput('ferry');
   let invocation: Invocation | undefined;
   const cli = buildCli((selected) => {
     invocation = selected;

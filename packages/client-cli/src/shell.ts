@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as readline from 'node:readline';
-import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
+import { flagOption, outputClosed, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
 import { defaultKeyPath } from '@ferry/crypto';
 import type { Entry } from '@ferry/protocol';
 import { cac } from 'cac';
@@ -250,6 +250,10 @@ export async function runShell(options_: ShellOptions): Promise<number> {
       if (next.done === true) break;
       armedExit = false;
       if ((await execute(String(next.value))) === 'exit') break;
+      // Its reader is gone (`… | head -1`): the lines still to come would only print into nothing.
+      // A failed write is reported on a later turn of the event loop: let it arrive first.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (outputClosed(out.stdout) || outputClosed(output)) break;
     }
   } finally {
     process.off('SIGINT', onSignal);
