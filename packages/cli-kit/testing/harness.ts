@@ -215,6 +215,18 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
   port?: number;
   cwd?: string;
+  /** Run the server as this user and group (the test must run as root). */
+  uid?: number;
+  gid?: number;
+}
+
+/** Polls `condition` every 25 ms until it holds; fails after `timeoutMs` saying what was awaited. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 export class ServerProcess {
@@ -243,6 +255,8 @@ export class ServerProcess {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     live.add(child);
     let stderr = '';

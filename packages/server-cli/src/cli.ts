@@ -135,10 +135,15 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(settings: Settings): Promise<number> {
-  const { stat } = await import('node:fs/promises');
+  const { access: checkAccess, constants, stat } = await import('node:fs/promises');
   const rootStat = await stat(settings.root).catch(() => undefined);
   if (rootStat === undefined) throw usageError(`the directory to serve, ${settings.root}, does not exist`);
   if (!rootStat.isDirectory()) throw usageError(`the root ${settings.root} is not a directory`);
+  // A root this user cannot write is still served (reads work); the start line must not promise writes.
+  const rootWritable = await checkAccess(settings.root, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
 
   const out = process.stdout;
   const { logSink } = await import('./log.js');
@@ -169,13 +174,14 @@ async function serve(settings: Settings): Promise<number> {
   });
   const address = await server.listen();
   const url = `udp://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-  const access = settings.readOnly
-    ? 'read-only'
-    : keys.every((k) => k.access === 'read-write')
-      ? 'read-write'
-      : keys.every((k) => k.access === 'read-only')
-        ? 'read-only'
-        : 'access per key';
+  const access =
+    settings.readOnly || keys.every((k) => k.access === 'read-only')
+      ? 'read-only'
+      : !rootWritable
+        ? 'read-only: the directory is not writable by this user'
+        : keys.every((k) => k.access === 'read-write')
+          ? 'read-write'
+          : 'access per key';
   const keyText =
     keys.length === 1
       ? `key ${keyFingerprint(keys[0]!.key)}`
@@ -188,6 +194,7 @@ async function serve(settings: Settings): Promise<number> {
     address: address.address,
     port: address.port,
     readOnly: settings.readOnly,
+    rootWritable,
     keys: keys.map((k) => ({
       name: k.name,
       access: settings.readOnly ? 'read-only' : k.access,

@@ -128,7 +128,23 @@ class SessionHandler {
           (reply) => {
             if (reply !== undefined) this.send(reply);
           },
-          (error: unknown) => this.send(asFerryError(error).toReply(m.id)),
+          (error: unknown) => {
+            const e = asFerryError(error);
+            // Every refused request ends here. A lookup finding nothing is an answer, not a refusal,
+            // and a failed commit was logged as put-failed: log the rest, with the code.
+            if (m.op !== 'list' && m.op !== 'stat' && m.op !== 'commit') {
+              const target = m.op === 'rename' ? { from: m.from, to: m.to } : { path: m.path };
+              this.server.emit({
+                type: 'refused',
+                level: 'warn',
+                msg: `${this.label} ${m.op} ${Object.values(target).join(' -> ')} refused (${e.code}): ${e.message}`,
+                op: m.op,
+                ...target,
+                code: e.code,
+              });
+            }
+            this.send(e.toReply(m.id));
+          },
         );
         return;
       case 'cancel':
