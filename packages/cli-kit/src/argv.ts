@@ -25,7 +25,8 @@ function looksNumeric(text: string): boolean {
  * command's positional arguments (everything after `--` appended) and options, all as strings or
  * booleans. Parsing problems become usage errors (exit code 2).
  */
-export function parseWords(cli: CAC, words: readonly string[]): ParsedLine {
+export function parseWords(cli: CAC, line: readonly string[]): ParsedLine {
+  const words = commandNameInAnyCase(cli, line);
   const saved: string[] = [];
   const protect = (text: string): string => {
     saved.push(text);
@@ -63,6 +64,35 @@ export function parseWords(cli: CAC, words: readonly string[]): ParsedLine {
   cli.args = args;
   cli.options = { ...options, '--': [] };
   return { args, options };
+}
+
+/**
+ * Command names are taken in any case (`ferry LIST host`, as the seed took its menu): the first
+ * positional word, if it names a command or alias of `cli` in another case, is lowercased. Other
+ * words (hosts, file names) are left exactly as typed.
+ */
+function commandNameInAnyCase(cli: CAC, words: readonly string[]): readonly string[] {
+  const names = new Set(cli.commands.flatMap((c) => [c.name, ...c.aliasNames]).filter((n) => n !== ''));
+  // Options written with a separate value (`--key FILE`): their value is not the command word.
+  const takesValue = new Set(
+    [cli.globalCommand, ...cli.commands]
+      .flatMap((c) => c.options)
+      .filter((o) => /[<[]/.test(o.rawName))
+      .flatMap((o) => o.rawName.split(',').map((n) => n.trim().split(/\s/)[0]!)),
+  );
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if (takesValue.has(word)) {
+      i++;
+      continue;
+    }
+    if (word.startsWith('-') && word !== '-') continue;
+    const lower = word.toLowerCase();
+    if (lower === word || !names.has(lower)) return words;
+    return [...words.slice(0, i), lower, ...words.slice(i + 1)];
+  }
+  return words;
 }
 
 /**

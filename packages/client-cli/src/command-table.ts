@@ -91,6 +91,8 @@ export const FLAG_OPTIONS: Record<CommandFlag, { raw: string; description: strin
   dir: { raw: '-d, --dir <dir>', description: 'Directory: local for get, remote for put (several files)' },
 };
 
+/** The command a word names, in any case (`LIST` is list); undefined for anything else. */
 export function findCommand(word: string): CommandSpec | undefined {
-  return COMMANDS.find((c) => c.name === word || c.aliases.includes(word));
+  const name = word.toLowerCase();
+  return COMMANDS.find((c) => c.name === name || c.aliases.includes(name));
 }

@@ -177,8 +177,9 @@ export async function runShell(options_: ShellOptions): Promise<number> {
       return undefined;
     }
     const [word, ...rest] = words as [string, ...string[]];
-    if (word === 'exit' || word === 'quit' || word === 'bye') return 'exit';
-    if (word === 'help' || word === '?') {
+    const command = word.toLowerCase();
+    if (command === 'exit' || command === 'quit' || command === 'bye') return 'exit';
+    if (command === 'help' || command === '?') {
       const spec = rest[0] === undefined ? undefined : findCommand(rest[0]);
       output.write(`${spec !== undefined ? commandHelp(spec) : menu()}\n`);
       return undefined;

@@ -69,6 +69,28 @@ describe('option values', () => {
     expect(options.force).toBe(true);
   });
 
+  it('takes command names in any case, never changing a host, an option value or a file name', () => {
+    const cli = cac('t');
+    cli.command('[host] [port]');
+    cli.command('get <host> <...files>').option('-d, --dir <dir>', '');
+    cli.command('list <host> [dir]').alias('ls');
+    cli.option('--key <file>', '');
+    const list = parseWords(cli, ['LIST', 'Host']);
+    expect(cli.matchedCommand?.name).toBe('list');
+    expect(list.args).toEqual(['Host']);
+    const get = parseWords(cli, ['--key', 'LS', 'GeT', 'Host', 'File.TXT', '-d', 'Out']);
+    expect(cli.matchedCommand?.name).toBe('get');
+    expect(get).toEqual({
+      args: ['Host', 'File.TXT'],
+      options: expect.objectContaining({ key: 'LS', dir: 'Out' }),
+    });
+    parseWords(cli, ['Ls', 'h']);
+    expect(cli.matchedCommand?.name).toBe('list');
+    const shell = parseWords(cli, ['FileServer', '7777']);
+    expect(cli.matchedCommand?.isDefaultCommand).toBe(true);
+    expect(shell.args).toEqual(['FileServer', '7777']);
+  });
+
   it('lets options stand anywhere on the line', () => {
     const cli = cac('t');
     cli.command('get <host> <...files>').option('-f, --force', '').option('-d, --dir <dir>', '');

@@ -121,6 +121,35 @@ describe('the shell driven through standard input', () => {
     expect(json.events.filter((e) => e.type === 'done' && e.op === 'list')).toHaveLength(1);
   });
 
+  it('takes command names in any case, as the seed did, and file names exactly as typed', async () => {
+    await writeFile(join(box.root, 'Mixed.TXT'), 'mixed');
+    const r = await shell([
+      'LIST',
+      'Get Mixed.TXT',
+      'STAT Mixed.TXT',
+      'stat mixed.txt',
+      'Help PUT',
+      'EXIT',
+      'list',
+    ]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ferry: .*mixed\.txt.*no such file/),
+    ]);
+    expect(r.stdout).toMatch(/ {2}Mixed\.TXT\n/);
+    expect(r.stdout).toMatch(/received Mixed\.TXT -> Mixed\.TXT/);
+    expect(r.stdout).toMatch(/Mixed\.TXT: file, 5 B/);
+    expect(r.stdout).toMatch(/usage: put FILE \[REMOTE\]/);
+    // EXIT left the shell: the last line did not run (one listing only).
+    expect(r.stdout.match(/ {2}Mixed\.TXT\n/g)).toHaveLength(1);
+    expect(await readFile(join(box.work, 'Mixed.TXT'), 'utf8')).toBe('mixed');
+    const oneShot = await ferry(['LS', server.address, '--key', box.keyFile], {
+      cwd: box.work,
+      env: box.env,
+    });
+    expect(oneShot.code, oneShot.stderr).toBe(0);
+    expect(oneShot.stdout).toMatch(/Mixed\.TXT/);
+  });
+
   it('accepts HOST:PORT as one word as well as the seed form', async () => {
     const r = await ferry([server.address, '--key', box.keyFile], {
       cwd: box.work,
