@@ -67,7 +67,10 @@ export async function runCommand(
     case 'get':
       return transferAll(ctx, await planGet(args, ctx.flags.dir));
     case 'put':
-      return transferAll(ctx, planPut(args, ctx.flags.dir));
+      return transferAll(
+        ctx,
+        await planPut(args, ctx.flags.dir, (path) => isRemoteDirectory(ctx.client, path)),
+      );
     case 'list':
       return list(ctx, args);
     case 'rename':
@@ -121,8 +124,15 @@ export async function planGet(args: readonly string[], dir: string | undefined):
   return [{ op: 'get', remote, local }];
 }
 
-/** put LOCAL [REMOTE] | put A B C -d DIR: where each local file goes on the server. */
-export function planPut(args: readonly string[], dir: string | undefined): TransferJob[] {
+/**
+ * put LOCAL [REMOTE] | put A B C -d DIR: where each local file goes on the server. A REMOTE that is a
+ * directory there (`isRemoteDirectory`) receives the file under its own name, as with scp.
+ */
+export async function planPut(
+  args: readonly string[],
+  dir: string | undefined,
+  isRemoteDirectory: (path: string) => Promise<boolean> = async () => false,
+): Promise<TransferJob[]> {
   if (args.length === 0) throw usageError('put: which file? usage: put FILE [REMOTE], or put A B C -d DIR');
   if (dir !== undefined) {
     return args.map((local) => ({ op: 'put', local, remote: remoteJoin(dir, localBase(local)) }));
@@ -132,8 +142,18 @@ export function planPut(args: readonly string[], dir: string | undefined): Trans
   }
   const local = args[0]!;
   let remote = args[1] ?? localBase(local);
-  if (remote.endsWith('/')) remote = remoteJoin(remote, localBase(local));
+  if (args[1] !== undefined && (remote.endsWith('/') || (await isRemoteDirectory(remote)))) {
+    remote = remoteJoin(remote, localBase(local));
+  }
   return [{ op: 'put', local, remote }];
+}
+
+/** True if `path` is a directory on the server; anything else (missing, refused) is left to the put. */
+async function isRemoteDirectory(client: FerryClient, path: string): Promise<boolean> {
+  return client.stat(path).then(
+    (entry) => entry.type === 'dir',
+    () => false,
+  );
 }
 
 function localBase(path: string): string {

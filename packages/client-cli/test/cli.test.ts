@@ -123,12 +123,20 @@ describe('what goes where', () => {
     expect(await planGet(['dir/a b.txt'], undefined)).toEqual([
       { op: 'get', remote: 'dir/a b.txt', local: 'a b.txt' },
     ]);
-    expect(planPut(['/tmp/x/ünï.bin'], undefined)).toEqual([
+    expect(await planPut(['/tmp/x/ünï.bin'], undefined)).toEqual([
       { op: 'put', local: '/tmp/x/ünï.bin', remote: 'ünï.bin' },
     ]);
-    expect(planPut(['a', 'inbox/'], undefined)).toEqual([{ op: 'put', local: 'a', remote: 'inbox/a' }]);
-    expect(planPut(['a', 'b', 'c'], 'in')).toHaveLength(3);
-    expect(() => planPut(['a', 'b', 'c'], undefined)).toThrow(/-d DIR/);
+    expect(await planPut(['a', 'inbox/'], undefined)).toEqual([{ op: 'put', local: 'a', remote: 'inbox/a' }]);
+    expect(await planPut(['a', 'b', 'c'], 'in')).toHaveLength(3);
+    await expect(planPut(['a', 'b', 'c'], undefined)).rejects.toThrow(/-d DIR/);
+    // A remote directory named without a trailing slash receives the file under its own name, as with scp.
+    const isDir = async (path: string) => path === 'holiday';
+    expect(await planPut(['x/report.txt', 'holiday'], undefined, isDir)).toEqual([
+      { op: 'put', local: 'x/report.txt', remote: 'holiday/report.txt' },
+    ]);
+    expect(await planPut(['x/report.txt', 'new.txt'], undefined, isDir)).toEqual([
+      { op: 'put', local: 'x/report.txt', remote: 'new.txt' },
+    ]);
     expect(remoteBase('x/y/')).toBe('y');
   });
 

@@ -167,6 +167,26 @@ describe('overwriting and several files at once', () => {
     expect(await readFile(join(box.root, 'taken.txt'), 'utf8')).toBe('client copy');
   });
 
+  it('put FILE DIR stores DIR/FILE when DIR is a directory on the server, as scp does (and in the shell)', async () => {
+    await mkdir(join(box.root, 'holiday'));
+    await writeFile(join(box.work, 'report.txt'), 'report');
+    const r = await remote('put', 'report.txt', 'holiday');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sent report\.txt -> holiday\/report\.txt/);
+    expect(await readFile(join(box.root, 'holiday', 'report.txt'), 'utf8')).toBe('report');
+    await writeFile(join(box.work, 'notes.txt'), 'notes');
+    const shell = await ferry([server.address, '--key', box.keyFile], {
+      ...opts,
+      input: 'put notes.txt holiday\n',
+    });
+    expect(shell.code, shell.stderr).toBe(0);
+    expect(await readFile(join(box.root, 'holiday', 'notes.txt'), 'utf8')).toBe('notes');
+    // A REMOTE that is not a directory there is the new file's name.
+    const renamed = await remote('put', 'report.txt', 'report-copy.txt');
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(await readFile(join(box.root, 'report-copy.txt'), 'utf8')).toBe('report');
+  });
+
   it('put A B C -d DIR and get A B C -d DIR move several files', async () => {
     const names = ['m1.bin', 'm 2.bin', 'm3.bin', 'm4.bin', 'm5.bin'];
     const digests = await Promise.all(names.map((n, i) => randomFile(join(box.work, n), 50_000 * (i + 1))));
