@@ -39,7 +39,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: '<...files>',
     synopsis: 'put FILE [REMOTE]',
     usage: 'put HOST[:PORT] LOCAL [REMOTE]  |  put HOST[:PORT] A B C -d REMOTEDIR',
-    summary: 'upload FILE (as REMOTE, or into it if a directory; default: the same name); several with -d DIR',
+    summary:
+      'upload FILE (as REMOTE, or into it if a directory; default: the same name); several with -d DIR',
     flags: ['force', 'resume', 'dir'],
     completes: ['local', 'remote'],
   },
