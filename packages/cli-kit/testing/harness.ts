@@ -36,7 +36,7 @@ export interface Sandbox {
   work: string;
   /** A key file both sides use. */
   keyFile: string;
-  /** Environment with its own HOME and XDG_CONFIG_HOME, no FERRY_KEY, no colour. */
+  /** Environment with its own HOME and XDG_CONFIG_HOME (state under HOME), no FERRY_KEY, no colour. */
   env: NodeJS.ProcessEnv;
 }
 
@@ -57,6 +57,7 @@ export async function sandbox(): Promise<Sandbox> {
   };
   delete env.FERRY_KEY;
   delete env.FERRY_DEBUG;
+  delete env.XDG_STATE_HOME;
   return { dir, root, work, keyFile, env };
 }
 
