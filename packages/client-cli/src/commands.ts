@@ -208,8 +208,8 @@ async function transferAll(ctx: CommandContext, jobs: TransferJob[]): Promise<vo
     const report = describeError(error);
     first ??= report;
     const hint = RESUMABLE.has(report.code) ? `; ${ctx.resumeHint(job)}` : '';
-    const what = job.op === 'get' ? `get ${job.remote}` : `put ${job.local}`;
-    ctx.out.error(report.code, `${what}: ${report.message}${hint}`, {
+    const name = job.op === 'get' ? job.remote : job.local;
+    ctx.out.error(report.code, `${job.op} ${name}: ${withoutName(report.message, name)}${hint}`, {
       op: job.op,
       remote: job.remote,
       local: job.local,
@@ -255,7 +255,7 @@ async function transferOne(
     if (s !== undefined) {
       if (ctx.ask === undefined || !(await ctx.ask(`${job.local} exists here; overwrite it?`, false))) {
         if (ctx.ask !== undefined) return undefined;
-        throw new FerryError('EEXIST', `${job.local} already exists; use --force to overwrite it`);
+        throw new FerryError('EEXIST', `${job.local} already exists here; use --force to overwrite it`);
       }
       overwrite = true;
     }
@@ -393,6 +393,18 @@ async function rename(ctx: CommandContext, args: readonly string[]): Promise<voi
   ctx.out.done(`renamed ${from} -> ${to}`);
 }
 
+/**
+ * `message` without a leading mention of `name` (`"a.txt": no such file` -> `no such file`), for a
+ * line that already starts with the name (`get a.txt: …`).
+ */
+export function withoutName(message: string, name: string): string {
+  for (const mention of [JSON.stringify(name), name]) {
+    if (message.startsWith(`${mention}: `)) return message.slice(mention.length + 2);
+    if (message.startsWith(`${mention} `)) return message.slice(mention.length + 1);
+  }
+  return message;
+}
+
 /** Runs `action` on each name; reports each failure and goes on, like rm and stat do. */
 async function forEachName(
   ctx: CommandContext,
@@ -409,7 +421,7 @@ async function forEachName(
     } catch (error) {
       const report = describeError(error);
       first ??= report;
-      ctx.out.error(report.code, `${op} ${name}: ${report.message}`, { op, remote: name });
+      ctx.out.error(report.code, `${op} ${name}: ${withoutName(report.message, name)}`, { op, remote: name });
     }
   }
   if (first !== undefined) throw new ReportedError(first.code, first.exitCode);

@@ -76,7 +76,7 @@ describe('the shell driven through standard input', () => {
       'get "unterminated',
     ]);
     expect(r.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/^ferry: get missing\.bin: .*no such file/),
+      expect.stringMatching(/^ferry: get missing\.bin: no such file or directory$/),
       expect.stringMatching(/^ferry: unknown command "frobnicate"/),
       expect.stringMatching(/^ferry: .*(no such local file|\.\.)/),
       expect.stringMatching(/^ferry: missing arguments/),

@@ -174,4 +174,27 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
     expect(history).toBe('list old-dir\nget asked.txt\nstat asked.txt\n');
     await expect(stat(legacy)).rejects.toThrow();
   }, 90_000);
+
+  it('a request refused before any transfer draws no progress bar, and its line names the file once', async () => {
+    await writeFile(join(box.work, 'here.txt'), 'here');
+    const term = shellOnTerminal([]);
+    try {
+      let at = await term.waitFor(/ferry> /);
+      for (const [command, line] of [
+        ['get nope.txt', /ferry: get nope\.txt: no such file or directory\n/],
+        ['get ../etc/passwd', /ferry: get \.\.\/etc\/passwd: '\.' and '\.\.' are not allowed in paths\n/],
+        ['put here.txt ../here.txt', /ferry: put here\.txt: "\.\.\/here\.txt": '\.' and '\.\.' are not/],
+      ] as const) {
+        const from = at;
+        term.type(`${command}\r`);
+        at = await term.waitFor(/ferry> /, await term.waitFor(line, from));
+        const shown = term.text.slice(from, at);
+        expect(shown, command).not.toMatch(/%|stopped|[█░]/);
+      }
+      term.type('exit\r');
+      expect(await term.exited).toBe(0);
+    } finally {
+      term.child.kill('SIGKILL');
+    }
+  }, 90_000);
 });
