@@ -98,14 +98,22 @@ function commandNameInAnyCase(cli: CAC, words: readonly string[]): readonly stri
 /**
  * Runs the matched command's action with the restored arguments; cac's own checks (unknown
  * options, missing values, argument counts) become usage errors. Returns what the action returns.
+ * `usageOf(name)` gives a command's usage as its help shows it, for the missing-arguments message
+ * (cac's own names its syntax: `get <host> <...files>`).
  */
-export async function runMatched(cli: CAC): Promise<unknown> {
+export async function runMatched(
+  cli: CAC,
+  usageOf?: (command: string) => string | undefined,
+): Promise<unknown> {
   let result: unknown;
   try {
     result = cli.runMatchedCommand();
   } catch (error) {
-    if ((error as Error).name === 'CACError') throw usageError(rephrase((error as Error).message));
-    throw error;
+    if ((error as Error).name !== 'CACError') throw error;
+    const message = (error as Error).message;
+    const missing = /^missing required args for command `(\S+)/.exec(message);
+    const usage = missing === null ? undefined : usageOf?.(missing[1]!);
+    throw usageError(usage === undefined ? rephrase(message) : `missing arguments; usage: ${usage}`);
   }
   return await result;
 }

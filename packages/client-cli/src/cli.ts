@@ -16,7 +16,7 @@ import {
 } from '@ferry/cli-kit';
 import { type CAC, cac } from 'cac';
 import { parsePort, parseTarget, type Target } from './args.js';
-import { COMMANDS, type CommandSpec, FLAG_OPTIONS } from './command-table.js';
+import { COMMANDS, type CommandSpec, FLAG_OPTIONS, findCommand } from './command-table.js';
 import type { Output } from './output.js';
 
 const HELP_FOOTER = `Keys:
@@ -184,7 +184,9 @@ async function shell(
     return 2;
   }
   if (port !== undefined && !/^\d+$/.test(port)) {
-    // `ferry gett host`: a mistyped command is more likely than a host named "gett".
+    // An address (`ferry 127.0.0.1 abc`) is followed by a port; after a bare word (`ferry gett host`)
+    // a mistyped command is more likely than a host named "gett".
+    if (/[.:[]/.test(host) || host === 'localhost') parsePort(port);
     throw usageError(
       `unknown command "${host}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}, keygen)`,
     );
@@ -238,7 +240,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (matched?.isDefaultCommand && cli.args.length > 2) {
       throw usageError(`unknown command "${cli.args[0]}"; see ferry --help`);
     }
-    await runMatched(cli);
+    await runMatched(cli, (name) => {
+      const forms = findCommand(name)?.usage.split('  |  ');
+      return forms?.map((form) => `ferry ${form}`).join(', or ');
+    });
     if (invocation === undefined) return 0;
     return await invocation.run();
   } catch (error) {
@@ -251,7 +256,10 @@ async function report(error: unknown, argv: readonly string[]): Promise<number> 
   const described = describeError(error);
   if ((error as Error)?.name === 'ReportedError') return described.exitCode;
   const out = new Output({ json: argv.includes('--json') });
-  const hint = described.code === 'EUSAGE' && /^(unknown option|missing|too many)/.test(described.message);
+  const hint =
+    described.code === 'EUSAGE' &&
+    /^(unknown option|missing|too many)/.test(described.message) &&
+    !described.message.includes('usage:');
   out.error(described.code, hint ? `${described.message} (see ferry --help)` : described.message);
   if (described.bug && process.env.FERRY_DEBUG === '1' && error instanceof Error) {
     process.stderr.write(`${error.stack}\n`);

@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { usageError } from '@ferry/cli-kit';
 import type { Entry } from '@ferry/protocol';
-import { FerryError } from '@ferry/protocol';
+import { FerryError, MAX_PATH_BYTES } from '@ferry/protocol';
 import type { FerryClient, TransferResult } from './client.js';
 import type { CommandName } from './command-table.js';
 import { describeError, ReportedError } from './errors.js';
@@ -91,6 +91,19 @@ export async function runCommand(
   }
 }
 
+/**
+ * A remote path as the protocol can carry it; otherwise an error in words a person can act on
+ * (the request's own check would say `schema: path: must be 1..4096 bytes of UTF-8`).
+ */
+export function checkRemotePath(path: string): string {
+  const bytes = Buffer.byteLength(path, 'utf8');
+  if (bytes > MAX_PATH_BYTES) {
+    throw new FerryError('ENAMETOOLONG', `a path is at most ${MAX_PATH_BYTES} bytes; this one has ${bytes}`);
+  }
+  if (path.includes('\0')) throw new FerryError('EINVAL', 'a path cannot contain a NUL character');
+  return path;
+}
+
 /** The last component of a remote path ("a/b.txt" -> "b.txt"). */
 export function remoteBase(remote: string): string {
   const parts = remote.split('/').filter((p) => p !== '' && p !== '.');
@@ -111,12 +124,16 @@ export async function planGet(args: readonly string[], dir: string | undefined):
   if (args.length === 0) throw usageError('get: which file? usage: get NAME [LOCAL], or get A B C -d DIR');
   if (dir !== undefined) {
     await requireLocalDirectory(dir);
-    return args.map((remote) => ({ op: 'get', remote, local: join(dir, remoteBase(remote)) }));
+    return args.map((remote) => ({
+      op: 'get',
+      remote: checkRemotePath(remote),
+      local: join(dir, remoteBase(remote)),
+    }));
   }
   if (args.length > 2) {
     throw usageError('get: to fetch several files give the local directory with -d DIR (get A B C -d DIR)');
   }
-  const remote = args[0]!;
+  const remote = checkRemotePath(args[0]!);
   let local = args[1] ?? remoteBase(remote);
   if (args[1] !== undefined && (local.endsWith('/') || (await isDirectory(local)))) {
     local = join(local, remoteBase(remote));
@@ -135,17 +152,21 @@ export async function planPut(
 ): Promise<TransferJob[]> {
   if (args.length === 0) throw usageError('put: which file? usage: put FILE [REMOTE], or put A B C -d DIR');
   if (dir !== undefined) {
-    return args.map((local) => ({ op: 'put', local, remote: remoteJoin(dir, localBase(local)) }));
+    return args.map((local) => ({
+      op: 'put',
+      local,
+      remote: checkRemotePath(remoteJoin(dir, localBase(local))),
+    }));
   }
   if (args.length > 2) {
     throw usageError('put: to send several files give the remote directory with -d DIR (put A B C -d DIR)');
   }
   const local = args[0]!;
-  let remote = args[1] ?? localBase(local);
+  let remote = checkRemotePath(args[1] ?? localBase(local));
   if (args[1] !== undefined && (remote.endsWith('/') || (await isRemoteDirectory(remote)))) {
     remote = remoteJoin(remote, localBase(local));
   }
-  return [{ op: 'put', local, remote }];
+  return [{ op: 'put', local, remote: checkRemotePath(remote) }];
 }
 
 /** True if `path` is a directory on the server; anything else (missing, refused) is left to the put. */
@@ -339,7 +360,7 @@ function round(seconds: number): number {
 
 async function list(ctx: CommandContext, args: readonly string[]): Promise<void> {
   if (args.length > 1) throw usageError('list: give at most one directory');
-  const dir = args[0] ?? '';
+  const dir = checkRemotePath(args[0] ?? '');
   const entries = [...(await ctx.client.list(dir))].sort((a, b) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
   );
@@ -378,7 +399,7 @@ function describeEntry(out: Output, path: string, entry: Entry): string {
 
 async function rename(ctx: CommandContext, args: readonly string[]): Promise<void> {
   if (args.length !== 2) throw usageError('rename: usage: rename OLD NEW');
-  const [from, to] = args as [string, string];
+  const [from, to] = (args as [string, string]).map(checkRemotePath) as [string, string];
   let overwrite = ctx.flags.force;
   try {
     await ctx.client.rename(from, to, { overwrite });
@@ -413,11 +434,11 @@ async function forEachName(
   action: (name: string) => Promise<void>,
 ): Promise<void> {
   if (names.length === 0) throw usageError(`${op}: which file? usage: ${op} NAME`);
-  if (names.length === 1) return action(names[0]!);
+  if (names.length === 1) return action(checkRemotePath(names[0]!));
   let first: { code: string; exitCode: number } | undefined;
   for (const name of names) {
     try {
-      await action(name);
+      await action(checkRemotePath(name));
     } catch (error) {
       const report = describeError(error);
       first ??= report;

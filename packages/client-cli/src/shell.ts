@@ -201,7 +201,7 @@ export async function runShell(options_: ShellOptions): Promise<number> {
     try {
       parser.unsetMatchedCommand();
       const { options } = parseWords(parser, [spec.name, ...rest]);
-      const values = (await runMatched(parser)) as unknown[];
+      const values = (await runMatched(parser, (name) => findCommand(name)?.synopsis)) as unknown[];
       const args = values
         .slice(0, -1)
         .flat()

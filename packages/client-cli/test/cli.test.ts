@@ -216,6 +216,21 @@ describe('the ferry bin without a server', () => {
     }
   });
 
+  it('says what is wrong in the words of its help', async () => {
+    const missing = await ferry(['get', '127.0.0.1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      'ferry: missing arguments; usage: ferry get HOST[:PORT] REMOTE [LOCAL], or ferry get HOST[:PORT] A B C -d LOCALDIR\n',
+    );
+    // After an address, a word that is not a port is an invalid port, not an unknown command.
+    for (const host of ['127.0.0.1', '[::1]', 'files.example.org', 'localhost']) {
+      const port = await ferry([host, 'abc']);
+      expect(port.code, host).toBe(2);
+      expect(port.stderr, host).toBe('ferry: invalid port "abc" (expected 1-65535)\n');
+    }
+    expect((await ferry(['gett', 'host'])).stderr).toMatch(/^ferry: unknown command "gett"/);
+  });
+
   it('keygen writes a 0600 key, refuses to overwrite it (exit 4) and prints the path', async () => {
     const box = await sandbox();
     const file = join(box.dir, 'new.key');

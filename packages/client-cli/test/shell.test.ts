@@ -79,7 +79,7 @@ describe('the shell driven through standard input', () => {
       expect.stringMatching(/^ferry: get missing\.bin: no such file or directory$/),
       expect.stringMatching(/^ferry: unknown command "frobnicate"/),
       expect.stringMatching(/^ferry: .*(no such local file|\.\.)/),
-      expect.stringMatching(/^ferry: missing arguments/),
+      expect.stringMatching(/^ferry: missing arguments; usage: rename OLD NEW$/),
       expect.stringMatching(/^ferry: unterminated double quote/),
     ]);
     expect(r.code).toBe(2);

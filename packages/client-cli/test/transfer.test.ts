@@ -253,6 +253,23 @@ describe('paths that try to leave the served root', () => {
     }
     expect(dirname(box.root)).toBe(box.dir);
   });
+
+  it('a path over the protocol limit is refused in words, not in schema terms (exit 2)', async () => {
+    const long = 'a'.repeat(5000);
+    await writeFile(join(box.work, 'short.txt'), 'short');
+    for (const args of [
+      ['get', long],
+      ['put', 'short.txt', long],
+      ['stat', long],
+      ['rename', 'short.txt', `x/${long}`],
+    ]) {
+      const r = await remote(args[0]!, ...args.slice(1));
+      const what = args.map((a) => a.slice(0, 12)).join(' ');
+      expect(r.code, what).toBe(2);
+      expect(r.stderr, what).toMatch(/a path is at most 4096 bytes; this one has 50\d\d\n$/);
+      expect(r.stderr, what).not.toMatch(/schema|UTF-8/);
+    }
+  });
 });
 
 describe('keys', () => {
