@@ -51,7 +51,11 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     .option('--key <file>', 'Key file (default: $FERRY_KEY, else ~/.config/ferry/key)')
     .option('--json', 'NDJSON events on stdout: start, progress, done, entry, error')
     .option('-q, --quiet', 'No progress bars or confirmations; errors only')
-    .option('--timeout <seconds>', 'Give up when the server is silent this long (default 30)')
+    // The transport's DEFAULT_HANDSHAKE_TIMEOUT_MS and DEFAULT_IDLE_TIMEOUT_MS (not imported: --help stays instant).
+    .option(
+      '--timeout <seconds>',
+      'Give up on a silent server after this long (default: 10 s to answer, 30 s once connected)',
+    )
     .option('--block-size <bytes>', 'Largest data block to use (default 64512 on loopback, 1120 otherwise)')
     .option('--limit <rate>', 'Cap the sending rate in bytes/s (10M = 10 MiB/s, 500k, 2MB)')
     .option('--window <packets>', 'Fixed window of N packets, for comparisons (1 = stop-and-wait)');

@@ -113,7 +113,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--read-only', 'Refuse put, rename and delete for every key')
     .option('--max-sessions <n>', 'Most clients at once (default 256)')
     .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
-    .option('--timeout <seconds>', 'Drop a client silent this long (default 30)')
+    .option('--timeout <seconds>', 'Drop a client silent this long (default 30 s)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
     .option('--json', 'NDJSON log lines on stdout')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
