@@ -126,6 +126,16 @@ function rephrase(message: string): string {
     .replace(/^Unused args: (.+)$/, 'too many arguments: $1');
 }
 
+/**
+ * cac's help sections, tidied: no "For more info, run any command with `--help`" pointer (the
+ * page is already the whole help) and no spaces at line ends (cac pads its option column).
+ */
+export function tidyHelp<T extends { title?: string; body: string }>(sections: readonly T[]): T[] {
+  return sections
+    .filter((s) => !s.title?.startsWith('For more info'))
+    .map((s) => ({ ...s, body: s.body.replace(/[ \t]+$/gm, '') }));
+}
+
 /** The string value of an option given at most once; a repeated option is a usage error. */
 export function stringOption(
   options: Record<string, unknown>,

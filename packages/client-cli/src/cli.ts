@@ -11,6 +11,7 @@ import {
   quietOnClosedOutput,
   runMatched,
   stringOption,
+  tidyHelp,
   tuneGarbageCollection,
   usageError,
 } from '@ferry/cli-kit';
@@ -98,7 +99,7 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     });
 
   cli.help((sections) => {
-    const kept = sections.filter((s) => s.title === undefined || !s.title.startsWith('For more info'));
+    const kept = tidyHelp(sections);
     const commands = kept.find((s) => s.title === 'Commands');
     if (commands !== undefined) {
       const rows: [string, string][] = [

@@ -11,6 +11,7 @@ import {
   parseWords,
   runMatched,
   stringOption,
+  tidyHelp,
   tuneGarbageCollection,
   usageError,
 } from '@ferry/cli-kit';
@@ -121,7 +122,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action((port: string | undefined, options: Record<string, unknown>) => {
       settings = settingsFrom(port, options);
     });
-  cli.help((sections) => [...sections, { body: HELP_FOOTER }]);
+  // One command, the default: its own "Commands: [port]" row would only repeat the usage line.
+  cli.help((sections) => [
+    ...tidyHelp(sections).filter((s) => s.title !== 'Commands'),
+    { body: HELP_FOOTER },
+  ]);
   cli.version(version());
   try {
     const { options } = parseWords(cli, argv);

@@ -38,6 +38,9 @@ describe('ferry-server options', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--read-only/);
     expect(r.stdout).toMatch(/--keys <file>/);
+    // One command: no "Commands: [port]" row, no pointer to the page itself, no spaces at line ends.
+    expect(r.stdout).not.toMatch(/Commands:|\[port\]|For more info/);
+    expect(r.stdout).not.toMatch(/[ \t]$/m);
   });
 
   it('answers bad usage with exit 2 and one line', async () => {
