@@ -346,7 +346,10 @@ async function transferOne(
     resumedBytes: result.resumedBytes,
     stats: result.stats,
   });
-  const rate = result.seconds > 0 ? `, ${formatRate(result.bytesTransferred / result.seconds)}` : '';
+  const rate =
+    result.seconds > 0 && result.bytesTransferred > 0
+      ? `, ${formatRate(result.bytesTransferred / result.seconds)}`
+      : '';
   const resumed = result.resumedBytes > 0 ? `, resumed after ${formatBytes(result.resumedBytes)}` : '';
   const summary = `${formatBytes(result.size)} in ${formatDuration(result.seconds)}${rate}${resumed}`;
   return job.op === 'get'
@@ -385,14 +388,18 @@ async function list(ctx: CommandContext, args: readonly string[]): Promise<void>
           : entry.name;
     out.result(`${sizes[i]!.padStart(width)}  ${formatTime(entry.mtimeMs)}  ${name}`);
   });
+  if (entries.some((e) => e.type === 'other')) out.note(`(name? = ${NOT_SERVED})`);
 }
+
+/** What an entry of kind 'other' is: the server lists it but never opens it. */
+const NOT_SERVED = 'not served: a special file, or a link leading out of the served directory';
 
 function entryFields(entry: Entry, path: string): Record<string, unknown> {
   return { name: entry.name, path, kind: entry.type, size: entry.size, mtimeMs: entry.mtimeMs };
 }
 
 function describeEntry(out: Output, path: string, entry: Entry): string {
-  const kind = entry.type === 'dir' ? 'directory' : entry.type === 'file' ? 'file' : 'special file';
+  const kind = entry.type === 'dir' ? 'directory' : entry.type === 'file' ? 'file' : NOT_SERVED;
   const size = entry.type === 'file' ? `, ${formatBytes(entry.size)} (${entry.size} bytes)` : '';
   return `${out.styleOut('bold', path)}: ${kind}${size}, modified ${formatTime(entry.mtimeMs)}`;
 }

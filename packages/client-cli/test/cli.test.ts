@@ -145,7 +145,12 @@ describe('what goes where', () => {
     expect(formatBytes(32768)).toBe('32.8 kB');
     expect(formatBytes(20_971_520)).toBe('21.0 MB');
     expect(formatRate(63_200_000)).toBe('63.2 MB/s');
-    expect(formatRate(5000)).toBe('5 kB/s');
+    expect(formatRate(5000)).toBe('5.0 kB/s');
+    expect(formatRate(48_250)).toBe('48.3 kB/s');
+    expect(formatRate(139_400_000)).toBe('139 MB/s');
+    // A few bytes over a few milliseconds: a rate in bytes, not "0 kB/s".
+    expect(formatRate(6 / 0.044)).toBe('136 B/s');
+    expect(formatRate(0)).toBe('0 B/s');
     expect(formatDuration(0.012)).toBe('12 ms');
     expect(formatDuration(125)).toBe('2m05s');
   });
@@ -198,6 +203,10 @@ describe('the ferry bin without a server', () => {
     expect(sub.code).toBe(0);
     expect(sub.stdout).toMatch(/put HOST\[:PORT\] A B C -d REMOTEDIR/);
     expect((await ferry(['--version'])).stdout).toMatch(/^ferry\/\d+\.\d+\.\d+/);
+    for (const page of [r.stdout, sub.stdout]) {
+      expect(page).not.toMatch(/[ \t]$/m);
+      expect(page).not.toMatch(/For more info/);
+    }
   });
 
   it('answers usage mistakes with exit code 2 and one line on stderr', async () => {

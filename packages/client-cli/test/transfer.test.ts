@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -106,6 +107,30 @@ describe('listing, stat, rename and delete', () => {
     ]);
     const root = await remote('list', '--json');
     expect(root.events).toContainEqual(expect.objectContaining({ type: 'entry', name: 'docs', kind: 'dir' }));
+  });
+
+  it('ls explains the ? after a special file or a link leading out of the root, and stat says it too', async () => {
+    await mkdir(join(box.root, 'odd'));
+    await writeFile(join(box.root, 'odd', 'plain.txt'), 'plain');
+    execFileSync('mkfifo', [join(box.root, 'odd', 'pipe')]);
+    await symlink(box.keyFile, join(box.root, 'odd', 'away'));
+    const r = await remote('ls', 'odd');
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^.*\d\d:\d\d {2}/, '')),
+    ).toEqual(['away?', 'pipe?', 'plain.txt']);
+    expect(r.stderr).toBe(
+      '(name? = not served: a special file, or a link leading out of the served directory)\n',
+    );
+    const plain = await remote('ls', 'docs');
+    expect(plain.stderr).toBe('');
+    const s = await remote('stat', 'odd/pipe');
+    expect(s.stdout).toMatch(
+      /^odd\/pipe: not served: a special file, or a link leading out of the served directory, modified /,
+    );
   });
 
   it('stat describes one file; a missing one is exit 3', async () => {
