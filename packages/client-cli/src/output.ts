@@ -14,9 +14,9 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Colour only for a terminal, and never with NO_COLOR (any value) or TERM=dumb. */
+/** Colour only for a terminal, and never with a non-empty NO_COLOR (no-color.org) or TERM=dumb. */
 export function colourEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
-  return stream.isTTY === true && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+  return stream.isTTY === true && (env.NO_COLOR ?? '') === '' && env.TERM !== 'dumb';
 }
 
 export class Output {

@@ -10,7 +10,7 @@ import { ferry, sandbox } from '../../cli-kit/testing/harness.js';
 import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
 import { planGet, planPut, remoteBase } from '../src/commands.js';
 import { describeError } from '../src/errors.js';
-import { formatBytes, formatDuration, formatRate } from '../src/output.js';
+import { colourEnabled, formatBytes, formatDuration, formatRate } from '../src/output.js';
 import { currentWordStart } from '../src/shell.js';
 
 describe('server addresses', () => {
@@ -153,6 +153,18 @@ describe('what goes where', () => {
     expect(formatRate(0)).toBe('0 B/s');
     expect(formatDuration(0.012)).toBe('12 ms');
     expect(formatDuration(125)).toBe('2m05s');
+  });
+});
+
+describe('colour', () => {
+  it('is on for a terminal unless NO_COLOR is set to something (an empty NO_COLOR is unset) or TERM=dumb', () => {
+    const tty = { isTTY: true };
+    expect(colourEnabled(tty, {})).toBe(true);
+    expect(colourEnabled(tty, { NO_COLOR: '' })).toBe(true);
+    expect(colourEnabled(tty, { NO_COLOR: '1' })).toBe(false);
+    expect(colourEnabled(tty, { NO_COLOR: '0' })).toBe(false);
+    expect(colourEnabled(tty, { TERM: 'dumb' })).toBe(false);
+    expect(colourEnabled({ isTTY: false }, {})).toBe(false);
   });
 });
 
