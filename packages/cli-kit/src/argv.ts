@@ -25,7 +25,8 @@ function looksNumeric(text: string): boolean {
  * command's positional arguments (everything after `--` appended) and options, all as strings or
  * booleans. Parsing problems become usage errors (exit code 2).
  */
-export function parseWords(cli: CAC, words: readonly string[]): ParsedLine {
+export function parseWords(cli: CAC, line: readonly string[]): ParsedLine {
+  const words = commandNameInAnyCase(cli, line);
   const saved: string[] = [];
   const protect = (text: string): string => {
     saved.push(text);
@@ -66,16 +67,53 @@ export function parseWords(cli: CAC, words: readonly string[]): ParsedLine {
 }
 
 /**
+ * Command names are taken in any case (`ferry LIST host`, as the seed took its menu): the first
+ * positional word, if it names a command or alias of `cli` in another case, is lowercased. Other
+ * words (hosts, file names) are left exactly as typed.
+ */
+function commandNameInAnyCase(cli: CAC, words: readonly string[]): readonly string[] {
+  const names = new Set(cli.commands.flatMap((c) => [c.name, ...c.aliasNames]).filter((n) => n !== ''));
+  // Options written with a separate value (`--key FILE`): their value is not the command word.
+  const takesValue = new Set(
+    [cli.globalCommand, ...cli.commands]
+      .flatMap((c) => c.options)
+      .filter((o) => /[<[]/.test(o.rawName))
+      .flatMap((o) => o.rawName.split(',').map((n) => n.trim().split(/\s/)[0]!)),
+  );
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if (takesValue.has(word)) {
+      i++;
+      continue;
+    }
+    if (word.startsWith('-') && word !== '-') continue;
+    const lower = word.toLowerCase();
+    if (lower === word || !names.has(lower)) return words;
+    return [...words.slice(0, i), lower, ...words.slice(i + 1)];
+  }
+  return words;
+}
+
+/**
  * Runs the matched command's action with the restored arguments; cac's own checks (unknown
  * options, missing values, argument counts) become usage errors. Returns what the action returns.
+ * `usageOf(name)` gives a command's usage as its help shows it, for the missing-arguments message
+ * (cac's own names its syntax: `get <host> <...files>`).
  */
-export async function runMatched(cli: CAC): Promise<unknown> {
+export async function runMatched(
+  cli: CAC,
+  usageOf?: (command: string) => string | undefined,
+): Promise<unknown> {
   let result: unknown;
   try {
     result = cli.runMatchedCommand();
   } catch (error) {
-    if ((error as Error).name === 'CACError') throw usageError(rephrase((error as Error).message));
-    throw error;
+    if ((error as Error).name !== 'CACError') throw error;
+    const message = (error as Error).message;
+    const missing = /^missing required args for command `(\S+)/.exec(message);
+    const usage = missing === null ? undefined : usageOf?.(missing[1]!);
+    throw usageError(usage === undefined ? rephrase(message) : `missing arguments; usage: ${usage}`);
   }
   return await result;
 }
@@ -86,6 +124,16 @@ function rephrase(message: string): string {
     .replace(/^option `(.+)` value is missing$/, 'option $1 needs a value')
     .replace(/^missing required args for command `(.+)`$/, 'missing arguments: usage is $1')
     .replace(/^Unused args: (.+)$/, 'too many arguments: $1');
+}
+
+/**
+ * cac's help sections, tidied: no "For more info, run any command with `--help`" pointer (the
+ * page is already the whole help) and no spaces at line ends (cac pads its option column).
+ */
+export function tidyHelp<T extends { title?: string; body: string }>(sections: readonly T[]): T[] {
+  return sections
+    .filter((s) => !s.title?.startsWith('For more info'))
+    .map((s) => ({ ...s, body: s.body.replace(/[ \t]+$/gm, '') }));
 }
 
 /** The string value of an option given at most once; a repeated option is a usage error. */

@@ -36,7 +36,7 @@ export interface Sandbox {
   work: string;
   /** A key file both sides use. */
   keyFile: string;
-  /** Environment with its own HOME and XDG_CONFIG_HOME, no FERRY_KEY, no colour. */
+  /** Environment with its own HOME and XDG_CONFIG_HOME (state under HOME), no FERRY_KEY, no colour. */
   env: NodeJS.ProcessEnv;
 }
 
@@ -57,6 +57,7 @@ export async function sandbox(): Promise<Sandbox> {
   };
   delete env.FERRY_KEY;
   delete env.FERRY_DEBUG;
+  delete env.XDG_STATE_HOME;
   return { dir, root, work, keyFile, env };
 }
 
@@ -74,6 +75,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs?: number;
+  /** Close the reading end of the process's stdout at once, as `| head -0` would: every write fails. */
+  closeStdout?: boolean;
 }
 
 export function run(bin: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
@@ -86,6 +89,7 @@ export function run(bin: string, args: readonly string[], options: RunOptions = 
     live.add(child);
     let stdout = '';
     let stderr = '';
+    if (options.closeStdout === true) child.stdout.destroy();
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
     });
@@ -212,6 +216,18 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
   port?: number;
   cwd?: string;
+  /** Run the server as this user and group (the test must run as root). */
+  uid?: number;
+  gid?: number;
+}
+
+/** Polls `condition` every 25 ms until it holds; fails after `timeoutMs` saying what was awaited. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 export class ServerProcess {
@@ -240,6 +256,8 @@ export class ServerProcess {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     live.add(child);
     let stderr = '';

@@ -8,14 +8,16 @@ import { createRequire } from 'node:module';
 import {
   flagOption,
   parseWords,
+  quietOnClosedOutput,
   runMatched,
   stringOption,
+  tidyHelp,
   tuneGarbageCollection,
   usageError,
 } from '@ferry/cli-kit';
 import { type CAC, cac } from 'cac';
 import { parsePort, parseTarget, type Target } from './args.js';
-import { COMMANDS, type CommandSpec, FLAG_OPTIONS } from './command-table.js';
+import { COMMANDS, type CommandSpec, FLAG_OPTIONS, findCommand } from './command-table.js';
 import type { Output } from './output.js';
 
 const HELP_FOOTER = `Keys:
@@ -50,7 +52,11 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     .option('--key <file>', 'Key file (default: $FERRY_KEY, else ~/.config/ferry/key)')
     .option('--json', 'NDJSON events on stdout: start, progress, done, entry, error')
     .option('-q, --quiet', 'No progress bars or confirmations; errors only')
-    .option('--timeout <seconds>', 'Give up when the server is silent this long (default 30)')
+    // The transport's DEFAULT_HANDSHAKE_TIMEOUT_MS and DEFAULT_IDLE_TIMEOUT_MS (not imported: --help stays instant).
+    .option(
+      '--timeout <seconds>',
+      'Give up on a silent server after this long (default: 10 s to answer, 30 s once connected)',
+    )
     .option('--block-size <bytes>', 'Largest data block to use (default 64512 on loopback, 1120 otherwise)')
     .option('--limit <rate>', 'Cap the sending rate in bytes/s (10M = 10 MiB/s, 500k, 2MB)')
     .option('--window <packets>', 'Fixed window of N packets, for comparisons (1 = stop-and-wait)');
@@ -93,7 +99,7 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     });
 
   cli.help((sections) => {
-    const kept = sections.filter((s) => s.title === undefined || !s.title.startsWith('For more info'));
+    const kept = tidyHelp(sections);
     const commands = kept.find((s) => s.title === 'Commands');
     if (commands !== undefined) {
       const rows: [string, string][] = [
@@ -183,7 +189,9 @@ async function shell(
     return 2;
   }
   if (port !== undefined && !/^\d+$/.test(port)) {
-    // `ferry gett host`: a mistyped command is more likely than a host named "gett".
+    // An address (`ferry 127.0.0.1 abc`) is followed by a port; after a bare word (`ferry gett host`)
+    // a mistyped command is more likely than a host named "gett".
+    if (/[.:[]/.test(host) || host === 'localhost') parsePort(port);
     throw usageError(
       `unknown command "${host}" (commands: ${COMMANDS.map((c) => c.name).join(', ')}, keygen)`,
     );
@@ -225,6 +233,7 @@ async function keygenCommand(file: string | undefined, options: Record<string, u
 /** Runs `ferry` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   tuneGarbageCollection();
+  quietOnClosedOutput('ferry');
   let invocation: Invocation | undefined;
   const cli = buildCli((selected) => {
     invocation = selected;
@@ -236,7 +245,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (matched?.isDefaultCommand && cli.args.length > 2) {
       throw usageError(`unknown command "${cli.args[0]}"; see ferry --help`);
     }
-    await runMatched(cli);
+    await runMatched(cli, (name) => {
+      const forms = findCommand(name)?.usage.split('  |  ');
+      return forms?.map((form) => `ferry ${form}`).join(', or ');
+    });
     if (invocation === undefined) return 0;
     return await invocation.run();
   } catch (error) {
@@ -249,7 +261,10 @@ async function report(error: unknown, argv: readonly string[]): Promise<number> 
   const described = describeError(error);
   if ((error as Error)?.name === 'ReportedError') return described.exitCode;
   const out = new Output({ json: argv.includes('--json') });
-  const hint = described.code === 'EUSAGE' && /^(unknown option|missing|too many)/.test(described.message);
+  const hint =
+    described.code === 'EUSAGE' &&
+    /^(unknown option|missing|too many)/.test(described.message) &&
+    !described.message.includes('usage:');
   out.error(described.code, hint ? `${described.message} (see ferry --help)` : described.message);
   if (described.bug && process.env.FERRY_DEBUG === '1' && error instanceof Error) {
     process.stderr.write(`${error.stack}\n`);

@@ -39,7 +39,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: '<...files>',
     synopsis: 'put FILE [REMOTE]',
     usage: 'put HOST[:PORT] LOCAL [REMOTE]  |  put HOST[:PORT] A B C -d REMOTEDIR',
-    summary: 'upload FILE (as REMOTE; default: the same name there); several with -d DIR',
+    summary:
+      'upload FILE (as REMOTE, or into it if a directory; default: the same name); several with -d DIR',
     flags: ['force', 'resume', 'dir'],
     completes: ['local', 'remote'],
   },
@@ -91,6 +92,8 @@ export const FLAG_OPTIONS: Record<CommandFlag, { raw: string; description: strin
   dir: { raw: '-d, --dir <dir>', description: 'Directory: local for get, remote for put (several files)' },
 };
 
+/** The command a word names, in any case (`LIST` is list); undefined for anything else. */
 export function findCommand(word: string): CommandSpec | undefined {
-  return COMMANDS.find((c) => c.name === word || c.aliases.includes(word));
+  const name = word.toLowerCase();
+  return COMMANDS.find((c) => c.name === name || c.aliases.includes(name));
 }

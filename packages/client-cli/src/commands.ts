@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { usageError } from '@ferry/cli-kit';
 import type { Entry } from '@ferry/protocol';
-import { FerryError } from '@ferry/protocol';
+import { FerryError, MAX_PATH_BYTES } from '@ferry/protocol';
 import type { FerryClient, TransferResult } from './client.js';
 import type { CommandName } from './command-table.js';
 import { describeError, ReportedError } from './errors.js';
@@ -67,7 +67,10 @@ export async function runCommand(
     case 'get':
       return transferAll(ctx, await planGet(args, ctx.flags.dir));
     case 'put':
-      return transferAll(ctx, planPut(args, ctx.flags.dir));
+      return transferAll(
+        ctx,
+        await planPut(args, ctx.flags.dir, (path) => isRemoteDirectory(ctx.client, path)),
+      );
     case 'list':
       return list(ctx, args);
     case 'rename':
@@ -86,6 +89,19 @@ export async function runCommand(
         ctx.out.result(describeEntry(ctx.out, path, entry));
       });
   }
+}
+
+/**
+ * A remote path as the protocol can carry it; otherwise an error in words a person can act on
+ * (the request's own check would say `schema: path: must be 1..4096 bytes of UTF-8`).
+ */
+export function checkRemotePath(path: string): string {
+  const bytes = Buffer.byteLength(path, 'utf8');
+  if (bytes > MAX_PATH_BYTES) {
+    throw new FerryError('ENAMETOOLONG', `a path is at most ${MAX_PATH_BYTES} bytes; this one has ${bytes}`);
+  }
+  if (path.includes('\0')) throw new FerryError('EINVAL', 'a path cannot contain a NUL character');
+  return path;
 }
 
 /** The last component of a remote path ("a/b.txt" -> "b.txt"). */
@@ -108,12 +124,16 @@ export async function planGet(args: readonly string[], dir: string | undefined):
   if (args.length === 0) throw usageError('get: which file? usage: get NAME [LOCAL], or get A B C -d DIR');
   if (dir !== undefined) {
     await requireLocalDirectory(dir);
-    return args.map((remote) => ({ op: 'get', remote, local: join(dir, remoteBase(remote)) }));
+    return args.map((remote) => ({
+      op: 'get',
+      remote: checkRemotePath(remote),
+      local: join(dir, remoteBase(remote)),
+    }));
   }
   if (args.length > 2) {
     throw usageError('get: to fetch several files give the local directory with -d DIR (get A B C -d DIR)');
   }
-  const remote = args[0]!;
+  const remote = checkRemotePath(args[0]!);
   let local = args[1] ?? remoteBase(remote);
   if (args[1] !== undefined && (local.endsWith('/') || (await isDirectory(local)))) {
     local = join(local, remoteBase(remote));
@@ -121,19 +141,40 @@ export async function planGet(args: readonly string[], dir: string | undefined):
   return [{ op: 'get', remote, local }];
 }
 
-/** put LOCAL [REMOTE] | put A B C -d DIR: where each local file goes on the server. */
-export function planPut(args: readonly string[], dir: string | undefined): TransferJob[] {
+/**
+ * put LOCAL [REMOTE] | put A B C -d DIR: where each local file goes on the server. A REMOTE that is a
+ * directory there (`isRemoteDirectory`) receives the file under its own name, as with scp.
+ */
+export async function planPut(
+  args: readonly string[],
+  dir: string | undefined,
+  isRemoteDirectory: (path: string) => Promise<boolean> = async () => false,
+): Promise<TransferJob[]> {
   if (args.length === 0) throw usageError('put: which file? usage: put FILE [REMOTE], or put A B C -d DIR');
   if (dir !== undefined) {
-    return args.map((local) => ({ op: 'put', local, remote: remoteJoin(dir, localBase(local)) }));
+    return args.map((local) => ({
+      op: 'put',
+      local,
+      remote: checkRemotePath(remoteJoin(dir, localBase(local))),
+    }));
   }
   if (args.length > 2) {
     throw usageError('put: to send several files give the remote directory with -d DIR (put A B C -d DIR)');
   }
   const local = args[0]!;
-  let remote = args[1] ?? localBase(local);
-  if (remote.endsWith('/')) remote = remoteJoin(remote, localBase(local));
-  return [{ op: 'put', local, remote }];
+  let remote = checkRemotePath(args[1] ?? localBase(local));
+  if (args[1] !== undefined && (remote.endsWith('/') || (await isRemoteDirectory(remote)))) {
+    remote = remoteJoin(remote, localBase(local));
+  }
+  return [{ op: 'put', local, remote: checkRemotePath(remote) }];
+}
+
+/** True if `path` is a directory on the server; anything else (missing, refused) is left to the put. */
+async function isRemoteDirectory(client: FerryClient, path: string): Promise<boolean> {
+  return client.stat(path).then(
+    (entry) => entry.type === 'dir',
+    () => false,
+  );
 }
 
 function localBase(path: string): string {
@@ -188,8 +229,8 @@ async function transferAll(ctx: CommandContext, jobs: TransferJob[]): Promise<vo
     const report = describeError(error);
     first ??= report;
     const hint = RESUMABLE.has(report.code) ? `; ${ctx.resumeHint(job)}` : '';
-    const what = job.op === 'get' ? `get ${job.remote}` : `put ${job.local}`;
-    ctx.out.error(report.code, `${what}: ${report.message}${hint}`, {
+    const name = job.op === 'get' ? job.remote : job.local;
+    ctx.out.error(report.code, `${job.op} ${name}: ${withoutName(report.message, name)}${hint}`, {
       op: job.op,
       remote: job.remote,
       local: job.local,
@@ -235,7 +276,7 @@ async function transferOne(
     if (s !== undefined) {
       if (ctx.ask === undefined || !(await ctx.ask(`${job.local} exists here; overwrite it?`, false))) {
         if (ctx.ask !== undefined) return undefined;
-        throw new FerryError('EEXIST', `${job.local} already exists; use --force to overwrite it`);
+        throw new FerryError('EEXIST', `${job.local} already exists here; use --force to overwrite it`);
       }
       overwrite = true;
     }
@@ -305,7 +346,10 @@ async function transferOne(
     resumedBytes: result.resumedBytes,
     stats: result.stats,
   });
-  const rate = result.seconds > 0 ? `, ${formatRate(result.bytesTransferred / result.seconds)}` : '';
+  const rate =
+    result.seconds > 0 && result.bytesTransferred > 0
+      ? `, ${formatRate(result.bytesTransferred / result.seconds)}`
+      : '';
   const resumed = result.resumedBytes > 0 ? `, resumed after ${formatBytes(result.resumedBytes)}` : '';
   const summary = `${formatBytes(result.size)} in ${formatDuration(result.seconds)}${rate}${resumed}`;
   return job.op === 'get'
@@ -319,7 +363,7 @@ function round(seconds: number): number {
 
 async function list(ctx: CommandContext, args: readonly string[]): Promise<void> {
   if (args.length > 1) throw usageError('list: give at most one directory');
-  const dir = args[0] ?? '';
+  const dir = checkRemotePath(args[0] ?? '');
   const entries = [...(await ctx.client.list(dir))].sort((a, b) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
   );
@@ -344,21 +388,25 @@ async function list(ctx: CommandContext, args: readonly string[]): Promise<void>
           : entry.name;
     out.result(`${sizes[i]!.padStart(width)}  ${formatTime(entry.mtimeMs)}  ${name}`);
   });
+  if (entries.some((e) => e.type === 'other')) out.note(`(name? = ${NOT_SERVED})`);
 }
+
+/** What an entry of kind 'other' is: the server lists it but never opens it. */
+const NOT_SERVED = 'not served: a special file, or a link leading out of the served directory';
 
 function entryFields(entry: Entry, path: string): Record<string, unknown> {
   return { name: entry.name, path, kind: entry.type, size: entry.size, mtimeMs: entry.mtimeMs };
 }
 
 function describeEntry(out: Output, path: string, entry: Entry): string {
-  const kind = entry.type === 'dir' ? 'directory' : entry.type === 'file' ? 'file' : 'special file';
+  const kind = entry.type === 'dir' ? 'directory' : entry.type === 'file' ? 'file' : NOT_SERVED;
   const size = entry.type === 'file' ? `, ${formatBytes(entry.size)} (${entry.size} bytes)` : '';
   return `${out.styleOut('bold', path)}: ${kind}${size}, modified ${formatTime(entry.mtimeMs)}`;
 }
 
 async function rename(ctx: CommandContext, args: readonly string[]): Promise<void> {
   if (args.length !== 2) throw usageError('rename: usage: rename OLD NEW');
-  const [from, to] = args as [string, string];
+  const [from, to] = (args as [string, string]).map(checkRemotePath) as [string, string];
   let overwrite = ctx.flags.force;
   try {
     await ctx.client.rename(from, to, { overwrite });
@@ -373,6 +421,18 @@ async function rename(ctx: CommandContext, args: readonly string[]): Promise<voi
   ctx.out.done(`renamed ${from} -> ${to}`);
 }
 
+/**
+ * `message` without a leading mention of `name` (`"a.txt": no such file` -> `no such file`), for a
+ * line that already starts with the name (`get a.txt: …`).
+ */
+export function withoutName(message: string, name: string): string {
+  for (const mention of [JSON.stringify(name), name]) {
+    if (message.startsWith(`${mention}: `)) return message.slice(mention.length + 2);
+    if (message.startsWith(`${mention} `)) return message.slice(mention.length + 1);
+  }
+  return message;
+}
+
 /** Runs `action` on each name; reports each failure and goes on, like rm and stat do. */
 async function forEachName(
   ctx: CommandContext,
@@ -381,15 +441,15 @@ async function forEachName(
   action: (name: string) => Promise<void>,
 ): Promise<void> {
   if (names.length === 0) throw usageError(`${op}: which file? usage: ${op} NAME`);
-  if (names.length === 1) return action(names[0]!);
+  if (names.length === 1) return action(checkRemotePath(names[0]!));
   let first: { code: string; exitCode: number } | undefined;
   for (const name of names) {
     try {
-      await action(name);
+      await action(checkRemotePath(name));
     } catch (error) {
       const report = describeError(error);
       first ??= report;
-      ctx.out.error(report.code, `${op} ${name}: ${report.message}`, { op, remote: name });
+      ctx.out.error(report.code, `${op} ${name}: ${withoutName(report.message, name)}`, { op, remote: name });
     }
   }
   if (first !== undefined) throw new ReportedError(first.code, first.exitCode);

@@ -14,9 +14,9 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Colour only for a terminal, and never with NO_COLOR (any value) or TERM=dumb. */
+/** Colour only for a terminal, and never with a non-empty NO_COLOR (no-color.org) or TERM=dumb. */
 export function colourEnabled(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
-  return stream.isTTY === true && env.NO_COLOR === undefined && env.TERM !== 'dumb';
+  return stream.isTTY === true && (env.NO_COLOR ?? '') === '' && env.TERM !== 'dumb';
 }
 
 export class Output {
@@ -92,12 +92,19 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** A rate in MB/s (10^6 bytes per second), the unit people compare with scp; kB/s below 1 MB/s. */
+/**
+ * A rate in powers of 1000 per second, as scp shows it: 136 B/s, 5.2 kB/s, 63.2 MB/s, 139 MB/s
+ * (one decimal below 100 of a unit; whole bytes below 1 kB/s, where "0 kB/s" would say nothing).
+ */
 export function formatRate(bytesPerSecond: number): string {
-  if (!Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return '0 kB/s';
-  const mb = bytesPerSecond / 1e6;
-  if (mb < 1) return `${Math.round(bytesPerSecond / 1000)} kB/s`;
-  return `${mb >= 100 ? mb.toFixed(0) : mb.toFixed(1)} MB/s`;
+  if (!Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return '0 B/s';
+  let value = bytesPerSecond;
+  let unit = 0;
+  while (value >= 999.5 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 || value >= 99.95 ? 0 : 1)} ${UNITS[unit]}/s`;
 }
 
 /** A duration: 15 ms, 0.4 s, 12 s, 3m05s, 1h02m. */

@@ -73,33 +73,42 @@ export class ProgressView {
       };
     }
     if (!this.#bars) return { update: () => {}, end: () => {} };
-    const multi = this.#multiBar();
-    const name = label.op === 'get' ? label.remote : label.local;
-    const bar: SingleBar = multi.create(Math.max(label.size, 1), 0, {
-      name: shorten(name.split('/').pop() ?? name, NAME_WIDTH),
-      phase: '',
-      text: label.size > 0 ? `0 B/${formatBytes(label.size)}` : '',
-      rate: '',
-      eta: '',
-    });
-    const startedAt = Date.now();
+    // The bar appears with the first progress, once the server has accepted the request: a request
+    // refused at once (no such file, a bad path) draws nothing.
+    let bar: SingleBar | undefined;
+    let startedAt = 0;
     let total = Math.max(label.size, 1);
     let size = label.size;
     // Bytes already held when a resumed transfer starts do not count towards its rate.
     let startBytes: number | undefined;
+    const name = label.op === 'get' ? label.remote : label.local;
+    const show = (): SingleBar => {
+      if (bar === undefined) {
+        startedAt = Date.now();
+        bar = this.#multiBar().create(total, 0, {
+          name: shorten(name.split('/').pop() ?? name, NAME_WIDTH),
+          phase: '',
+          text: label.size > 0 ? `0 B/${formatBytes(label.size)}` : '',
+          rate: '',
+          eta: '',
+        });
+      }
+      return bar;
+    };
     return {
       update: (p) => {
+        const shown = show();
         if (p.phase === 'transferring') {
           size = p.size;
           startBytes ??= p.bytes;
         }
         if (Math.max(p.size, 1) !== total) {
           total = Math.max(p.size, 1);
-          bar.setTotal(total);
+          shown.setTotal(total);
         }
         const rate = meter.sample(p.bytes);
         const left = p.size - p.bytes;
-        bar.update(Math.min(Math.max(p.bytes, 0), total), {
+        shown.update(Math.min(Math.max(p.bytes, 0), total), {
           phase: p.phase === 'transferring' ? '' : p.phase,
           text: `${formatBytes(p.bytes)}/${formatBytes(p.size)}`,
           rate: rate > 0 ? formatRate(rate) : '',
@@ -107,6 +116,7 @@ export class ProgressView {
         });
       },
       end: (ok) => {
+        if (bar === undefined) return;
         if (!ok) {
           bar.update({ phase: 'stopped', eta: '' });
           return;

@@ -3,10 +3,11 @@
  * and remote names, Ctrl-C that cancels the running transfer rather than the shell, and one line
  * per error. Fed by a pipe instead of a terminal it runs the lines it reads, printing only results.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import * as readline from 'node:readline';
-import { flagOption, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
+import { flagOption, outputClosed, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
 import { defaultKeyPath } from '@ferry/crypto';
 import type { Entry } from '@ferry/protocol';
 import { cac } from 'cac';
@@ -88,8 +89,8 @@ export async function runShell(options_: ShellOptions): Promise<number> {
     );
   }
 
-  const historyPath = join(dirname(defaultKeyPath(env)), 'history');
-  const history = interactive ? await loadHistory(historyPath) : [];
+  const historyFile = new HistoryFile(env);
+  const history = interactive ? await historyFile.load() : [];
   const names = new RemoteNames(() => client);
   const rl = readline.createInterface({
     input,
@@ -115,6 +116,9 @@ export async function runShell(options_: ShellOptions): Promise<number> {
   let running: AbortController | undefined;
   let pendingQuestion: ((answer: boolean) => void) | undefined;
   let armedExit = false;
+  /** Set when the shell already moved to a new line on its way out (Ctrl-C twice). */
+  let leftOnNewLine = false;
+  const historyLines = (): string[] => (rl as unknown as { history?: string[] }).history ?? [];
   let lastFailure: ErrorReport | undefined;
   const interrupted = new Set<string>();
   const parser = shellParser();
@@ -122,7 +126,10 @@ export async function runShell(options_: ShellOptions): Promise<number> {
   const ask = (question: string, defaultYes: boolean): Promise<boolean> =>
     new Promise((resolve) => {
       pendingQuestion = resolve;
+      // readline records every line entered, answers too: history is for commands, so put it back.
+      const commands = [...historyLines()];
       rl.question(`${question} ${defaultYes ? '[Y/n]' : '[y/N]'} `, (answer) => {
+        historyLines().splice(0, Number.POSITIVE_INFINITY, ...commands);
         pendingQuestion = undefined;
         const a = answer.trim().toLowerCase();
         resolve(a === '' ? defaultYes : a === 'y' || a === 'yes');
@@ -152,6 +159,7 @@ export async function runShell(options_: ShellOptions): Promise<number> {
     }
     if (armedExit) {
       output.write('\n');
+      leftOnNewLine = true;
       rl.close();
       return;
     }
@@ -177,8 +185,9 @@ export async function runShell(options_: ShellOptions): Promise<number> {
       return undefined;
     }
     const [word, ...rest] = words as [string, ...string[]];
-    if (word === 'exit' || word === 'quit' || word === 'bye') return 'exit';
-    if (word === 'help' || word === '?') {
+    const command = word.toLowerCase();
+    if (command === 'exit' || command === 'quit' || command === 'bye') return 'exit';
+    if (command === 'help' || command === '?') {
       const spec = rest[0] === undefined ? undefined : findCommand(rest[0]);
       output.write(`${spec !== undefined ? commandHelp(spec) : menu()}\n`);
       return undefined;
@@ -192,7 +201,7 @@ export async function runShell(options_: ShellOptions): Promise<number> {
     try {
       parser.unsetMatchedCommand();
       const { options } = parseWords(parser, [spec.name, ...rest]);
-      const values = (await runMatched(parser)) as unknown[];
+      const values = (await runMatched(parser, (name) => findCommand(name)?.synopsis)) as unknown[];
       const args = values
         .slice(0, -1)
         .flat()
@@ -247,13 +256,21 @@ export async function runShell(options_: ShellOptions): Promise<number> {
     for (;;) {
       if (interactive) rl.prompt();
       const next = await lines.next();
-      if (next.done === true) break;
+      if (next.done === true) {
+        // Ctrl-D: the prompt is left on a line of its own, so the terminal's next prompt starts clean.
+        if (interactive && !leftOnNewLine) output.write('\n');
+        break;
+      }
       armedExit = false;
       if ((await execute(String(next.value))) === 'exit') break;
+      // Its reader is gone (`… | head -1`): the lines still to come would only print into nothing.
+      // A failed write is reported on a later turn of the event loop: let it arrive first.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (outputClosed(out.stdout) || outputClosed(output)) break;
     }
   } finally {
     process.off('SIGINT', onSignal);
-    if (interactive) await saveHistory(historyPath, (rl as unknown as { history: string[] }).history ?? []);
+    if (interactive) await historyFile.save(historyLines());
     rl.close();
     await closeQuietly(client);
   }
@@ -307,22 +324,50 @@ async function partialFor(job: TransferJob): Promise<boolean> {
   return false;
 }
 
-async function loadHistory(path: string): Promise<string[]> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .slice(-HISTORY_LINES)
-    .reverse();
-}
+/**
+ * The shell's history: `$XDG_STATE_HOME/ferry/history` (default `~/.local/state/ferry/history`),
+ * state rather than configuration. A history left in the config directory by an older ferry is read
+ * once, when the new file does not exist yet, and removed once the new file is written: it moves.
+ */
+class HistoryFile {
+  readonly path: string;
+  readonly #legacyPath: string;
+  #fromLegacy = false;
 
-async function saveHistory(path: string, newestFirst: readonly string[]): Promise<void> {
-  const lines = [...newestFirst].slice(0, HISTORY_LINES).reverse();
-  try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFile(path, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
-  } catch {
-    // History is a convenience: never fail the session over it.
+  constructor(env: NodeJS.ProcessEnv) {
+    const state = env.XDG_STATE_HOME;
+    // The XDG spec says to ignore a relative XDG_STATE_HOME.
+    const base =
+      state !== undefined && state !== '' && isAbsolute(state)
+        ? state
+        : join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.local', 'state');
+    this.path = join(base, 'ferry', 'history');
+    this.#legacyPath = join(dirname(defaultKeyPath(env)), 'history');
+  }
+
+  /** The remembered lines, newest first (readline's order). */
+  async load(): Promise<string[]> {
+    let text = await readFile(this.path, 'utf8').catch(() => undefined);
+    if (text === undefined) {
+      text = await readFile(this.#legacyPath, 'utf8').catch(() => '');
+      this.#fromLegacy = text !== '';
+    }
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-HISTORY_LINES)
+      .reverse();
+  }
+
+  async save(newestFirst: readonly string[]): Promise<void> {
+    const lines = [...newestFirst].slice(0, HISTORY_LINES).reverse();
+    try {
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      await writeFile(this.path, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
+      if (this.#fromLegacy) await unlink(this.#legacyPath);
+    } catch {
+      // History is a convenience: never fail the session over it.
+    }
   }
 }
 

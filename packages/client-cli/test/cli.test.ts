@@ -10,7 +10,7 @@ import { ferry, sandbox } from '../../cli-kit/testing/harness.js';
 import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
 import { planGet, planPut, remoteBase } from '../src/commands.js';
 import { describeError } from '../src/errors.js';
-import { formatBytes, formatDuration, formatRate } from '../src/output.js';
+import { colourEnabled, formatBytes, formatDuration, formatRate } from '../src/output.js';
 import { currentWordStart } from '../src/shell.js';
 
 describe('server addresses', () => {
@@ -69,6 +69,28 @@ describe('option values', () => {
     expect(options.force).toBe(true);
   });
 
+  it('takes command names in any case, never changing a host, an option value or a file name', () => {
+    const cli = cac('t');
+    cli.command('[host] [port]');
+    cli.command('get <host> <...files>').option('-d, --dir <dir>', '');
+    cli.command('list <host> [dir]').alias('ls');
+    cli.option('--key <file>', '');
+    const list = parseWords(cli, ['LIST', 'Host']);
+    expect(cli.matchedCommand?.name).toBe('list');
+    expect(list.args).toEqual(['Host']);
+    const get = parseWords(cli, ['--key', 'LS', 'GeT', 'Host', 'File.TXT', '-d', 'Out']);
+    expect(cli.matchedCommand?.name).toBe('get');
+    expect(get).toEqual({
+      args: ['Host', 'File.TXT'],
+      options: expect.objectContaining({ key: 'LS', dir: 'Out' }),
+    });
+    parseWords(cli, ['Ls', 'h']);
+    expect(cli.matchedCommand?.name).toBe('list');
+    const shell = parseWords(cli, ['FileServer', '7777']);
+    expect(cli.matchedCommand?.isDefaultCommand).toBe(true);
+    expect(shell.args).toEqual(['FileServer', '7777']);
+  });
+
   it('lets options stand anywhere on the line', () => {
     const cli = cac('t');
     cli.command('get <host> <...files>').option('-f, --force', '').option('-d, --dir <dir>', '');
@@ -101,12 +123,20 @@ describe('what goes where', () => {
     expect(await planGet(['dir/a b.txt'], undefined)).toEqual([
       { op: 'get', remote: 'dir/a b.txt', local: 'a b.txt' },
     ]);
-    expect(planPut(['/tmp/x/ünï.bin'], undefined)).toEqual([
+    expect(await planPut(['/tmp/x/ünï.bin'], undefined)).toEqual([
       { op: 'put', local: '/tmp/x/ünï.bin', remote: 'ünï.bin' },
     ]);
-    expect(planPut(['a', 'inbox/'], undefined)).toEqual([{ op: 'put', local: 'a', remote: 'inbox/a' }]);
-    expect(planPut(['a', 'b', 'c'], 'in')).toHaveLength(3);
-    expect(() => planPut(['a', 'b', 'c'], undefined)).toThrow(/-d DIR/);
+    expect(await planPut(['a', 'inbox/'], undefined)).toEqual([{ op: 'put', local: 'a', remote: 'inbox/a' }]);
+    expect(await planPut(['a', 'b', 'c'], 'in')).toHaveLength(3);
+    await expect(planPut(['a', 'b', 'c'], undefined)).rejects.toThrow(/-d DIR/);
+    // A remote directory named without a trailing slash receives the file under its own name, as with scp.
+    const isDir = async (path: string) => path === 'holiday';
+    expect(await planPut(['x/report.txt', 'holiday'], undefined, isDir)).toEqual([
+      { op: 'put', local: 'x/report.txt', remote: 'holiday/report.txt' },
+    ]);
+    expect(await planPut(['x/report.txt', 'new.txt'], undefined, isDir)).toEqual([
+      { op: 'put', local: 'x/report.txt', remote: 'new.txt' },
+    ]);
     expect(remoteBase('x/y/')).toBe('y');
   });
 
@@ -115,9 +145,26 @@ describe('what goes where', () => {
     expect(formatBytes(32768)).toBe('32.8 kB');
     expect(formatBytes(20_971_520)).toBe('21.0 MB');
     expect(formatRate(63_200_000)).toBe('63.2 MB/s');
-    expect(formatRate(5000)).toBe('5 kB/s');
+    expect(formatRate(5000)).toBe('5.0 kB/s');
+    expect(formatRate(48_250)).toBe('48.3 kB/s');
+    expect(formatRate(139_400_000)).toBe('139 MB/s');
+    // A few bytes over a few milliseconds: a rate in bytes, not "0 kB/s".
+    expect(formatRate(6 / 0.044)).toBe('136 B/s');
+    expect(formatRate(0)).toBe('0 B/s');
     expect(formatDuration(0.012)).toBe('12 ms');
     expect(formatDuration(125)).toBe('2m05s');
+  });
+});
+
+describe('colour', () => {
+  it('is on for a terminal unless NO_COLOR is set to something (an empty NO_COLOR is unset) or TERM=dumb', () => {
+    const tty = { isTTY: true };
+    expect(colourEnabled(tty, {})).toBe(true);
+    expect(colourEnabled(tty, { NO_COLOR: '' })).toBe(true);
+    expect(colourEnabled(tty, { NO_COLOR: '1' })).toBe(false);
+    expect(colourEnabled(tty, { NO_COLOR: '0' })).toBe(false);
+    expect(colourEnabled(tty, { TERM: 'dumb' })).toBe(false);
+    expect(colourEnabled({ isTTY: false }, {})).toBe(false);
   });
 });
 
@@ -168,6 +215,10 @@ describe('the ferry bin without a server', () => {
     expect(sub.code).toBe(0);
     expect(sub.stdout).toMatch(/put HOST\[:PORT\] A B C -d REMOTEDIR/);
     expect((await ferry(['--version'])).stdout).toMatch(/^ferry\/\d+\.\d+\.\d+/);
+    for (const page of [r.stdout, sub.stdout]) {
+      expect(page).not.toMatch(/[ \t]$/m);
+      expect(page).not.toMatch(/For more info/);
+    }
   });
 
   it('answers usage mistakes with exit code 2 and one line on stderr', async () => {
@@ -184,6 +235,21 @@ describe('the ferry bin without a server', () => {
       expect(r.stderr).toMatch(/^ferry: /);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it('says what is wrong in the words of its help', async () => {
+    const missing = await ferry(['get', '127.0.0.1']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      'ferry: missing arguments; usage: ferry get HOST[:PORT] REMOTE [LOCAL], or ferry get HOST[:PORT] A B C -d LOCALDIR\n',
+    );
+    // After an address, a word that is not a port is an invalid port, not an unknown command.
+    for (const host of ['127.0.0.1', '[::1]', 'files.example.org', 'localhost']) {
+      const port = await ferry([host, 'abc']);
+      expect(port.code, host).toBe(2);
+      expect(port.stderr, host).toBe('ferry: invalid port "abc" (expected 1-65535)\n');
+    }
+    expect((await ferry(['gett', 'host'])).stderr).toMatch(/^ferry: unknown command "gett"/);
   });
 
   it('keygen writes a 0600 key, refuses to overwrite it (exit 4) and prints the path', async () => {

@@ -76,10 +76,10 @@ describe('the shell driven through standard input', () => {
       'get "unterminated',
     ]);
     expect(r.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/^ferry: get missing\.bin: .*no such file/),
+      expect.stringMatching(/^ferry: get missing\.bin: no such file or directory$/),
       expect.stringMatching(/^ferry: unknown command "frobnicate"/),
       expect.stringMatching(/^ferry: .*(no such local file|\.\.)/),
-      expect.stringMatching(/^ferry: missing arguments/),
+      expect.stringMatching(/^ferry: missing arguments; usage: rename OLD NEW$/),
       expect.stringMatching(/^ferry: unterminated double quote/),
     ]);
     expect(r.code).toBe(2);
@@ -119,6 +119,35 @@ describe('the shell driven through standard input', () => {
     const json = await shell(['stat flagged-2.txt', 'list'], '--json');
     expect(json.events[0]).toMatchObject({ type: 'entry', name: 'flagged-2.txt', size: 6 });
     expect(json.events.filter((e) => e.type === 'done' && e.op === 'list')).toHaveLength(1);
+  });
+
+  it('takes command names in any case, as the seed did, and file names exactly as typed', async () => {
+    await writeFile(join(box.root, 'Mixed.TXT'), 'mixed');
+    const r = await shell([
+      'LIST',
+      'Get Mixed.TXT',
+      'STAT Mixed.TXT',
+      'stat mixed.txt',
+      'Help PUT',
+      'EXIT',
+      'list',
+    ]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ferry: .*mixed\.txt.*no such file/),
+    ]);
+    expect(r.stdout).toMatch(/ {2}Mixed\.TXT\n/);
+    expect(r.stdout).toMatch(/received Mixed\.TXT -> Mixed\.TXT/);
+    expect(r.stdout).toMatch(/Mixed\.TXT: file, 5 B/);
+    expect(r.stdout).toMatch(/usage: put FILE \[REMOTE\]/);
+    // EXIT left the shell: the last line did not run (one listing only).
+    expect(r.stdout.match(/ {2}Mixed\.TXT\n/g)).toHaveLength(1);
+    expect(await readFile(join(box.work, 'Mixed.TXT'), 'utf8')).toBe('mixed');
+    const oneShot = await ferry(['LS', server.address, '--key', box.keyFile], {
+      cwd: box.work,
+      env: box.env,
+    });
+    expect(oneShot.code, oneShot.stderr).toBe(0);
+    expect(oneShot.stdout).toMatch(/Mixed\.TXT/);
   });
 
   it('accepts HOST:PORT as one word as well as the seed form', async () => {

@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -108,6 +109,30 @@ describe('listing, stat, rename and delete', () => {
     expect(root.events).toContainEqual(expect.objectContaining({ type: 'entry', name: 'docs', kind: 'dir' }));
   });
 
+  it('ls explains the ? after a special file or a link leading out of the root, and stat says it too', async () => {
+    await mkdir(join(box.root, 'odd'));
+    await writeFile(join(box.root, 'odd', 'plain.txt'), 'plain');
+    execFileSync('mkfifo', [join(box.root, 'odd', 'pipe')]);
+    await symlink(box.keyFile, join(box.root, 'odd', 'away'));
+    const r = await remote('ls', 'odd');
+    expect(r.code, r.stderr).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^.*\d\d:\d\d {2}/, '')),
+    ).toEqual(['away?', 'pipe?', 'plain.txt']);
+    expect(r.stderr).toBe(
+      '(name? = not served: a special file, or a link leading out of the served directory)\n',
+    );
+    const plain = await remote('ls', 'docs');
+    expect(plain.stderr).toBe('');
+    const s = await remote('stat', 'odd/pipe');
+    expect(s.stdout).toMatch(
+      /^odd\/pipe: not served: a special file, or a link leading out of the served directory, modified /,
+    );
+  });
+
   it('stat describes one file; a missing one is exit 3', async () => {
     const r = await remote('stat', 'docs/b c.txt');
     expect(r.code).toBe(0);
@@ -165,6 +190,26 @@ describe('overwriting and several files at once', () => {
     const forced = await remote('put', '--force', 'taken.txt');
     expect(forced.code, forced.stderr).toBe(0);
     expect(await readFile(join(box.root, 'taken.txt'), 'utf8')).toBe('client copy');
+  });
+
+  it('put FILE DIR stores DIR/FILE when DIR is a directory on the server, as scp does (and in the shell)', async () => {
+    await mkdir(join(box.root, 'holiday'));
+    await writeFile(join(box.work, 'report.txt'), 'report');
+    const r = await remote('put', 'report.txt', 'holiday');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sent report\.txt -> holiday\/report\.txt/);
+    expect(await readFile(join(box.root, 'holiday', 'report.txt'), 'utf8')).toBe('report');
+    await writeFile(join(box.work, 'notes.txt'), 'notes');
+    const shell = await ferry([server.address, '--key', box.keyFile], {
+      ...opts,
+      input: 'put notes.txt holiday\n',
+    });
+    expect(shell.code, shell.stderr).toBe(0);
+    expect(await readFile(join(box.root, 'holiday', 'notes.txt'), 'utf8')).toBe('notes');
+    // A REMOTE that is not a directory there is the new file's name.
+    const renamed = await remote('put', 'report.txt', 'report-copy.txt');
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(await readFile(join(box.root, 'report-copy.txt'), 'utf8')).toBe('report');
   });
 
   it('put A B C -d DIR and get A B C -d DIR move several files', async () => {
@@ -232,6 +277,23 @@ describe('paths that try to leave the served root', () => {
       await expect(stat(join(box.work, stolen))).rejects.toThrow();
     }
     expect(dirname(box.root)).toBe(box.dir);
+  });
+
+  it('a path over the protocol limit is refused in words, not in schema terms (exit 2)', async () => {
+    const long = 'a'.repeat(5000);
+    await writeFile(join(box.work, 'short.txt'), 'short');
+    for (const args of [
+      ['get', long],
+      ['put', 'short.txt', long],
+      ['stat', long],
+      ['rename', 'short.txt', `x/${long}`],
+    ]) {
+      const r = await remote(args[0]!, ...args.slice(1));
+      const what = args.map((a) => a.slice(0, 12)).join(' ');
+      expect(r.code, what).toBe(2);
+      expect(r.stderr, what).toMatch(/a path is at most 4096 bytes; this one has 50\d\d\n$/);
+      expect(r.stderr, what).not.toMatch(/schema|UTF-8/);
+    }
   });
 });
 

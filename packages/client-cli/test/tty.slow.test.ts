@@ -4,8 +4,8 @@
  * as a person meets them. Skipped where `script` is not available.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLIENT_BIN,
@@ -59,6 +59,18 @@ class Terminal {
       await new Promise((r) => setTimeout(r, 25));
     }
   }
+}
+
+/** `ferry HOST PORT ARGS…` on a pseudo-terminal, from the client's working directory. */
+function shellOnTerminal(args: readonly string[], env: NodeJS.ProcessEnv = box.env): Terminal {
+  const all = ['127.0.0.1', String(server.port), '--key', box.keyFile, ...args];
+  const command = [process.execPath, CLIENT_BIN, ...all].map((w) => `'${w}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: box.work,
+    env: { ...env, TERM: 'xterm', COLUMNS: '100', LINES: '30' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  return new Terminal(child);
 }
 
 describe.skipIf(!hasScript)('the shell on a terminal', () => {
@@ -121,10 +133,68 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
       at = await term.waitFor(/Ctrl-C again, Ctrl-D or exit to leave/, at);
       term.type('\u0003');
       expect(await term.exited).toBe(0);
-      const history = await readFile(join(box.env.XDG_CONFIG_HOME!, 'ferry', 'history'), 'utf8');
+      const history = await readFile(join(box.dir, '.local', 'state', 'ferry', 'history'), 'utf8');
       expect(history.split('\n')).toEqual(expect.arrayContaining(['ls', 'get big.bin', 'stat big.bin']));
     } finally {
       child.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('keeps its history in $XDG_STATE_HOME/ferry (moved from the config directory), never the answers to its questions, and Ctrl-D leaves on a new line', async () => {
+    const state = join(box.dir, 'state');
+    const legacy = join(box.env.XDG_CONFIG_HOME!, 'ferry', 'history');
+    await mkdir(dirname(legacy), { recursive: true });
+    await writeFile(legacy, 'list old-dir\n');
+    await writeFile(join(box.root, 'asked.txt'), 'server');
+    await writeFile(join(box.work, 'asked.txt'), 'mine');
+    const term = shellOnTerminal([], { ...box.env, XDG_STATE_HOME: state });
+    try {
+      let at = await term.waitFor(/ferry> /);
+      term.type('get asked.txt\r');
+      at = await term.waitFor(/asked\.txt exists here; overwrite it\? \[y\/N\] /, at);
+      term.type('n\r');
+      at = await term.waitFor(/ferry> /, at);
+      // Ctrl-C at a question, with an answer half typed, cancels the command.
+      term.type('get asked.txt\r');
+      at = await term.waitFor(/overwrite it\? \[y\/N\] /, at);
+      term.type('mayb');
+      at = await term.waitFor(/mayb/, at);
+      term.type('\u0003');
+      at = await term.waitFor(/ferry> /, at);
+      term.type('stat asked.txt\r');
+      at = await term.waitFor(/asked\.txt: file, 6 B[\s\S]*ferry> /, at);
+      term.type('\u0004');
+      expect(await term.exited).toBe(0);
+      expect(term.text.slice(at)).toMatch(/^\n/);
+    } finally {
+      term.child.kill('SIGKILL');
+    }
+    expect(await readFile(join(box.work, 'asked.txt'), 'utf8')).toBe('mine');
+    const history = await readFile(join(state, 'ferry', 'history'), 'utf8');
+    expect(history).toBe('list old-dir\nget asked.txt\nstat asked.txt\n');
+    await expect(stat(legacy)).rejects.toThrow();
+  }, 90_000);
+
+  it('a request refused before any transfer draws no progress bar, and its line names the file once', async () => {
+    await writeFile(join(box.work, 'here.txt'), 'here');
+    const term = shellOnTerminal([]);
+    try {
+      let at = await term.waitFor(/ferry> /);
+      for (const [command, line] of [
+        ['get nope.txt', /ferry: get nope\.txt: no such file or directory\n/],
+        ['get ../etc/passwd', /ferry: get \.\.\/etc\/passwd: '\.' and '\.\.' are not allowed in paths\n/],
+        ['put here.txt ../here.txt', /ferry: put here\.txt: "\.\.\/here\.txt": '\.' and '\.\.' are not/],
+      ] as const) {
+        const from = at;
+        term.type(`${command}\r`);
+        at = await term.waitFor(/ferry> /, await term.waitFor(line, from));
+        const shown = term.text.slice(from, at);
+        expect(shown, command).not.toMatch(/%|stopped|[█░]/);
+      }
+      term.type('exit\r');
+      expect(await term.exited).toBe(0);
+    } finally {
+      term.child.kill('SIGKILL');
     }
   }, 90_000);
 });

@@ -11,6 +11,7 @@ import {
   parseWords,
   runMatched,
   stringOption,
+  tidyHelp,
   tuneGarbageCollection,
   usageError,
 } from '@ferry/cli-kit';
@@ -113,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--read-only', 'Refuse put, rename and delete for every key')
     .option('--max-sessions <n>', 'Most clients at once (default 256)')
     .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
-    .option('--timeout <seconds>', 'Drop a client silent this long (default 30)')
+    .option('--timeout <seconds>', 'Drop a client silent this long (default 30 s)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
     .option('--json', 'NDJSON log lines on stdout')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
@@ -121,7 +122,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action((port: string | undefined, options: Record<string, unknown>) => {
       settings = settingsFrom(port, options);
     });
-  cli.help((sections) => [...sections, { body: HELP_FOOTER }]);
+  // One command, the default: its own "Commands: [port]" row would only repeat the usage line.
+  cli.help((sections) => [
+    ...tidyHelp(sections).filter((s) => s.title !== 'Commands'),
+    { body: HELP_FOOTER },
+  ]);
   cli.version(version());
   try {
     const { options } = parseWords(cli, argv);
@@ -135,10 +140,15 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(settings: Settings): Promise<number> {
-  const { stat } = await import('node:fs/promises');
+  const { access: checkAccess, constants, stat } = await import('node:fs/promises');
   const rootStat = await stat(settings.root).catch(() => undefined);
   if (rootStat === undefined) throw usageError(`the directory to serve, ${settings.root}, does not exist`);
   if (!rootStat.isDirectory()) throw usageError(`the root ${settings.root} is not a directory`);
+  // A root this user cannot write is still served (reads work); the start line must not promise writes.
+  const rootWritable = await checkAccess(settings.root, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
 
   const out = process.stdout;
   const { logSink } = await import('./log.js');
@@ -169,13 +179,14 @@ async function serve(settings: Settings): Promise<number> {
   });
   const address = await server.listen();
   const url = `udp://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-  const access = settings.readOnly
-    ? 'read-only'
-    : keys.every((k) => k.access === 'read-write')
-      ? 'read-write'
-      : keys.every((k) => k.access === 'read-only')
-        ? 'read-only'
-        : 'access per key';
+  const access =
+    settings.readOnly || keys.every((k) => k.access === 'read-only')
+      ? 'read-only'
+      : !rootWritable
+        ? 'read-only: the directory is not writable by this user'
+        : keys.every((k) => k.access === 'read-write')
+          ? 'read-write'
+          : 'access per key';
   const keyText =
     keys.length === 1
       ? `key ${keyFingerprint(keys[0]!.key)}`
@@ -188,6 +199,7 @@ async function serve(settings: Settings): Promise<number> {
     address: address.address,
     port: address.port,
     readOnly: settings.readOnly,
+    rootWritable,
     keys: keys.map((k) => ({
       name: k.name,
       access: settings.readOnly ? 'read-only' : k.access,

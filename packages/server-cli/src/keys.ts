@@ -74,7 +74,11 @@ export function parseKeysFile(text: string, source = 'keys file'): ServerKey[] {
     const key = parseKeyText(keyText, at, lineNo);
     const earlierName = names.get(name);
     if (earlierName !== undefined) {
-      throw new KeysFileError(`${at}: key name "${name}" is already used on line ${earlierName}`, lineNo);
+      throw new KeysFileError(
+        `${at}: key name "${name}" is already used on line ${earlierName}; each key needs a name of its ` +
+          `own (to rotate a key, add the new one as, say, "${name}-2"; see docs/SECURITY.md)`,
+        lineNo,
+      );
     }
     const fingerprint = formatKey(key);
     const earlierKey = seen.get(fingerprint);

@@ -114,7 +114,23 @@ export class SessionHandler {
           (reply) => {
             if (reply !== undefined) this.send(reply);
           },
-          (error: unknown) => this.send(FerryError.from(error).toReply(m.id)),
+          (error: unknown) => {
+            const e = FerryError.from(error);
+            // Every refused request ends here. A lookup finding nothing is an answer, not a refusal,
+            // and a failed commit was logged as put-failed: log the rest, with the code.
+            if (m.op !== 'list' && m.op !== 'stat' && m.op !== 'commit') {
+              const target = m.op === 'rename' ? { from: m.from, to: m.to } : { path: m.path };
+              this.host.emit({
+                type: 'refused',
+                level: 'warn',
+                msg: `${this.label} ${m.op} ${Object.values(target).join(' -> ')} refused (${e.code}): ${e.message}`,
+                op: m.op,
+                ...target,
+                code: e.code,
+              });
+            }
+            this.send(e.toReply(m.id));
+          },
         );
         return;
       case 'cancel':

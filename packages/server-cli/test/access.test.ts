@@ -1,11 +1,81 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ferry, randomFile, ServerProcess, sandbox, sha256File } from '../../cli-kit/testing/harness.js';
+import {
+  ferry,
+  randomFile,
+  ServerProcess,
+  sandbox,
+  sha256File,
+  waitUntil,
+} from '../../cli-kit/testing/harness.js';
 
 async function keyText(file: string): Promise<string> {
   return (await readFile(file, 'utf8')).trim();
 }
+
+/** A section of docs/SECURITY.md, from its heading to the next one. */
+async function securityDoc(heading: string): Promise<string> {
+  const doc = await readFile(new URL('../../../docs/SECURITY.md', import.meta.url), 'utf8');
+  const start = doc.indexOf(`\n## ${heading}\n`);
+  expect(start, `a "## ${heading}" section in docs/SECURITY.md`).toBeGreaterThan(0);
+  const end = doc.indexOf('\n## ', start + 1);
+  return doc.slice(start, end < 0 ? undefined : end);
+}
+
+describe('key rotation as docs/SECURITY.md describes it', () => {
+  it('the documented keys file serves the old and the new key at once, the log names each, and then the new one alone', async () => {
+    const steps = await securityDoc('Rotating keys');
+    const block = /```text\n([\s\S]*?)```/.exec(steps)?.[1];
+    expect(block, 'the keys file of the rotation steps').toBeDefined();
+    const box = await sandbox();
+    const newKey = join(box.dir, 'new.key');
+    await ferry(['keygen', newKey], { env: box.env });
+    const lines = block!
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
+    const oldText = await keyText(box.keyFile);
+    const newText = await keyText(newKey);
+    const withKeys = (kept: string[]) =>
+      `${kept.join('\n')}\n`.replace('<the old key>', oldText).replace('<the new key>', newText);
+    const nameOn = (placeholder: string) => lines.find((l) => l.includes(placeholder))!.split(/\s+/)[0]!;
+    const [oldName, newName] = [nameOn('<the old key>'), nameOn('<the new key>')];
+    const keysFile = join(box.dir, 'keys');
+    const as = (key: string, server: ServerProcess) =>
+      ferry(['ls', server.address, '--key', key], { cwd: box.work, env: box.env });
+
+    // Step 2: both lines.
+    await writeFile(keysFile, withKeys(lines));
+    const both = await ServerProcess.start({ root: box.root, env: box.env, args: ['--keys', keysFile] });
+    for (const key of [box.keyFile, newKey]) {
+      const r = await as(key, both);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await waitUntil(
+      () =>
+        [oldName, newName].every((name) =>
+          both.lines.some((l) => l.includes(` ${name}@`) && l.includes('session opened')),
+        ),
+      `sessions of ${oldName} and ${newName} in the log:\n${both.lines.join('\n')}`,
+    );
+    await both.stop();
+
+    // Step 3: the old line removed.
+    await writeFile(keysFile, withKeys(lines.filter((l) => !l.includes('<the old key>'))));
+    const rotated = await ServerProcess.start({ root: box.root, env: box.env, args: ['--keys', keysFile] });
+    expect((await as(box.keyFile, rotated)).code).toBe(7);
+    const r = await as(newKey, rotated);
+    expect(r.code, r.stderr).toBe(0);
+    await rotated.stop();
+  }, 60_000);
+
+  it('says how to report a vulnerability privately, naming no person', async () => {
+    const section = await securityDoc('Reporting a vulnerability');
+    expect(section).toMatch(/private security advisory/);
+    expect(section).not.toMatch(/@|public issue tracker/);
+  });
+});
 
 describe('per-key access', () => {
   it('a read-only key from --keys gets, lists and stats, but put, rename and delete are refused (exit 5)', async () => {

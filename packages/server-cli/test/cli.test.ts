@@ -1,5 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
+  waitUntil,
 } from '../../cli-kit/testing/harness.js';
 import { parseDuration } from '../src/cli.js';
 
@@ -37,6 +38,9 @@ describe('ferry-server options', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--read-only/);
     expect(r.stdout).toMatch(/--keys <file>/);
+    // One command: no "Commands: [port]" row, no pointer to the page itself, no spaces at line ends.
+    expect(r.stdout).not.toMatch(/Commands:|\[port\]|For more info/);
+    expect(r.stdout).not.toMatch(/[ \t]$/m);
   });
 
   it('answers bad usage with exit 2 and one line', async () => {
@@ -193,4 +197,88 @@ describe('ferry-server running', () => {
     expect(server.child.exitCode).toBeNull();
     await server.stop();
   });
+
+  it('logs refused puts, renames, deletes and gets with their code, as text and as NDJSON', async () => {
+    const box = await sandbox();
+    await writeFile(join(box.root, 'a.txt'), 'a');
+    await writeFile(join(box.root, 'b.txt'), 'b');
+    await writeFile(join(box.work, 'a.txt'), 'mine');
+    const refusals = async (server: ServerProcess): Promise<void> => {
+      const client = (...args: string[]) =>
+        ferry([args[0]!, server.address, ...args.slice(1), '--key', box.keyFile], {
+          cwd: box.work,
+          env: box.env,
+        });
+      expect((await client('put', 'a.txt')).code).toBe(4);
+      expect((await client('mv', 'a.txt', 'b.txt')).code).toBe(4);
+      expect((await client('rm', 'nope.txt')).code).toBe(3);
+      expect((await client('get', '../etc/passwd')).code).toBe(2);
+    };
+
+    const text = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    await refusals(text);
+    const expected = [
+      / warn: \S+ \S+ port \d+ put a\.txt refused \(EEXIST\): .*already exists/,
+      / warn: .* rename a\.txt -> b\.txt refused \(EEXIST\): /,
+      / warn: .* delete nope\.txt refused \(ENOENT\): /,
+      / warn: .* get \.\.\/etc\/passwd refused \(EINVAL\): /,
+    ];
+    await waitUntil(
+      () => expected.every((pattern) => text.lines.some((line) => pattern.test(line))),
+      `log lines ${expected.join(', ')} in:\n${text.lines.join('\n')}`,
+    );
+    await text.stop();
+
+    const json = await ServerProcess.start({
+      root: box.root,
+      keyFile: box.keyFile,
+      env: box.env,
+      args: ['--json'],
+    });
+    await refusals(json);
+    const refused = () => parseEvents(json.lines.join('\n')).filter((e) => e.type === 'refused');
+    await waitUntil(() => refused().length === 4, 'four refused events');
+    expect(refused()).toEqual([
+      expect.objectContaining({ level: 'warn', op: 'put', path: 'a.txt', code: 'EEXIST' }),
+      expect.objectContaining({ op: 'rename', from: 'a.txt', to: 'b.txt', code: 'EEXIST' }),
+      expect.objectContaining({ op: 'delete', path: 'nope.txt', code: 'ENOENT' }),
+      expect.objectContaining({ op: 'get', path: '../etc/passwd', code: 'EINVAL' }),
+    ]);
+    await json.stop();
+  }, 60_000);
+
+  it('says read-only when its user cannot write the root, serves reads and logs refused writes', async () => {
+    const box = await sandbox();
+    await writeFile(join(box.root, 'a.txt'), 'a');
+    await writeFile(join(box.work, 'new.txt'), 'new');
+    // Root may write anything: then the server runs as nobody, for whom the root-owned root is read-only.
+    const asRoot = process.getuid?.() === 0;
+    await chmod(box.dir, 0o755);
+    await chmod(box.root, asRoot ? 0o755 : 0o555);
+    const key = (await readFile(box.keyFile, 'utf8')).trim();
+    try {
+      const server = await ServerProcess.start({
+        root: box.root,
+        env: { ...box.env, FERRY_KEY: key },
+        ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+      });
+      expect(server.lines[0]).toMatch(
+        /serving .* \(key [0-9a-f]{8}, read-only: the directory is not writable by this user\)$/,
+      );
+      const opts = { cwd: box.work, env: box.env };
+      const get = await ferry(['get', server.address, 'a.txt', '--key', box.keyFile], opts);
+      expect(get.code, get.stderr).toBe(0);
+      expect(await readFile(join(box.work, 'a.txt'), 'utf8')).toBe('a');
+      const put = await ferry(['put', server.address, 'new.txt', '--key', box.keyFile], opts);
+      expect(put.code, put.stderr).toBe(5);
+      expect(put.stderr).toMatch(/permission denied/);
+      await waitUntil(
+        () => server.lines.some((l) => / put new\.txt refused \(EACCES\)/.test(l)),
+        `the refused put in:\n${server.lines.join('\n')}`,
+      );
+      await server.stop();
+    } finally {
+      await chmod(box.root, 0o755);
+    }
+  }, 60_000);
 });

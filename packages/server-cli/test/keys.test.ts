@@ -66,7 +66,8 @@ describe('parseKeysFile', () => {
   it('refuses duplicate names and a key listed twice, naming both lines', () => {
     const dupName = errorOf(() => parseKeysFile(`alice rw ${k1}\nalice ro ${k2}\n`));
     expect(dupName.line).toBe(2);
-    expect(dupName.message).toMatch(/"alice" is already used on line 1/);
+    expect(dupName.message).toMatch(/"alice" is already used on line 1; each key needs a name of its own/);
+    expect(dupName.message).toMatch(/rotate a key, add the new one as, say, "alice-2"/);
     const dupKey = errorOf(() => parseKeysFile(`alice rw ${k1}\n# x\nbob ro ${k1}\n`));
     expect(dupKey.line).toBe(3);
     expect(dupKey.message).toMatch(/already listed on line 1/);

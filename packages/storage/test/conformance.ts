@@ -160,7 +160,13 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       await put('taken', Buffer.from('first'));
       expect(
         await codeOf(
-          storage.beginUpload('taken', { size: 1, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x' }),
+          storage.beginUpload('taken', {
+            size: 1,
+            blockSize: BLOCK,
+            overwrite: false,
+            resume: false,
+            identity: 'x',
+          }),
         ),
       ).toBe('EEXIST');
       const data = Buffer.from('late');
@@ -276,11 +282,25 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       expect(await codeOf(storage.openRead('missing'))).toBe('ENOENT');
       expect(
         await codeOf(
-          storage.beginUpload('nowhere/f', { size: 1, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x' }),
+          storage.beginUpload('nowhere/f', {
+            size: 1,
+            blockSize: BLOCK,
+            overwrite: false,
+            resume: false,
+            identity: 'x',
+          }),
         ),
       ).toBe('ENOENT');
       expect(
-        await codeOf(storage.beginUpload('d', { size: 1, blockSize: BLOCK, overwrite: true, resume: false, identity: 'x' })),
+        await codeOf(
+          storage.beginUpload('d', {
+            size: 1,
+            blockSize: BLOCK,
+            overwrite: true,
+            resume: false,
+            identity: 'x',
+          }),
+        ),
       ).toBe('EISDIR');
     });
 
@@ -319,11 +339,27 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
     });
 
     it('refuses paths that are not plain relative names (EINVAL), or too long (ENAMETOOLONG)', async () => {
-      for (const bad of ['../x', 'a/../b', '/etc/passwd', 'a//b', 'a/', './a', 'a\\b', 'x\0y', '.ferry-partial-1']) {
+      for (const bad of [
+        '../x',
+        'a/../b',
+        '/etc/passwd',
+        'a//b',
+        'a/',
+        './a',
+        'a\\b',
+        'x\0y',
+        '.ferry-partial-1',
+      ]) {
         expect(await codeOf(storage.stat(bad)), bad).toBe('EINVAL');
         expect(
           await codeOf(
-            storage.beginUpload(bad, { size: 1, blockSize: BLOCK, overwrite: true, resume: false, identity: 'x' }),
+            storage.beginUpload(bad, {
+              size: 1,
+              blockSize: BLOCK,
+              overwrite: true,
+              resume: false,
+              identity: 'x',
+            }),
           ),
           bad,
         ).toBe('EINVAL');

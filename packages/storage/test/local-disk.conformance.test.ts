@@ -6,5 +6,8 @@ import { storageConformance } from './conformance.js';
 
 storageConformance('LocalDiskStorage', async () => {
   const root = await mkdtemp(join(tmpdir(), 'ferry-conformance-'));
-  return { storage: await LocalDiskStorage.open(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+  return {
+    storage: await LocalDiskStorage.open(root),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
 });

@@ -128,7 +128,8 @@ describe('a directory swapped for a symlink out of the root, again and again, du
             identity: `put ${i}`,
           });
           try {
-            for (let b = 0; b * BLOCK < data.length; b++) await upload.write(b, data.subarray(b * BLOCK, (b + 1) * BLOCK));
+            for (let b = 0; b * BLOCK < data.length; b++)
+              await upload.write(b, data.subarray(b * BLOCK, (b + 1) * BLOCK));
             await upload.commit({ sha256: sha256(data), overwrite: true });
           } catch (error) {
             await upload.abort({ keep: false });
