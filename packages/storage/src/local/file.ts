@@ -139,7 +139,7 @@ export class LocalFile implements ReadableFile {
           cause: error,
         });
       }
-      throw toFileError(error, `opening ${displayName}`);
+      throw toFileError(error, displayName);
     }
     return LocalFile.#fromHandle(handle, displayName, statAtName);
   }
