@@ -14,7 +14,13 @@ import { type BenchOptions, PEER_TARGET_RATIO, SEED_FILE_BYTES, SEED_MBPS } from
 import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
-import { type RunningSshd, SSHD_PATH, sshdUnavailable, startSshd } from './peers/sshd.js';
+import {
+  type RunningSshd,
+  SSHD_PATH,
+  type SshClientConfig,
+  sshdUnavailable,
+  startSshd,
+} from './peers/sshd.js';
 import { type PeerTool, peerUnavailable, peerVersion, runPeerTransfer } from './peers/tools.js';
 import { setChildPriority } from './processes.js';
 import {
@@ -366,9 +372,9 @@ export function peerDirection(runs: TransferRecord[], ferryRuns: TransferRecord[
 }
 
 interface PeerSetup {
-  running: { tool: PeerTool; sshd: RunningSshd }[];
-  /** Why no peer runs at all, if so. */
-  notRun?: string;
+  /** The tools that run, and how they reach the sshd. */
+  running: PeerTool[];
+  client?: SshClientConfig;
   notRunBy: Map<PeerTool, string>;
   versions: Map<PeerTool, string>;
   remoteDir: string;
@@ -388,7 +394,6 @@ async function preparePeers(ctx: BenchContext, dir: string, failures: string[]):
   };
   if (options.peers.length === 0) return setup;
   const notRun = (why: string) => {
-    setup.notRun = why;
     for (const tool of options.peers) setup.notRunBy.set(tool, why);
     return setup;
   };
@@ -398,6 +403,7 @@ async function preparePeers(ctx: BenchContext, dir: string, failures: string[]):
     log(`peers: ${missing} (looked for ${sshdPath}; --sshd PATH): ${options.peers.join(', ')} not run`);
     return notRun(missing);
   }
+  await mkdir(remoteDir, { recursive: true });
   let sshd: RunningSshd;
   try {
     sshd = await startSshd(join(dir, 'sshd'), { sshdPath, log });
@@ -408,7 +414,7 @@ async function preparePeers(ctx: BenchContext, dir: string, failures: string[]):
     return notRun('sshd did not start');
   }
   setup.stop = () => sshd.stop();
-  await mkdir(remoteDir, { recursive: true });
+  setup.client = sshd.client;
   log(`peers: sshd on 127.0.0.1:${sshd.port} (pid ${sshd.pid}), throwaway ed25519 keys`);
   for (const tool of options.peers) {
     const why = peerUnavailable(tool);
@@ -418,7 +424,7 @@ async function preparePeers(ctx: BenchContext, dir: string, failures: string[]):
     }
     const version = await peerVersion(tool);
     if (version) setup.versions.set(tool, version);
-    setup.running.push({ tool, sshd });
+    setup.running.push(tool);
   }
   return setup;
 }
@@ -555,21 +561,20 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
       runs: { put: [], get: [] },
     };
     contenders.push(ferryDefault);
-    for (const peer of peerSetup.running) {
-      contenders.push({
-        name: peer.tool,
-        runs: { put: [], get: [] },
-        run: async (op) =>
-          runPeerTransfer({
-            tool: peer.tool,
-            op,
-            source: await source(options.size),
-            client: peer.sshd.client,
-            remoteDir: peerSetup.remoteDir,
-            localDir: ws.clientDir,
-            timeoutMs: loopbackTimeout(options.size),
-          }),
+    const { client } = peerSetup;
+    const peerRun = (tool: PeerTool, sshClient: SshClientConfig) => async (op: 'put' | 'get') =>
+      runPeerTransfer({
+        tool,
+        op,
+        source: await source(options.size),
+        client: sshClient,
+        remoteDir: peerSetup.remoteDir,
+        localDir: ws.clientDir,
+        timeoutMs: loopbackTimeout(options.size),
       });
+    if (client) {
+      for (const tool of peerSetup.running)
+        contenders.push({ name: tool, run: peerRun(tool, client), runs: { put: [], get: [] } });
     }
     const headlineRest = headline.slice(1).map(
       (config): Contender => ({

@@ -58,7 +58,8 @@ function accepts(port: number): Promise<boolean> {
 describe('throwaway sshd for the scp / sftp / rsync peers', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ferry-bench-sshd-'));
+    // A space in the path: sshd_config, ssh -o values and rsync -e all split on spaces unless quoted.
+    dir = await mkdtemp(join(tmpdir(), 'ferry bench sshd-'));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -143,6 +144,8 @@ describe('throwaway sshd for the scp / sftp / rsync peers', () => {
     try {
       pid = await waitUntil('the sshd pid', () => {
         const m = /sshd (\d+)/.exec(out);
+        if (!m && child.exitCode !== null)
+          throw new Error(`the starting process exited ${child.exitCode}: ${out}`);
         return m ? Number(m[1]) : undefined;
       });
       expect(alive(pid)).toBe(true);

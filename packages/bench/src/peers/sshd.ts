@@ -41,6 +41,14 @@ export function sshdUnavailable(sshdPath = SSHD_PATH): string | undefined {
   return undefined;
 }
 
+/**
+ * A path as one word of OpenSSH's config and `-o` values, which split on whitespace (a known_hosts
+ * option may list several files) but honour double quotes.
+ */
+export function sshConfigWord(path: string): string {
+  return /[\s"\\]/.test(path) ? `"${path.replace(/(["\\])/g, '\\$1')}"` : path;
+}
+
 /** What an ssh client needs to reach the throwaway server without touching the user's ~/.ssh. */
 export interface SshClientConfig {
   host: string;
@@ -62,7 +70,7 @@ export function sshOptions(client: SshClientConfig): string[] {
     '-o',
     'StrictHostKeyChecking=no',
     '-o',
-    `UserKnownHostsFile=${client.knownHostsFile}`,
+    `UserKnownHostsFile=${sshConfigWord(client.knownHostsFile)}`,
     '-o',
     'BatchMode=yes',
     '-o',
@@ -142,9 +150,9 @@ export function sshdConfig(dir: string, port: number): string {
   return [
     `ListenAddress ${HOST}`,
     `Port ${port}`,
-    `HostKey ${join(dir, 'host_ed25519')}`,
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(dir, 'client_ed25519.pub')}`,
+    `HostKey ${sshConfigWord(join(dir, 'host_ed25519'))}`,
+    `PidFile ${sshConfigWord(join(dir, 'sshd.pid'))}`,
+    `AuthorizedKeysFile ${sshConfigWord(join(dir, 'client_ed25519.pub'))}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',

@@ -27,9 +27,13 @@ function sftpQuote(path: string): string {
   return `"${path.replace(/(["\\])/g, '\\$1')}"`;
 }
 
-/** A word of rsync's -e command, which rsync splits on spaces unless quoted. */
+/**
+ * A word of rsync's -e command, which rsync splits on spaces unless single- or double-quoted (it
+ * knows no backslash escapes).
+ */
 function rshQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `"${word.replace(/(["\\])/g, '\\$1')}"`;
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return word.includes("'") ? `"${word}"` : `'${word}'`;
 }
 
 /** The command that moves `local` to `remote` on the sshd (put) or `remote` to `local` (get). */
