@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { PEER_TOOLS, type PeerTool } from './peers/tools.js';
 import { parseSize } from './proxy-cli.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -7,7 +8,17 @@ export const SEED_FILE_BYTES = 58_720_256;
 /** The seed's published figure, MB/s (10^6 bytes per second). */
 export const SEED_MBPS = 1.86;
 
+/** ferry must move a file at least this many times as fast as each peer tool (the issue's target). */
+export const PEER_TARGET_RATIO = 1.5;
+
+/**
+ * headline (the default): the 56 MiB put and get of ferry, scp and sftp and ferry's stop-and-wait
+ * row, interleaved; full: the whole matrix; quick: the smoke test CI runs.
+ */
+export type BenchMode = 'headline' | 'full' | 'quick';
+
 export interface BenchOptions {
+  mode: BenchMode;
   quick: boolean;
   /** Bytes of the loopback file (default: the seed's 56 MiB; --quick: 8 MiB). */
   size: number;
@@ -24,6 +35,10 @@ export interface BenchOptions {
   skipImpairment: boolean;
   skipAlgorithms: boolean;
   skipCrypto: boolean;
+  /** Peer tools run over a throwaway sshd, interleaved with ferry's runs (none: --skip-peers). */
+  peers: PeerTool[];
+  /** The OpenSSH daemon for the peers (default /usr/sbin/sshd). */
+  sshdPath: string | undefined;
   /** Run the 1 GiB peak-RSS check. */
   memory: boolean;
   memorySize: number;
@@ -31,6 +46,8 @@ export interface BenchOptions {
   json: boolean;
   /** Where the JSON goes; the SVG is written beside it with the same base name. */
   out: string | undefined;
+  /** Write results/reference.json and .svg (committed on purpose) instead of a file under results/runs/. */
+  saveReference: boolean;
   /** Start directory for temp files (default: the OS temp dir). */
   tmpDir: string | undefined;
   /** Keep the temp directory (files, logs, CPU profiles) for a look afterwards. */
@@ -46,31 +63,43 @@ export interface BenchOptions {
   help: boolean;
 }
 
-export const USAGE = `pnpm bench: ferry's throughput, algorithm, impairment, crypto and memory benchmarks.
+export const USAGE = `pnpm bench: ferry beside scp and sftp on the seed's 56 MiB file; with --full also its
+algorithm, impairment, crypto and memory benchmarks.
 
 Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [options])
 
-  --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto
+  (no option)           the headline, ~1 minute: 56 MiB put and get with ferry, scp and sftp (over a
+                        throwaway sshd on 127.0.0.1, when /usr/sbin/sshd is installed) and ferry's
+                        stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
+  --full                the whole matrix (~15 minutes): the headline plus rsync, block sizes,
+                        impaired links, crypto and a 1 GiB memory check
+  --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
   --runs N              measured runs per configuration and direction (default 5)
   --warmup N            unmeasured runs first (default 1; --quick 0)
   --stop-and-wait-size BYTES   file for the window-of-one rows (default 4MiB)
-  --scenario NAME       impairment scenario to run (repeatable; default all). Names:
+  --scenario NAME       impairment scenario to run (repeatable; default: all with --full, none
+                        otherwise). Names:
 ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.description}`).join('\n')}
   --impairment-runs N   runs per scenario and direction (default 3; --quick 1)
-  --skip-impairment     loopback only
+  --skip-impairment     no impaired links
   --skip-algorithms     no window/block-size comparison
   --skip-crypto         no crypto micro-benchmark
+  --skip-peers          no scp / sftp / rsync
+  --sshd PATH           the OpenSSH daemon for the peers (default /usr/sbin/sshd; without it the
+                        peers' rows say "not run: sshd not installed")
+  --skip-memory         no 1 GiB memory check in --full
   --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
   --memory-size BYTES   file for --memory (default 1GiB)
   --json                print the result object (JSON) on stdout; the table goes to stderr
-  --out FILE            JSON result path (default packages/bench/results/latest.json,
-                        quick.json with --quick); the chart is FILE with .svg
+  --out FILE            JSON result path (default: a new file in packages/bench/results/runs/, which
+                        git ignores); the chart is FILE with .svg
+  --save-reference      write packages/bench/results/reference.json and .svg (committed on purpose)
   --tmp DIR             where the temp directory goes (default the OS temp dir)
   --keep                keep the temp directory (files, logs)
   --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
-  --priority=N          nice value (-20..19) for client, server and proxy; a negative value (root
-                        only) keeps other work on a shared machine from skewing the figures
+  --priority=N          nice value (-20..19) for client, server, proxy and peer tools; a negative
+                        value (root only) keeps other work on a shared machine from skewing figures
   --render FILE.json    print the table of an earlier result and rewrite its chart (FILE.svg); no runs
   --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
   --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
@@ -101,6 +130,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       allowPositionals: false,
       options: {
         quick: { type: 'boolean' },
+        full: { type: 'boolean' },
         size: { type: 'string' },
         runs: { type: 'string' },
         warmup: { type: 'string' },
@@ -110,10 +140,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'skip-impairment': { type: 'boolean' },
         'skip-algorithms': { type: 'boolean' },
         'skip-crypto': { type: 'boolean' },
+        'skip-peers': { type: 'boolean' },
+        sshd: { type: 'string' },
+        'skip-memory': { type: 'boolean' },
         memory: { type: 'boolean' },
         'memory-size': { type: 'string' },
         json: { type: 'boolean' },
         out: { type: 'string' },
+        'save-reference': { type: 'boolean' },
         tmp: { type: 'string' },
         keep: { type: 'boolean' },
         'cpu-prof': { type: 'string' },
@@ -132,6 +166,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     return typeof v === 'string' ? v : undefined;
   };
   const quick = values.quick === true;
+  const full = values.full === true;
+  if (quick && full) throw new RangeError('--quick and --full exclude each other');
+  const mode: BenchMode = quick ? 'quick' : full ? 'full' : 'headline';
+  const saveReference = values['save-reference'] === true;
+  if (saveReference && quick) throw new RangeError('--save-reference: a --quick smoke test is no reference');
+  if (saveReference && str('out') !== undefined)
+    throw new RangeError('--save-reference writes results/reference.json; leave out --out');
   const scenarioNames = (values.scenario as string[] | undefined) ?? [];
   for (const name of scenarioNames) {
     if (!SCENARIOS.some((s) => s.name === name)) {
@@ -140,9 +181,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       );
     }
   }
-  const defaultScenarios = quick
-    ? SCENARIOS.filter((s) => s.quick).map((s) => s.name)
-    : SCENARIOS.map((s) => s.name);
+  const defaultScenarios =
+    mode === 'quick'
+      ? SCENARIOS.filter((s) => s.quick).map((s) => s.name)
+      : mode === 'full'
+        ? SCENARIOS.map((s) => s.name)
+        : [];
   const sizeText = str('size');
   const runsText = str('runs');
   const warmupText = str('warmup');
@@ -154,7 +198,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (priority !== undefined && !(Number.isInteger(priority) && priority >= -20 && priority <= 19)) {
     throw new RangeError(`--priority must be an integer from -20 to 19, got ${priorityText}`);
   }
+  const peers: PeerTool[] =
+    values['skip-peers'] === true ? [] : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full);
   return {
+    mode,
     quick,
     size: sizeText !== undefined ? byteSize('size', sizeText) : quick ? 8 * 1024 * 1024 : SEED_FILE_BYTES,
     runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : 5,
@@ -166,11 +213,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       impairmentRunsText !== undefined ? positiveInt('impairment-runs', impairmentRunsText) : quick ? 1 : 3,
     skipImpairment: values['skip-impairment'] === true,
     skipAlgorithms: values['skip-algorithms'] === true,
-    skipCrypto: values['skip-crypto'] === true,
-    memory: values.memory === true,
+    // The headline is about speed beside the peers; crypto is part of the smoke test and the matrix.
+    skipCrypto: values['skip-crypto'] === true || mode === 'headline',
+    peers,
+    sshdPath: str('sshd'),
+    memory: values.memory === true || (full && values['skip-memory'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
     json: values.json === true,
     out: str('out'),
+    saveReference,
     tmpDir: str('tmp'),
     keep: values.keep === true,
     cpuProf: str('cpu-prof'),

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import {
   cpus,
   loadavg,
@@ -9,10 +10,18 @@ import {
   totalmem,
 } from 'node:os';
 import { join } from 'node:path';
-import { type BenchOptions, SEED_MBPS } from './args.js';
+import { type BenchOptions, PEER_TARGET_RATIO, SEED_FILE_BYTES, SEED_MBPS } from './args.js';
 import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
+import {
+  type RunningSshd,
+  SSHD_PATH,
+  type SshClientConfig,
+  sshdUnavailable,
+  startSshd,
+} from './peers/sshd.js';
+import { type PeerTool, peerUnavailable, peerVersion, runPeerTransfer } from './peers/tools.js';
 import { setChildPriority } from './processes.js';
 import {
   dataDatagramBytes,
@@ -23,14 +32,8 @@ import {
   SCENARIOS,
   type Scenario,
 } from './scenarios.js';
-import { type Summary, summarizeBy } from './summary.js';
-import {
-  placeInRoot,
-  runTransfer,
-  type SourceFile,
-  type TransferRecord,
-  type TransferSpec,
-} from './transfer.js';
+import { type Summary, summarize, summarizeBy } from './summary.js';
+import { placeInRoot, runTransfer, type SourceFile, type TransferRecord } from './transfer.js';
 
 export const RESULT_SCHEMA = 'ferry-bench/1';
 
@@ -47,6 +50,8 @@ export interface DirectionSummary {
   transferMbps?: Summary;
   /** mbps / the seed's 1.86 MB/s. */
   speedup?: Summary;
+  /** Wall seconds scaled to the seed's 56 MiB file (for rows that move a smaller file). */
+  secondsPerSeedFile?: Summary;
   clientCpuSeconds?: Summary;
   clientPeakRssBytes?: Summary;
   serverCpuSeconds?: Summary;
@@ -95,6 +100,26 @@ export interface ScenarioResult extends Scenario {
   get: ImpairedDirection;
 }
 
+export interface PeerDirection extends DirectionSummary {
+  /**
+   * ferry's speed / this tool's: the tool's wall time / ferry's (default row) in the same round,
+   * for every round where both verified; median and spread of those pairs.
+   */
+  ferryRatio?: Summary;
+}
+
+/** scp, sftp or rsync on the same file as ferry's default row, over a throwaway sshd on 127.0.0.1. */
+export interface PeerResult {
+  tool: PeerTool;
+  /** Why the tool did not run ("sshd not installed", ...); absent when it ran. */
+  notRun?: string;
+  /** The tool's version line (`ssh -V`, `rsync --version`). */
+  version?: string;
+  fileBytes: number;
+  put: PeerDirection;
+  get: PeerDirection;
+}
+
 export interface TargetCheck {
   name: string;
   target: string;
@@ -130,6 +155,8 @@ export interface BenchResult {
   options: Omit<BenchOptions, 'help'>;
   seed: { mbps: number; fileBytes: number; note: string };
   loopback: LoopbackConfig[];
+  /** Absent in results written before the peers were part of the bench. */
+  peers?: PeerResult[];
   scenarios: ScenarioResult[];
   crypto?: CryptoResult;
   memory?: MemoryResult;
@@ -162,7 +189,7 @@ function machine(): Machine {
   };
 }
 
-function summarizeDirection(runs: TransferRecord[]): DirectionSummary {
+export function summarizeDirection(runs: TransferRecord[]): DirectionSummary {
   const good = runs.filter((r) => r.ok);
   const out: DirectionSummary = { runs, ok: runs.length > 0 && good.length === runs.length };
   const set = <K extends keyof DirectionSummary>(key: K, value: DirectionSummary[K] | undefined) => {
@@ -183,6 +210,10 @@ function summarizeDirection(runs: TransferRecord[]): DirectionSummary {
   set(
     'speedup',
     summarizeBy(good, (r) => r.bytes / r.wallSeconds / 1e6 / SEED_MBPS),
+  );
+  set(
+    'secondsPerSeedFile',
+    summarizeBy(good, (r) => (r.wallSeconds * SEED_FILE_BYTES) / r.bytes),
   );
   set(
     'clientCpuSeconds',
@@ -286,6 +317,118 @@ function formatBytes(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
+/** One tool (or ferry configuration) in an interleaved comparison, with its measured runs. */
+interface Contender {
+  name: string;
+  run: (op: 'put' | 'get') => Promise<TransferRecord>;
+  runs: Record<'put' | 'get', TransferRecord[]>;
+}
+
+/**
+ * Warm-up rounds, then measured rounds; each round runs every contender's put in turn, then every
+ * contender's get, so a drift of the machine's load hits all of them alike.
+ */
+async function runInterleaved(
+  contenders: readonly Contender[],
+  runs: number,
+  warmup: number,
+  record: (r: TransferRecord, label: string) => TransferRecord,
+  log: (line: string) => void,
+): Promise<void> {
+  for (let round = -warmup; round < runs; round++) {
+    for (const op of ['put', 'get'] as const) {
+      for (const c of contenders) {
+        const r = await c.run(op);
+        if (round < 0) {
+          if (!r.ok) record(r, `warm-up ${op} ${c.name}`);
+          continue;
+        }
+        record(r, `${op} ${c.name} run ${round + 1}`);
+        c.runs[op].push(r);
+        if (r.ok)
+          log(
+            `  ${c.name} ${op} ${(r.bytes / r.wallSeconds / 1e6).toFixed(1)} MB/s (${r.wallSeconds.toFixed(2)} s)`,
+          );
+      }
+    }
+  }
+}
+
+function emptyDirection(): PeerDirection {
+  return { runs: [], ok: false };
+}
+
+/** A peer's runs, and ferry's speed relative to it: its wall time / ferry's in the same round (index). */
+export function peerDirection(runs: TransferRecord[], ferryRuns: TransferRecord[]): PeerDirection {
+  const ratios: number[] = [];
+  runs.forEach((peer, i) => {
+    const ferry = ferryRuns[i];
+    if (peer.ok && ferry?.ok) ratios.push(peer.wallSeconds / ferry.wallSeconds);
+  });
+  const out: PeerDirection = summarizeDirection(runs);
+  const ratio = summarize(ratios);
+  if (ratio) out.ferryRatio = ratio;
+  return out;
+}
+
+interface PeerSetup {
+  /** The tools that run, and how they reach the sshd. */
+  running: PeerTool[];
+  client?: SshClientConfig;
+  notRunBy: Map<PeerTool, string>;
+  versions: Map<PeerTool, string>;
+  remoteDir: string;
+  stop: () => Promise<void>;
+}
+
+/** Starts the throwaway sshd when the options ask for peers and the machine has one. */
+async function preparePeers(ctx: BenchContext, dir: string, failures: string[]): Promise<PeerSetup> {
+  const { options, log } = ctx;
+  const remoteDir = join(dir, 'peer-root');
+  const setup: PeerSetup = {
+    running: [],
+    notRunBy: new Map(),
+    versions: new Map(),
+    remoteDir,
+    stop: async () => {},
+  };
+  if (options.peers.length === 0) return setup;
+  const notRun = (why: string) => {
+    for (const tool of options.peers) setup.notRunBy.set(tool, why);
+    return setup;
+  };
+  const sshdPath = options.sshdPath ?? SSHD_PATH;
+  const missing = sshdUnavailable(sshdPath);
+  if (missing) {
+    log(`peers: ${missing} (looked for ${sshdPath}; --sshd PATH): ${options.peers.join(', ')} not run`);
+    return notRun(missing);
+  }
+  await mkdir(remoteDir, { recursive: true });
+  let sshd: RunningSshd;
+  try {
+    sshd = await startSshd(join(dir, 'sshd'), { sshdPath, log });
+  } catch (error) {
+    const why = `sshd did not start: ${(error as Error).message}`;
+    failures.push(why);
+    log(`  FAILED ${why}`);
+    return notRun('sshd did not start');
+  }
+  setup.stop = () => sshd.stop();
+  setup.client = sshd.client;
+  log(`peers: sshd on 127.0.0.1:${sshd.port} (pid ${sshd.pid}), throwaway ed25519 keys`);
+  for (const tool of options.peers) {
+    const why = peerUnavailable(tool);
+    if (why) {
+      setup.notRunBy.set(tool, why);
+      continue;
+    }
+    const version = await peerVersion(tool);
+    if (version) setup.versions.set(tool, version);
+    setup.running.push(tool);
+  }
+  return setup;
+}
+
 /** Runs everything the options ask for; never throws for a failed transfer (see result.failures). */
 export async function runBench(ctx: BenchContext): Promise<BenchResult> {
   const { options, log } = ctx;
@@ -345,30 +488,31 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
     durationSeconds: 0,
   };
 
-  // Loopback: the default, then what the window and the block size each buy.
-  const configs: Omit<LoopbackConfig, 'put' | 'get'>[] = [
-    { id: 'default', label: 'default', fileBytes: options.size },
-  ];
+  // Loopback: the headline (ferry's default and stop-and-wait rows beside the peers), then what the
+  // window and the block size each buy.
+  type ConfigSpec = Omit<LoopbackConfig, 'put' | 'get'>;
+  const headline: ConfigSpec[] = [{ id: 'default', label: 'default', fileBytes: options.size }];
+  const others: ConfigSpec[] = [];
   if (!options.skipAlgorithms) {
-    configs.push(
-      {
+    headline.push({
+      id: 'window-1',
+      label: '--window 1',
+      fileBytes: options.stopAndWaitSize,
+      window: 1,
+      note: `stop-and-wait (the seed's algorithm, ferry's crypto), ${formatBytes(options.stopAndWaitSize)} file`,
+    });
+    if (options.mode !== 'headline') {
+      others.push({
         id: 'block-1200',
         label: `--block-size ${ISSUE_BLOCK_SIZE}`,
         fileBytes: options.size,
         blockSize: ISSUE_BLOCK_SIZE,
         note: '1,200-byte blocks: 1301-byte datagrams, within a 1500-byte MTU',
-      },
-      {
-        id: 'window-1',
-        label: '--window 1',
-        fileBytes: options.stopAndWaitSize,
-        window: 1,
-        note: `stop-and-wait (the seed's algorithm, ferry's crypto), ${formatBytes(options.stopAndWaitSize)} file`,
-      },
-    );
+      });
+    }
     // Slower comparisons, left out of the smoke test.
-    if (!options.quick) {
-      configs.push(
+    if (options.mode === 'full') {
+      others.push(
         {
           id: 'block-1120',
           label: `--block-size ${INTERNET_BLOCK_SIZE}`,
@@ -394,10 +538,10 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
       );
     }
   }
-  for (const config of configs) {
+  const ferryRun = (config: ConfigSpec) => async (op: 'put' | 'get') => {
     const file = await source(config.fileBytes);
     const env = config.mallocTunables ? { ...ws.env, GLIBC_TUNABLES: MALLOC_TUNABLES } : undefined;
-    const spec = (op: 'put' | 'get'): TransferSpec => ({
+    return runTransfer(ws, {
       op,
       source: file,
       blockSize: config.blockSize,
@@ -405,23 +549,85 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
       env,
       timeoutMs: loopbackTimeout(config.fileBytes),
     });
+  };
+
+  // The peers need a throwaway sshd; without one they are reported as not run, never as failed.
+  const peerSetup = await preparePeers(ctx, ws.dir, failures);
+  try {
+    const contenders: Contender[] = [];
+    const ferryDefault: Contender = {
+      name: 'ferry',
+      run: ferryRun(headline[0]!),
+      runs: { put: [], get: [] },
+    };
+    contenders.push(ferryDefault);
+    const { client } = peerSetup;
+    const peerRun = (tool: PeerTool, sshClient: SshClientConfig) => async (op: 'put' | 'get') =>
+      runPeerTransfer({
+        tool,
+        op,
+        source: await source(options.size),
+        client: sshClient,
+        remoteDir: peerSetup.remoteDir,
+        localDir: ws.clientDir,
+        timeoutMs: loopbackTimeout(options.size),
+      });
+    if (client) {
+      for (const tool of peerSetup.running)
+        contenders.push({ name: tool, run: peerRun(tool, client), runs: { put: [], get: [] } });
+    }
+    const headlineRest = headline.slice(1).map(
+      (config): Contender => ({
+        name: `ferry ${config.label}`,
+        run: ferryRun(config),
+        runs: { put: [], get: [] },
+      }),
+    );
+    contenders.push(...headlineRest);
+    log(
+      `loopback ${formatBytes(options.size)}: ${contenders.map((c) => c.name).join(', ')}; ` +
+        `${options.runs} run(s) each way after ${options.warmup} warm-up, interleaved`,
+    );
+    await runInterleaved(contenders, options.runs, options.warmup, record, log);
+    result.loopback.push(
+      ...headline.map((config, i) => {
+        const c = i === 0 ? ferryDefault : headlineRest[i - 1]!;
+        return { ...config, put: summarizeDirection(c.runs.put), get: summarizeDirection(c.runs.get) };
+      }),
+    );
+    result.peers = options.peers.map((tool) => {
+      const why = peerSetup.notRunBy.get(tool);
+      const contender = contenders.find((c) => c.name === tool);
+      const base = {
+        tool,
+        fileBytes: options.size,
+        ...(peerSetup.versions.get(tool) ? { version: peerSetup.versions.get(tool)! } : {}),
+      };
+      if (why !== undefined || !contender)
+        return { ...base, notRun: why ?? 'not run', put: emptyDirection(), get: emptyDirection() };
+      return {
+        ...base,
+        put: peerDirection(contender.runs.put, ferryDefault.runs.put),
+        get: peerDirection(contender.runs.get, ferryDefault.runs.get),
+      };
+    });
+  } finally {
+    await peerSetup.stop();
+  }
+
+  for (const config of others) {
+    const contender: Contender = {
+      name: `ferry ${config.label}`,
+      run: ferryRun(config),
+      runs: { put: [], get: [] },
+    };
     log(`loopback ${config.label}: ${formatBytes(config.fileBytes)}, ${options.runs} run(s) each way`);
-    for (let i = 0; i < options.warmup; i++) {
-      for (const op of ['put', 'get'] as const) {
-        const r = await runTransfer(ws, spec(op));
-        if (!r.ok) record(r, `warm-up ${op} ${config.label}`);
-      }
-    }
-    const runs: Record<'put' | 'get', TransferRecord[]> = { put: [], get: [] };
-    for (let i = 0; i < options.runs; i++) {
-      for (const op of ['put', 'get'] as const) {
-        const r = record(await runTransfer(ws, spec(op)), `${op} ${config.label} run ${i + 1}`);
-        runs[op].push(r);
-        if (r.ok)
-          log(`  ${op} ${(r.bytes / r.wallSeconds / 1e6).toFixed(1)} MB/s (${r.wallSeconds.toFixed(2)} s)`);
-      }
-    }
-    result.loopback.push({ ...config, put: summarizeDirection(runs.put), get: summarizeDirection(runs.get) });
+    await runInterleaved([contender], options.runs, options.warmup, record, log);
+    result.loopback.push({
+      ...config,
+      put: summarizeDirection(contender.runs.put),
+      get: summarizeDirection(contender.runs.get),
+    });
   }
 
   if (!options.skipImpairment) {
@@ -531,6 +737,19 @@ export function targetChecks(result: BenchResult): TargetCheck[] {
     checks.push(check('loopback get, 1200-byte blocks', '>= 50 MB/s', small.get.mbps?.median, 'MB/s', 50));
   }
   if (!result.options.quick) {
+    for (const peer of result.peers ?? []) {
+      if (peer.notRun !== undefined) continue;
+      for (const op of ['put', 'get'] as const) {
+        const ratio = peer[op].ferryRatio?.median;
+        checks.push({
+          name: `ferry ${op} vs ${peer.tool}, ${formatBytes(peer.fileBytes)}`,
+          target: `>= ${PEER_TARGET_RATIO}× ${peer.tool}'s speed`,
+          value: ratio,
+          unit: '×',
+          met: ratio === undefined ? undefined : ratio >= PEER_TARGET_RATIO,
+        });
+      }
+    }
     for (const s of result.scenarios) {
       if (s.target === undefined) continue;
       for (const op of ['put', 'get'] as const) {

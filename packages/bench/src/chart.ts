@@ -81,6 +81,31 @@ function throughputPanel(result: BenchResult, top: number): { svg: string; heigh
       }),
     );
   }
+  for (const p of result.peers ?? []) {
+    groups.push(
+      (['put', 'get'] as const).map((op) => {
+        const s = p[op].mbps;
+        const bar: Bar = {
+          label: op === 'put' ? p.tool : '',
+          op,
+          value: p.notRun === undefined ? s?.median : undefined,
+          valueText:
+            p.notRun !== undefined
+              ? `not run: ${p.notRun}`
+              : s
+                ? `${s.median.toFixed(s.median >= 100 ? 0 : 1)} MB/s`
+                : 'failed',
+          failed: p.notRun === undefined && !p[op].ok,
+        };
+        if (op === 'put') bar.sublabel = `${formatFileSize(p.fileBytes)}, over sshd on 127.0.0.1`;
+        if (p.notRun === undefined && s && s.n > 1) {
+          bar.min = s.min;
+          bar.max = s.max;
+        }
+        return bar;
+      }),
+    );
+  }
   groups.push([
     {
       label: 'seed (published)',
@@ -99,7 +124,7 @@ function throughputPanel(result: BenchResult, top: number): { svg: string; heigh
     text(
       20,
       top + 22,
-      'Loopback throughput by configuration (median, MB/s = 10^6 bytes/s)',
+      'Loopback throughput by configuration and beside scp / sftp (median, MB/s = 10^6 bytes/s)',
       'font-size="17" font-weight="bold" fill="#111"',
     ),
   );

@@ -1,7 +1,9 @@
 /**
- * `pnpm bench`: times the real ferry bins on loopback and through the impairment proxy, verifies
- * every transfer by SHA-256, prints a markdown table, and writes the JSON result and an SVG chart.
+ * `pnpm bench`: times the real ferry bins (and scp / sftp) on loopback and through the impairment
+ * proxy, verifies every transfer by SHA-256, prints a markdown table and a verdict, and writes the
+ * JSON result and an SVG chart.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,12 +13,31 @@ import { type BenchResult, runBench } from './bench.js';
 import { renderSvg } from './chart.js';
 import { isEntryPoint } from './entry.js';
 import { BenchError } from './ferry.js';
-import { renderMarkdown } from './report.js';
+import { renderMarkdown, verdictLine } from './report.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
-export function defaultOutPath(options: Pick<BenchOptions, 'quick'>): string {
-  return join(RESULTS_DIR, options.quick ? 'quick.json' : 'latest.json');
+/** Where runs go unless told otherwise: git ignores this directory, so a run never dirties the checkout. */
+export const RUNS_DIR = join(RESULTS_DIR, 'runs');
+/** The run committed on purpose (--save-reference), which the README's figures come from. */
+export const REFERENCE_PATH = join(RESULTS_DIR, 'reference.json');
+
+/** The result path of a run: results/reference.json with --save-reference, else a new file in results/runs/. */
+export function defaultOutPath(
+  options: Pick<BenchOptions, 'mode' | 'saveReference'>,
+  date = new Date(),
+): string {
+  if (options.saveReference) return REFERENCE_PATH;
+  // 2026-12-08T03-21-08Z-full.json: sorts by time, says which kind of run it was.
+  const stamp = date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
+  const base = join(RUNS_DIR, `${stamp}${options.mode === 'headline' ? '' : `-${options.mode}`}`);
+  for (let n = 1; ; n++) {
+    const path = n === 1 ? `${base}.json` : `${base}-${n}.json`;
+    if (!existsSync(path)) return path;
+  }
 }
 
 export function svgPathFor(jsonPath: string): string {
@@ -48,7 +69,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const path = resolve(options.render);
     const earlier = JSON.parse(await readFile(path, 'utf8')) as BenchResult;
     await writeAtomically(svgPathFor(path), renderSvg(earlier));
-    process.stdout.write(`${renderMarkdown(earlier)}\nchart:  ${svgPathFor(path)}\n`);
+    process.stdout.write(
+      `${renderMarkdown(earlier)}\nchart:  ${svgPathFor(path)}\n\n${verdictLine(earlier)}\n`,
+    );
     return 0;
   }
   // With --json, stdout carries the result object only; everything for people goes to stderr.
@@ -73,7 +96,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const json = `${JSON.stringify(result, null, 2)}\n`;
   await writeAtomically(jsonPath, json);
   await writeAtomically(svgPath, renderSvg(result));
-  human.write(`\n${renderMarkdown(result)}\nresult: ${jsonPath}\nchart:  ${svgPath}\n`);
+  human.write(
+    `\n${renderMarkdown(result)}\nresult: ${jsonPath}\nchart:  ${svgPath}\n\n${verdictLine(result)}\n`,
+  );
   if (options.json) process.stdout.write(json);
   if (result.failures.length > 0) {
     process.stderr.write(

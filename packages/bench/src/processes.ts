@@ -16,6 +16,16 @@ export function setChildPriority(priority: number | undefined): void {
   childPriority = priority;
 }
 
+/** Gives a just-started process the priority set by setChildPriority, if any. */
+export function applyChildPriority(pid: number | undefined): void {
+  if (childPriority === undefined || pid === undefined) return;
+  try {
+    setPriority(pid, childPriority);
+  } catch {
+    // Not permitted (raising priority needs privileges): run at the default priority.
+  }
+}
+
 export interface ProcessResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -65,13 +75,7 @@ export function spawnMeasured(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  if (childPriority !== undefined && child.pid !== undefined) {
-    try {
-      setPriority(child.pid, childPriority);
-    } catch {
-      // Not permitted (raising priority needs privileges): run at the default priority.
-    }
-  }
+  applyChildPriority(child.pid);
   const max = options.maxOutputChars ?? 4 * 1024 * 1024;
   let stdout = '';
   let stderr = '';

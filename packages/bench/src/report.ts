@@ -1,4 +1,5 @@
-import type { BenchResult, DirectionSummary, ImpairedDirection } from './bench.js';
+import { PEER_TARGET_RATIO } from './args.js';
+import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult } from './bench.js';
 import { describeLink } from './scenarios.js';
 import type { Summary } from './summary.js';
 
@@ -10,10 +11,19 @@ export function formatFileSize(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
+/** A factor with two significant digits, fewer decimals as it grows: 0.54, 5.1, 74, 153. */
+export function formatFactor(x: number): string {
+  return Math.abs(x) >= 10 ? x.toFixed(0) : x.toPrecision(2);
+}
+
 /** "153 (148–160)": median, then min–max when there is more than one run. */
-export function formatSummary(s: Summary | undefined, digits: number, scale = 1): string {
+export function formatSummary(
+  s: Summary | undefined,
+  digits: number | ((x: number) => string),
+  scale = 1,
+): string {
   if (!s) return '–';
-  const f = (x: number) => (x * scale).toFixed(digits);
+  const f = (x: number) => (typeof digits === 'number' ? (x * scale).toFixed(digits) : digits(x * scale));
   return s.n > 1 && s.min !== s.max ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median);
 }
 
@@ -40,8 +50,9 @@ function loopbackRows(result: BenchResult): string[][] {
         op,
         formatFileSize(c.fileBytes),
         formatSummary(d.wallSeconds, 2),
+        c.fileBytes === result.seed.fileBytes ? '' : formatSummary(d.secondsPerSeedFile, 2),
         bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
-        formatSummary(d.speedup, 0),
+        formatSummary(d.speedup, formatFactor),
         formatSummary(d.transferMbps, 1),
         formatSummary(d.clientCpuSeconds, 2),
         formatSummary(d.clientPeakRssBytes, 0, 1e-6),
@@ -138,6 +149,7 @@ export function renderMarkdown(result: BenchResult): string {
         'op',
         'file',
         'seconds',
+        `s per ${formatFileSize(result.seed.fileBytes)}`,
         'MB/s',
         `× seed (${result.seed.mbps} MB/s)`,
         'transfer MB/s',
@@ -152,9 +164,12 @@ export function renderMarkdown(result: BenchResult): string {
   out.push('');
   out.push(
     'seconds and MB/s (10^6 bytes/s): the client process from start to exit (start-up, handshake, ' +
-      'transfer, verification), as a person waits for it. transfer MB/s: the client’s own timing of the ' +
+      `transfer, verification), as a person waits for it. s per ${formatFileSize(result.seed.fileBytes)}: the seconds of a ` +
+      'smaller file scaled to the seed’s. transfer MB/s: the client’s own timing of the ' +
       'transfer alone. CPU s: user + system. Server figures are per run (a fresh server each run, start-up CPU excluded).',
   );
+  const peers = result.peers ?? [];
+  if (peers.length > 0) out.push('', ...peersSection(result, peers));
   if (result.scenarios.length > 0) {
     out.push('');
     out.push('## Impaired links (through the impairment proxy, a separate process)');
@@ -257,11 +272,13 @@ export function renderMarkdown(result: BenchResult): string {
         result.targets.map((t) => [
           t.name,
           t.target,
-          t.value === undefined ? '–' : `${t.value.toFixed(t.unit === '%' ? 0 : 1)} ${t.unit}`,
+          formatTargetValue(t),
           t.met === undefined ? '–' : t.met ? '✓' : '✗',
         ]),
       ),
     );
+    out.push('');
+    out.push(targetsVerdict(result));
   }
   out.push('');
   if (result.failures.length > 0) {
@@ -272,4 +289,126 @@ export function renderMarkdown(result: BenchResult): string {
     out.push(`Every transfer verified by SHA-256. Total bench time ${result.durationSeconds.toFixed(0)} s.`);
   }
   return `${out.join('\n')}\n`;
+}
+
+function formatTargetValue(t: BenchResult['targets'][number]): string {
+  if (t.value === undefined) return '–';
+  if (t.unit === '×') return `${t.value.toFixed(2)}×`;
+  return `${t.value.toFixed(t.unit === '%' ? 0 : 1)} ${t.unit}`;
+}
+
+/** One line under the targets table: how many were met, and which were missed (with the figure). */
+export function targetsVerdict(result: BenchResult): string {
+  const measured = result.targets.filter((t) => t.met !== undefined);
+  const missed = measured.filter((t) => !t.met);
+  const unmeasured = result.targets.filter((t) => t.met === undefined);
+  const parts = [`**${measured.length - missed.length} of ${result.targets.length} targets met**`];
+  if (missed.length > 0)
+    parts.push(`missed: ${missed.map((t) => `${t.name} (${formatTargetValue(t)})`).join('; ')}`);
+  if (unmeasured.length > 0) parts.push(`not measured: ${unmeasured.map((t) => t.name).join('; ')}`);
+  return `${parts.join('. ')}.`;
+}
+
+function peersSection(result: BenchResult, peers: readonly PeerResult[]): string[] {
+  const ferry = result.loopback.find((c) => c.id === 'default');
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    if (ferry) {
+      const d = ferry[op];
+      const bad = failed(d);
+      rows.push([
+        'ferry',
+        op,
+        formatFileSize(ferry.fileBytes),
+        formatSummary(d.wallSeconds, 2),
+        bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+        formatSummary(d.speedup, formatFactor),
+        '',
+        '',
+      ]);
+    }
+    for (const p of peers) {
+      if (p.notRun !== undefined) {
+        rows.push([p.tool, op, formatFileSize(p.fileBytes), `not run: ${p.notRun}`, '–', '–', '–', '']);
+        continue;
+      }
+      const d = p[op];
+      const bad = failed(d);
+      const ratio = d.ferryRatio;
+      rows.push([
+        p.tool,
+        op,
+        formatFileSize(p.fileBytes),
+        formatSummary(d.wallSeconds, 2),
+        bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+        formatSummary(d.speedup, formatFactor),
+        formatSummary(ratio, 2),
+        ratio ? (ratio.median >= PEER_TARGET_RATIO ? '✓' : '✗') : '–',
+      ]);
+    }
+  }
+  const versions = [...new Set(peers.flatMap((p) => (p.version ? [p.version] : [])))];
+  return [
+    `## Peers: the same file over a throwaway sshd on 127.0.0.1, runs interleaved with ferry's; median (min–max)`,
+    '',
+    table(
+      [
+        'tool',
+        'op',
+        'file',
+        'seconds',
+        'MB/s',
+        '× seed',
+        'ferry’s speed ÷ tool’s (paired runs)',
+        `ferry ≥ ${PEER_TARGET_RATIO}×`,
+      ],
+      rows,
+    ),
+    '',
+    'Each tool runs as a user runs it (one process per transfer, default ciphers and options, a throwaway ' +
+      'ed25519 key; scp from OpenSSH 9.0 on speaks the SFTP protocol), timed from spawn to exit like ' +
+      'ferry, and every file that arrived is checked by SHA-256. Each round runs ferry, then each tool, ' +
+      'put then get, so load drift hits all alike; ferry ÷ tool: the tool’s seconds / ferry’s in the ' +
+      `same round (above 1: ferry is faster), median (min–max) over the rounds.${
+        versions.length > 0 ? ` Versions: ${versions.join('; ')}.` : ''
+      }`,
+  ];
+}
+
+/**
+ * The run in one line: ferry against the seed's published figure, and against each peer that ran,
+ * e.g. "verdict: ferry put 75x / get 73x the seed's 1.86 MB/s; 1.21x / 0.95x scp's speed, ...".
+ */
+export function verdictLine(result: BenchResult): string {
+  const def = result.loopback.find((c) => c.id === 'default');
+  const factor = (x: number | undefined) => (x === undefined ? 'FAILED' : `${formatFactor(x)}x`);
+  const parts: string[] = [
+    def
+      ? `ferry put ${factor(def.put.speedup?.median)} / get ${factor(def.get.speedup?.median)} the seed's ` +
+        `${result.seed.mbps} MB/s (56 MB in 30 s)`
+      : 'ferry not run',
+  ];
+  const peers = result.peers ?? [];
+  const ran = peers.filter((p) => p.notRun === undefined);
+  const ratio = (x: number | undefined) => (x === undefined ? 'FAILED' : `${x.toFixed(2)}x`);
+  if (ran.length > 0) {
+    const met = ran
+      .flatMap((p) => [p.put, p.get])
+      .filter((d) => (d.ferryRatio?.median ?? 0) >= PEER_TARGET_RATIO);
+    parts.push(
+      `${ran
+        .map(
+          (p, i) =>
+            `${ratio(p.put.ferryRatio?.median)} / ${ratio(p.get.ferryRatio?.median)} ${p.tool}'s${i === 0 ? ' speed' : ''}`,
+        )
+        .join(', ')} (target ${PEER_TARGET_RATIO}x: ${met.length} of ${ran.length * 2} met)`,
+    );
+  }
+  const notRun = peers.filter((p) => p.notRun !== undefined);
+  if (notRun.length > 0) {
+    const reasons = [...new Set(notRun.map((p) => p.notRun))];
+    parts.push(`${notRun.map((p) => p.tool).join(' and ')} not run (${reasons.join('; ')})`);
+  }
+  if (result.failures.length > 0) parts.push(`${result.failures.length} transfer(s) FAILED`);
+  return `verdict${result.options.quick ? ' (--quick smoke test, not a measurement)' : ''}: ${parts.join('; ')}`;
 }

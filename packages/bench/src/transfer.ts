@@ -141,19 +141,35 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
     record.failure = 'failed';
     record.error = `${what}: exit 0 but no {"type":"done"} event on stdout`;
   } else {
-    const actual = await sha256File(written).catch((e: Error) => `unreadable (${e.message})`);
     const reported = typeof done.sha256 === 'string' ? done.sha256 : undefined;
-    if (actual !== spec.source.sha256 || (reported !== undefined && reported !== spec.source.sha256)) {
-      record.failure = 'integrity';
-      record.error =
-        `SHA-256 MISMATCH on ${what}: expected ${spec.source.sha256}, ` +
-        `file has ${actual}, client reported ${reported ?? 'nothing'}`;
-    } else {
-      record.ok = true;
-    }
+    return verifyAndClean(record, written, what, { sha256: reported });
   }
-  // A failed run's file stays in the temp directory (see --keep) for a look.
-  if (record.ok) await removeQuietly(written);
+  return record;
+}
+
+/**
+ * Hashes the file that arrived and compares it with the source (and with the hash the client
+ * reported, for a client that reports one); marks the record ok or failed. A verified file is removed; a
+ * failed run's file stays in the temp directory (see --keep) for a look.
+ */
+export async function verifyAndClean(
+  record: TransferRecord,
+  written: string,
+  what: string,
+  clientReport: { sha256: string | undefined } | undefined,
+): Promise<TransferRecord> {
+  const actual = await sha256File(written).catch((e: Error) => `unreadable (${e.message})`);
+  const expected = record.sha256;
+  const reported = clientReport?.sha256;
+  if (actual !== expected || (reported !== undefined && reported !== expected)) {
+    record.failure = 'integrity';
+    record.error =
+      `SHA-256 MISMATCH on ${what}: expected ${expected}, file has ${actual}` +
+      (clientReport ? `, client reported ${reported ?? 'nothing'}` : '');
+  } else {
+    record.ok = true;
+    await removeQuietly(written);
+  }
   return record;
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SSHD_PATH } from '../src/peers/sshd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../dist/cli.js');
@@ -69,6 +70,15 @@ describe('pnpm bench --quick', () => {
     expect(written.loopback.map((c: { id: string }) => c.id)).toEqual(
       expect.arrayContaining(['default', 'window-1', 'block-1200']),
     );
+    expect(written.peers.map((p: { tool: string }) => p.tool)).toEqual(['scp', 'sftp']);
+    for (const peer of written.peers) {
+      if (!existsSync(SSHD_PATH)) {
+        expect(peer.notRun).toBe('sshd not installed');
+        continue;
+      }
+      for (const op of ['put', 'get'])
+        expect(peer[op].runs[0]).toMatchObject({ ok: true, bytes: 8 * 1024 * 1024 });
+    }
     expect(written.scenarios).toHaveLength(1);
     expect(written.scenarios[0].put.fraction.median).toBeGreaterThan(0);
     expect(written.crypto.rows.length).toBeGreaterThanOrEqual(3);
@@ -77,5 +87,8 @@ describe('pnpm bench --quick', () => {
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(stderr).toContain('| configuration |');
+    expect(stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^verdict \(--quick smoke test, not a measurement\): ferry put/,
+    );
   }, 120_000);
 });

@@ -10,15 +10,43 @@ import { summarize } from '../src/summary.js';
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
 
 describe('bench arguments', () => {
-  it('defaults to the seed file, 5 runs and every scenario; --quick shrinks all of it', () => {
-    const full = parseBenchArgs([]);
+  it('runs only the headline by default: the seed file beside scp and sftp, 5 runs, no scenario, crypto or memory', () => {
+    const headline = parseBenchArgs([]);
+    expect(headline.mode).toBe('headline');
+    expect(headline.size).toBe(SEED_FILE_BYTES);
+    expect(headline.runs).toBe(5);
+    expect(headline.peers).toEqual(['scp', 'sftp']);
+    expect(headline.scenarios).toEqual([]);
+    expect(headline.skipCrypto).toBe(true);
+    expect(headline.memory).toBe(false);
+    expect(headline.saveReference).toBe(false);
+  });
+
+  it('--full runs the whole matrix with rsync too; --quick shrinks all of it', () => {
+    const full = parseBenchArgs(['--full']);
+    expect(full.mode).toBe('full');
     expect(full.size).toBe(SEED_FILE_BYTES);
-    expect(full.runs).toBe(5);
     expect(full.scenarios).toHaveLength(SCENARIOS.length);
+    expect(full.peers).toEqual(['scp', 'sftp', 'rsync']);
+    expect(full.skipCrypto).toBe(false);
+    expect(full.memory).toBe(true);
+    expect(parseBenchArgs(['--full', '--skip-memory', '--skip-peers'])).toMatchObject({
+      memory: false,
+      peers: [],
+    });
     const quick = parseBenchArgs(['--quick']);
     expect(quick.size).toBe(8 * 1024 * 1024);
     expect(quick.runs).toBe(1);
     expect(quick.scenarios).toHaveLength(1);
+    expect(quick.peers).toEqual(['scp', 'sftp']);
+    expect(quick.skipCrypto).toBe(false);
+  });
+
+  it('refuses contradictory modes and a reference from a smoke test', () => {
+    expect(() => parseBenchArgs(['--quick', '--full'])).toThrow(/exclude each other/);
+    expect(() => parseBenchArgs(['--quick', '--save-reference'])).toThrow(/no reference/);
+    expect(() => parseBenchArgs(['--save-reference', '--out', 'x.json'])).toThrow(/--out/);
+    expect(parseBenchArgs(['--full', '--save-reference']).saveReference).toBe(true);
   });
 
   it('takes sizes with units, repeated scenarios, and refuses unknown ones', () => {

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs, SEED_FILE_BYTES } from '../src/args.js';
+import {
+  type BenchResult,
+  peerDirection,
+  RESULT_SCHEMA,
+  summarizeDirection,
+  targetChecks,
+} from '../src/bench.js';
+import { renderSvg } from '../src/chart.js';
+import { formatFactor, renderMarkdown, targetsVerdict, verdictLine } from '../src/report.js';
+import type { TransferRecord } from '../src/transfer.js';
+
+const FOUR_MIB = 4 * 1024 * 1024;
+
+function runs(op: 'put' | 'get', bytes: number, walls: number[]): TransferRecord[] {
+  return walls.map((wallSeconds) => ({ op, bytes, ok: true, wallSeconds, sha256: 'ab', command: [] }));
+}
+
+/** A headline run as the bench records it: ferry's two rows, scp beside them, sftp missing. */
+function headlineResult(): BenchResult {
+  const ferry = {
+    put: runs('put', SEED_FILE_BYTES, [0.4, 0.4, 0.5]),
+    get: runs('get', SEED_FILE_BYTES, [0.5, 0.5, 0.5]),
+  };
+  const scp = {
+    put: runs('put', SEED_FILE_BYTES, [0.8, 0.9, 0.5]),
+    get: runs('get', SEED_FILE_BYTES, [0.5, 0.55, 0.45]),
+  };
+  const { help: _help, ...options } = parseBenchArgs(['--runs', '3']);
+  const result: BenchResult = {
+    schema: RESULT_SCHEMA,
+    date: '2026-12-08T10:00:00.000Z',
+    machine: {
+      os: 'Linux',
+      release: '6',
+      arch: 'x64',
+      cpuModel: 'cpu',
+      cpuCount: 2,
+      memoryBytes: 2 ** 33,
+      node: 'v20.20.2',
+      commit: undefined,
+      loadAverageStart: 0.2,
+    },
+    options,
+    seed: { mbps: 1.86, fileBytes: SEED_FILE_BYTES, note: '' },
+    loopback: [
+      {
+        id: 'default',
+        label: 'default',
+        fileBytes: SEED_FILE_BYTES,
+        put: summarizeDirection(ferry.put),
+        get: summarizeDirection(ferry.get),
+      },
+      {
+        id: 'window-1',
+        label: '--window 1',
+        fileBytes: FOUR_MIB,
+        window: 1,
+        put: summarizeDirection(runs('put', FOUR_MIB, [0.292])),
+        // 4 MiB in 4.2 s: 1.0 MB/s, 0.54 times the seed's 1.86 MB/s.
+        get: summarizeDirection(runs('get', FOUR_MIB, [4.2])),
+      },
+    ],
+    peers: [
+      {
+        tool: 'scp',
+        version: 'OpenSSH_9.2p1',
+        fileBytes: SEED_FILE_BYTES,
+        put: peerDirection(scp.put, ferry.put),
+        get: peerDirection(scp.get, ferry.get),
+      },
+      {
+        tool: 'sftp',
+        notRun: 'sshd not installed',
+        fileBytes: SEED_FILE_BYTES,
+        put: { runs: [], ok: false },
+        get: { runs: [], ok: false },
+      },
+    ],
+    scenarios: [],
+    targets: [],
+    failures: [],
+    durationSeconds: 40,
+  };
+  result.targets = targetChecks(result);
+  return result;
+}
+
+describe('bench report', () => {
+  it('shows factors with two significant digits instead of rounding 0.54 to 1', () => {
+    expect([0.537, 5.13, 74.3, 153.2].map(formatFactor)).toEqual(['0.54', '5.1', '74', '153']);
+    const md = renderMarkdown(headlineResult());
+    const stopAndWaitGet = md.split('\n').find((line) => line.startsWith('|  | get | 4 MiB |'));
+    expect(stopAndWaitGet).toContain('| 0.54 |');
+    // The 4 MiB row scaled to the seed's 56 MiB: 0.292 s × 14.
+    expect(md).toContain('| 4.09 |');
+  });
+
+  it('puts each peer beside ferry with the median ratio of paired runs and a mark against 1.5×', () => {
+    const result = headlineResult();
+    const scp = result.peers![0]!;
+    // put: 0.8/0.4, 0.9/0.4, 0.5/0.5 → median 2.0; get: 1.0, 1.1, 0.9 → median 1.0.
+    expect(scp.put.ferryRatio).toMatchObject({ median: 2, min: 1, max: 2.25, n: 3 });
+    expect(scp.get.ferryRatio?.median).toBeCloseTo(1, 10);
+    const lines = renderMarkdown(result).split('\n');
+    const row = (tool: string, op: string) => lines.find((l) => l.startsWith(`| ${tool} | ${op} |`));
+    expect(row('scp', 'put')).toMatch(/\| 2\.00 \(1\.00–2\.25\) \| ✓ \|$/);
+    expect(row('scp', 'get')).toMatch(/\| 1\.00 \(0\.90–1\.10\) \| ✗ \|$/);
+    expect(row('ferry', 'put')).toContain('| 0.40 (0.40–0.50) |');
+    expect(row('sftp', 'put')).toContain('| not run: sshd not installed |');
+  });
+
+  it('ends the targets table with how many were met and which were missed', () => {
+    const result = headlineResult();
+    const verdict = targetsVerdict(result);
+    expect(verdict).toBe(
+      '**1 of 4 targets met**. missed: loopback put, default, 56 MiB (146.8 MB/s); ' +
+        'loopback get, default, 56 MiB (117.4 MB/s); ferry get vs scp, 56 MiB (1.00×).',
+    );
+    const md = renderMarkdown(result);
+    expect(md.indexOf(verdict)).toBeGreaterThan(md.indexOf('## Targets'));
+  });
+
+  it('sums the run up in one verdict line against the seed and each peer', () => {
+    expect(verdictLine(headlineResult())).toBe(
+      "verdict: ferry put 79x / get 63x the seed's 1.86 MB/s (56 MB in 30 s); " +
+        "2.00x / 1.00x scp's speed (target 1.5x: 1 of 2 met); sftp not run (sshd not installed)",
+    );
+  });
+
+  it('draws the peers in the chart, and says when one did not run', () => {
+    const svg = renderSvg(headlineResult());
+    expect(svg).toContain('>scp</text>');
+    expect(svg).toContain('not run: sshd not installed');
+  });
+});
