@@ -335,11 +335,19 @@ export class FerryClient {
       });
       const resumedBytes = resumeOffer(reply.have, this.blockSize, file.size).bytes;
       const outgoing = new OutgoingFile(this.session, reply.transferId, file, { have: reply.have });
-      await this.track(reply.transferId, outgoing.sent, resumedBytes, file.size, options);
-      options.onProgress?.({ phase: 'verifying', bytes: 0, size: file.size });
-      const sha256 = await outgoing.digest((done, total) =>
-        options.onProgress?.({ phase: 'hashing', bytes: done, size: total }),
-      );
+      let sha256: string;
+      try {
+        await this.track(reply.transferId, outgoing.sent, resumedBytes, file.size, options);
+        options.onProgress?.({ phase: 'verifying', bytes: 0, size: file.size });
+        sha256 = await outgoing.digest((done, total) =>
+          options.onProgress?.({ phase: 'hashing', bytes: done, size: total }),
+        );
+      } catch (error) {
+        // The file changed under the transfer: what the server holds of it is stale; it discards it.
+        if (error instanceof FerryError && error.code === 'EFILECHANGED')
+          this.abortRemote(reply.transferId, error);
+        throw error;
+      }
       await this.request({ op: 'commit', transferId: reply.transferId, sha256 });
       return {
         remote,
@@ -406,6 +414,16 @@ export class FerryClient {
       if (timer !== undefined) clearInterval(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Tells the peer a transfer failed here, with why (an abort message); the session goes on. */
+  private abortRemote(transferId: number, error: FerryError): void {
+    try {
+      this.send(error.toAbort(transferId));
+    } catch {
+      /* the session is gone anyway */
+    }
+    this.session.cancel(transferId, error);
   }
 
   /** Stops a transfer on both sides: tells the peer, and fails it here with `error`. */

@@ -134,11 +134,13 @@ export class SessionHandler {
         );
         return;
       case 'cancel':
+        void this.cancelTransfer(m.transferId, 'cancelled by the client');
+        return;
       case 'abort':
-        void this.cancelTransfer(
-          m.transferId,
-          m.op === 'abort' ? `client aborted: ${m.message}` : 'cancelled by the client',
-        );
+        // A source that changed makes what was received of it worthless: nothing is kept to resume.
+        void this.cancelTransfer(m.transferId, `client aborted: ${m.message}`, {
+          keep: m.code !== 'EFILECHANGED',
+        });
         return;
       default:
         return;
@@ -382,15 +384,19 @@ export class SessionHandler {
     });
   }
 
-  /** Stops a transfer; a put's upload is kept for a resume. Resolves once it is released. */
-  async cancelTransfer(transferId: number, why: string): Promise<void> {
+  /** Stops a transfer; a put's upload is kept for a resume unless told otherwise. Resolves once it is released. */
+  async cancelTransfer(
+    transferId: number,
+    why: string,
+    options: { keep: boolean } = { keep: true },
+  ): Promise<void> {
     this.session.cancel(transferId);
     const put = this.puts.get(transferId);
     this.host.emit({ type: 'cancel', level: 'info', msg: `${this.label} transfer ${transferId}: ${why}` });
     if (put !== undefined) {
       this.puts.delete(transferId);
       this.host.unregisterPut(this.info.keyName, put.path, this);
-      await put.upload.abort({ keep: true });
+      await put.upload.abort(options);
     }
   }
 
