@@ -546,3 +546,30 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
     expect(await codeOf(LocalDiskStorage.open(join(outside, 'secret.txt')))).toBe('ENOTDIR');
   });
 });
+
+describe('LocalDiskStorage space promised to uploads', () => {
+  it('admits uploads only while what they all still need fits; a refused one leaves nothing behind', async () => {
+    const MiB = 1024 * 1024;
+    const statfs = (async () => ({
+      bavail: (20 * MiB) / 4096,
+      bsize: 4096,
+    })) as unknown as FileSystem['statfs'];
+    const tight = await LocalDiskStorage.open(root, { fs: { statfs } });
+    const options = (identity: string) => ({
+      size: 12 * MiB,
+      blockSize: 64 * 1024,
+      overwrite: false,
+      resume: false,
+      identity,
+    });
+    const first = await tight.beginUpload('a.bin', options('a'));
+    const error = await errorOf(tight.beginUpload('b.bin', options('b')));
+    expect(error.code).toBe('ENOSPC');
+    expect(error.message).toMatch(/promised to transfers in progress/);
+    expect((await fsp.readdir(root)).filter((name) => name.startsWith('.ferry-partial-'))).toHaveLength(1);
+    await first.abort({ keep: false });
+    const second = await tight.beginUpload('b.bin', options('b'));
+    await second.abort({ keep: false });
+    await tight.close();
+  });
+});
