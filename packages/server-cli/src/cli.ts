@@ -42,6 +42,7 @@ interface Settings {
   blockSize: number | undefined;
   idleTimeoutMs: number | undefined;
   partialTtlMs: number | undefined;
+  allowPathRaces: boolean;
   json: boolean;
 }
 
@@ -91,6 +92,7 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
     keyFile,
     keysFile,
     readOnly: flagOption(options, 'readOnly'),
+    allowPathRaces: flagOption(options, 'allowPathRaces'),
     maxSessions: maxSessions === undefined ? undefined : parseWhole('--max-sessions', maxSessions, 1, 65536),
     blockSize: blockSize === undefined ? undefined : parseWhole('--block-size', blockSize, 512, 64512),
     idleTimeoutMs: timeout === undefined ? undefined : parseDuration('--timeout', timeout),
@@ -116,6 +118,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
     .option('--timeout <seconds>', 'Drop a client silent this long (default 30 s)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
+    .option(
+      '--allow-path-races',
+      'Serve where names cannot be reached through directory descriptors (no /proc/self/fd); see docs/SECURITY.md',
+    )
     .option('--json', 'NDJSON log lines on stdout')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
     .example('  $ ferry-server --root /srv/files --keys /etc/ferry/keys')
@@ -176,6 +182,7 @@ async function serve(settings: Settings): Promise<number> {
     ...(settings.blockSize !== undefined ? { blockSize: settings.blockSize } : {}),
     ...(settings.idleTimeoutMs !== undefined ? { idleTimeoutMs: settings.idleTimeoutMs } : {}),
     ...(settings.partialTtlMs !== undefined ? { partialTtlMs: settings.partialTtlMs } : {}),
+    ...(settings.allowPathRaces ? { localStorage: { allowPathRaces: true } } : {}),
   });
   const address = await server.listen();
   const url = `udp://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;

@@ -576,3 +576,21 @@ describe('LocalDiskStorage space promised to uploads', () => {
     await tight.close();
   });
 });
+
+describe('LocalDiskStorage where names cannot be reached through directory descriptors', () => {
+  const noProc = (async (path: string) => {
+    if (path.startsWith('/proc/self/fd/'))
+      throw Object.assign(new Error('ENOENT: no /proc'), { code: 'ENOENT' });
+    return fsp.stat(path);
+  }) as FileSystem['stat'];
+
+  it('refuses to serve (a local user could redirect it by swapping directories), unless allowed', async () => {
+    const error = await errorOf(LocalDiskStorage.open(root, { fs: { stat: noProc } }));
+    expect(error.code).toBe('EINVAL');
+    expect(error.message).toMatch(/--allow-path-races/);
+    const allowed = await LocalDiskStorage.open(root, { fs: { stat: noProc }, allowPathRaces: true });
+    await fsp.writeFile(join(root, 'f.txt'), 'by path');
+    expect((await allowed.stat('f.txt')).size).toBe(7);
+    await allowed.close();
+  });
+});

@@ -98,26 +98,31 @@ export class Dir {
   }
 }
 
-let descriptorPathsWork: Promise<boolean> | undefined;
+/** Whether descriptor paths work, checked once per process (per file-system stand-in, for tests). */
+const descriptorPathsWork = new WeakMap<FileSystem, Promise<boolean>>();
 
 /**
- * Whether `/proc/self/fd/N/NAME` reaches NAME inside the directory open as descriptor N: checked once
- * per process by opening a directory and comparing what the /proc path leads to with the descriptor.
+ * Whether `/proc/self/fd/N/NAME` reaches NAME inside the directory open as descriptor N: checked by
+ * opening a directory and comparing what the /proc path leads to with the descriptor.
  */
 export function descriptorPaths(fs: FileSystem): Promise<boolean> {
-  descriptorPathsWork ??= (async () => {
-    let handle: FileHandle | undefined;
-    try {
-      handle = await fs.open('/', constants.O_RDONLY | constants.O_DIRECTORY);
-      const [direct, viaProc] = await Promise.all([handle.stat(), fs.stat(`/proc/self/fd/${handle.fd}/.`)]);
-      return direct.dev === viaProc.dev && direct.ino === viaProc.ino;
-    } catch {
-      return false;
-    } finally {
-      await handle?.close().catch(() => {});
-    }
-  })();
-  return descriptorPathsWork;
+  let known = descriptorPathsWork.get(fs);
+  if (known === undefined) {
+    known = (async () => {
+      let handle: FileHandle | undefined;
+      try {
+        handle = await fs.open('/', constants.O_RDONLY | constants.O_DIRECTORY);
+        const [direct, viaProc] = await Promise.all([handle.stat(), fs.stat(`/proc/self/fd/${handle.fd}/.`)]);
+        return direct.dev === viaProc.dev && direct.ino === viaProc.ino;
+      } catch {
+        return false;
+      } finally {
+        await handle?.close().catch(() => {});
+      }
+    })();
+    descriptorPathsWork.set(fs, known);
+  }
+  return known;
 }
 
 /** Where a path ends up: a directory held open and a name in it, or (name undefined) that directory itself. */

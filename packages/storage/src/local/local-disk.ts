@@ -96,7 +96,7 @@ export class LocalDiskStorage implements Storage {
       await dir.close();
       throw new FileError(
         'EINVAL',
-        `serving ${root}: this system cannot reach files through directory descriptors (/proc/self/fd), so a local user swapping directories for symbolic links could redirect ferry outside the directory; allow it explicitly to serve anyway (see docs/SECURITY.md)`,
+        `serving ${root}: this system cannot reach files through directory descriptors (/proc/self/fd), so a local user swapping directories for symbolic links could redirect ferry outside the directory; to serve it anyway, allow it explicitly (ferry-server --allow-path-races; see docs/SECURITY.md)`,
       );
     }
     return new LocalDiskStorage(real, dir, fs, options);
