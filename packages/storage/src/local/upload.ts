@@ -13,84 +13,14 @@ import { FileError, systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
 import type { CommitOptions, CommitResult, Upload } from '../storage.js';
 import type { Dir } from './beneath.js';
-import { PrefixHasher, SpareBuffers } from './block-io.js';
+import { PrefixHasher } from './block-io.js';
 import type { FileSystem } from './fs.js';
 import { placeNoReplace } from './place.js';
 import { convertBitmap, readState, STATE_SUFFIX, type StateFile, TMP_SUFFIX, writeState } from './sidecar.js';
+import { unwritten, WriteRuns } from './write-runs.js';
 
 export const DEFAULT_PERSIST_EVERY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_PERSIST_EVERY_MS = 1000;
-/** A run of buffered contiguous blocks is written as soon as it reaches this size. */
-const RUN_BYTES = 1024 * 1024;
-/**
- * Runs of blocks below this size are copied into one buffer before they are written and hashed:
- * measured in a receiver's profile, writing 56 MiB of 1120-byte blocks as writevs of ~900 buffers
- * took 104 ms of its main thread, against 17 ms for 64 KiB blocks; one copy per run costs far less.
- */
-const COALESCE_BELOW = 16 * 1024;
-/** A run buffer holds a full run (it is written once it reaches RUN_BYTES) plus one more block. */
-const RUN_BUFFER_BYTES = RUN_BYTES + COALESCE_BELOW;
-/** Run buffers kept for reuse (runs are written about one at a time). */
-const SPARE_RUN_BUFFERS = 2;
-
-/**
- * Contiguous blocks waiting to be written with one positional write. `done` settles once they are
- * written and marked held (or the write failed); runs merged into this one settle with it.
- */
-interface WriteRun {
-  start: number;
-  end: number;
-  blocks: Buffer[];
-  bytes: number;
-  done: Promise<void>;
-  settle: (error?: unknown) => void;
-  merged: WriteRun[];
-}
-
-/** `blocks` copied one after another to the start of `memory`; a view of the bytes they fill. */
-function joinInto(memory: Buffer, blocks: Buffer[]): Buffer {
-  let at = 0;
-  for (const block of blocks) {
-    memory.set(block, at);
-    at += block.length;
-  }
-  return memory.subarray(0, at);
-}
-
-/** What is left of `buffers` after a (short) write of `written` bytes: the tail, without copying. */
-function unwritten(buffers: Buffer[], written: number): Buffer[] {
-  let i = 0;
-  let skip = written;
-  while (i < buffers.length && skip >= buffers[i]!.length) skip -= buffers[i++]!.length;
-  if (i === buffers.length) return [];
-  const rest = buffers.slice(i);
-  if (skip > 0) rest[0] = rest[0]!.subarray(skip);
-  return rest;
-}
-
-function newRun(index: number, data: Buffer): WriteRun {
-  let resolveDone!: () => void;
-  let rejectDone!: (error: unknown) => void;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
-  const run: WriteRun = {
-    start: index,
-    end: index + 1,
-    blocks: [data],
-    bytes: data.length,
-    done,
-    settle: (error) => {
-      if (error === undefined) resolveDone();
-      else rejectDone(error);
-      for (const other of run.merged) other.settle(error);
-    },
-    merged: [],
-  };
-  return run;
-}
-
 export interface LocalUploadOptions {
   fs: FileSystem;
   /** The directory the file appears in; the upload holds it from now on and closes it when it ends. */
@@ -185,16 +115,8 @@ export class LocalUpload implements Upload {
   /** Blocks the sidecar on disk records (-1: no sidecar written by this upload yet). */
   #persistedCount = -1;
   #state: 'open' | 'committed' | 'closed' = 'open';
-  /** Blocks buffered or being written, each with its run (for duplicates). */
-  readonly #pending = new Map<number, WriteRun>();
-  /** Buffered runs, by first block and by one past their last block. */
-  readonly #runsByStart = new Map<number, WriteRun>();
-  readonly #runsByEnd = new Map<number, WriteRun>();
-  /** Run buffers ready for reuse (small blocks are joined into them). */
-  readonly #runBuffers = new SpareBuffers(RUN_BUFFER_BYTES, SPARE_RUN_BUFFERS);
-  /** Writes of runs in progress; each settles (never rejects) when its write has ended. */
-  readonly #writing = new Set<Promise<void>>();
-  #flushScheduled: NodeJS.Immediate | undefined;
+  /** Blocks buffered and being written, coalesced into runs. */
+  readonly #runs: WriteRuns;
 
   private constructor(init: {
     options: LocalUploadOptions;
@@ -232,6 +154,12 @@ export class LocalUpload implements Upload {
     this.#onEnd = options.onEnd;
     this.#name = options.displayName;
     this.#sidecar = this.blockCount > 1;
+    this.#runs = new WriteRuns(this.blockSize, {
+      write: (parts, offset) => this.#writeAt(parts, offset),
+      describe: (start, end) =>
+        `writing ${this.#name} (${end - start === 1 ? `block ${start}` : `blocks ${start}-${end - 1}`})`,
+      stored: (start, end, offset, parts, bytes) => this.#stored(start, end, offset, parts, bytes),
+    });
     this.#hasher = new PrefixHasher(this.size, {
       readAt: (offset, length) => this.#readAt(offset, length),
       contiguousFrom: (offset) => this.#contiguousFrom(offset),
@@ -386,12 +314,7 @@ export class LocalUpload implements Upload {
       );
     }
     if (this.#bitmap.has(index)) return;
-    const pending = this.#pending.get(index);
-    if (pending !== undefined) return pending.done;
-    const run = this.#buffer(index, data);
-    if (run.bytes >= RUN_BYTES) this.#startRun(run);
-    else this.#scheduleFlush();
-    return run.done;
+    return this.#runs.add(index, data);
   }
 
   /**
@@ -511,7 +434,7 @@ export class LocalUpload implements Upload {
       failure = error;
     }
     this.#state = 'closed';
-    await this.#drainWrites();
+    await this.#runs.drain();
     await this.#hasher.settle();
     if (this.#persistedCount <= 0 || !this.#sidecar) {
       await this.#discard();
@@ -537,130 +460,26 @@ export class LocalUpload implements Upload {
 
   // ---- internals ----
 
-  /** Adds a block to the run it extends (merging runs it joins), or starts a run. */
-  #buffer(index: number, data: Buffer): WriteRun {
-    const before = this.#runsByEnd.get(index);
-    const after = this.#runsByStart.get(index + 1);
-    let run: WriteRun;
-    if (before !== undefined) {
-      run = before;
-      this.#runsByEnd.delete(index);
-      run.blocks.push(data);
-      run.bytes += data.length;
-      run.end = index + 1;
-      if (after !== undefined) {
-        this.#runsByStart.delete(after.start);
-        for (const block of after.blocks) run.blocks.push(block);
-        run.bytes += after.bytes;
-        run.end = after.end;
-        run.merged.push(after);
-        after.blocks = [];
-      }
-      this.#runsByEnd.set(run.end, run);
-    } else if (after !== undefined) {
-      run = after;
-      this.#runsByStart.delete(index + 1);
-      run.blocks.unshift(data);
-      run.bytes += data.length;
-      run.start = index;
-      this.#runsByStart.set(index, run);
-    } else {
-      run = newRun(index, data);
-      this.#runsByStart.set(index, run);
-      this.#runsByEnd.set(run.end, run);
+  /** Writes `parts` one after another at `offset`, however short each writev comes back. */
+  async #writeAt(parts: Buffer[], offset: number): Promise<void> {
+    let done = 0;
+    let rest = parts;
+    while (rest.length > 0) {
+      const { bytesWritten } = await this.#handle.writev(rest, offset + done);
+      if (bytesWritten <= 0) throw Object.assign(new Error('the disk wrote nothing'), { code: 'EIO' });
+      done += bytesWritten;
+      rest = unwritten(rest, bytesWritten);
     }
-    this.#pending.set(index, run);
-    return run;
   }
 
-  // One write at a time unless a run is full: while it runs, arriving blocks form longer runs.
-  #scheduleFlush(): void {
-    if (this.#flushScheduled !== undefined || this.#writing.size > 0) return;
-    this.#flushScheduled = setImmediate(() => {
-      this.#flushScheduled = undefined;
-      this.#flush();
-    });
-  }
-
-  #flush(): void {
-    for (const run of [...this.#runsByStart.values()]) this.#startRun(run);
-  }
-
-  #startRun(run: WriteRun): void {
-    this.#runsByStart.delete(run.start);
-    this.#runsByEnd.delete(run.end);
-    const blocks = run.blocks;
-    run.blocks = [];
-    const writing: Promise<void> = this.#writeRun(run, blocks).finally(() => {
-      this.#writing.delete(writing);
-      if (this.#writing.size === 0 && this.#runsByStart.size > 0) this.#flush();
-    });
-    this.#writing.add(writing);
-  }
-
-  // Never rejects: the outcome goes to the run's writers.
-  // Large blocks go out in one gathering write (writev), not copied; small ones are first copied into
-  // one run buffer, which is written and hashed in one call each.
-  async #writeRun(run: WriteRun, blocks: Buffer[]): Promise<void> {
-    const offset = run.start * this.blockSize;
-    const runBuffer =
-      blocks.length > 1 && this.blockSize < COALESCE_BELOW ? this.#runBufferFor(blocks) : undefined;
-    const parts = runBuffer === undefined ? blocks : [joinInto(runBuffer, blocks)];
-    let failure: unknown;
-    try {
-      let done = 0;
-      let rest = parts;
-      while (rest.length > 0) {
-        const { bytesWritten } = await this.#handle.writev(rest, offset + done);
-        if (bytesWritten <= 0) throw Object.assign(new Error('the disk wrote nothing'), { code: 'EIO' });
-        done += bytesWritten;
-        rest = unwritten(rest, bytesWritten);
-      }
-    } catch (error) {
-      const blocks = run.end - run.start === 1 ? `block ${run.start}` : `blocks ${run.start}-${run.end - 1}`;
-      try {
-        failure = toFileError(error, `writing ${this.#name} (${blocks})`);
-      } catch (unexpected) {
-        failure = unexpected;
-      }
-    }
-    for (let i = run.start; i < run.end; i++) this.#pending.delete(i);
-    if (failure === undefined && this.#state === 'open') {
-      try {
-        this.#bitmap.setRange(run.start, run.end);
-        this.#hasher.offer(offset, parts);
-        let bytes = 0;
-        for (const part of parts) bytes += part.length;
-        this.#bytesSincePersist += bytes;
-        this.#onStored?.(bytes);
-        this.#maybePersist();
-      } catch (unexpected) {
-        failure = unexpected; // a bug: still report it to the writers rather than leave them waiting
-      }
-    }
-    // The hasher has hashed or copied what it needs: the run buffer can take the next run.
-    if (runBuffer !== undefined) this.#runBuffers.give(runBuffer);
-    run.settle(failure);
-  }
-
-  /** A buffer that holds `blocks` one after another: a reused run buffer when they fit. */
-  #runBufferFor(blocks: Buffer[]): Buffer {
-    let total = 0;
-    for (const block of blocks) total += block.length;
-    return total <= RUN_BUFFER_BYTES ? this.#runBuffers.take() : Buffer.allocUnsafeSlow(total);
-  }
-
-  /**
-   * Writes out every buffered run now and waits for those writes and the ones in progress (not for
-   * runs of blocks arriving meanwhile, so a persist under a steady stream of blocks still ends).
-   */
-  async #drainWrites(): Promise<void> {
-    if (this.#flushScheduled !== undefined) {
-      clearImmediate(this.#flushScheduled);
-      this.#flushScheduled = undefined;
-    }
-    this.#flush();
-    if (this.#writing.size > 0) await Promise.all([...this.#writing]);
+  /** Blocks start..end-1 are on disk: they are held now, hashed, counted toward the next persist. */
+  #stored(start: number, end: number, offset: number, parts: readonly Buffer[], bytes: number): void {
+    if (this.#state !== 'open') return;
+    this.#bitmap.setRange(start, end);
+    this.#hasher.offer(offset, parts);
+    this.#bytesSincePersist += bytes;
+    this.#onStored?.(bytes);
+    this.#maybePersist();
   }
 
   #checkOpen(): void {
@@ -691,7 +510,7 @@ export class LocalUpload implements Upload {
   }
 
   async #settleBackground(): Promise<void> {
-    await this.#drainWrites();
+    await this.#runs.drain();
     if (this.#autoPersist !== undefined) await this.#autoPersist;
     await this.#hasher.settle();
     if (this.#failure !== undefined) throw this.#failure;
@@ -701,7 +520,7 @@ export class LocalUpload implements Upload {
     if (this.#sidecarFinal || !this.#sidecar) return;
     // Blocks are marked held only once written, so whatever the bitmap says below was written
     // before the fdatasync; writing out the buffered blocks first just lets this persist claim them.
-    await this.#drainWrites();
+    await this.#runs.drain();
     const count = this.#bitmap.count;
     const bitmap = this.#bitmap.toBuffer();
     const startedAt = this.#now();
