@@ -12,6 +12,8 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
+  UdpRelay,
+  waitUntil,
 } from '../../cli-kit/testing/harness.js';
 import { parseDuration } from '../src/cli.js';
 
@@ -167,15 +169,23 @@ describe('ferry-server running', () => {
     const box = await sandbox();
     const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
     const digest = await randomFile(join(box.work, 'late.bin'), 3 * 1024 * 1024);
+    // A relay holds the put part-way until the server is stopping: the transfer is certainly running
+    // then (not over yet, nor not begun), and what is left of it is small enough for the grace period.
+    const relay = await UdpRelay.open(server.port, 0);
+    const held = relay.holdAfter('up', 2.5 * 1024 * 1024);
     const client = spawnFerry(
-      ['put', server.address, 'late.bin', '--key', box.keyFile, '--json', '--limit', '2M'],
+      ['put', `127.0.0.1:${relay.port}`, 'late.bin', '--key', box.keyFile, '--json'],
       {
         cwd: box.work,
         env: box.env,
       },
     );
-    await client.waitFor((e) => e.type === 'progress' && Number(e.bytes) > 0);
+    await held;
     const stopped = server.stop('SIGTERM');
+    await waitUntil('the server to begin stopping', () =>
+      server.lines.some((l) => /SIGTERM: stopping/.test(l)),
+    );
+    relay.release();
     const ended = await client.exited;
     expect(ended.code, ended.stderr).toBe(0);
     expect(await sha256File(join(box.root, 'late.bin'))).toBe(digest);
