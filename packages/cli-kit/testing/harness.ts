@@ -11,9 +11,9 @@ import { createInterface } from 'node:readline';
 import { writeNewKeyFile } from '@ferry/crypto';
 import { afterAll, vi } from 'vitest';
 
-import { CLIENT_BIN, SERVER_BIN } from './bins.js';
+import { CLIENT_BIN, EXIT_PROBE, SERVER_BIN } from './bins.js';
 
-export { CLIENT_BIN, SERVER_BIN };
+export { CLIENT_BIN, EXIT_PROBE, SERVER_BIN };
 
 // Every test here starts processes and moves real data; on a busy machine (2 cores at load 10 or
 // more) a process that starts in 0.1 s alone takes seconds, and a test runs several of them.
@@ -75,11 +75,13 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   input?: string;
   timeoutMs?: number;
+  /** Options for node itself, before the bin (e.g. ['--require', EXIT_PROBE]). */
+  nodeArgs?: readonly string[];
 }
 
 export function run(bin: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), bin, ...args], {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
