@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
 import { afterAll, vi } from 'vitest';
 import { CLIENT_BIN, SERVER_BIN } from '../../../cli-kit/testing/bins.js';
-import { sleep, within } from '../../../cli-kit/testing/wait.js';
+import { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
 
 export const MB = 1024 * 1024;
 export const HOST = '127.0.0.1';
@@ -264,20 +264,40 @@ export async function procMemory(pid: number): Promise<{ rss: number; peakRss: n
   return { rss: kb('VmRSS') * 1024, peakRss: kb('VmHWM') * 1024 };
 }
 
-/** Bytes waiting in the receive queue of the UDP socket bound to `port`, and its kernel drop count. */
-export async function udpQueue(port: number): Promise<{ rxQueue: number; drops: number } | undefined> {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+/** Every UDP socket's receive queue (bytes waiting) and kernel drop count, by local port. */
+async function udpQueues(): Promise<Map<number, { rxQueue: number; drops: number }>> {
+  const queues = new Map<number, { rxQueue: number; drops: number }>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f[1]?.endsWith(hexPort)) {
-        const [, rx] = (f[4] ?? '0:0').split(':');
-        return { rxQueue: Number.parseInt(rx ?? '0', 16), drops: Number(f[12] ?? 0) };
-      }
+      const port = Number.parseInt(f[1]?.split(':').pop() ?? '', 16);
+      if (Number.isNaN(port) || queues.has(port)) continue;
+      const [, rx] = (f[4] ?? '0:0').split(':');
+      queues.set(port, { rxQueue: Number.parseInt(rx ?? '0', 16), drops: Number(f[12] ?? 0) });
     }
   }
-  return undefined;
+  return queues;
+}
+
+/** Bytes waiting in the receive queue of the UDP socket bound to `port`, and its kernel drop count. */
+export async function udpQueue(port: number): Promise<{ rxQueue: number; drops: number } | undefined> {
+  return (await udpQueues()).get(port);
+}
+
+/**
+ * Waits until the UDP sockets bound to `ports` have nothing waiting: whatever was sent to them
+ * before has been read by their process (which counts a datagram as it reads it).
+ */
+export function drained(ports: readonly number[], timeoutMs = 30_000): Promise<true> {
+  return waitUntil(
+    `the receive queues of ports ${ports.length > 4 ? `${ports.slice(0, 4).join(', ')}…` : ports.join(', ')} to drain`,
+    async () => {
+      const queues = await udpQueues();
+      return ports.every((port) => (queues.get(port)?.rxQueue ?? 0) === 0) ? true : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 // ---- sockets ----
