@@ -211,7 +211,7 @@ describe('symlinks and special files', () => {
         symlinkSync(join(outside, 'sub'), join(root, 'drop'));
       },
     });
-    const code = await within('the put', 30_000, codeOf(put));
+    const code = await within('the put', 60_000, codeOf(put));
     expect(swapped).toBe(true);
     expect(code).toBe('EINVAL');
     writtenOutside = await readdir(join(outside, 'sub'));
@@ -245,7 +245,7 @@ describe('symlinks and special files', () => {
     });
     const outcome = await within(
       'the get',
-      30_000,
+      60_000,
       got.then(
         (r) => r.sha256,
         (e: { code?: string }) => e.code,
@@ -331,7 +331,7 @@ describe('a disk that fills up during a put', () => {
         }
       },
     });
-    const code = await within('the put', 30_000, codeOf(put));
+    const code = await within('the put', 60_000, codeOf(put));
     console.log(`ENOSPC (tmpfs): the client got ${code}`);
     expect(code).toBe('ENOSPC');
     expect((await c.list()).map((e) => e.name)).toEqual(['filler']);
@@ -340,7 +340,7 @@ describe('a disk that fills up during a put', () => {
     await rm(join(mountPoint, 'filler'));
     const resumed = await within(
       'the resumed put',
-      30_000,
+      60_000,
       c.put(join(work, 'fits.bin'), 'fits.bin', { resume: true }),
     );
     expect(resumed.sha256).toBe(digest);
