@@ -1,8 +1,10 @@
 import { defineProject } from 'vitest/config';
+import { loadTolerantTimeouts } from '../../vitest.shared.js';
 
 export default defineProject({
   test: {
     name: 'crypto',
     include: ['test/**/*.test.ts'],
+    ...loadTolerantTimeouts,
   },
 });

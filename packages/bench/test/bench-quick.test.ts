@@ -16,14 +16,25 @@ const bins = [
   resolve(here, '../../server-cli/dist/index.js'),
 ];
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
+/** Runs the bench to completion; kills it after `timeoutMs` (a bound on a hang, not on its speed). */
+function run(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the bench did not finish in ${timeoutMs} ms:\n${stderr.slice(-4000)}`));
+    }, timeoutMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
   });
 }
 
@@ -44,7 +55,8 @@ describe('pnpm bench --quick', () => {
       );
     }
     const out = join(dir, 'result.json');
-    const { code, stdout, stderr } = await run(['--quick', '--json', '--out', out, '--tmp', dir]);
+    // Seconds alone; several times that beside other work on two cores.
+    const { code, stdout, stderr } = await run(['--quick', '--json', '--out', out, '--tmp', dir], 280_000);
     expect(code, `bench exited ${code}:\n${stderr.slice(-4000)}`).toBe(0);
 
     const printed = JSON.parse(stdout);
@@ -90,5 +102,5 @@ describe('pnpm bench --quick', () => {
     expect(stderr.trimEnd().split('\n').at(-1)).toMatch(
       /^verdict \(--quick smoke test, not a measurement\): ferry put/,
     );
-  }, 120_000);
+  }, 300_000);
 });

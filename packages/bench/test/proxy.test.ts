@@ -45,8 +45,8 @@ async function proxyTo(port: number, upstream: LinkConfig, downstream?: LinkConf
   return { proxy, proxyPort };
 }
 
-/** Resolves once check() holds (checked every few ms); rejects after timeoutMs. */
-function eventually(check: () => boolean, timeoutMs = 3000, what = 'condition'): Promise<void> {
+/** Resolves once check() holds (checked every few ms); rejects after timeoutMs (a bound on a hang). */
+function eventually(check: () => boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const poll = setInterval(() => {
@@ -97,7 +97,7 @@ describe('ImpairmentProxy', () => {
       sendOne(); // a window of 32 in flight keeps every socket buffer far from full
     });
     for (let i = 0; i < 32; i++) sendOne();
-    await eventually(() => got.size === total, 4000, 'all echoes');
+    await eventually(() => got.size === total, 30_000, 'all echoes');
     for (let seq = 0; seq < total; seq++) expect(got.get(seq)?.equals(numbered(seq, sizes(seq)))).toBe(true);
     const stats = proxy.stats();
     expect(stats.upstream.forwarded).toBe(total);
@@ -118,7 +118,7 @@ describe('ImpairmentProxy', () => {
     for (let i = 0; i < total; i++) client.send(numbered(i, 64), proxyPort, HOST);
     await eventually(
       () => settled(proxy.stats(), total, echo.received(), received),
-      3000,
+      30_000,
       'the proxy to settle',
     );
     const stats = proxy.stats();
@@ -160,7 +160,7 @@ describe('ImpairmentProxy', () => {
     for (let i = 0; i < total; i++) client.send(numbered(i, 200), proxyPort, HOST);
     await eventually(
       () => settled(proxy.stats(), total, echo.received(), received),
-      3000,
+      30_000,
       'the proxy to settle',
     );
     const stats = proxy.stats();
@@ -186,7 +186,7 @@ describe('ImpairmentProxy', () => {
     });
     const startedAt = performance.now();
     for (let i = 0; i < 200; i++) client.send(numbered(i, 1000), proxyPort, HOST);
-    await eventually(() => received === 200, 4000, 'all echoes');
+    await eventually(() => received === 200, 30_000, 'all echoes');
     expect(lastAt - startedAt).toBeGreaterThanOrEqual(399);
     expect(proxy.stats().upstream.dropped.queue).toBe(0);
     expect(proxy.stats().upstream.peakQueueBytes).toBeGreaterThan(100_000);
@@ -205,7 +205,7 @@ describe('ImpairmentProxy', () => {
       });
       for (let k = 0; k < 20; k++) client.send(numbered(index, 50), proxyPort, HOST);
     });
-    await eventually(() => received === 60, 3000, 'all echoes');
+    await eventually(() => received === 60, 30_000, 'all echoes');
     expect(wrong).toEqual([]);
     expect(echo.sources.size).toBe(3);
     expect(proxy.stats()).toMatchObject({ clients: 3, clientsTotal: 3 });
@@ -224,9 +224,9 @@ describe('ImpairmentProxy', () => {
     const first = await udpSocket();
     const second = await udpSocket();
     first.send('a', port, HOST);
-    await eventually(() => proxy.stats().downstream.forwarded === 1, 3000, 'the first echo');
+    await eventually(() => proxy.stats().downstream.forwarded === 1, 30_000, 'the first echo');
     second.send('b', port, HOST);
-    await eventually(() => proxy.stats().refusedClients === 1, 3000, 'the refusal');
+    await eventually(() => proxy.stats().refusedClients === 1, 30_000, 'the refusal');
     expect(proxy.stats().clients).toBe(1);
   });
 
@@ -235,7 +235,7 @@ describe('ImpairmentProxy', () => {
     const { proxy, proxyPort } = await proxyTo(echo.port, { delayMs: 2000 });
     const client = await udpSocket();
     client.send('late', proxyPort, HOST);
-    await eventually(() => proxy.stats().pending === 1, 3000, 'the datagram to queue');
+    await eventually(() => proxy.stats().pending === 1, 30_000, 'the datagram to queue');
     await proxy.stop();
     await proxy.stop();
     expect(proxy.stats().pending).toBe(0);

@@ -1,7 +1,9 @@
 /** File helpers for end-to-end tests, free of side effects (no hooks, no config). */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitUntil } from './wait.js';
 
 /** Writes `size` random bytes to `path`; returns their SHA-256 (hex). */
 export async function randomFile(path: string, size: number): Promise<string> {
@@ -19,4 +21,36 @@ export function sha256File(path: string): Promise<string> {
       .on('end', () => resolve(hash.digest('hex')))
       .on('error', reject);
   });
+}
+
+/** Every `.ferry-partial-*` name under `dir` (recursively), relative to it, sorted. */
+export async function partialFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.filter((p) => p.split('/').pop()!.startsWith('.ferry-partial-')).sort();
+}
+
+/**
+ * Waits until a partial file in `dir` has persisted some progress: its sidecar records at least one
+ * block (the first sidecar, written when the partial is opened, records none). A process killed
+ * after this loses only what came since, and a resume finds blocks to keep.
+ */
+export function persistedPartial(dir: string, timeoutMs = 30_000): Promise<true> {
+  const holdsBlocks = async (sidecar: string): Promise<boolean> => {
+    try {
+      const state = JSON.parse(await readFile(sidecar, 'utf8')) as { bitmap?: string };
+      return Buffer.from(state.bitmap ?? '', 'base64').some((byte) => byte !== 0);
+    } catch {
+      return false; // being replaced, or gone: look again
+    }
+  };
+  return waitUntil(
+    `a partial file in ${dir} that has persisted progress`,
+    async () => {
+      for (const p of await partialFiles(dir)) {
+        if (p.endsWith('.state') && (await holdsBlocks(join(dir, p)))) return true;
+      }
+      return undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -11,12 +11,13 @@ import { createInterface } from 'node:readline';
 import { writeNewKeyFile } from '@ferry/crypto';
 import { afterAll, vi } from 'vitest';
 
-import { CLIENT_BIN, SERVER_BIN } from './bins.js';
+import { CLIENT_BIN, EXIT_PROBE, SERVER_BIN } from './bins.js';
 
-export { CLIENT_BIN, SERVER_BIN };
+export { CLIENT_BIN, EXIT_PROBE, SERVER_BIN };
 
-// Every test here starts processes and moves real data; the default 5 s is too tight on a busy machine.
-vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
+// Every test here starts processes and moves real data; on a busy machine (2 cores at load 10 or
+// more) a process that starts in 0.1 s alone takes seconds, and a test runs several of them.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const live = new Set<ChildProcess>();
 const dirs: string[] = [];
@@ -77,11 +78,13 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Close the reading end of the process's stdout at once, as `| head -0` would: every write fails. */
   closeStdout?: boolean;
+  /** Options for node itself, before the bin (e.g. ['--require', EXIT_PROBE]). */
+  nodeArgs?: readonly string[];
 }
 
 export function run(bin: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), bin, ...args], {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -100,10 +103,10 @@ export function run(bin: string, args: readonly string[], options: RunOptions = 
       child.kill('SIGKILL');
       reject(
         new Error(
-          `${args.join(' ')} did not finish in ${options.timeoutMs ?? 20_000} ms\n${stdout}\n${stderr}`,
+          `${args.join(' ')} did not finish in ${options.timeoutMs ?? 60_000} ms\n${stdout}\n${stderr}`,
         ),
       );
-    }, options.timeoutMs ?? 20_000);
+    }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -182,7 +185,7 @@ export function spawnFerry(args: readonly string[], options: RunOptions = {}): L
   return {
     child,
     exited,
-    waitFor: (match, timeoutMs = 15_000) =>
+    waitFor: (match, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const seen = events.find(match);
         if (seen !== undefined) {
@@ -221,15 +224,6 @@ export interface ServerOptions {
   gid?: number;
 }
 
-/** Polls `condition` every 25 ms until it holds; fails after `timeoutMs` saying what was awaited. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 export class ServerProcess {
   readonly lines: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -266,7 +260,7 @@ export class ServerProcess {
     });
     const server = new ServerProcess(child, 0);
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 30_000);
       createInterface({ input: child.stdout! }).on('line', (line) => {
         server.lines.push(line);
         const text = /udp:\/\/\S+:(\d+) /.exec(line);
@@ -300,4 +294,6 @@ export class ServerProcess {
   }
 }
 
-export { randomFile, sha256File } from './files.js';
+export { partialFiles, persistedPartial, randomFile, sha256File } from './files.js';
+export { UdpRelay } from './relay.js';
+export { sleep, waitUntil, within } from './wait.js';

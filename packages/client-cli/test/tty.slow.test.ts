@@ -14,6 +14,8 @@ import {
   ServerProcess,
   sandbox,
   sha256File,
+  UdpRelay,
+  waitUntil,
 } from '../../cli-kit/testing/harness.js';
 
 const hasScript =
@@ -50,14 +52,16 @@ class Terminal {
   }
 
   /** Waits until the output after `from` matches `pattern`; returns the new end offset. */
-  async waitFor(pattern: RegExp, from = 0, timeoutMs = 15_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = pattern.exec(this.text.slice(from));
-      if (match) return from + match.index + match[0].length;
-      if (Date.now() > deadline) throw new Error(`no ${pattern} in:\n${this.text.slice(from)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  async waitFor(pattern: RegExp, from = 0, timeoutMs = 60_000): Promise<number> {
+    const match = await waitUntil(
+      String(pattern),
+      () => pattern.exec(this.text.slice(from)) ?? undefined,
+      timeoutMs,
+      25,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; the terminal shows:\n${this.text.slice(from)}`);
+    });
+    return from + match.index + match[0].length;
   }
 }
 
@@ -77,8 +81,10 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
   it('shows the menu and prompt, completes names, draws progress, and Ctrl-C cancels the transfer, not the shell', async () => {
     await writeFile(join(box.root, 'hello world.txt'), 'hello');
     const digest = await randomFile(join(box.root, 'big.bin'), 40 * 1024 * 1024);
-    // Small blocks keep the big download going long enough to interrupt it.
-    const args = ['127.0.0.1', String(server.port), '--key', box.keyFile, '--block-size', '1024'];
+    // Through a relay that can hold the big download part-way, so that Ctrl-C lands in its middle
+    // however fast or busy the machine. Small blocks, then the default size when it is resumed.
+    const relay = await UdpRelay.open(server.port, 0);
+    const args = ['127.0.0.1', String(relay.port), '--key', box.keyFile, '--block-size', '1024'];
     const command = [process.execPath, CLIENT_BIN, ...args].map((w) => `'${w}'`).join(' ');
     const child = spawn('script', ['-qfec', command, '/dev/null'], {
       cwd: box.work,
@@ -100,16 +106,19 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
       at = await term.waitFor(/received hello world\.txt -> hello world\.txt/, at);
       expect(await readFile(join(box.work, 'hello world.txt'), 'utf8')).toBe('hello');
 
+      const held = relay.holdAfter('down', 8 * 1024 * 1024);
       term.type('get big.bin\r');
       at = await term.waitFor(/big\.bin +[█░]+ +\d+%/, at);
+      await held;
       term.type('\u0003');
       at = await term.waitFor(/ferry: get big\.bin: .*cancel/, at);
       at = await term.waitFor(/ferry> /, at);
+      relay.release();
 
       term.type('get big.bin\r');
       at = await term.waitFor(/resume the interrupted get of big\.bin\? \[Y\/n\]/, at);
       term.type('y\r');
-      at = await term.waitFor(/received big\.bin -> big\.bin \(.*resumed after/, at, 30_000);
+      at = await term.waitFor(/received big\.bin -> big\.bin \(.*resumed after/, at);
       expect(await sha256File(join(box.work, 'big.bin'))).toBe(digest);
 
       // Asked before overwriting; "no" keeps the local file.
@@ -138,7 +147,7 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  }, 90_000);
+  });
 
   it('keeps its history in $XDG_STATE_HOME/ferry (moved from the config directory), never the answers to its questions, and Ctrl-D leaves on a new line', async () => {
     const state = join(box.dir, 'state');
@@ -173,7 +182,7 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
     const history = await readFile(join(state, 'ferry', 'history'), 'utf8');
     expect(history).toBe('list old-dir\nget asked.txt\nstat asked.txt\n');
     await expect(stat(legacy)).rejects.toThrow();
-  }, 90_000);
+  });
 
   it('a request refused before any transfer draws no progress bar, and its line names the file once', async () => {
     await writeFile(join(box.work, 'here.txt'), 'here');
@@ -196,5 +205,5 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
     } finally {
       term.child.kill('SIGKILL');
     }
-  }, 90_000);
+  });
 });

@@ -52,12 +52,10 @@ describe('key rotation as docs/SECURITY.md describes it', () => {
       const r = await as(key, both);
       expect(r.code, r.stderr).toBe(0);
     }
-    await waitUntil(
-      () =>
-        [oldName, newName].every((name) =>
-          both.lines.some((l) => l.includes(` ${name}@`) && l.includes('session opened')),
-        ),
-      `sessions of ${oldName} and ${newName} in the log:\n${both.lines.join('\n')}`,
+    await waitUntil(`sessions of ${oldName} and ${newName} in the log:\n${both.lines.join('\n')}`, () =>
+      [oldName, newName].every((name) =>
+        both.lines.some((l) => l.includes(` ${name}@`) && l.includes('session opened')),
+      ),
     );
     await both.stop();
 

@@ -12,6 +12,7 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
+  UdpRelay,
   waitUntil,
 } from '../../cli-kit/testing/harness.js';
 import { parseDuration } from '../src/cli.js';
@@ -171,15 +172,23 @@ describe('ferry-server running', () => {
     const box = await sandbox();
     const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
     const digest = await randomFile(join(box.work, 'late.bin'), 3 * 1024 * 1024);
+    // A relay holds the put part-way until the server is stopping: the transfer is certainly running
+    // then (not over yet, nor not begun), and what is left of it is small enough for the grace period.
+    const relay = await UdpRelay.open(server.port, 0);
+    const held = relay.holdAfter('up', 2.5 * 1024 * 1024);
     const client = spawnFerry(
-      ['put', server.address, 'late.bin', '--key', box.keyFile, '--json', '--limit', '2M'],
+      ['put', `127.0.0.1:${relay.port}`, 'late.bin', '--key', box.keyFile, '--json'],
       {
         cwd: box.work,
         env: box.env,
       },
     );
-    await client.waitFor((e) => e.type === 'progress' && Number(e.bytes) > 0);
+    await held;
     const stopped = server.stop('SIGTERM');
+    await waitUntil('the server to begin stopping', () =>
+      server.lines.some((l) => /SIGTERM: stopping/.test(l)),
+    );
+    relay.release();
     const ended = await client.exited;
     expect(ended.code, ended.stderr).toBe(0);
     expect(await sha256File(join(box.root, 'late.bin'))).toBe(digest);
@@ -223,9 +232,8 @@ describe('ferry-server running', () => {
       / warn: .* delete nope\.txt refused \(ENOENT\): /,
       / warn: .* get \.\.\/etc\/passwd refused \(EINVAL\): /,
     ];
-    await waitUntil(
-      () => expected.every((pattern) => text.lines.some((line) => pattern.test(line))),
-      `log lines ${expected.join(', ')} in:\n${text.lines.join('\n')}`,
+    await waitUntil(`log lines ${expected.join(', ')} in:\n${text.lines.join('\n')}`, () =>
+      expected.every((pattern) => text.lines.some((line) => pattern.test(line))),
     );
     await text.stop();
 
@@ -237,7 +245,7 @@ describe('ferry-server running', () => {
     });
     await refusals(json);
     const refused = () => parseEvents(json.lines.join('\n')).filter((e) => e.type === 'refused');
-    await waitUntil(() => refused().length === 4, 'four refused events');
+    await waitUntil('four refused events', () => refused().length === 4);
     expect(refused()).toEqual([
       expect.objectContaining({ level: 'warn', op: 'put', path: 'a.txt', code: 'EEXIST' }),
       expect.objectContaining({ op: 'rename', from: 'a.txt', to: 'b.txt', code: 'EEXIST' }),
@@ -272,9 +280,8 @@ describe('ferry-server running', () => {
       const put = await ferry(['put', server.address, 'new.txt', '--key', box.keyFile], opts);
       expect(put.code, put.stderr).toBe(5);
       expect(put.stderr).toMatch(/permission denied/);
-      await waitUntil(
-        () => server.lines.some((l) => / put new\.txt refused \(EACCES\)/.test(l)),
-        `the refused put in:\n${server.lines.join('\n')}`,
+      await waitUntil(`the refused put in:\n${server.lines.join('\n')}`, () =>
+        server.lines.some((l) => / put new\.txt refused \(EACCES\)/.test(l)),
       );
       await server.stop();
     } finally {

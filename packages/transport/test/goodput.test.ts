@@ -150,8 +150,11 @@ describe.skipIf(!ENABLED)('goodput on loopback (real sockets, in-memory source a
       });
     await request({ op: 'put', id: 1, path: 'f', size, overwrite: false, resume: false });
     await client.sendBlocks(1, source);
-    // The server's row is written when its last block is; wait for it.
-    while (rows.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // The server's row is written when its last block is; wait for it (bounded: a minute).
+    for (let i = 0; rows.length === 0; i++) {
+      if (i === 6_000) throw new Error('the server never finished receiving the put');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     await request({ op: 'get', id: 2, path: 'f' });
     const into = Buffer.alloc(size);
     const started = performance.now();

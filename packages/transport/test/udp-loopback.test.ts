@@ -9,7 +9,10 @@ import { randomKey, seededBytes, TEST_KEY } from './helpers/sim-harness.js';
 /**
  * The Node adapter on real sockets (loopback): connect() and UdpServer over IPv4 and IPv6, control
  * messages, a multi-megabyte transfer each way with in-memory sources and sinks, and the failures a
- * user meets first (wrong key, nothing listening, server going away). Every wait is bounded.
+ * user meets first (wrong key, nothing listening, server going away). Every wait is bounded, and
+ * generously: the bounds only catch a hang. Where a test means "at once", the slow path it rules out
+ * (a handshake or idle timeout) is made far longer than the bound, so the wall clock of a busy machine
+ * cannot be mistaken for it.
  */
 const BLOCK = 16 * 1024;
 const SIZE = 8 * 1024 * 1024 + 123;
@@ -140,9 +143,9 @@ async function startServer(host: string, options: { idleTimeoutMs?: number } = {
 
 async function startClient(host: string, port: number, extra: Partial<Parameters<typeof connect>[0]> = {}) {
   const client = await within(
-    5_000,
+    45_000,
     'connect',
-    connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 3_000, ...extra }),
+    connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 30_000, ...extra }),
   );
   cleanups.push(() => client.end());
   let nextId = 1;
@@ -154,7 +157,7 @@ async function startClient(host: string, port: number, extra: Partial<Parameters
     waiting.delete(key);
   });
   const expectMessage = (key: string): Promise<Message> =>
-    within(5_000, key, new Promise<Message>((resolve) => waiting.set(key, resolve)));
+    within(30_000, key, new Promise<Message>((resolve) => waiting.set(key, resolve)));
   const request = (op: string, fields: object = {}): { id: number; reply: Promise<Message> } => {
     const id = nextId++;
     const reply = expectMessage(`reply ${id}`);
@@ -177,26 +180,22 @@ const HOSTS = [
 ];
 
 describe.each(HOSTS)('UDP loopback on $host', ({ host, available }) => {
-  it.skipIf(!available)(
-    'connects and exchanges control messages',
-    async () => {
-      const { address, sessions } = await startServer(host);
-      const { client, request } = await startClient(host, address.port);
-      expect(client.access).toBe('read-write');
-      expect(client.blockSize).toBe(BLOCK);
-      for (const path of ['hello', 'dïr/ünïcödé', `${'d/'.repeat(1000)}x`]) {
-        const reply = (await request('stat', { path }).reply) as Message & {
-          entry: { name: string; size: number };
-        };
-        expect(reply.entry.name).toBe(path.split('/').pop());
-        expect(reply.entry.size).toBe(Buffer.byteLength(path));
-      }
-      // A message the peer would refuse is refused here, at once, with a typed error.
-      expect(() => client.send(encode({ op: 'echo', id: 1 }))).toThrow(FerryError);
-      expect(sessions).toHaveLength(1);
-    },
-    15_000,
-  );
+  it.skipIf(!available)('connects and exchanges control messages', async () => {
+    const { address, sessions } = await startServer(host);
+    const { client, request } = await startClient(host, address.port);
+    expect(client.access).toBe('read-write');
+    expect(client.blockSize).toBe(BLOCK);
+    for (const path of ['hello', 'dïr/ünïcödé', `${'d/'.repeat(1000)}x`]) {
+      const reply = (await request('stat', { path }).reply) as Message & {
+        entry: { name: string; size: number };
+      };
+      expect(reply.entry.name).toBe(path.split('/').pop());
+      expect(reply.entry.size).toBe(Buffer.byteLength(path));
+    }
+    // A message the peer would refuse is refused here, at once, with a typed error.
+    expect(() => client.send(encode({ op: 'echo', id: 1 }))).toThrow(FerryError);
+    expect(sessions).toHaveLength(1);
+  });
 
   it.skipIf(!available)(
     `moves ${SIZE} B each way bit-exact (sendBlocks / receiveBlocks)`,
@@ -208,8 +207,8 @@ describe.each(HOSTS)('UDP loopback on $host', ({ host, available }) => {
       const data = seededBytes(77, SIZE);
       const put = request('put', { path: 'up', size: SIZE, overwrite: false, resume: false });
       expect((await put.reply).ok).toBe(true);
-      await within(20_000, 'upload', client.sendBlocks(put.id, memorySource(data)));
-      await within(5_000, 'upload write', Promise.all(uploads));
+      await within(45_000, 'upload', client.sendBlocks(put.id, memorySource(data)));
+      await within(30_000, 'upload write', Promise.all(uploads));
       expect(sha256(stored.get(put.id)!)).toBe(sha256(data));
 
       // Download: the server holds its blocks until the reply is acknowledged.
@@ -219,7 +218,7 @@ describe.each(HOSTS)('UDP loopback on $host', ({ host, available }) => {
       expect(reply.size).toBe(SIZE);
       const digest = expectMessage(`digest ${get.id}`);
       await within(
-        20_000,
+        45_000,
         'download',
         client.receiveBlocks(get.id, SIZE, memorySink(into, client.blockSize)),
       );
@@ -234,70 +233,63 @@ describe.each(HOSTS)('UDP loopback on $host', ({ host, available }) => {
       expect(stats.bytesSent).toBeGreaterThan(SIZE);
       expect(stats.drops['bad-mac']).toBe(0);
     },
-    60_000,
+    120_000,
   );
 
-  it.skipIf(!available)(
-    'a wrong key fails the handshake quickly with EAUTH',
-    async () => {
-      const { address, server } = await startServer(host);
-      const started = performance.now();
-      const error = await failure(
-        within(
-          5_000,
-          'connect',
-          connect({ host, port: address.port, key: randomKey(), maxBlockSize: BLOCK }),
-        ),
-      );
-      expect(error.code).toBe('EAUTH');
-      expect(performance.now() - started).toBeLessThan(2_000);
-      expect(server.sessionCount).toBe(0);
-      expect((server.stats() as { rejectsSent: number }).rejectsSent).toBeGreaterThanOrEqual(1);
-    },
-    10_000,
-  );
+  it.skipIf(!available)('a wrong key fails the handshake quickly with EAUTH', async () => {
+    const { address, server } = await startServer(host);
+    // Quickly: the server's REJECT ends it, long before the handshake would time out.
+    const error = await failure(
+      within(
+        30_000,
+        'connect',
+        connect({
+          host,
+          port: address.port,
+          key: randomKey(),
+          maxBlockSize: BLOCK,
+          handshakeTimeoutMs: 120_000,
+        }),
+      ),
+    );
+    expect(error.code).toBe('EAUTH');
+    expect(server.sessionCount).toBe(0);
+    expect((server.stats() as { rejectsSent: number }).rejectsSent).toBeGreaterThanOrEqual(1);
+  });
 
-  it.skipIf(!available)(
-    'nothing listening: a clear FerryError, without a hang',
-    async () => {
-      // A port that was just free: bind, note it, close.
-      const probe = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-      const port = await new Promise<number>((resolve) =>
-        probe.bind(0, host, () => resolve(probe.address().port)),
-      );
-      await new Promise<void>((resolve) => probe.close(() => resolve()));
-      const started = performance.now();
-      const error = await failure(
-        within(
-          5_000,
-          'connect',
-          connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 2_000 }),
-        ),
-      );
-      expect(['ECONNREFUSED', 'ETIMEDOUT']).toContain(error.code);
-      expect(error.message).toMatch(/listening|answer|refused/);
-      expect(performance.now() - started).toBeLessThan(3_000);
-    },
-    10_000,
-  );
+  it.skipIf(!available)('nothing listening: a clear FerryError, without a hang', async () => {
+    // A port that was just free: bind, note it, close.
+    const probe = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const port = await new Promise<number>((resolve) =>
+      probe.bind(0, host, () => resolve(probe.address().port)),
+    );
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    // Refused at once (ICMP), or given up after the handshake timeout: either way, no hang.
+    const error = await failure(
+      within(
+        30_000,
+        'connect',
+        connect({ host, port, key: TEST_KEY, maxBlockSize: BLOCK, handshakeTimeoutMs: 2_000 }),
+      ),
+    );
+    expect(['ECONNREFUSED', 'ETIMEDOUT']).toContain(error.code);
+    expect(error.message).toMatch(/listening|answer|refused/);
+  });
 
-  it.skipIf(!available)(
-    'server close ends the client session',
-    async () => {
-      const { address, server } = await startServer(host);
-      const { client, request } = await startClient(host, address.port, { idleTimeoutMs: 5_000 });
-      await request('stat', { path: 'up' }).reply;
-      const closed = client.closed();
-      await server.close();
-      const info = await within(3_000, 'client session end', closed);
-      expect(info.remote).toBe(true);
-      expect(info.code).toBe('OK');
-      expect(client.isClosed).toBe(true);
-      // Its API now refuses work with a typed error.
-      expect(() => client.send(Buffer.from('{}'))).toThrow(FerryError);
-    },
-    10_000,
-  );
+  it.skipIf(!available)('server close ends the client session', async () => {
+    const { address, server } = await startServer(host);
+    // The server's CLOSE ends it (remote, OK), long before the idle timeout would.
+    const { client, request } = await startClient(host, address.port, { idleTimeoutMs: 120_000 });
+    await request('stat', { path: 'up' }).reply;
+    const closed = client.closed();
+    await server.close();
+    const info = await within(30_000, 'client session end', closed);
+    expect(info.remote).toBe(true);
+    expect(info.code).toBe('OK');
+    expect(client.isClosed).toBe(true);
+    // Its API now refuses work with a typed error.
+    expect(() => client.send(Buffer.from('{}'))).toThrow(FerryError);
+  });
 });
 
 describe('UDP loopback sessions', () => {
@@ -307,21 +299,22 @@ describe('UDP loopback sessions', () => {
     await request('stat', { path: 'up' }).reply;
     const serverSide = sessions[0]!.closed();
     await client.end('done');
-    const info = await within(3_000, 'server session end', serverSide);
+    const info = await within(30_000, 'server session end', serverSide);
     expect(info.code).toBe('OK');
     expect(info.remote).toBe(true);
-  }, 10_000);
+  });
 
   it('a server that vanishes without a word ends the client session promptly (ICMP refusal)', async () => {
     const { address, server } = await startServer('127.0.0.1');
-    const { client, request } = await startClient('127.0.0.1', address.port);
+    // Promptly: long before the idle timeout, which could otherwise end it too.
+    const { client, request } = await startClient('127.0.0.1', address.port, { idleTimeoutMs: 120_000 });
     await request('stat', { path: 'up' }).reply;
     crash(server);
     const closed = client.closed();
     client.send(encode({ op: 'stat', id: 99, path: 'anyone?' }));
-    const info = await within(3_000, 'client session end', closed);
-    expect(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']).toContain(info.code);
-  }, 10_000);
+    const info = await within(30_000, 'client session end', closed);
+    expect(['ECONNREFUSED', 'ECONNRESET']).toContain(info.code);
+  });
 
   it('a restarted server resets the old session at once (RESET with the reset token)', async () => {
     const first = await startServer('127.0.0.1');
@@ -339,10 +332,10 @@ describe('UDP loopback sessions', () => {
     cleanups.push(() => second.close());
     const closed = client.closed();
     client.send(encode({ op: 'stat', id: 99, path: 'anyone?' }));
-    const info = await within(3_000, 'client session end', closed);
+    const info = await within(30_000, 'client session end', closed);
     expect(info.code).toBe('ECONNRESET');
     expect((second.stats() as { resetsSent: number }).resetsSent).toBeGreaterThanOrEqual(1);
-  }, 10_000);
+  });
 
   it('several clients share one server socket', async () => {
     const { address, sessions } = await startServer('127.0.0.1');
@@ -356,5 +349,5 @@ describe('UDP loopback sessions', () => {
       'client 2',
     ]);
     expect(sessions).toHaveLength(3);
-  }, 15_000);
+  });
 });

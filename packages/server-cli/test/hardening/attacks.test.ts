@@ -12,6 +12,7 @@ import {
   type Client,
   connectClient,
   connIdOf,
+  drained,
   MB,
   newKey,
   onCleanup,
@@ -138,6 +139,7 @@ describe('injection into a live session', () => {
     let toServer = 0;
     let toClient = 0;
     let seen = 0;
+    const injections: Promise<void>[] = [];
     relay.tap = (direction) => {
       // After every 4th datagram, one forgery towards its receiver, from its peer's address.
       if (++seen % 4 !== 0) return true;
@@ -150,15 +152,18 @@ describe('injection into a live session', () => {
             : forgedClose(connId);
       if (direction === 'up') {
         toServer++;
-        void relay.injectToServer(me, d);
+        injections.push(relay.injectToServer(me, d));
       } else {
         toClient++;
-        void relay.injectToClient(me, d);
+        injections.push(relay.injectToClient(me, d));
       }
       return true;
     };
-    await within('the transfers', 60_000, roundTrip(client, 'injected.bin', 8 * MB + 5));
+    await within('the transfers', 90_000, roundTrip(client, 'injected.bin', 8 * MB + 5));
     relay.tap = undefined;
+    // Every forgery sent, and read by its receiver (which counts a drop as it reads), before counting.
+    await Promise.all(injections);
+    await drained([server.port, Number(me.split(':').pop())]);
     const after = await stats();
     const clientDrops = (client.stats().drops ?? {}) as Record<string, number>;
     console.log(
@@ -170,7 +175,7 @@ describe('injection into a live session', () => {
     expect(clientDrops['bad-mac']).toBeGreaterThanOrEqual(toClient * 0.95);
     expect(client.closed).toBe(false);
     await client.close();
-  }, 90_000);
+  }, 120_000);
 
   it('forged ACKs and DATA from an off-path address, and forged RESETs and REJECTs to the client, change nothing', async () => {
     const relay = await UdpRelay.open(server.port);
@@ -195,9 +200,10 @@ describe('injection into a live session', () => {
         }
       }
     })();
-    await within('the transfers', 60_000, roundTrip(client, 'offpath.bin', 6 * MB + 7));
+    await within('the transfers', 90_000, roundTrip(client, 'offpath.bin', 6 * MB + 7));
     stop = true;
     await attack;
+    await drained([server.port]);
     const after = await stats();
     console.log(
       `off-path: ${forgedToServer} forgeries; server bad-mac drops +${delta(after, before, 'bad-mac')}`,
@@ -208,7 +214,7 @@ describe('injection into a live session', () => {
     expect(attacker.bytesReceived).toBe(0);
     expect(client.closed).toBe(false);
     await client.close();
-  }, 90_000);
+  }, 120_000);
 });
 
 describe('an on-path attacker diverting authentic datagrams', () => {
@@ -228,7 +234,7 @@ describe('an on-path attacker diverting authentic datagrams', () => {
       void attacker.send(data);
       return false;
     };
-    const got = await within('the get', 60_000, client.get('diverted.bin', join(work, 'diverted.bin')));
+    const got = await within('the get', 90_000, client.get('diverted.bin', join(work, 'diverted.bin')));
     relay.tap = undefined;
     expect(got.sha256).toBe(digest);
     expect(await sha256File(join(work, 'diverted.bin'))).toBe(digest);
@@ -239,7 +245,7 @@ describe('an on-path attacker diverting authentic datagrams', () => {
     );
     expect(attacker.datagramsSent).toBeGreaterThan(0);
     await client.close();
-  }, 90_000);
+  }, 120_000);
 
   // A session follows an authentic datagram to a new address at once, but sends an unvalidated
   // address at most 3x what it received from it (RFC 9000, 8.2 and 9.3), so an on-path attacker
@@ -284,10 +290,12 @@ describe('replays of an earlier session', () => {
         if (i % 32 === 0) await sleep(1);
       }
     })();
-    await within('the live transfer', 60_000, roundTrip(live, 'during-replay.bin', 4 * MB + 1));
+    await within('the live transfer', 90_000, roundTrip(live, 'during-replay.bin', 4 * MB + 1));
     await replay;
-    await sleep(200);
+    // The server has read (and counted) every replayed datagram, and the stranger every answer.
+    await drained([server.port]);
     const after = await stats();
+    await drained([stranger.port]);
     const names = (await live.list()).map((e) => e.name);
     console.log(
       `replay: ${up.length} client datagrams replayed twice, ${Math.min(up.length, down.length)} server datagrams at the live client; ` +
@@ -306,7 +314,7 @@ describe('replays of an earlier session', () => {
     expect(live.closed).toBe(false);
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
     await live.close();
-  }, 90_000);
+  }, 120_000);
 });
 
 function randomHello(): Buffer {
@@ -391,7 +399,7 @@ describe('a handshake flood from hundreds of source ports', () => {
     // Legitimate clients, during the flood: new sessions, and the one opened before it.
     const served = await within(
       'the legitimate clients',
-      60_000,
+      90_000,
       Promise.all([
         roundTrip(first, 'flood-0.bin', 1 * MB),
         ...[1, 2, 3].map(async (n) => {
@@ -406,8 +414,10 @@ describe('a handshake flood from hundreds of source ports', () => {
     await floodDone;
     flooding = false;
     await watcher;
-    await sleep(200);
+    // The server has read (and counted) the whole flood, and the attackers every answer to it.
+    await drained([server.port]);
     const after = await stats();
+    await drained(attackers.map((a) => a.port));
     const sent = attackers.reduce((n, a) => n + a.bytesSent, 0);
     const received = attackers.reduce((n, a) => n + a.bytesReceived, 0);
     const worst = Math.max(...attackers.map((a) => a.bytesReceived / a.bytesSent));

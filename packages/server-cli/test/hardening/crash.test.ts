@@ -1,94 +1,82 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeNewKeyFile } from '@ferry/crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   binEnv,
   CLIENT_BIN,
   MB,
   partialFiles,
+  persistedPartial,
   randomFile,
   runBin,
   sha256File,
   spawnBin,
   startServerBin,
   tempDir,
-  waitUntil,
+  UdpRelay,
 } from './helpers.js';
 
 /**
  * Crashes, with the real bins: the client or the server SIGKILLed in the middle of a transfer, then
  * the transfer resumed (bit-exact, moving noticeably less than the whole file), and no temporary
  * file left behind, after completion or, for an abandoned put, after the partial-file lifetime.
+ *
+ * "In the middle" is made certain, not raced: the client talks to the server through a relay that
+ * lets part of the file through and then holds the rest, so the transfer stands still there however
+ * fast or busy the machine is, until the test has killed what it means to kill.
  */
-let dir: string;
-let root: string;
-let work: string;
-let keyFile: string;
-let env: NodeJS.ProcessEnv;
 
-beforeAll(async () => {
-  dir = await tempDir();
-  root = join(dir, 'root');
-  work = join(dir, 'work');
+/** A test's own root, working directory and key: what one test leaves behind never fails another. */
+async function sandbox() {
+  const dir = await tempDir();
+  const root = join(dir, 'root');
+  const work = join(dir, 'work');
   await mkdir(root);
   await mkdir(work);
-  keyFile = join(dir, 'key');
+  const keyFile = join(dir, 'key');
   await writeNewKeyFile(keyFile);
-  env = binEnv(dir);
-});
-
-const ferry = (args: readonly string[]) =>
-  spawnBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env });
-const ferryDone = (args: readonly string[]) =>
-  runBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env, timeoutMs: 60_000 });
-const progressed = (bytes: number) => (e: Record<string, unknown>) =>
-  e.type === 'progress' && Number(e.bytes) >= bytes;
-
-/**
- * Waits until a partial file in `where` has persisted some progress (its sidecar records at least
- * one block; the first sidecar, written at the start, records none): a kill then loses little.
- */
-function persisted(where: string): Promise<true> {
-  const holdsBlocks = async (sidecar: string): Promise<boolean> => {
-    try {
-      const state = JSON.parse(await readFile(sidecar, 'utf8')) as { bitmap?: string };
-      return Buffer.from(state.bitmap ?? '', 'base64').some((byte) => byte !== 0);
-    } catch {
-      return false; // being replaced, or gone: look again
-    }
-  };
-  return waitUntil(
-    `a partial in ${where} that has persisted progress`,
-    async () => {
-      for (const p of await partialFiles(where)) {
-        if (p.endsWith('.state') && (await holdsBlocks(join(where, p)))) return true;
-      }
-      return undefined;
+  const env = binEnv(dir);
+  return {
+    root,
+    work,
+    keyFile,
+    env,
+    /** `ferry ARGS… --key KEY --json`, left running. */
+    ferry: (args: readonly string[]) =>
+      spawnBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env }),
+    /** `ferry ARGS… --key KEY --json`, run to completion. */
+    ferryDone: (args: readonly string[]) =>
+      runBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env, timeoutMs: 90_000 }),
+    async noTemporaryFiles(): Promise<void> {
+      expect(await partialFiles(root)).toEqual([]);
+      expect(await partialFiles(work)).toEqual([]);
     },
-    30_000,
-  );
+  };
 }
 
-async function noTemporaryFiles(): Promise<void> {
-  expect(await partialFiles(root)).toEqual([]);
-  expect(await partialFiles(work)).toEqual([]);
+/** A relay to `port` that holds `direction` once it has carried `bytes`; `held` resolves then. */
+async function holdingRelay(port: number, direction: 'up' | 'down', bytes: number) {
+  const relay = await UdpRelay.open(port, 0);
+  return Object.assign(relay, { held: relay.holdAfter(direction, bytes) });
 }
 
 describe('the client killed mid-transfer', () => {
-  it('put: SIGKILL a third of the way, then put --resume completes bit-exact, sending only the rest', async () => {
-    const server = await startServerBin(root, keyFile, { env });
+  it('put: SIGKILL half-way, then put --resume completes bit-exact, sending only the rest', async () => {
+    const box = await sandbox();
+    const server = await startServerBin(box.root, box.keyFile, { env: box.env });
     const size = 24 * MB + 11;
-    const digest = await randomFile(join(work, 'up.bin'), size);
-    const first = ferry(['put', `127.0.0.1:${server.port}`, 'up.bin', '--limit', '8M']);
-    await first.waitFor(progressed(8 * MB));
-    await persisted(root);
+    const digest = await randomFile(join(box.work, 'up.bin'), size);
+    const relay = await holdingRelay(server.port, 'up', 12 * MB);
+    const first = box.ferry(['put', `127.0.0.1:${relay.port}`, 'up.bin']);
+    await relay.held;
+    await persistedPartial(box.root);
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
-    expect(existsSync(join(root, 'up.bin'))).toBe(false);
+    expect(existsSync(join(box.root, 'up.bin'))).toBe(false);
 
-    const resumed = await ferryDone(['put', `127.0.0.1:${server.port}`, 'up.bin', '--resume']);
+    const resumed = await box.ferryDone(['put', `127.0.0.1:${server.port}`, 'up.bin', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const done = resumed.events.find((e) => e.type === 'done')!;
     console.log(
@@ -96,85 +84,96 @@ describe('the client killed mid-transfer', () => {
     );
     expect(done).toMatchObject({ sha256: digest });
     expect(Number(done.resumedBytes)).toBeGreaterThan(0);
-    expect(await sha256File(join(root, 'up.bin'))).toBe(digest);
-    await noTemporaryFiles();
+    expect(await sha256File(join(box.root, 'up.bin'))).toBe(digest);
+    await box.noTemporaryFiles();
     server.child.kill('SIGTERM');
     await server.exited;
-  }, 90_000);
+  });
 
   it('get: SIGKILL a third of the way, then get --resume completes bit-exact, fetching only the rest', async () => {
-    const server = await startServerBin(root, keyFile, { env });
+    const box = await sandbox();
+    const server = await startServerBin(box.root, box.keyFile, { env: box.env });
     const size = 32 * MB + 5;
-    const digest = await randomFile(join(root, 'down.bin'), size);
-    // Small blocks keep the download going long enough to be killed in the middle.
-    const first = ferry(['get', `127.0.0.1:${server.port}`, 'down.bin', '--block-size', '1024']);
-    await first.waitFor(progressed(8 * MB));
-    await persisted(work);
+    const digest = await randomFile(join(box.root, 'down.bin'), size);
+    const relay = await holdingRelay(server.port, 'down', 12 * MB);
+    // Small blocks here, the default size on resume: what was held is converted.
+    const first = box.ferry(['get', `127.0.0.1:${relay.port}`, 'down.bin', '--block-size', '1024']);
+    await relay.held;
+    await persistedPartial(box.work);
     first.child.kill('SIGKILL');
-    await first.exited;
-    expect(existsSync(join(work, 'down.bin'))).toBe(false);
-    expect((await partialFiles(work)).length).toBeGreaterThan(0);
+    expect((await first.exited).signal).toBe('SIGKILL');
+    expect(existsSync(join(box.work, 'down.bin'))).toBe(false);
+    expect((await partialFiles(box.work)).length).toBeGreaterThan(0);
 
-    const resumed = await ferryDone(['get', `127.0.0.1:${server.port}`, 'down.bin', '--resume']);
+    const resumed = await box.ferryDone(['get', `127.0.0.1:${server.port}`, 'down.bin', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const done = resumed.events.find((e) => e.type === 'done')!;
     console.log(`client killed mid-get: resumed with ${done.resumedBytes} of ${size} bytes already here`);
     expect(done).toMatchObject({ sha256: digest });
     expect(Number(done.resumedBytes)).toBeGreaterThan(0);
-    expect(await sha256File(join(work, 'down.bin'))).toBe(digest);
-    await noTemporaryFiles();
+    expect(await sha256File(join(box.work, 'down.bin'))).toBe(digest);
+    await box.noTemporaryFiles();
     server.child.kill('SIGTERM');
     await server.exited;
-  }, 90_000);
+  });
 });
 
 describe('starting over instead of resuming', () => {
   it('a get and a put killed, then run again without --resume: bit-exact, and the old partial files are gone', async () => {
-    const server = await startServerBin(root, keyFile, { env });
+    const box = await sandbox();
+    const server = await startServerBin(box.root, box.keyFile, { env: box.env });
     const size = 24 * MB + 1;
-    const getDigest = await randomFile(join(root, 'again-down.bin'), size);
-    const putDigest = await randomFile(join(work, 'again-up.bin'), size);
-    const get = ferry(['get', `127.0.0.1:${server.port}`, 'again-down.bin', '--block-size', '1024']);
-    const put = ferry(['put', `127.0.0.1:${server.port}`, 'again-up.bin', '--limit', '8M']);
-    await Promise.all([get.waitFor(progressed(4 * MB)), put.waitFor(progressed(4 * MB))]);
+    const getDigest = await randomFile(join(box.root, 'again-down.bin'), size);
+    const putDigest = await randomFile(join(box.work, 'again-up.bin'), size);
+    // Each through its own relay, held a quarter of the way: neither can finish before it is killed.
+    const down = await holdingRelay(server.port, 'down', 6 * MB);
+    const up = await holdingRelay(server.port, 'up', 6 * MB);
+    const get = box.ferry(['get', `127.0.0.1:${down.port}`, 'again-down.bin', '--block-size', '1024']);
+    const put = box.ferry(['put', `127.0.0.1:${up.port}`, 'again-up.bin']);
+    await Promise.all([down.held, up.held]);
     get.child.kill('SIGKILL');
     put.child.kill('SIGKILL');
-    await Promise.all([get.exited, put.exited]);
-    expect((await partialFiles(work)).length).toBeGreaterThan(0);
-    expect((await partialFiles(root)).length).toBeGreaterThan(0);
+    expect((await get.exited).signal).toBe('SIGKILL');
+    expect((await put.exited).signal).toBe('SIGKILL');
+    expect((await partialFiles(box.work)).length).toBeGreaterThan(0);
+    expect((await partialFiles(box.root)).length).toBeGreaterThan(0);
     const [got, sent] = await Promise.all([
-      ferryDone(['get', `127.0.0.1:${server.port}`, 'again-down.bin']),
-      ferryDone(['put', `127.0.0.1:${server.port}`, 'again-up.bin']),
+      box.ferryDone(['get', `127.0.0.1:${server.port}`, 'again-down.bin']),
+      box.ferryDone(['put', `127.0.0.1:${server.port}`, 'again-up.bin']),
     ]);
     expect(got.code, got.stderr).toBe(0);
     expect(sent.code, sent.stderr).toBe(0);
-    expect(await sha256File(join(work, 'again-down.bin'))).toBe(getDigest);
-    expect(await sha256File(join(root, 'again-up.bin'))).toBe(putDigest);
-    await noTemporaryFiles();
+    expect(await sha256File(join(box.work, 'again-down.bin'))).toBe(getDigest);
+    expect(await sha256File(join(box.root, 'again-up.bin'))).toBe(putDigest);
+    await box.noTemporaryFiles();
     server.child.kill('SIGTERM');
     await server.exited;
-  }, 90_000);
+  });
 });
 
 describe('the server killed mid-put', () => {
   it('SIGKILL, restart on the same root and port, put --resume: bit-exact, only the rest sent, nothing left over', async () => {
-    const first = await startServerBin(root, keyFile, { env });
+    const box = await sandbox();
+    const first = await startServerBin(box.root, box.keyFile, { env: box.env });
     const port = first.port;
     const size = 24 * MB + 3;
-    const digest = await randomFile(join(work, 'crash.bin'), size);
-    const client = ferry(['put', `127.0.0.1:${port}`, 'crash.bin', '--limit', '8M', '--timeout', '10']);
-    await client.waitFor(progressed(8 * MB));
-    await persisted(root);
+    const digest = await randomFile(join(box.work, 'crash.bin'), size);
+    const relay = await holdingRelay(port, 'up', 12 * MB);
+    const client = box.ferry(['put', `127.0.0.1:${relay.port}`, 'crash.bin', '--timeout', '10']);
+    await relay.held;
+    await persistedPartial(box.root);
     first.child.kill('SIGKILL');
     await first.exited;
-    const second = await startServerBin(root, keyFile, { env, port });
-    // The interrupted client learns of the restart (RESET) or times out; either way it says --resume.
+    const second = await startServerBin(box.root, box.keyFile, { env: box.env, port });
+    // What the client sent meanwhile reaches the restarted server, which answers RESET; had the
+    // restart taken longer than --timeout, the client timed out. Either way it says --resume.
+    relay.release();
     const ended = await client.exited;
     expect(ended.code).toBe(8);
-    expect(existsSync(join(root, 'crash.bin'))).toBe(false);
-    expect((await partialFiles(root)).length).toBeGreaterThan(0);
+    expect(existsSync(join(box.root, 'crash.bin'))).toBe(false);
+    expect((await partialFiles(box.root)).length).toBeGreaterThan(0);
 
-    const resumed = await ferryDone(['put', `127.0.0.1:${port}`, 'crash.bin', '--resume']);
+    const resumed = await box.ferryDone(['put', `127.0.0.1:${port}`, 'crash.bin', '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const done = resumed.events.find((e) => e.type === 'done')!;
     console.log(
@@ -182,62 +181,68 @@ describe('the server killed mid-put', () => {
     );
     expect(done).toMatchObject({ sha256: digest });
     expect(Number(done.resumedBytes)).toBeGreaterThan(0);
-    expect(await sha256File(join(root, 'crash.bin'))).toBe(digest);
-    await noTemporaryFiles();
+    expect(await sha256File(join(box.root, 'crash.bin'))).toBe(digest);
+    await box.noTemporaryFiles();
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
-  }, 90_000);
+  });
 });
+
+/** The names a sweep event says it removed. */
+const removedBy = (sweep: Record<string, unknown>): string[] => [...(sweep.removed as string[])].sort();
+const PARTIAL = /^\.ferry-partial-[0-9a-f]{32}$/;
 
 describe('abandoned partial files expire', () => {
   it('a put whose client was killed and never came back: its partial file is removed after --partial-ttl', async () => {
-    const expiring = join(dir, 'expiring');
-    await mkdir(expiring);
-    const server = await startServerBin(expiring, keyFile, {
-      env,
+    const box = await sandbox();
+    const server = await startServerBin(box.root, box.keyFile, {
+      env: box.env,
       args: ['--partial-ttl', '2s', '--timeout', '2'],
     });
-    await randomFile(join(work, 'abandoned.bin'), 16 * MB);
-    const client = ferry(['put', `127.0.0.1:${server.port}`, 'abandoned.bin', '--limit', '8M']);
-    await client.waitFor(progressed(4 * MB));
+    await randomFile(join(box.work, 'abandoned.bin'), 16 * MB);
+    const relay = await holdingRelay(server.port, 'up', 4 * MB);
+    const client = box.ferry(['put', `127.0.0.1:${relay.port}`, 'abandoned.bin']);
+    await relay.held;
+    const killedAt = Date.now();
     client.child.kill('SIGKILL');
     await client.exited;
-    expect((await partialFiles(expiring)).length).toBeGreaterThan(0);
-    const started = Date.now();
     // Idle timeout (2 s) ends the session; 2 s later the partial is stale; the sweep runs every second.
-    await waitUntil(
-      'the partial file to expire',
-      async () => ((await partialFiles(expiring)).length === 0 ? true : undefined),
-      15_000,
-    );
+    const sweep = await server.waitFor((e) => e.type === 'sweep');
     console.log(
-      `abandoned put: partial removed ${((Date.now() - started) / 1000).toFixed(1)} s after the client died`,
+      `abandoned put: partial removed ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the client died`,
     );
-    expect(server.events.some((e) => e.type === 'sweep')).toBe(true);
-    expect(existsSync(join(expiring, 'abandoned.bin'))).toBe(false);
+    // The sweep removed the put's partial, data file and sidecar, and nothing is left.
+    const removed = removedBy(sweep);
+    expect(removed).toHaveLength(2);
+    expect(removed[0]).toMatch(PARTIAL);
+    expect(removed[1]).toBe(`${removed[0]}.state`);
+    expect(await partialFiles(box.root)).toEqual([]);
+    expect(existsSync(join(box.root, 'abandoned.bin'))).toBe(false);
     server.child.kill('SIGTERM');
     await server.exited;
-  }, 60_000);
+  });
 
   it('a partial left by a killed server is removed by the restarted server once expired', async () => {
-    const stale = join(dir, 'stale');
-    await mkdir(stale);
-    const first = await startServerBin(stale, keyFile, { env });
-    await randomFile(join(work, 'orphan.bin'), 16 * MB);
-    const client = ferry(['put', `127.0.0.1:${first.port}`, 'orphan.bin', '--limit', '8M', '--timeout', '3']);
-    await client.waitFor(progressed(4 * MB));
+    const box = await sandbox();
+    const first = await startServerBin(box.root, box.keyFile, { env: box.env });
+    await randomFile(join(box.work, 'orphan.bin'), 16 * MB);
+    const relay = await holdingRelay(first.port, 'up', 4 * MB);
+    const client = box.ferry(['put', `127.0.0.1:${relay.port}`, 'orphan.bin', '--timeout', '3']);
+    await relay.held;
     first.child.kill('SIGKILL');
     client.child.kill('SIGKILL');
     await Promise.all([first.exited, client.exited]);
-    expect((await partialFiles(stale)).length).toBeGreaterThan(0);
-    const second = await startServerBin(stale, keyFile, { env, args: ['--partial-ttl', '1s'] });
-    await waitUntil(
-      'the orphaned partial to be swept',
-      async () => ((await partialFiles(stale)).length === 0 ? true : undefined),
-      10_000,
-    );
-    expect(existsSync(join(stale, 'orphan.bin'))).toBe(false);
+    const orphaned = await partialFiles(box.root);
+    expect(orphaned.length).toBeGreaterThan(0);
+    const second = await startServerBin(box.root, box.keyFile, {
+      env: box.env,
+      args: ['--partial-ttl', '1s'],
+    });
+    const sweep = await second.waitFor((e) => e.type === 'sweep');
+    expect(removedBy(sweep)).toEqual(orphaned);
+    expect(await partialFiles(box.root)).toEqual([]);
+    expect(existsSync(join(box.root, 'orphan.bin'))).toBe(false);
     second.child.kill('SIGTERM');
     await second.exited;
-  }, 60_000);
+  });
 });

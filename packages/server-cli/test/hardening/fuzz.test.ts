@@ -9,6 +9,7 @@ import {
   AttackerSocket,
   ChildServer,
   connectClient,
+  drained,
   flood,
   MB,
   newKey,
@@ -117,8 +118,10 @@ describe('fuzzing the server while it transfers', () => {
           rounds.push({ put: put.seconds, get: got.seconds });
         }
       })();
-      // Wait until the main session has traffic to mutate.
-      for (let i = 0; i < 200 && live().length < 100; i++) await new Promise((r) => setTimeout(r, 20));
+      await waitUntil(
+        'the main session to carry 100 datagrams to mutate',
+        () => live().length >= 100 || undefined,
+      );
 
       const attackers = await Promise.all(Array.from({ length: 8 }, () => AttackerSocket.open(server.port)));
       const kinds = [
@@ -182,6 +185,8 @@ describe('fuzzing the server while it transfers', () => {
       );
       flooding = false;
       await within('the transfers', 90_000, transfers);
+      // The server has read (and counted) every datagram of the flood.
+      await drained([server.port]);
       const after = await server.stats();
       clearInterval(sampler);
       peakRss = Math.max(peakRss, (await server.memory()).peakRss);

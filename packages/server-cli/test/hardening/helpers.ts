@@ -8,14 +8,15 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
-import { afterAll } from 'vitest';
+import { afterAll, vi } from 'vitest';
 import { CLIENT_BIN, SERVER_BIN } from '../../../cli-kit/testing/bins.js';
+import { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
 
 export const MB = 1024 * 1024;
 export const HOST = '127.0.0.1';
@@ -23,6 +24,10 @@ export { CLIENT_BIN, SERVER_BIN };
 
 const SERVER_CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
 const CLIENT_LIB = new URL('../../../client-cli/dist/index.js', import.meta.url).href;
+
+// These tests start processes and move real data; on a busy machine (2 cores at load 10 or more) a
+// step that takes a second alone takes ten.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 /** Runs `fn` when the test file ends (children killed, sockets closed, directories removed). */
@@ -39,40 +44,13 @@ export async function tempDir(prefix = 'ferry-hardening-'): Promise<string> {
   return dir;
 }
 
-export { randomFile, sha256File } from '../../../cli-kit/testing/files.js';
-
-/** Every `.ferry-partial-*` name under `dir` (recursively), relative to it. */
-export async function partialFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true });
-  return entries.filter((p) => p.split('/').pop()!.startsWith('.ferry-partial-')).sort();
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every `everyMs` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** Rejects after `ms` with a message naming `what`: an upper bound on a step's wall time. */
-export function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+export {
+  partialFiles,
+  persistedPartial,
+  randomFile,
+  sha256File,
+} from '../../../cli-kit/testing/files.js';
+export { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
 
 // ---- keys ----
 
@@ -138,7 +116,8 @@ export async function connectClient(options: ClientOptions): Promise<Client> {
   const lib = (await import(/* @vite-ignore */ CLIENT_LIB)) as {
     FerryClient: { connect(o: ClientOptions & { host: string }): Promise<Client> };
   };
-  const client = await lib.FerryClient.connect({ host: HOST, ...options });
+  // The library's 10 s handshake timeout is too tight for a busy machine; tests that mean a timeout say so.
+  const client = await lib.FerryClient.connect({ host: HOST, handshakeTimeoutMs: 30_000, ...options });
   onCleanup(() => client.close());
   return client;
 }
@@ -216,7 +195,7 @@ export class ChildServer {
       stderr += d;
     });
     const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server child did not start: ${stderr}`)), 10_000);
+      const timer = setTimeout(() => reject(new Error(`server child did not start: ${stderr}`)), 30_000);
       child.on('message', (m: { type?: string; port?: number }) => {
         if (m.type === 'listening') {
           clearTimeout(timer);
@@ -252,7 +231,7 @@ export class ChildServer {
     const id = this.nextId++;
     return within(
       'server stats',
-      10_000,
+      30_000,
       new Promise((resolve) => {
         this.waiting.set(id, resolve);
         this.child.send({ type: 'stats', id });
@@ -268,7 +247,7 @@ export class ChildServer {
   async close(): Promise<void> {
     if (!this.alive) return;
     this.child.send({ type: 'close', graceMs: 0 });
-    await within('server close', 10_000, this.exited);
+    await within('server close', 30_000, this.exited);
   }
 
   async kill(): Promise<void> {
@@ -285,20 +264,40 @@ export async function procMemory(pid: number): Promise<{ rss: number; peakRss: n
   return { rss: kb('VmRSS') * 1024, peakRss: kb('VmHWM') * 1024 };
 }
 
-/** Bytes waiting in the receive queue of the UDP socket bound to `port`, and its kernel drop count. */
-export async function udpQueue(port: number): Promise<{ rxQueue: number; drops: number } | undefined> {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+/** Every UDP socket's receive queue (bytes waiting) and kernel drop count, by local port. */
+async function udpQueues(): Promise<Map<number, { rxQueue: number; drops: number }>> {
+  const queues = new Map<number, { rxQueue: number; drops: number }>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f[1]?.endsWith(hexPort)) {
-        const [, rx] = (f[4] ?? '0:0').split(':');
-        return { rxQueue: Number.parseInt(rx ?? '0', 16), drops: Number(f[12] ?? 0) };
-      }
+      const port = Number.parseInt(f[1]?.split(':').pop() ?? '', 16);
+      if (Number.isNaN(port) || queues.has(port)) continue;
+      const [, rx] = (f[4] ?? '0:0').split(':');
+      queues.set(port, { rxQueue: Number.parseInt(rx ?? '0', 16), drops: Number(f[12] ?? 0) });
     }
   }
-  return undefined;
+  return queues;
+}
+
+/** Bytes waiting in the receive queue of the UDP socket bound to `port`, and its kernel drop count. */
+export async function udpQueue(port: number): Promise<{ rxQueue: number; drops: number } | undefined> {
+  return (await udpQueues()).get(port);
+}
+
+/**
+ * Waits until the UDP sockets bound to `ports` have nothing waiting: whatever was sent to them
+ * before has been read by their process (which counts a datagram as it reads it).
+ */
+export function drained(ports: readonly number[], timeoutMs = 30_000): Promise<true> {
+  return waitUntil(
+    `the receive queues of ports ${ports.length > 4 ? `${ports.slice(0, 4).join(', ')}…` : ports.join(', ')} to drain`,
+    async () => {
+      const queues = await udpQueues();
+      return ports.every((port) => (queues.get(port)?.rxQueue ?? 0) === 0) ? true : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 // ---- sockets ----
@@ -418,88 +417,7 @@ export async function flood(
 
 // ---- an on-path relay ----
 
-export type Direction = 'up' | 'down';
-
-/**
- * A UDP relay between clients and the server: clients connect to `port`; each client address gets
- * its own upstream socket. Every datagram is forwarded unchanged and, up to `maxCapture`, recorded in
- * order. `tap` sees each datagram first and may drop it (return false) — an on-path attacker's view.
- * `inject` sends a datagram as if it came from one side: towards the server from a client's upstream
- * socket, or towards a client from the relay's own address (which the client takes for the server's).
- */
-export class UdpRelay {
-  readonly captured: Array<{ direction: Direction; data: Buffer; client: string }> = [];
-  tap: ((direction: Direction, data: Buffer, client: string) => boolean) | undefined;
-  forwarding = true;
-  private readonly upstreams = new Map<string, Promise<dgram.Socket>>();
-  private readonly bound = new Map<string, dgram.Socket>();
-
-  private constructor(
-    readonly front: dgram.Socket,
-    readonly serverPort: number,
-    readonly maxCapture: number,
-  ) {
-    front.on('message', (data, rinfo) => {
-      const client = `${rinfo.address}:${rinfo.port}`;
-      void this.upstream(client, rinfo.port).then((up) =>
-        this.pass('up', data, client, () => up.send(data, this.serverPort, HOST)),
-      );
-    });
-  }
-
-  static async open(serverPort: number, maxCapture = 20_000): Promise<UdpRelay> {
-    return new UdpRelay(await bindSocket(), serverPort, maxCapture);
-  }
-
-  get port(): number {
-    return this.front.address().port;
-  }
-
-  get clients(): string[] {
-    return [...this.upstreams.keys()];
-  }
-
-  private pass(direction: Direction, data: Buffer, client: string, forward: () => void): void {
-    if (this.captured.length < this.maxCapture)
-      this.captured.push({ direction, data: Buffer.from(data), client });
-    if (this.tap !== undefined && !this.tap(direction, data, client)) return;
-    if (this.forwarding) forward();
-  }
-
-  private upstream(client: string, clientPort: number): Promise<dgram.Socket> {
-    const known = this.upstreams.get(client);
-    if (known !== undefined) return known;
-    const up = bindSocket().then((socket) => {
-      this.bound.set(client, socket);
-      socket.on('message', (data) =>
-        this.pass('down', data, client, () => this.front.send(data, clientPort, HOST)),
-      );
-      return socket;
-    });
-    this.upstreams.set(client, up);
-    return up;
-  }
-
-  /** Sends `data` to the server from `client`'s upstream socket (the server sees the client's relayed address). */
-  injectToServer(client: string, data: Buffer): Promise<void> {
-    const up = this.bound.get(client);
-    if (up === undefined) throw new Error(`no upstream for ${client}`);
-    return new Promise((resolve) => up.send(data, this.serverPort, HOST, () => resolve()));
-  }
-
-  /** Sends `data` to `client` from the relay's front socket (the client takes it for the server's). */
-  injectToClient(client: string, data: Buffer): Promise<void> {
-    const port = Number(client.split(':').pop());
-    return new Promise((resolve) => this.front.send(data, port, HOST, () => resolve()));
-  }
-
-  /** Captured datagrams of one direction (and optionally one client). */
-  of(direction: Direction, client?: string): Buffer[] {
-    return this.captured
-      .filter((c) => c.direction === direction && (client === undefined || c.client === client))
-      .map((c) => c.data);
-  }
-}
+export { type Direction, UdpRelay } from '../../../cli-kit/testing/relay.js';
 
 // ---- datagram shapes ----
 
@@ -569,24 +487,27 @@ export function spawnBin(
     }
     for (const l of [...listeners]) l();
   });
+  // 'close', not 'exit': only then has every line of its output been read. A process that has
+  // exited may still have lines in the pipe, the awaited event among them.
+  let closed = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
+      closed = true;
       for (const l of [...listeners]) l();
       resolve({ code, signal });
     }),
   );
-  const done = (): boolean => child.exitCode !== null || child.signalCode !== null;
   return {
     child,
     events,
     stderr: () => stderr,
     exited,
-    waitFor: (match, timeoutMs = 20_000) =>
+    waitFor: (match, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {
           const found = events.find(match);
           if (found !== undefined) finish(() => resolve(found));
-          else if (done())
+          else if (closed)
             finish(() => reject(new Error(`${args[0]} exited before the expected event: ${stderr}`)));
         };
         const timer = setTimeout(
@@ -644,7 +565,7 @@ export async function startServerBin(
     ],
     { env: options.env ?? process.env },
   );
-  const listening = await p.waitFor((e) => e.type === 'listening', 10_000);
+  const listening = await p.waitFor((e) => e.type === 'listening', 30_000);
   return Object.assign(p, { port: Number(listening.port) });
 }
 
