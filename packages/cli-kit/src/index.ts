@@ -5,5 +5,5 @@
  * harness both CLI packages' tests use (spawning the real bins).
  */
 export * from './argv.js';
-export { outputClosed, quietOnClosedOutput, tuneGarbageCollection } from './runtime.js';
+export { outputClosed, quietOnClosedOutput } from './runtime.js';
 export * from './usage.js';

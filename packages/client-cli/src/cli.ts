@@ -12,7 +12,6 @@ import {
   runMatched,
   stringOption,
   tidyHelp,
-  tuneGarbageCollection,
   usageError,
 } from '@ferry/cli-kit';
 import { type CAC, cac } from 'cac';
@@ -232,7 +231,6 @@ async function keygenCommand(file: string | undefined, options: Record<string, u
 
 /** Runs `ferry` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  tuneGarbageCollection();
   quietOnClosedOutput('ferry');
   let invocation: Invocation | undefined;
   const cli = buildCli((selected) => {

@@ -3,18 +3,12 @@
  * clients holding its key, as the seed's `server.py 7777` did. Prints one line on start; on SIGINT
  * or SIGTERM stops accepting, lets transfers finish for a short grace period and exits 0.
  */
+import { constants } from 'node:fs';
+import { access as checkAccess, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import {
-  flagOption,
-  parseWords,
-  runMatched,
-  stringOption,
-  tidyHelp,
-  tuneGarbageCollection,
-  usageError,
-} from '@ferry/cli-kit';
+import { flagOption, parseWords, runMatched, stringOption, tidyHelp, usageError } from '@ferry/cli-kit';
 import { cac } from 'cac';
 
 export const DEFAULT_PORT = 7777;
@@ -103,7 +97,6 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
 
 /** Runs `ferry-server` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  tuneGarbageCollection();
   const cli = cac('ferry-server');
   let settings: Settings | undefined;
   cli
@@ -146,7 +139,6 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(settings: Settings): Promise<number> {
-  const { access: checkAccess, constants, stat } = await import('node:fs/promises');
   const rootStat = await stat(settings.root).catch(() => undefined);
   if (rootStat === undefined) throw usageError(`the directory to serve, ${settings.root}, does not exist`);
   if (!rootStat.isDirectory()) throw usageError(`the root ${settings.root} is not a directory`);

@@ -1,0 +1,91 @@
+/**
+ * Starts a command from its bundle (one CommonJS file holding the command and its dependencies) with
+ * V8's code cache: the compiled code of an earlier run is kept in the user's cache directory and
+ * given back to V8, which then skips most parsing and compiling. Measured on `ferry stat`: 27 % less
+ * CPU per command (0.075 s against 0.103 s, medians of 20 paired runs). Imports only Node built-ins:
+ * it is what a bin loads first.
+ */
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire, Module } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { Script } from 'node:vm';
+
+/**
+ * The garbage-collector setting of a process that moves file data, applied before any code is
+ * compiled (V8 checks a code cache against the flags in force, so they must be the same at every run).
+ *
+ * ferry's JavaScript heap is small (about 10 MB) while its data lives in Buffers outside it, and V8
+ * counts the growth of that outside memory against an old-generation limit it derives from the small
+ * live heap. With the default growing factor a 56 MiB put ran 8-9 full mark-compacts in the
+ * receiving server (about a fifth of its busy time in a CPU profile). A fixed factor of 5 lets the
+ * limit scale with the transfer's buffers: 1 mark-compact, and the server's CPU for that put fell
+ * from 390 to 250 ms (measured with --trace-gc); the old generation still stops at
+ * --max-old-space-size.
+ */
+export function tuneGarbageCollection(): void {
+  setFlagsFromString('--heap-growing-percent=400');
+}
+
+interface Bundle {
+  main(argv: readonly string[]): Promise<number>;
+}
+
+/**
+ * Loads the CommonJS bundle at `url` (through the code cache) and runs its `main(argv)`; resolves to
+ * the exit code. The cache is written, once, after a run that had none (or whose cache V8 refused);
+ * any failure to read or write it only costs the compile it would have saved.
+ */
+export async function runBundle(url: URL, argv: readonly string[]): Promise<number> {
+  tuneGarbageCollection();
+  const filename = fileURLToPath(url);
+  const source = readFileSync(filename, 'utf8');
+  const cacheFile = codeCacheFile(filename);
+  let cachedData: Buffer | undefined;
+  if (cacheFile !== undefined) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      // No cache yet: this run makes it.
+    }
+  }
+  const script = new Script(Module.wrap(source), { filename, ...(cachedData ? { cachedData } : {}) });
+  const module = { exports: {} as Bundle };
+  const load = script.runInThisContext() as (...args: unknown[]) => void;
+  load.call(module.exports, module.exports, createRequire(filename), module, filename, dirname(filename));
+  const code = await module.exports.main(argv);
+  // After the run, so the cache also holds the functions it compiled on the way.
+  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+    saveQuietly(cacheFile, script.createCachedData());
+  }
+  return code;
+}
+
+/**
+ * Where the code cache of `bundle` lives: the user's own cache directory (a cache is code, so never a
+ * directory another user can write), named for the bundle's size and time and the Node version, so a
+ * new build or a new Node never meets an old cache.
+ */
+function codeCacheFile(bundle: string): string | undefined {
+  try {
+    const stats = statSync(bundle);
+    const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+    const name = `${stats.size}-${Math.trunc(stats.mtimeMs)}-${process.version}-${process.arch}.bin`;
+    return join(base, 'ferry', 'code-cache', name);
+  } catch {
+    return undefined;
+  }
+}
+
+function saveQuietly(file: string, data: Buffer): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, data, { mode: 0o600 });
+    renameSync(temp, file);
+  } catch {
+    // A read-only or full home: run without a cache.
+  }
+}
