@@ -104,9 +104,10 @@ describe('bench command line', () => {
 describe('commands run as a user runs them', () => {
   it('get the variables their #!/usr/bin/env -S line sets (the bench starts node itself)', async () => {
     const { commandEnv } = await import('../src/processes.js');
-    const { CLIENT_BIN, SERVER_BIN } = await import('../../cli-kit/testing/bins.js');
+    const { locateBins } = await import('../src/ferry.js');
+    const bins = locateBins({});
     const env = { PATH: '/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' };
-    expect(commandEnv(CLIENT_BIN, env)).toEqual({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '' });
-    expect(commandEnv(SERVER_BIN, env)).toBe(env);
+    expect(commandEnv(bins.ferry, env)).toEqual({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '' });
+    expect(commandEnv(bins.server, env)).toBe(env);
   });
 });
