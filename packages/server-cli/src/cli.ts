@@ -71,7 +71,9 @@ function seedCompatFrom(options: Record<string, unknown>, readOnly: boolean): Se
       writable && '--seed-compat-rw',
       seedNames && '--seed-compat-names',
     ].filter((o) => o !== false);
-    if (stray.length > 0) throw usageError(`${stray.join(', ')} only apply with --seed-compat PORT`);
+    if (stray.length > 0) {
+      throw usageError(`${stray.join(', ')} need${stray.length === 1 ? 's' : ''} --seed-compat PORT`);
+    }
     return undefined;
   }
   if (writable && readOnly) throw usageError('--seed-compat-rw contradicts --read-only; give one of them');
