@@ -45,6 +45,8 @@ export interface SeedCompatCounters {
   timedOut: number;
   /** Datagrams that were neither a command nor part of a conversation, or not a valid token. */
   dropped: number;
+  /** Commands not answered because more than COMMANDS_PER_SECOND arrived (forged ones look the same). */
+  rateLimited: number;
 }
 
 export function newCounters(): SeedCompatCounters {
@@ -59,5 +61,6 @@ export function newCounters(): SeedCompatCounters {
     refused: 0,
     timedOut: 0,
     dropped: 0,
+    rateLimited: 0,
   };
 }

@@ -7,6 +7,8 @@ import type { ResendTimer } from './resend.js';
 /** The file is read a block of this size at a time, the next one ahead while the current one is sent. */
 const READ_BLOCK_BYTES = 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Repeats of the first token to a client that has acknowledged nothing yet (1 + 2 + 4 s by default). */
+const UNANSWERED_REPEATS = 3;
 
 /**
  * A get for the seed's client: FE, then one token per chunk, each sent once the previous one is
@@ -30,6 +32,9 @@ export class SeedGet implements Conversation {
   #last = false;
   #state: 'loading' | 'waiting' | 'ended' = 'loading';
   #warnedResend = false;
+  /** True once the client acknowledged anything: its address is its own, not a forged one. */
+  #answered = false;
+  #unansweredRepeats = 0;
 
   private constructor(link: SeedLink, file: ReadableFile, fernet: Fernet, timer: ResendTimer, path: string) {
     this.#link = link;
@@ -65,6 +70,7 @@ export class SeedGet implements Conversation {
       this.#link.counters.dropped++;
       return;
     }
+    this.#answered = true;
     if (ack === 'resend') {
       this.#link.counters.resentOnRequest++;
       this.#timer.heard(now);
@@ -84,6 +90,12 @@ export class SeedGet implements Conversation {
       this.#link.counters.timedOut++;
       void this.#fail(`the client was silent for ${Math.round((now - this.#startedAt) / 1000)} s`, 'timeout');
     } else if (this.#timer.due(now)) {
+      // A get never acknowledged may come from a forged address: repeat it only a few times.
+      if (!this.#answered && ++this.#unansweredRepeats > UNANSWERED_REPEATS) {
+        this.#link.counters.timedOut++;
+        void this.#fail('the client never acknowledged anything', 'timeout');
+        return;
+      }
       this.#link.counters.resentOnTimeout++;
       if (!this.#warnedResend) {
         this.#warnedResend = true;

@@ -30,6 +30,12 @@ export const SEED_UPLOAD_PREFIX = 'send_';
 const LIST_PAGE = 256;
 /** Conversations remembered at most, transfers and final answers together (oldest dropped first). */
 const MAX_CONVERSATIONS = 4096;
+/**
+ * Commands answered per second, all clients together (and a burst of twice that). Any command can
+ * come from a forged address, and its answer (a 2 KiB list, a token) is larger than it: the budget
+ * bounds what the listener can be made to send to a third party.
+ */
+export const COMMANDS_PER_SECOND = 500;
 
 export interface SeedCompatOptions {
   port: number;
@@ -88,6 +94,8 @@ export class SeedCompatListener {
   #tick: NodeJS.Timeout | undefined;
   #uploads = 0;
   #closing = false;
+  #commandBudget = 2 * COMMANDS_PER_SECOND;
+  #budgetAt: number;
 
   constructor(storage: Storage, options: SeedCompatOptions, log: (event: ServerLogEvent) => void = () => {}) {
     this.#storage = storage;
@@ -96,6 +104,7 @@ export class SeedCompatListener {
     this.#fernet = new Fernet(options.key ?? SEED_KEY);
     this.#policy = { ...DEFAULT_RESEND_POLICY, ...options.resend };
     this.#now = options.now ?? Date.now;
+    this.#budgetAt = this.#now();
   }
 
   get writable(): boolean {
@@ -169,6 +178,10 @@ export class SeedCompatListener {
       return;
     }
     if (this.#closing) return;
+    if (!this.#takeCommandBudget()) {
+      this.#counters.rateLimited++;
+      return;
+    }
     if (current !== undefined) {
       // The same address and port again with a command: a new client socket where an old one was.
       this.#conversations.delete(key);
@@ -192,6 +205,17 @@ export class SeedCompatListener {
    * step runs (opening the file, listing); a newer command from the same address supersedes it, after
    * which nothing this link does reaches the client or the map.
    */
+  /** One command's worth of the per-second budget (a token bucket), or false when it is spent. */
+  #takeCommandBudget(): boolean {
+    const now = this.#now();
+    const refill = ((now - this.#budgetAt) / 1000) * COMMANDS_PER_SECOND;
+    this.#commandBudget = Math.min(2 * COMMANDS_PER_SECOND, this.#commandBudget + refill);
+    this.#budgetAt = now;
+    if (this.#commandBudget < 1) return false;
+    this.#commandBudget--;
+    return true;
+  }
+
   #link(key: string, rinfo: RemoteInfo): CommandLink {
     const listener = this;
     const placeholder: Conversation & { transferring: boolean } = {

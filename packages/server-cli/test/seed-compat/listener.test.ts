@@ -165,6 +165,36 @@ describe('seed-compatible listener: lost datagrams', () => {
   });
 });
 
+describe('seed-compatible listener: forged addresses', () => {
+  it('gives up a get that never hears an acknowledgement after three repeats of its first token', async () => {
+    const s = await start();
+    await writeFile(join(s.root, 'a.bin'), randomBytes(10_000));
+    const client = await peer(s.port);
+    client.send('get a.bin');
+    expect(await client.nextText()).toBe(SEED_TEXT.fileExists);
+    const first = await client.next();
+    for (let i = 0; i < 3; i++) expect((await client.next()).equals(first)).toBe(true);
+    await waitFor(() => s.listener.stats().transfers === 0, 'the unanswered get to be given up');
+    expect(s.listener.stats()).toMatchObject({ timedOut: 1, resentOnTimeout: 3 });
+    expect(client.pending).toBe(0);
+  });
+
+  it('answers at most 500 commands a second (a burst of 1,000): a flood of forged commands is bounded', async () => {
+    const s = await start({ now: () => 0 }); // a stopped clock: the budget never refills
+    const client = await peer(s.port);
+    // exit is answered at once, before the next datagram is read (a list would be superseded by the
+    // next); batches keep the replies within the client socket's buffer.
+    for (let batch = 0; batch < 10; batch++) {
+      for (let i = 0; i < 100; i++) client.send('exit');
+      for (let i = 0; i < 100; i++) expect(await client.nextText()).toBe(SEED_TEXT.exit);
+    }
+    for (let i = 0; i < 100; i++) client.send('exit');
+    await waitFor(() => s.listener.stats().rateLimited === 100, 'the rest to be counted');
+    expect(s.listener.stats().commands).toBe(1000);
+    expect(client.pending).toBe(0);
+  });
+});
+
 describe('seed-compatible listener: uploads', () => {
   it('shows an upload only once its empty end-chunk arrived, and an abandoned one never, leaving no spool file', async () => {
     const s = await start();
