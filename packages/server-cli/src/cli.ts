@@ -164,10 +164,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
     .option('--json', 'NDJSON log lines on stdout')
     // The seed's own client (client.py HOST PORT) on a second port: its wire format, its weak security.
-    .option(
-      '--seed-compat <port>',
-      "Also serve the seed's client.py on this UDP port (public key: see SECURITY.md)",
-    )
+    .option('--seed-compat <port>', "Also serve the seed's own client.py on this UDP port (weak security)")
     .option('--seed-compat-host <address>', 'Address for --seed-compat (default 127.0.0.1)')
     .option('--seed-compat-rw', 'Let seed clients put and rename (default: read-only)')
     .option('--seed-compat-key <file>', "A Fernet key file to use instead of the seed's public key")
@@ -175,6 +172,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--seed-compat-max-transfers <n>', 'Seed-client gets and puts at once (default 16)')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
     .example('  $ ferry-server --root /srv/files --keys /etc/ferry/keys')
+    .example("  $ ferry-server 7777 --seed-compat 7778    # and the seed's client.py on 127.0.0.1:7778")
     .action((port: string | undefined, options: Record<string, unknown>) => {
       settings = settingsFrom(port, options);
     });

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { LocalDiskStorage } from '@ferry/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SEED_TEXT } from '../../src/seed-compat/codec.js';
-import { SeedCompatListener, type SeedCompatOptions } from '../../src/seed-compat/listener.js';
+import {
+  SeedCompatListener,
+  type SeedCompatOptions,
+  seedCompatWarning,
+} from '../../src/seed-compat/listener.js';
 import { SeedPeer } from './peer.js';
 
 const RESEND_MS = 100;
@@ -278,5 +282,24 @@ describe('seed-compatible listener: many clients', () => {
     staying.send('list');
     expect(await staying.nextText()).toBe(SEED_TEXT.listHeader.slice(0, -1));
     expect(s.events.some((e) => e.type === 'seed-exit')).toBe(true);
+  });
+});
+
+describe('the start warning', () => {
+  it("says the seed's key is public, what anyone who reaches the port can do, and when the seed client cannot reach it", () => {
+    const bound = { address: '127.0.0.1', port: 7778, family: 'IPv4' };
+    const readOnly = seedCompatWarning(bound, false);
+    expect(readOnly).toContain('(read-only)');
+    expect(readOnly).toContain(
+      "the seed's public Fernet key: anyone who can reach this port can read every file served",
+    );
+    expect(readOnly).not.toContain('5001');
+    expect(seedCompatWarning(bound, true)).toContain('read every file served and add files');
+    expect(seedCompatWarning({ ...bound, port: 4000 }, false)).toContain(
+      "the seed's client only accepts ports 5001-65535",
+    );
+    const siteKey = seedCompatWarning(bound, false, '/etc/ferry/seed.key');
+    expect(siteKey).toContain('it uses the key in /etc/ferry/seed.key');
+    expect(siteKey).not.toContain('public');
   });
 });
