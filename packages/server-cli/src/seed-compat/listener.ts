@@ -283,9 +283,18 @@ export class SeedCompatListener {
       answer(text);
     };
     switch (command.kind) {
-      case 'list':
-        answer(await this.#list());
+      case 'list': {
+        let text: string;
+        try {
+          text = await this.#list();
+        } catch (error) {
+          const e = FerryError.from(error);
+          refuse('list', `${e.code}: ${e.message}`, `List failed: ${truncateUtf8(e.message, 512)}`);
+          return;
+        }
+        answer(text);
         return;
+      }
       case 'exit':
         this.#log({
           type: 'seed-exit',

@@ -273,6 +273,14 @@ describe('seed-compatible listener: many clients', () => {
     expect(s.listener.stats().refused).toBe(2);
   });
 
+  it('answers a list it cannot make with the reason, instead of leaving the client waiting', async () => {
+    const s = await start();
+    await rm(s.root, { recursive: true });
+    const client = await peer(s.port);
+    client.send('list');
+    expect(await client.nextText()).toMatch(/^List failed: .*no longer exists/);
+  });
+
   it('keeps serving other clients after one sends exit', async () => {
     const s = await start();
     const leaving = await peer(s.port);
