@@ -1,24 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCompatUnavailable } from '../src/seed-compat.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const cli = resolve(here, '../dist/cli.js');
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+import { runBenchCli } from './run-cli.js';
 
 describe("pnpm bench --seed-compat: the seed's client against both servers", () => {
   let dir: string;
@@ -31,7 +16,7 @@ describe("pnpm bench --seed-compat: the seed's client against both servers", () 
 
   it('moves the file both ways through ferry-server --seed-compat and the reimplemented seed server, every SHA-256 verified', async () => {
     const out = join(dir, 'result.json');
-    const { code, stderr } = await run([
+    const { code, stderr } = await runBenchCli([
       '--seed-compat',
       '--skip-peers',
       '--skip-algorithms',

@@ -88,6 +88,24 @@ async function receiveRest(client: SeedPeer, first: Buffer): Promise<Buffer> {
   throw new Error('too many chunks');
 }
 
+/** A client that has sent `put NAME` and FE, as the seed's client does before its first chunk. */
+async function openPut(port: number, name: string): Promise<SeedPeer> {
+  const client = await peer(port);
+  client.send(`put ${name}`);
+  client.send('FE');
+  return client;
+}
+
+/** Sends chunks one at a time as the seed's client does, each acknowledged, then the empty end-chunk. */
+async function sendRest(client: SeedPeer, chunks: Buffer[]): Promise<void> {
+  for (const chunk of chunks) {
+    client.send(client.token(chunk));
+    expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
+  }
+  client.send(client.token(''));
+  expect(await client.nextText()).toBe(SEED_TEXT.ackDone);
+}
+
 async function waitFor(
   condition: () => boolean | Promise<boolean>,
   what: string,
@@ -127,19 +145,12 @@ describe('seed-compatible listener: lost datagrams', () => {
     const s = await start();
     const data = randomBytes(7000);
     const chunks = seedChunks(data);
-    const client = await peer(s.port);
-    client.send('put up.bin');
-    client.send('FE');
+    const client = await openPut(s.port, 'up.bin');
     client.send(client.token(chunks[0]!));
     expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
     // The second chunk is "lost": never sent. The listener asks for it again.
     expect(await client.nextText()).toBe(SEED_TEXT.ackResend);
-    for (const chunk of chunks.slice(1)) {
-      client.send(client.token(chunk));
-      expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
-    }
-    client.send(client.token(''));
-    expect(await client.nextText()).toBe(SEED_TEXT.ackDone);
+    await sendRest(client, chunks.slice(1));
     expect((await readFile(join(s.root, 'up.bin'))).equals(data)).toBe(true);
   });
 
@@ -147,9 +158,7 @@ describe('seed-compatible listener: lost datagrams', () => {
     const s = await start();
     const data = randomBytes(7000);
     const chunks = seedChunks(data);
-    const client = await peer(s.port);
-    client.send('put up.bin');
-    client.send('FE');
+    const client = await openPut(s.port, 'up.bin');
     const first = client.token(chunks[0]!);
     client.send(first);
     // The acknowledgement is "lost": the client waits; the listener, hearing nothing, asks again,
@@ -158,12 +167,7 @@ describe('seed-compatible listener: lost datagrams', () => {
     expect(await client.nextText()).toBe(SEED_TEXT.ackResend);
     client.send(first);
     expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
-    for (const chunk of chunks.slice(1)) {
-      client.send(client.token(chunk));
-      expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
-    }
-    client.send(client.token(''));
-    expect(await client.nextText()).toBe(SEED_TEXT.ackDone);
+    await sendRest(client, chunks.slice(1));
     expect((await readFile(join(s.root, 'up.bin'))).equals(data)).toBe(true);
     expect(s.listener.stats().duplicateChunks).toBe(1);
   });
@@ -203,9 +207,7 @@ describe('seed-compatible listener: uploads', () => {
   it('shows an upload only once its empty end-chunk arrived, and an abandoned one never, leaving no spool file', async () => {
     const s = await start();
     const chunks = seedChunks(randomBytes(10_000));
-    const client = await peer(s.port);
-    client.send('put up.bin');
-    client.send('FE');
+    const client = await openPut(s.port, 'up.bin');
     for (const chunk of chunks.slice(0, 3)) {
       client.send(client.token(chunk));
       expect(await client.nextText()).toBe(SEED_TEXT.ackNext);
