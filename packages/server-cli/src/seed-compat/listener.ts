@@ -124,6 +124,13 @@ export class SeedCompatListener {
         socket.off('error', reject);
         resolve();
       });
+    }).catch((error: NodeJS.ErrnoException) => {
+      socket.close();
+      const why = error.code === 'EADDRINUSE' ? 'the port is already in use' : error.message;
+      throw new FerryError(
+        error.code === 'EACCES' ? 'EACCES' : 'EINVAL',
+        `cannot open the seed-compatible listener on ${host} port ${this.#options.port}: ${why}`,
+      );
     });
     // Errors on an unconnected UDP socket (e.g. ICMP unreachable) concern one client, never the listener.
     socket.on('error', () => {});

@@ -273,6 +273,41 @@ describe('ferry-server --seed-compat options', () => {
     expect(both.stderr).toMatch(/--seed-compat-rw contradicts --read-only/);
   });
 
+  it('says plainly when the seed-compatible port is taken or the address is not this machine', async () => {
+    const box = await sandbox();
+    const { port } = await startServer(box);
+    const taken = await run(
+      SERVER_BIN,
+      ['0', '--root', box.root, '--key', box.keyFile, '--seed-compat', String(port)],
+      {
+        env: box.env,
+      },
+    );
+    expect(taken.code).toBe(8);
+    expect(taken.stderr).toBe(
+      `ferry-server: cannot open the seed-compatible listener on 127.0.0.1 port ${port}: the port is already in use\n`,
+    );
+    const elsewhere = await run(
+      SERVER_BIN,
+      [
+        '0',
+        '--root',
+        box.root,
+        '--key',
+        box.keyFile,
+        '--seed-compat',
+        '0',
+        '--seed-compat-host',
+        '192.0.2.1',
+      ],
+      { env: box.env },
+    );
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toMatch(
+      /^ferry-server: cannot open the seed-compatible listener on 192\.0\.2\.1 port 0: .*EADDRNOTAVAIL/,
+    );
+  });
+
   it('logs the listener as a JSON event saying the key is public', async () => {
     const box = await sandbox();
     const { server } = await startServer(box, ['--json']);
