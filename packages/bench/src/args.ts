@@ -41,6 +41,8 @@ export interface BenchOptions {
   sshdPath: string | undefined;
   /** Run the 1 GiB peak-RSS check. */
   memory: boolean;
+  /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
+  seedCompat: boolean;
   memorySize: number;
   /** Machine output (the whole result object) on stdout; the table goes to stderr. */
   json: boolean;
@@ -71,8 +73,8 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
   (no option)           the headline, ~1 minute: 56 MiB put and get with ferry, scp and sftp (over a
                         throwaway sshd on 127.0.0.1, when /usr/sbin/sshd is installed) and ferry's
                         stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
-  --full                the whole matrix (~15 minutes): the headline plus rsync, block sizes,
-                        impaired links, crypto and a 1 GiB memory check
+  --full                the whole matrix (~17 minutes): the headline plus rsync, block sizes,
+                        impaired links, crypto, a 1 GiB memory check and the seed's client
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
   --runs N              measured runs per configuration and direction (default 5)
@@ -91,6 +93,11 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --skip-memory         no 1 GiB memory check in --full
   --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
   --memory-size BYTES   file for --memory (default 1GiB)
+  --seed-compat         also run the seed's client (ferry's Python test client of the seed's
+                        protocol) against ferry-server --seed-compat and against a reimplementation
+                        of the seed's own server, side by side (part of --full; needs python3 with
+                        cryptography, else "not run")
+  --skip-seed-compat    leave that comparison out of --full
   --json                print the result object (JSON) on stdout; the table goes to stderr
   --out FILE            JSON result path (default: a new file in packages/bench/results/runs/, which
                         git ignores); the chart is FILE with .svg
@@ -145,6 +152,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'skip-memory': { type: 'boolean' },
         memory: { type: 'boolean' },
         'memory-size': { type: 'string' },
+        'seed-compat': { type: 'boolean' },
+        'skip-seed-compat': { type: 'boolean' },
         json: { type: 'boolean' },
         out: { type: 'string' },
         'save-reference': { type: 'boolean' },
@@ -219,6 +228,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     sshdPath: str('sshd'),
     memory: values.memory === true || (full && values['skip-memory'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
+    seedCompat: values['seed-compat'] === true || (full && values['skip-seed-compat'] !== true),
     json: values.json === true,
     out: str('out'),
     saveReference,

@@ -32,6 +32,12 @@ import {
   SCENARIOS,
   type Scenario,
 } from './scenarios.js';
+import {
+  pairedRatios,
+  runSeedTransfer,
+  type SeedCompatResult,
+  seedCompatUnavailable,
+} from './seed-compat.js';
 import { type Summary, summarize, summarizeBy } from './summary.js';
 import { placeInRoot, runTransfer, type SourceFile, type TransferRecord } from './transfer.js';
 
@@ -160,6 +166,8 @@ export interface BenchResult {
   scenarios: ScenarioResult[];
   crypto?: CryptoResult;
   memory?: MemoryResult;
+  /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
+  seedCompat?: SeedCompatResult;
   targets: TargetCheck[];
   failures: string[];
   durationSeconds: number;
@@ -630,6 +638,45 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
     });
   }
 
+  if (options.seedCompat) {
+    const fileBytes = options.size;
+    const why = seedCompatUnavailable();
+    if (why !== undefined) {
+      log(`seed's client: not run (${why})`);
+      const none = () => ({ put: emptyDirection(), get: emptyDirection() });
+      result.seedCompat = { fileBytes, notRun: why, reference: none(), ferry: none(), ratio: {} };
+    } else {
+      const file = await source(fileBytes);
+      const contenders = (['reference', 'ferry'] as const).map(
+        (kind): Contender => ({
+          name: kind === 'reference' ? "seed's server (reimplemented)" : 'ferry-server --seed-compat',
+          run: (op) => runSeedTransfer(ws, kind, op, file, loopbackTimeout(fileBytes)),
+          runs: { put: [], get: [] },
+        }),
+      );
+      log(
+        `seed's client, ${formatBytes(fileBytes)}: ${contenders.map((c) => c.name).join(' and ')}; ` +
+          `${options.runs} run(s) each way after ${options.warmup} warm-up, interleaved`,
+      );
+      await runInterleaved(contenders, options.runs, options.warmup, record, log);
+      const [reference, ferry] = contenders as [Contender, Contender];
+      const ratio: SeedCompatResult['ratio'] = {};
+      for (const op of ['put', 'get'] as const) {
+        const paired = pairedRatios(reference.runs[op], ferry.runs[op]);
+        if (paired !== undefined) ratio[op] = paired;
+      }
+      result.seedCompat = {
+        fileBytes,
+        reference: {
+          put: summarizeDirection(reference.runs.put),
+          get: summarizeDirection(reference.runs.get),
+        },
+        ferry: { put: summarizeDirection(ferry.runs.put), get: summarizeDirection(ferry.runs.get) },
+        ratio,
+      };
+    }
+  }
+
   if (!options.skipImpairment) {
     for (const name of options.scenarios) {
       const scenario = SCENARIOS.find((s) => s.name === name)!;
@@ -764,6 +811,19 @@ export function targetChecks(result: BenchResult): TargetCheck[] {
           ),
         );
       }
+    }
+  }
+  const seedCompat = result.seedCompat;
+  if (seedCompat !== undefined && seedCompat.notRun === undefined && !result.options.quick) {
+    for (const op of ['put', 'get'] as const) {
+      const ratio = seedCompat.ratio[op]?.median;
+      checks.push({
+        name: `ferry --seed-compat ${op} vs the seed's server (reimplemented), ${formatBytes(seedCompat.fileBytes)}`,
+        target: ">= 1× its speed, the seed's client",
+        value: ratio,
+        unit: '×',
+        met: ratio === undefined ? undefined : ratio >= 1,
+      });
     }
   }
   if (result.memory) {

@@ -1,6 +1,7 @@
 import { PEER_TARGET_RATIO } from './args.js';
 import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult } from './bench.js';
 import { describeLink } from './scenarios.js';
+import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
 
 const MiB = 1024 * 1024;
@@ -170,6 +171,7 @@ export function renderMarkdown(result: BenchResult): string {
   );
   const peers = result.peers ?? [];
   if (peers.length > 0) out.push('', ...peersSection(result, peers));
+  if (result.seedCompat) out.push('', ...seedCompatSection(result.seedCompat));
   if (result.scenarios.length > 0) {
     out.push('');
     out.push('## Impaired links (through the impairment proxy, a separate process)');
@@ -375,6 +377,45 @@ function peersSection(result: BenchResult, peers: readonly PeerResult[]): string
   ];
 }
 
+function seedCompatSection(s: SeedCompatResult): string[] {
+  const head = `## The seed's client: ferry-server --seed-compat beside the seed's server (reimplemented), ${formatFileSize(s.fileBytes)}; median (min–max)`;
+  if (s.notRun !== undefined) return [head, '', `Not run: ${s.notRun}.`];
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    for (const [server, d] of [
+      ["the seed's server (reimplemented)", s.reference[op]],
+      ['ferry-server --seed-compat', s.ferry[op]],
+    ] as const) {
+      const bad = failed(d);
+      const ferry = server.startsWith('ferry');
+      const ratio = s.ratio[op];
+      rows.push([
+        server,
+        op,
+        bad && !d.transferMbps ? bad : `${formatSummary(d.transferMbps, 1)}${bad ? ` ${bad}` : ''}`,
+        formatSummary(d.wallSeconds, 2),
+        ferry ? formatSummary(ratio, 2) : '',
+        ferry ? (ratio ? (ratio.median >= 1 ? '✓' : '✗') : '–') : '',
+      ]);
+    }
+  }
+  return [
+    head,
+    '',
+    table(
+      ['server', 'op', 'MB/s', 'client process s', 'ferry ÷ seed server (paired runs)', 'ferry ≥ 1×'],
+      rows,
+    ),
+    '',
+    "The client is ferry's test client of the seed's protocol (Python, `cryptography`'s Fernet, the seed's key, " +
+      "stop-and-wait, one process per transfer), the same for both servers. The seed's code is not in this " +
+      'repository: its server is reimplemented from the description of its wire format ' +
+      '(packages/bench/python/seed_reference_server.py). MB/s: the client’s own timing of the transfer; client ' +
+      'process s: its start to exit. Each round runs both servers, put then get, a fresh server each run; ' +
+      'ferry ÷ seed server: the seed server’s transfer seconds / ferry’s in the same round.',
+  ];
+}
+
 /**
  * The run in one line: ferry against the seed's published figure, and against each peer that ran,
  * e.g. "verdict: ferry put 75x / get 73x the seed's 1.86 MB/s; 1.21x / 0.95x scp's speed, ...".
@@ -408,6 +449,14 @@ export function verdictLine(result: BenchResult): string {
   if (notRun.length > 0) {
     const reasons = [...new Set(notRun.map((p) => p.notRun))];
     parts.push(`${notRun.map((p) => p.tool).join(' and ')} not run (${reasons.join('; ')})`);
+  }
+  const seedCompat = result.seedCompat;
+  if (seedCompat !== undefined) {
+    parts.push(
+      seedCompat.notRun !== undefined
+        ? `the seed's client not run (${seedCompat.notRun})`
+        : `the seed's client: ferry --seed-compat ${ratio(seedCompat.ratio.put?.median)} / ${ratio(seedCompat.ratio.get?.median)} the seed server's speed`,
+    );
   }
   if (result.failures.length > 0) parts.push(`${result.failures.length} transfer(s) FAILED`);
   return `verdict${result.options.quick ? ' (--quick smoke test, not a measurement)' : ''}: ${parts.join('; ')}`;

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { defaultOutPath, RUNS_DIR } from '../src/cli.js';
 import { SSHD_PATH } from '../src/peers/sshd.js';
+import { runBenchCli } from './run-cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = resolve(here, '..');
@@ -14,17 +15,6 @@ const cli = join(packageDir, 'dist/cli.js');
 
 function git(...args: string[]): string {
   return execFileSync('git', args, { cwd: packageDir, encoding: 'utf8' });
-}
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
 }
 
 /** A headline run (the default mode) on small files, so the test takes seconds, not a minute. */
@@ -48,7 +38,7 @@ describe('pnpm bench (the default headline run)', () => {
     if (!existsSync(cli))
       throw new Error(`not built: ${cli} — run \`pnpm turbo run build --filter=@ferry/bench...\``);
     const before = git('status', '--porcelain', '--', resultsDir);
-    const { code, stdout, stderr } = await run(SMALL);
+    const { code, stdout, stderr } = await runBenchCli(SMALL);
     const resultPath = /^result: (.+)$/m.exec(stdout)?.[1];
     try {
       expect(code, `bench exited ${code}:\n${stderr.slice(-4000)}`).toBe(0);
@@ -84,7 +74,7 @@ describe('pnpm bench (the default headline run)', () => {
 
   it('says plainly that the peers did not run when sshd is not installed, and still exits 0', async () => {
     if (!existsSync(cli)) throw new Error(`not built: ${cli}`);
-    const { code, stdout, stderr } = await run([...SMALL, '--sshd', '/nonexistent/sshd']);
+    const { code, stdout, stderr } = await runBenchCli([...SMALL, '--sshd', '/nonexistent/sshd']);
     const resultPath = /^result: (.+)$/m.exec(stdout)?.[1];
     try {
       expect(code, stderr.slice(-4000)).toBe(0);

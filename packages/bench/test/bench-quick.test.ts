@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSHD_PATH } from '../src/peers/sshd.js';
+import { runBenchCli } from './run-cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../dist/cli.js');
@@ -15,28 +15,6 @@ const bins = [
   resolve(here, '../../server-cli/bin/ferry-server.js'),
   resolve(here, '../../server-cli/dist/index.js'),
 ];
-
-/** Runs the bench to completion; kills it after `timeoutMs` (a bound on a hang, not on its speed). */
-function run(
-  args: string[],
-  timeoutMs: number,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the bench did not finish in ${timeoutMs} ms:\n${stderr.slice(-4000)}`));
-    }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('pnpm bench --quick', () => {
   let dir: string;
@@ -55,8 +33,7 @@ describe('pnpm bench --quick', () => {
       );
     }
     const out = join(dir, 'result.json');
-    // Seconds alone; several times that beside other work on two cores.
-    const { code, stdout, stderr } = await run(['--quick', '--json', '--out', out, '--tmp', dir], 280_000);
+    const { code, stdout, stderr } = await runBenchCli(['--quick', '--json', '--out', out, '--tmp', dir]);
     expect(code, `bench exited ${code}:\n${stderr.slice(-4000)}`).toBe(0);
 
     const printed = JSON.parse(stdout);

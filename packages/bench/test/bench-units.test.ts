@@ -42,6 +42,14 @@ describe('bench arguments', () => {
     expect(quick.skipCrypto).toBe(false);
   });
 
+  it("runs the seed's client comparison with --full or --seed-compat, not by default", () => {
+    expect(parseBenchArgs([]).seedCompat).toBe(false);
+    expect(parseBenchArgs(['--quick']).seedCompat).toBe(false);
+    expect(parseBenchArgs(['--full']).seedCompat).toBe(true);
+    expect(parseBenchArgs(['--full', '--skip-seed-compat']).seedCompat).toBe(false);
+    expect(parseBenchArgs(['--seed-compat']).seedCompat).toBe(true);
+  });
+
   it('refuses contradictory modes and a reference from a smoke test', () => {
     expect(() => parseBenchArgs(['--quick', '--full'])).toThrow(/exclude each other/);
     expect(() => parseBenchArgs(['--quick', '--save-reference'])).toThrow(/no reference/);

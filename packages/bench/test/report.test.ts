@@ -9,6 +9,7 @@ import {
 } from '../src/bench.js';
 import { renderSvg } from '../src/chart.js';
 import { formatFactor, renderMarkdown, targetsVerdict, verdictLine } from '../src/report.js';
+import { pairedRatios } from '../src/seed-compat.js';
 import type { TransferRecord } from '../src/transfer.js';
 
 const FOUR_MIB = 4 * 1024 * 1024;
@@ -127,6 +128,55 @@ describe('bench report', () => {
       "verdict: ferry put 79x / get 63x the seed's 1.86 MB/s (56 MB in 30 s); " +
         "2.00x / 1.00x scp's speed (target 1.5x: 1 of 2 met); sftp not run (sshd not installed)",
     );
+  });
+
+  it("reports the seed's client row: both servers, the paired ratio, a target of 1× and a verdict part", () => {
+    const result = headlineResult();
+    const withTimes = (op: 'put' | 'get', seconds: number[]) =>
+      runs(op, SEED_FILE_BYTES, seconds).map((r, i) => ({ ...r, transferSeconds: seconds[i]! }));
+    const reference = { put: withTimes('put', [3, 3, 3]), get: withTimes('get', [2, 2, 2]) };
+    const ferry = { put: withTimes('put', [2, 1.5, 3]), get: withTimes('get', [4, 2, 4]) };
+    result.seedCompat = {
+      fileBytes: SEED_FILE_BYTES,
+      reference: { put: summarizeDirection(reference.put), get: summarizeDirection(reference.get) },
+      ferry: { put: summarizeDirection(ferry.put), get: summarizeDirection(ferry.get) },
+      ratio: {
+        put: pairedRatios(reference.put, ferry.put)!,
+        get: pairedRatios(reference.get, ferry.get)!,
+      },
+    };
+    result.targets = targetChecks(result);
+    // put: 3/2, 3/1.5, 3/3 → median 1.5; get: 0.5, 1, 0.5 → median 0.5.
+    expect(result.seedCompat.ratio.put).toMatchObject({ median: 1.5, min: 1, max: 2 });
+    const lines = renderMarkdown(result).split('\n');
+    expect(lines.find((l) => l.startsWith('| ferry-server --seed-compat | put |'))).toMatch(
+      /\| 1\.50 \(1\.00–2\.00\) \| ✓ \|$/,
+    );
+    expect(lines.find((l) => l.startsWith('| ferry-server --seed-compat | get |'))).toMatch(
+      /\| 0\.50 \(0\.50–1\.00\) \| ✗ \|$/,
+    );
+    expect(result.targets.filter((t) => t.name.startsWith('ferry --seed-compat')).map((t) => t.met)).toEqual([
+      true,
+      false,
+    ]);
+    expect(verdictLine(result)).toContain(
+      "the seed's client: ferry --seed-compat 1.50x / 0.50x the seed server's speed",
+    );
+  });
+
+  it("says plainly when the seed's client could not run", () => {
+    const result = headlineResult();
+    const none = { put: { runs: [], ok: false }, get: { runs: [], ok: false } };
+    result.seedCompat = {
+      fileBytes: SEED_FILE_BYTES,
+      notRun: 'python3 not runnable',
+      reference: none,
+      ferry: none,
+      ratio: {},
+    };
+    expect(renderMarkdown(result)).toContain('Not run: python3 not runnable.');
+    expect(targetChecks(result).some((t) => t.name.includes('seed-compat'))).toBe(false);
+    expect(verdictLine(result)).toContain("the seed's client not run (python3 not runnable)");
   });
 
   it('draws the peers in the chart, and says when one did not run', () => {

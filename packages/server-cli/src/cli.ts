@@ -38,6 +38,51 @@ interface Settings {
   partialTtlMs: number | undefined;
   allowPathRaces: boolean;
   json: boolean;
+  seedCompat: SeedCompatSettings | undefined;
+}
+
+/** --seed-compat and its options: a listener for the seed's own client. */
+interface SeedCompatSettings {
+  port: number;
+  host: string | undefined;
+  writable: boolean;
+  keyFile: string | undefined;
+  seedNames: boolean;
+  maxTransfers: number | undefined;
+}
+
+function seedCompatFrom(options: Record<string, unknown>, readOnly: boolean): SeedCompatSettings | undefined {
+  const port = stringOption(options, 'seedCompat', '--seed-compat');
+  const host = stringOption(options, 'seedCompatHost', '--seed-compat-host');
+  const keyFile = stringOption(options, 'seedCompatKey', '--seed-compat-key');
+  const maxTransfers = stringOption(options, 'seedCompatMaxTransfers', '--seed-compat-max-transfers');
+  const writable = flagOption(options, 'seedCompatRw');
+  const seedNames = flagOption(options, 'seedCompatNames');
+  if (port === undefined) {
+    const stray = [
+      host !== undefined && '--seed-compat-host',
+      keyFile !== undefined && '--seed-compat-key',
+      maxTransfers !== undefined && '--seed-compat-max-transfers',
+      writable && '--seed-compat-rw',
+      seedNames && '--seed-compat-names',
+    ].filter((o) => o !== false);
+    if (stray.length > 0) {
+      throw usageError(`${stray.join(', ')} need${stray.length === 1 ? 's' : ''} --seed-compat PORT`);
+    }
+    return undefined;
+  }
+  if (writable && readOnly) throw usageError('--seed-compat-rw contradicts --read-only; give one of them');
+  return {
+    port: parseWhole('--seed-compat', port, 0, 65535),
+    host,
+    writable,
+    keyFile,
+    seedNames,
+    maxTransfers:
+      maxTransfers === undefined
+        ? undefined
+        : parseWhole('--seed-compat-max-transfers', maxTransfers, 1, 1024),
+  };
 }
 
 function version(): string {
@@ -92,6 +137,7 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
     idleTimeoutMs: timeout === undefined ? undefined : parseDuration('--timeout', timeout),
     partialTtlMs: ttl === undefined ? undefined : parseDuration('--partial-ttl', ttl),
     json: flagOption(options, 'json'),
+    seedCompat: seedCompatFrom(options, flagOption(options, 'readOnly')),
   };
 }
 
@@ -116,8 +162,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       'Serve where names cannot be reached through directory descriptors (no /proc/self/fd); see docs/SECURITY.md',
     )
     .option('--json', 'NDJSON log lines on stdout')
+    // The seed's own client (client.py HOST PORT) on a second port: its wire format, its weak security.
+    .option('--seed-compat <port>', "Also serve the seed's own client.py on this UDP port (weak security)")
+    .option('--seed-compat-host <address>', 'Address for --seed-compat (default 127.0.0.1)')
+    .option('--seed-compat-rw', 'Let seed clients put and rename (default: read-only)')
+    .option('--seed-compat-key <file>', "A Fernet key file to use instead of the seed's public key")
+    .option('--seed-compat-names', "Store seed uploads as send_NAME, as the seed's server did")
+    .option('--seed-compat-max-transfers <n>', 'Seed-client gets and puts at once (default 16)')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
     .example('  $ ferry-server --root /srv/files --keys /etc/ferry/keys')
+    .example("  $ ferry-server 7777 --seed-compat 7778    # and the seed's client.py on 127.0.0.1:7778")
     .action((port: string | undefined, options: Record<string, unknown>) => {
       settings = settingsFrom(port, options);
     });
@@ -162,6 +216,11 @@ async function serve(settings: Settings): Promise<number> {
       path: created,
     });
   });
+  const seedCompat = settings.seedCompat;
+  const seedCompatKey =
+    seedCompat?.keyFile === undefined
+      ? undefined
+      : await (await import('@ferry/crypto')).readKeyFile(seedCompat.keyFile);
   const { FerryServer } = await import('./server.js');
   const server = new FerryServer({
     root: settings.root,
@@ -175,6 +234,18 @@ async function serve(settings: Settings): Promise<number> {
     ...(settings.idleTimeoutMs !== undefined ? { idleTimeoutMs: settings.idleTimeoutMs } : {}),
     ...(settings.partialTtlMs !== undefined ? { partialTtlMs: settings.partialTtlMs } : {}),
     ...(settings.allowPathRaces ? { localStorage: { allowPathRaces: true } } : {}),
+    ...(seedCompat !== undefined
+      ? {
+          seedCompat: {
+            port: seedCompat.port,
+            writable: seedCompat.writable,
+            seedNames: seedCompat.seedNames,
+            ...(seedCompat.host !== undefined ? { host: seedCompat.host } : {}),
+            ...(seedCompatKey !== undefined ? { key: seedCompatKey } : {}),
+            ...(seedCompat.maxTransfers !== undefined ? { maxTransfers: seedCompat.maxTransfers } : {}),
+          },
+        }
+      : {}),
   });
   const address = await server.listen();
   const url = `udp://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
@@ -205,6 +276,21 @@ async function serve(settings: Settings): Promise<number> {
       id: keyFingerprint(k.key),
     })),
   });
+
+  const seedCompatBound = server.seedCompatAddress();
+  if (seedCompat !== undefined && seedCompatBound !== undefined) {
+    const { seedCompatWarning } = await import('./seed-compat/listener.js');
+    log({
+      type: 'seed-compat-listening',
+      level: 'warn',
+      msg: seedCompatWarning(seedCompatBound, seedCompat.writable, seedCompat.keyFile),
+      address: seedCompatBound.address,
+      port: seedCompatBound.port,
+      writable: seedCompat.writable,
+      seedNames: seedCompat.seedNames,
+      publicKey: seedCompat.keyFile === undefined,
+    });
+  }
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;

@@ -1,6 +1,11 @@
 import { encodeControlMessage, FerryError, MAX_BLOCK_SIZE } from '@ferry/protocol';
 import { LocalDiskStorage, type LocalDiskStorageOptions, type Storage } from '@ferry/storage';
 import { type ServerKey, UdpServer } from '@ferry/transport';
+import {
+  type SeedCompatAddress,
+  SeedCompatListener,
+  type SeedCompatOptions,
+} from './seed-compat/listener.js';
 import { type ServerLogEvent, SessionHandler, type SessionHost } from './session-handler.js';
 
 export { MAX_TRANSFERS_PER_SESSION, type ServerLogEvent } from './session-handler.js';
@@ -26,12 +31,16 @@ export interface FerryServerOptions {
   log?: (event: ServerLogEvent) => void;
   /** Options of the root's LocalDiskStorage, e.g. `fs` to inject file-system faults in tests. */
   localStorage?: LocalDiskStorageOptions;
+  /** Also serve the store to the seed's own client, on a port of its own (see seed-compat/). */
+  seedCompat?: SeedCompatOptions;
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
 
 export class FerryServer implements SessionHost {
   private udp: UdpServer | undefined;
+  private seedCompat: SeedCompatListener | undefined;
+  private seedCompatBound: SeedCompatAddress | undefined;
   private storage: Storage | undefined;
   private readonly handlers = new Set<SessionHandler>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -75,6 +84,23 @@ export class FerryServer implements SessionHost {
     });
     const address = await udp.listen();
     this.udp = udp;
+    if (this.options.seedCompat !== undefined) {
+      const seedCompat = new SeedCompatListener(
+        this.storage,
+        {
+          ...this.options.seedCompat,
+          writable: this.options.seedCompat.writable === true && this.options.readOnly !== true,
+        },
+        (event) => this.emit(event),
+      );
+      try {
+        this.seedCompatBound = await seedCompat.listen();
+      } catch (error) {
+        await udp.close();
+        throw error;
+      }
+      this.seedCompat = seedCompat;
+    }
     const ttl = this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
     const sweep = (): void => {
       void this.storage
@@ -101,6 +127,11 @@ export class FerryServer implements SessionHost {
     this.sweepTimer = setInterval(sweep, Math.max(1000, Math.min(ttl / 4, 10 * 60 * 1000)));
     this.sweepTimer.unref();
     return address;
+  }
+
+  /** Where the seed-compatible listener is bound, when it runs. */
+  seedCompatAddress(): SeedCompatAddress | undefined {
+    return this.seedCompatBound;
   }
 
   sessionEnded(handler: SessionHandler): void {
@@ -142,10 +173,12 @@ export class FerryServer implements SessionHost {
     const udp = this.udp;
     if (udp === undefined) return;
     udp.stopAccepting();
+    const seedCompatClosed = this.seedCompat?.close(graceMs);
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && [...this.handlers].some((h) => h.activeTransfers > 0)) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    await seedCompatClosed;
     await udp.close();
     await this.storage?.close();
   }
@@ -153,6 +186,11 @@ export class FerryServer implements SessionHost {
   stats(): Record<string, unknown> {
     let transfers = 0;
     for (const h of this.handlers) transfers += h.activeTransfers;
-    return { sessions: this.handlers.size, transfers, endpoint: this.udp?.stats() ?? {} };
+    return {
+      sessions: this.handlers.size,
+      transfers,
+      endpoint: this.udp?.stats() ?? {},
+      ...(this.seedCompat !== undefined ? { seedCompat: this.seedCompat.stats() } : {}),
+    };
   }
 }
