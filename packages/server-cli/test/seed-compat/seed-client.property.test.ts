@@ -48,11 +48,11 @@ describe.skipIf(missing !== undefined)(`seed-compatible listener, property${skip
       args: ['--seed-compat', '0', '--seed-compat-rw'],
     });
     let port = 0;
-    await waitUntil(() => {
+    await waitUntil('the seed-compatible listener', () => {
       const line = server.lines.find((l) => /seed-compatible listener on \S+ port \d+/.test(l));
       port = line === undefined ? 0 : Number(/port (\d+)/.exec(line)![1]);
       return port > 0;
-    }, 'the seed-compatible listener');
+    });
     const work = join(box.work, 'client');
     await mkdir(work);
     const files = Array.from({ length: FILES }, (_, i) => plantedFile(seed, i));

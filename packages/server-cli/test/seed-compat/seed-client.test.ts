@@ -29,14 +29,11 @@ async function startServer(
     args: ['--seed-compat', '0', ...args],
   });
   let port = 0;
-  await waitUntil(
-    () => {
-      const line = server.lines.find((l) => /seed-compatible listener on \S+ port \d+/.test(l));
-      port = line === undefined ? 0 : Number(/port (\d+)/.exec(line)![1]);
-      return port > 0;
-    },
-    `the seed-compatible listener's line in the log:\n${server.lines.join('\n')}`,
-  );
+  await waitUntil(`the seed-compatible listener's line in the log:\n${server.lines.join('\n')}`, () => {
+    const line = server.lines.find((l) => /seed-compatible listener on \S+ port \d+/.test(l));
+    port = line === undefined ? 0 : Number(/port (\d+)/.exec(line)![1]);
+    return port > 0;
+  });
   return { server, port };
 }
 
