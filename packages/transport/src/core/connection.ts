@@ -1,5 +1,7 @@
 import { type Fernet, sealedLength } from '@ferry/crypto';
 import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
+import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
+import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
 import { Pacer } from './pacer.js';
@@ -65,9 +67,7 @@ export interface ConnectionOptions {
   initialRttMs?: number;
 }
 
-export const DEFAULT_MAX_ACK_DELAY_MS = 1;
-/** Ack at once after this many ack-eliciting packets (else at the end of a receive batch or the delay). */
-export const ACK_EVERY = 2;
+export { ACK_EVERY, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
 export const MAX_DATAGRAMS_PER_POLL = 128;
 export const PROBE_PACKETS = 2;
 /** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
@@ -107,10 +107,9 @@ export class Connection {
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
-  private readonly maxAckDelayMs: number;
-  private ackPending = 0;
-  private ackImmediate = false;
-  private ackDeadline = Number.POSITIVE_INFINITY;
+  private readonly acks: AckScheduler;
+  /** Anti-amplification towards an unvalidated peer address (see `limitSending`). */
+  private readonly amplification = new AmplificationBudget();
   private flowUpdate = false;
   private lastReceived: number;
   private lastProgress: number;
@@ -145,8 +144,9 @@ export class Connection {
     this.receiveKey = options.receiveKey;
     this.wallClock = options.wallClock;
     this.prefix = sessionPrefix(options.connId);
-    this.maxAckDelayMs = options.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS;
-    this.rtt = new RttEstimator(options.initialRttMs ?? 100, this.maxAckDelayMs + 1);
+    const maxAckDelayMs = options.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS;
+    this.acks = new AckScheduler(maxAckDelayMs);
+    this.rtt = new RttEstimator(options.initialRttMs ?? 100, maxAckDelayMs + 1);
     const mss = this.blockSize + SESSION_OVERHEAD;
     this.cc = new BbrController({
       mss,
@@ -316,7 +316,7 @@ export class Connection {
       this.drop('bad-mac');
       return false;
     }
-    this.authenticBytes += datagram.length;
+    this.amplification.onAuthentic(datagram.length);
     const decoded = decodeSessionPacket(plaintext, datagram);
     if (!decoded.ok) {
       this.drop('malformed');
@@ -419,10 +419,7 @@ export class Connection {
     this.received.record(pn, now, sendTime);
     this.lastReceived = now;
     this.peerValidated = true;
-    if (!ackEliciting) return;
-    if (this.ackPending === 0) this.ackDeadline = now + this.maxAckDelayMs;
-    this.ackPending++;
-    if (immediate || !inOrder) this.ackImmediate = true;
+    if (ackEliciting) this.acks.onAckEliciting(now, immediate || !inOrder);
   }
 
   private onAck(p: Extract<SessionPacket, { type: 'ack' }>, now: number): void {
@@ -495,7 +492,7 @@ export class Connection {
       this.completedReceives.delete(this.completedReceives.values().next().value!);
     }
     // One last ack so the sender learns promptly that everything arrived.
-    this.ackImmediate = this.ackPending > 0;
+    this.acks.hurry();
     this.events.push({ type: 'receive-complete', transferId: t.id });
   }
 
@@ -517,14 +514,13 @@ export class Connection {
 
   nextTimeout(): number {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
-    if (this.sendAllowance !== undefined) return this.cappedTimeout();
+    if (this.amplification.limited) return this.cappedTimeout();
     if (this.state !== 'open') return this.closePending ? 0 : this.closeAt;
     let t = Math.min(
       this.lastReceived + this.idleTimeoutMs,
       this.lastAckElicitingSent + this.idleTimeoutMs / 3,
     );
-    if (this.ackPending > 0)
-      t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
+    t = Math.min(t, this.acks.nextDeadline());
     if (this.flowUpdate && this.received.largest >= 0) t = 0;
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
@@ -603,17 +599,17 @@ export class Connection {
    * the peer's next datagram raises the cap), so a capped session never spins.
    */
   limitSending(bytes: number | undefined): void {
-    this.sendAllowance = bytes;
+    this.amplification.limit(bytes);
     if (bytes !== undefined) this.pingPending = true;
   }
 
   allowSending(bytes: number): void {
-    if (this.sendAllowance !== undefined) this.sendAllowance += bytes;
+    this.amplification.allow(bytes);
   }
 
   /** Whether sending is capped (see `limitSending`). */
   get sendingLimited(): boolean {
-    return this.sendAllowance !== undefined;
+    return this.amplification.limited;
   }
 
   /** The packet number the next packet sent will have. */
@@ -628,14 +624,12 @@ export class Connection {
 
   /** Whether a packet with this plaintext fits the sending cap (always, when there is none). */
   private fits(plaintext: Buffer): boolean {
-    return (
-      this.sendAllowance === undefined || PREFIX_LENGTH + sealedLength(plaintext.length) <= this.sendAllowance
-    );
+    return this.amplification.fits(PREFIX_LENGTH + sealedLength(plaintext.length));
   }
 
   /** Bytes of authentic datagrams received (their MAC held), for a peer address's sending cap. */
   get authenticBytesReceived(): number {
-    return this.authenticBytes;
+    return this.amplification.authenticBytesReceived;
   }
 
   private flowBlocked(): boolean {
@@ -737,9 +731,6 @@ export class Connection {
   }
 
   private finishCloseSilently = false;
-  /** Bytes that may still be sent while the peer's address is unvalidated; undefined: no cap. */
-  private sendAllowance: number | undefined;
-  private authenticBytes = 0;
 
   private finishClose(): void {
     if (this.state === 'closed') return;
@@ -787,7 +778,7 @@ export class Connection {
       return out;
     }
     this.requestReads();
-    if (this.sendAllowance !== undefined && this.pingPending) {
+    if (this.amplification.limited && this.pingPending) {
       // Capped: the PING that can validate the peer's new address goes first.
       const ping = encodePing(this.prefix, this.nextPn());
       if (this.fits(ping)) {
@@ -832,7 +823,7 @@ export class Connection {
     }
     let sent = false;
     while (out.length < MAX_DATAGRAMS_PER_POLL && idle < transfers.length) {
-      if (this.sendAllowance !== undefined && this.sendAllowance < size) return;
+      if (!this.amplification.fits(size)) return;
       const cwndOk = this.sent.bytesInFlight + size <= this.cc.cwnd;
       if (!cwndOk && this.probeCredits === 0) {
         // A window of fewer than ACK_EVERY packets (a fixed window of one: stop-and-wait) would wait
@@ -884,9 +875,7 @@ export class Connection {
   private shouldAck(now: number): boolean {
     // An ACK needs at least one received packet to acknowledge (a flow update waits for it).
     if (this.received.largest < 0) return false;
-    if (this.flowUpdate) return true;
-    if (this.ackPending === 0) return false;
-    return this.ackImmediate || this.ackPending >= ACK_EVERY || now >= this.ackDeadline;
+    return this.flowUpdate || this.acks.due(now);
   }
 
   /** Appends an ACK to `out`, unless it does not fit the sending cap (then it stays pending). */
@@ -914,9 +903,7 @@ export class Connection {
     const datagram = this.emit(plaintext, now);
     out.push(datagram);
     this.sent.onSent(pn, now, datagram.length, false);
-    this.ackPending = 0;
-    this.ackImmediate = false;
-    this.ackDeadline = Number.POSITIVE_INFINITY;
+    this.acks.onAckSent();
     this.flowUpdate = false;
     this.stats.acksSent++;
   }
@@ -949,7 +936,7 @@ export class Connection {
   private countSent(length: number): void {
     this.stats.datagramsSent++;
     this.stats.bytesSent += length;
-    if (this.sendAllowance !== undefined) this.sendAllowance -= length;
+    this.amplification.spend(length);
   }
 
   /** Counters and estimator state, for logs and `--json`. */
