@@ -501,9 +501,9 @@ describe('NAT rebinding', () => {
       maxTimeMs: 4 * idle,
       setup: (ctx) => {
         const poll = ctx.endpoint.poll.bind(ctx.endpoint);
-        ctx.endpoint.poll = (now) => {
+        ctx.endpoint.poll = (now, send, visit) => {
           serverPolls++;
-          return poll(now);
+          poll(now, send, visit);
         };
         // Idle by then: the client's next keep-alive (every idle/3) comes from the new address.
         ctx.net.schedule(500, () => ctx.net.rebind(CLIENT_ADDRESS, newAddress));

@@ -5,6 +5,7 @@ import type { ErrorName } from '@ferry/protocol';
 import type { Connection } from '../../src/core/connection.js';
 import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
 import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
+import type { Datagram } from '../../src/core/wire.js';
 
 /**
  * Runs a ferry client and server core on the simulated network, with synchronous in-memory sources
@@ -58,7 +59,7 @@ export interface SimContext {
   /** The client's connection, once the handshake has completed. */
   clientConnection(): Connection | undefined;
   /** The server's session, once the client has validated it. */
-  serverSession(): ServerSession | undefined;
+  serverSession(): ServerSession<string> | undefined;
   /** Runs a side now (after a test queued work on its connection, e.g. a close). */
   serviceClient(): void;
   serviceServer(): void;
@@ -91,7 +92,7 @@ export interface SimTransferResult {
   sender: Connection | undefined;
   receiver: Connection | undefined;
   clientConnection: Connection | undefined;
-  serverSession: ServerSession | undefined;
+  serverSession: ServerSession<string> | undefined;
   endpoint: ServerEndpoint;
   net: SimNetwork;
   reason: string;
@@ -167,7 +168,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
 
   let clientConn: Connection | undefined;
   let resetToken: Buffer | undefined;
-  let serverSession: ServerSession | undefined;
+  let serverSession: ServerSession<string> | undefined;
   let completedAt: number | undefined;
   let startedAt: number | undefined;
   const quartersAt: number[] = [];
@@ -190,7 +191,10 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     clientConnection: () => clientConn,
     serverSession: () => serverSession,
     serviceClient: () => serviceClient(),
-    serviceServer: () => serviceServer(),
+    serviceServer: () => {
+      if (serverSession !== undefined) endpoint.wake(serverSession);
+      serviceServer();
+    },
   };
   o.setup?.(ctx);
 
@@ -198,10 +202,13 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   const receiver = (): Connection | undefined =>
     direction === 'put' ? serverSession?.connection : clientConn;
 
-  const handleEvents = (conn: Connection, isClient: boolean): void => {
+  /** Delivers a connection's events; returns whether there were any (work may have been queued). */
+  const handleEvents = (conn: Connection, isClient: boolean): boolean => {
+    let any = false;
     for (;;) {
       const e = conn.pollEvent();
-      if (e === undefined) return;
+      if (e === undefined) return any;
+      any = true;
       switch (e.type) {
         case 'read': {
           const t = transfers.get(e.transferId)!;
@@ -267,6 +274,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     }
     startedAt = net.now();
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
+    endpoint.wake(serverSession!);
     net.schedule(net.now(), serviceClient);
   };
 
@@ -298,12 +306,17 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     schedule('client', clientConn.nextTimeout());
   };
 
+  const sendFromServer = (datagram: Datagram, to: string): void => {
+    serverSent++;
+    server.send(datagram, to);
+  };
+  let serverSent = 0;
   const serviceServer = (): void => {
     const t = net.now();
     if (t >= endpoint.nextTimeout()) endpoint.handleTimeout(t);
     for (let i = 0; i < 64; i++) {
-      const out = endpoint.poll(t);
-      for (const { to, datagram } of out) server.send(datagram, to);
+      serverSent = 0;
+      endpoint.poll(t, sendFromServer);
       for (;;) {
         const e = endpoint.pollEvent();
         if (e === undefined) break;
@@ -313,11 +326,12 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
         }
       }
       let events = false;
-      if (serverSession !== undefined) {
-        handleEvents(serverSession.connection, false);
-        events = serverSession.connection.hasEvents;
+      // The harness plays the application: after handling events (reads, writes) it wakes the session.
+      if (serverSession !== undefined && handleEvents(serverSession.connection, false)) {
+        endpoint.wake(serverSession);
+        events = true;
       }
-      if (out.length === 0 && !events) break;
+      if (serverSent === 0 && !events) break;
     }
     schedule('server', endpoint.nextTimeout());
   };
