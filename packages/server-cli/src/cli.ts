@@ -17,6 +17,7 @@ import {
 import { cac } from 'cac';
 
 export const DEFAULT_PORT = 7777;
+const MIB = 1024 * 1024;
 /** How long a stopping server lets running transfers finish. */
 export const GRACE_MS = 3000;
 
@@ -41,6 +42,8 @@ interface Settings {
   blockSize: number | undefined;
   idleTimeoutMs: number | undefined;
   partialTtlMs: number | undefined;
+  maxBufferedBytes: number | undefined;
+  maxSessionBufferedBytes: number | undefined;
   json: boolean;
 }
 
@@ -79,6 +82,8 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
   const blockSize = stringOption(options, 'blockSize', '--block-size');
   const timeout = stringOption(options, 'timeout', '--timeout');
   const ttl = stringOption(options, 'partialTtl', '--partial-ttl');
+  const maxBuffer = stringOption(options, 'maxBuffer', '--max-buffer');
+  const maxSessionBuffer = stringOption(options, 'maxSessionBuffer', '--max-session-buffer');
   const keyFile = stringOption(options, 'key', '--key');
   const keysFile = stringOption(options, 'keys', '--keys');
   if (keyFile !== undefined && keysFile !== undefined)
@@ -94,6 +99,12 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
     blockSize: blockSize === undefined ? undefined : parseWhole('--block-size', blockSize, 512, 64512),
     idleTimeoutMs: timeout === undefined ? undefined : parseDuration('--timeout', timeout),
     partialTtlMs: ttl === undefined ? undefined : parseDuration('--partial-ttl', ttl),
+    maxBufferedBytes:
+      maxBuffer === undefined ? undefined : parseWhole('--max-buffer', maxBuffer, 1, 1 << 20) * MIB,
+    maxSessionBufferedBytes:
+      maxSessionBuffer === undefined
+        ? undefined
+        : parseWhole('--max-session-buffer', maxSessionBuffer, 1, 1 << 20) * MIB,
     json: flagOption(options, 'json'),
   };
 }
@@ -115,6 +126,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
     .option('--timeout <seconds>', 'Drop a client silent this long (default 30)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
+    .option('--max-buffer <MiB>', 'Most file data held in memory for sending, all clients (default 256)')
+    .option(
+      '--max-session-buffer <MiB>',
+      'Most file data held in memory for sending, per client (default 16)',
+    )
     .option('--json', 'NDJSON log lines on stdout')
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
     .example('  $ ferry-server --root /srv/files --keys /etc/ferry/keys')
@@ -166,6 +182,10 @@ async function serve(settings: Settings): Promise<number> {
     ...(settings.blockSize !== undefined ? { blockSize: settings.blockSize } : {}),
     ...(settings.idleTimeoutMs !== undefined ? { idleTimeoutMs: settings.idleTimeoutMs } : {}),
     ...(settings.partialTtlMs !== undefined ? { partialTtlMs: settings.partialTtlMs } : {}),
+    ...(settings.maxBufferedBytes !== undefined ? { maxBufferedBytes: settings.maxBufferedBytes } : {}),
+    ...(settings.maxSessionBufferedBytes !== undefined
+      ? { maxSessionBufferedBytes: settings.maxSessionBufferedBytes }
+      : {}),
   });
   const address = await server.listen();
   const url = `udp://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;

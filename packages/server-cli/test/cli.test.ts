@@ -37,6 +37,7 @@ describe('ferry-server options', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--read-only/);
     expect(r.stdout).toMatch(/--keys <file>/);
+    expect(r.stdout).toMatch(/--max-buffer <MiB>/);
   });
 
   it('answers bad usage with exit 2 and one line', async () => {
@@ -44,6 +45,8 @@ describe('ferry-server options', () => {
     const cases = [
       ['99999'],
       ['--max-sessions', 'many'],
+      ['--max-buffer', '0'],
+      ['--max-session-buffer', 'lots'],
       ['--root', join(box.dir, 'missing')],
       ['--root', box.keyFile],
       ['--key', box.keyFile, '--keys', box.keyFile],

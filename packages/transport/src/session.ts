@@ -191,13 +191,20 @@ export class Session {
           break;
         case 'read': {
           const source = this.sources.get(e.transferId);
-          if (source === undefined) break;
+          if (source === undefined) {
+            // The transfer ended before its read was served: the block's bytes go back unread.
+            this.connection.readFailed(e.transferId, e.index);
+            break;
+          }
           source.read(e.index, this.connection.blockSize).then(
             (data) => {
               this.connection.provideBlock(e.transferId, e.index, data);
               this.driver.kick();
             },
-            (error: unknown) => this.abortTransfer(e.transferId, error),
+            (error: unknown) => {
+              this.connection.readFailed(e.transferId, e.index);
+              this.abortTransfer(e.transferId, error);
+            },
           );
           break;
         }

@@ -350,6 +350,13 @@ export interface ListenOptions extends TransportTuning {
   port: number;
   keys: readonly ServerKey[];
   maxSessions?: number;
+  /**
+   * Most bytes of block data (read from sources for sending, not yet acknowledged) all sessions hold
+   * at once; a session waits for its turn beyond it. Default 256 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Most bytes of block data one session holds at once. Default 16 MiB. */
+  maxSessionBufferedBytes?: number;
 }
 
 /** A server's peer: the address and port a datagram came from, as node:dgram reports them. */
@@ -391,6 +398,10 @@ export class UdpServer {
       receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+      ...(options.maxBufferedBytes !== undefined ? { maxBufferedBytes: options.maxBufferedBytes } : {}),
+      ...(options.maxSessionBufferedBytes !== undefined
+        ? { maxSessionBufferedBytes: options.maxSessionBufferedBytes }
+        : {}),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
     });
     this.pump = new Pump(() => this.run());

@@ -8,8 +8,9 @@ import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
 import { RttEstimator } from './rtt.js';
+import { DEFAULT_MAX_SESSION_BUFFERED_BYTES, SendBuffers, type SharedBufferBudget } from './send-buffers.js';
 import { ConnectionStats, type DropReason } from './stats.js';
-import { type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
+import { type BlockAccount, type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
 import {
   type Datagram,
   datagramLength,
@@ -60,8 +61,14 @@ export interface ConnectionOptions {
   now: number;
   wallClock: () => number;
   congestion?: Omit<CongestionConfig, 'mss'>;
-  /** Bytes the sender reads ahead of the window (per transfer). */
+  /** Bytes the sender reads ahead of the window (per transfer, and at most half a window). */
   readAheadBytes?: number;
+  /** Most bytes of block data this session holds at once (read ahead, in flight); default 16 MiB. */
+  maxBufferedBytes?: number;
+  /** A budget shared with other sessions (a server's): a block is read only once it has the bytes. */
+  sharedBuffers?: SharedBufferBudget;
+  /** The shared budget set bytes aside for this session, which waited for them: run it soon. */
+  onBuffersAvailable?: () => void;
   /** Largest ack delay we allow ourselves, in ms. */
   maxAckDelayMs?: number;
   initialRttMs?: number;
@@ -96,6 +103,19 @@ export class Connection {
   private readonly controlOut = new ControlSender();
   private readonly controlIn = new ControlReceiver();
   private readonly sending = new Map<number, SendTransfer>();
+  /** Send transfers that ended with reads in progress: their bytes come back when the reads do. */
+  private readonly retiring = new Map<number, SendTransfer>();
+  /** Block data held by this session's send transfers (see SendBuffers). */
+  private readonly buffers: SendBuffers;
+  /** Bytes of block data the sender aims to hold: a window, plus read-ahead (set before reads). */
+  private readTarget = 0;
+  private readonly readAheadBytes: number;
+  private readonly account: BlockAccount = {
+    take: (bytes) => this.buffers.take(bytes, this.readTarget),
+    give: (bytes) => this.buffers.give(bytes),
+  };
+  /** Reused list of blocks to read (one poll's worth). */
+  private readonly toRead: number[] = [];
   private readonly receiving = new Map<number, ReceiveTransfer>();
   /**
    * Receive transfers completed recently. A late retransmission of one of their blocks is still
@@ -157,9 +177,12 @@ export class Connection {
     this.pacer = new Pacer(2 * mss);
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
     this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
-    this.readAheadBlocks = Math.max(
-      4,
-      Math.ceil((options.readAheadBytes ?? 4 * 1024 * 1024) / this.blockSize),
+    this.readAheadBytes = options.readAheadBytes ?? 4 * 1024 * 1024;
+    this.readAheadBlocks = Math.max(4, Math.ceil(this.readAheadBytes / this.blockSize));
+    this.buffers = new SendBuffers(
+      options.maxBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+      options.sharedBuffers,
+      options.onBuffersAvailable,
     );
     this.lastReceived = options.now;
     this.lastBlockOrProbeAt = options.now;
@@ -211,14 +234,51 @@ export class Connection {
       have,
       afterMessage,
       release,
+      this.account,
     );
     this.sending.set(transferId, t);
     if (t.completed) this.completeSend(t);
   }
 
-  /** The source's bytes for a block requested with a 'read' event. */
+  /**
+   * The source's bytes for a block requested with a 'read' event. Always call it (or `readFailed`)
+   * for every read, also after the transfer or the session ended: that gives the block's bytes back.
+   */
   provideBlock(transferId: number, index: number, data: Buffer): void {
-    this.sending.get(transferId)?.provide(index, data);
+    const t = this.readingTransfer(transferId, index);
+    if (t === undefined) return;
+    t.provide(index, data);
+    this.retired(t);
+  }
+
+  /** The source could not read a block requested with a 'read' event (its bytes are given back). */
+  readFailed(transferId: number, index: number): void {
+    const t = this.readingTransfer(transferId, index);
+    if (t === undefined) return;
+    t.readFailed(index);
+    this.retired(t);
+  }
+
+  /** The transfer whose read of `index` is in progress: a current one, else one that ended. */
+  private readingTransfer(transferId: number, index: number): SendTransfer | undefined {
+    const current = this.sending.get(transferId);
+    if (current?.isReading(index)) return current;
+    return this.retiring.get(transferId) ?? current;
+  }
+
+  /** Forgets an ended transfer once no read of it is in progress. */
+  private retired(t: SendTransfer): void {
+    if (this.retiring.get(t.id) === t && t.readsInProgress === 0) this.retiring.delete(t.id);
+  }
+
+  /** An ended send transfer: kept until its reads in progress have come back. */
+  private retire(t: SendTransfer): void {
+    if (t.readsInProgress > 0) this.retiring.set(t.id, t);
+  }
+
+  /** Bytes of block data this session's send transfers hold (read, in flight, not yet released). */
+  get bufferedBytes(): number {
+    return this.buffers.heldBytes;
   }
 
   /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
@@ -250,6 +310,7 @@ export class Connection {
     if (s !== undefined) {
       s.cancel();
       this.sending.delete(transferId);
+      this.retire(s);
     }
     const r = this.receiving.get(transferId);
     if (r !== undefined) {
@@ -480,6 +541,7 @@ export class Connection {
 
   private completeSend(t: SendTransfer): void {
     this.sending.delete(t.id);
+    this.retire(t);
     this.events.push({ type: 'send-complete', transferId: t.id });
   }
 
@@ -497,8 +559,12 @@ export class Connection {
   }
 
   private dropTransfers(): void {
-    for (const t of this.sending.values()) t.cancel();
+    for (const t of this.sending.values()) {
+      t.cancel();
+      this.retire(t);
+    }
     this.sending.clear();
+    this.buffers.stop();
     for (const t of this.receiving.values()) t.cancelled = true;
     this.receiving.clear();
   }
@@ -863,13 +929,24 @@ export class Connection {
     if (idle >= transfers.length) this.sent.markAppLimited();
   }
 
+  /**
+   * Asks the sources for blocks, as the window allows: the session holds at most a congestion window
+   * plus read-ahead (half a window, at least 4 blocks, at most readAheadBytes) of block data, within
+   * its own cap and the shared budget. A silent peer therefore pins one window, not the read-ahead
+   * of every transfer.
+   */
   private requestReads(): void {
+    if (this.sending.size === 0) return;
+    const cwnd = this.cc.cwnd;
+    this.readTarget = cwnd + Math.min(this.readAheadBytes, Math.max(cwnd / 2, 4 * this.blockSize));
+    const toRead = this.toRead;
     for (const t of this.sending.values()) {
       if (!this.gateOpen(t)) continue;
-      for (const index of t.blocksToRead(this.readAheadBlocks)) {
-        this.events.push({ type: 'read', transferId: t.id, index });
-      }
+      t.blocksToRead(this.readAheadBlocks, toRead);
+      for (const index of toRead) this.events.push({ type: 'read', transferId: t.id, index });
+      toRead.length = 0;
     }
+    this.buffers.settle();
   }
 
   private shouldAck(now: number): boolean {
@@ -946,6 +1023,7 @@ export class Connection {
       rtt: this.rtt.toJSON(),
       congestion: this.cc.toJSON(),
       bytesInFlight: this.sent.bytesInFlight,
+      bufferedBytes: this.buffers.heldBytes,
       ...this.stats.toJSON(),
     };
   }

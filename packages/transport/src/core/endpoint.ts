@@ -17,6 +17,11 @@ import {
   resetToken,
   type SessionParameters,
 } from './handshake.js';
+import {
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+  SharedBufferBudget,
+} from './send-buffers.js';
 import { emptyDrops } from './stats.js';
 import {
   type Datagram,
@@ -72,6 +77,10 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   handshakeTimeoutMs?: number;
   /** Per-second budget for tokenless replies (reject, reset, version negotiation). */
   statelessRepliesPerSecond?: number;
+  /** Most bytes of block data all sessions hold at once (read ahead, in flight); default 256 MiB. */
+  maxBufferedBytes?: number;
+  /** Most bytes of block data one session holds at once; default 16 MiB. */
+  maxSessionBufferedBytes?: number;
   connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
 }
 
@@ -144,6 +153,8 @@ export class ServerEndpoint<Peer = string> {
   /** Validated sessions the next poll runs (each once: see SessionEntry.woken). */
   private readonly woken: Array<SessionEntry<Peer>> = [];
   private readonly peers: PeerAddressing<Peer>;
+  /** The block data every session's sends hold, shared (see SendBuffers). */
+  readonly buffers: SharedBufferBudget;
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
@@ -159,6 +170,7 @@ export class ServerEndpoint<Peer = string> {
   constructor(private readonly options: ServerEndpointOptions<Peer>) {
     if (options.keys.length === 0) throw new Error('a server needs at least one key');
     this.peers = options.peers ?? (STRING_PEERS as unknown as PeerAddressing<Peer>);
+    this.buffers = new SharedBufferBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.fernets = options.keys.map((key) => ({ key, fernet: new Fernet(key.key) }));
     this.statelessBudget = options.statelessRepliesPerSecond ?? 200;
   }
@@ -363,6 +375,7 @@ export class ServerEndpoint<Peer = string> {
       serverNonce,
       context: handshakeContext(plaintext, welcomePlaintext),
     });
+    let entry: SessionEntry<Peer> | undefined;
     const connection = new Connection({
       role: 'server',
       connId: sessionConnId,
@@ -375,6 +388,11 @@ export class ServerEndpoint<Peer = string> {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
+      maxBufferedBytes: this.options.maxSessionBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+      sharedBuffers: this.buffers,
+      onBuffersAvailable: () => {
+        if (entry !== undefined) this.wakeEntry(entry);
+      },
     });
     const welcome = sealHandshake(matched.fernet, initialConnId, welcomePlaintext, wall);
     const session = new SessionEntry(
@@ -386,6 +404,7 @@ export class ServerEndpoint<Peer = string> {
       matched.key.access,
       now,
     );
+    entry = session;
     this.sessions.set(sessionConnId, session);
     this.entries.set(sessionConnId, session);
     this.halfOpen.set(sessionConnId, {
@@ -545,6 +564,8 @@ export class ServerEndpoint<Peer = string> {
       handshakesRejected: this.counters.handshakesRejected,
       resetsSent: this.counters.resetsSent,
       rejectsSent: this.counters.rejectsSent,
+      bufferedBytes: this.buffers.usedBytes,
+      sessionsWaitingForBuffers: this.buffers.waiting,
       drops,
     };
   }

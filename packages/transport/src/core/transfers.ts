@@ -16,6 +16,12 @@ export function blockLength(size: number, blockSize: number, index: number): num
   return Math.min(blockSize, size - index * blockSize);
 }
 
+/** Where a sender's block bytes are counted: taken before a block is read, given back with it. */
+export interface BlockAccount {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
 export class SendTransfer {
   readonly acked: BlockBitmap;
   readonly blockCount: number;
@@ -38,6 +44,8 @@ export class SendTransfer {
   /**
    * `release` is called once with each buffer the source provided when the transfer no longer needs
    * it (acknowledged, cancelled, completed, or provided too late), so a source can reuse its memory.
+   * `account` is asked for a block's bytes before the block is read (a block is read only if it
+   * agrees) and gets them back when the block is released or its read fails.
    */
   constructor(
     readonly id: number,
@@ -47,6 +55,7 @@ export class SendTransfer {
     have: ReadonlyArray<BlockRange> = [],
     gateSeq?: number,
     private readonly release?: (data: Buffer) => void,
+    private readonly account?: BlockAccount,
   ) {
     this.blockCount = blockCountFor(size, blockSize);
     this.acked = BlockBitmap.fromRanges(this.blockCount, have);
@@ -58,12 +67,14 @@ export class SendTransfer {
   /**
    * Blocks the source should read now: lost blocks whose bytes are gone, and new blocks up to
    * `readAheadBlocks` ahead of the next one to send (blocks in flight do not count: their bytes are
-   * kept until acknowledged, bounded by the congestion and flow-control windows).
+   * kept until acknowledged, bounded by the congestion and flow-control windows), each only if the
+   * account agrees to its bytes. Appends them to `out`.
    */
-  blocksToRead(readAheadBlocks: number): number[] {
-    const out: number[] = [];
+  blocksToRead(readAheadBlocks: number, out: number[]): void {
+    if (this.completed || this.cancelled) return;
     for (const b of this.retransmit) {
       if (!this.acked.has(b) && !this.data.has(b) && !this.reading.has(b)) {
+        if (!this.takeBytes(b)) return;
         this.reading.add(b);
         out.push(b);
       }
@@ -71,20 +82,51 @@ export class SendTransfer {
     if (this.readFrontier < this.nextNew) this.readFrontier = this.nextNew;
     const end = Math.min(this.limit, this.blockCount);
     while (this.readFrontier < end && this.readFrontier - this.nextNew < readAheadBlocks) {
-      const b = this.readFrontier++;
-      if (this.acked.has(b) || this.data.has(b) || this.reading.has(b)) continue;
-      this.reading.add(b);
-      out.push(b);
+      const b = this.readFrontier;
+      if (!(this.acked.has(b) || this.data.has(b) || this.reading.has(b))) {
+        if (!this.takeBytes(b)) return;
+        this.reading.add(b);
+        out.push(b);
+      }
+      this.readFrontier++;
     }
-    return out;
+  }
+
+  private takeBytes(index: number): boolean {
+    return this.account === undefined || this.account.take(blockLength(this.size, this.blockSize, index));
+  }
+
+  /** A block no longer needed goes back: to the source (its memory) and to the account (its bytes). */
+  private drop(index: number, data: Buffer | undefined): void {
+    if (data !== undefined) this.release?.(data);
+    this.account?.give(blockLength(this.size, this.blockSize, index));
+  }
+
+  /** Whether a read of `index` is in progress (asked of the source, not provided yet). */
+  isReading(index: number): boolean {
+    return this.reading.has(index);
+  }
+
+  /** Reads in progress; a transfer that ended waits for them to give their bytes back. */
+  get readsInProgress(): number {
+    return this.reading.size;
   }
 
   provide(index: number, data: Buffer): void {
-    if (!this.reading.delete(index) || this.acked.has(index) || this.cancelled) {
-      this.release?.(data);
+    if (!this.reading.delete(index)) {
+      this.release?.(data); // not asked for (or already given back): not counted either
+      return;
+    }
+    if (this.acked.has(index) || this.cancelled || this.completed) {
+      this.drop(index, data);
       return;
     }
     this.data.set(index, data);
+  }
+
+  /** The read of `index` failed: its bytes go back (the transfer is aborted by the caller). */
+  readFailed(index: number): void {
+    if (this.reading.delete(index)) this.drop(index, undefined);
   }
 
   /** The next block to send, or undefined when nothing is ready (waiting for data, window or done). */
@@ -142,7 +184,7 @@ export class SendTransfer {
       const data = this.data.get(index);
       if (data !== undefined) {
         this.data.delete(index);
-        this.release?.(data);
+        this.drop(index, data);
       }
       this.bytesSent += blockLength(this.size, this.blockSize, index);
     }
@@ -170,10 +212,10 @@ export class SendTransfer {
     this.dropData();
   }
 
+  /** Gives back every block held; reads in progress give theirs back when they complete (provide). */
   private dropData(): void {
-    if (this.release !== undefined) for (const data of this.data.values()) this.release(data);
+    for (const [index, data] of this.data) this.drop(index, data);
     this.data.clear();
-    this.reading.clear();
     this.retransmit.length = 0;
   }
 

@@ -3,7 +3,12 @@ import { type FernetKey, generateKey, parseKey } from '@ferry/crypto';
 import { type LinkConfig, type SimEndpoint, SimNetwork, type SimTraceEvent } from '@ferry/netsim';
 import type { ErrorName } from '@ferry/protocol';
 import type { Connection } from '../../src/core/connection.js';
-import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
+import {
+  ServerEndpoint,
+  type ServerEndpointOptions,
+  type ServerKey,
+  type ServerSession,
+} from '../../src/core/endpoint.js';
 import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
 import type { Datagram } from '../../src/core/wire.js';
 
@@ -47,6 +52,10 @@ export interface SimTransferOptions {
    * releases it: a block sent after its release arrives corrupted (and the run is not bit-exact).
    */
   poisonReleased?: boolean;
+  /** The source answers each read this long after it was asked (0: at once, synchronously). */
+  readDelayMs?: number;
+  /** More options of the server endpoint (buffer budgets, …). */
+  endpoint?: Partial<ServerEndpointOptions<string>>;
 }
 
 export interface SimContext {
@@ -155,6 +164,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     receiveWindow,
     idleTimeoutMs,
     ...(congestion ? { connection: { congestion } } : {}),
+    ...o.endpoint,
   });
   const handshake = new ClientHandshake({
     key,
@@ -214,8 +224,19 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
           const t = transfers.get(e.transferId)!;
           const start = e.index * blockSize;
           const block = t.data.subarray(start, Math.min(start + blockSize, t.size));
-          if (o.poisonReleased) blocksProvided++;
-          conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
+          const provide = (): void => {
+            if (o.poisonReleased) blocksProvided++;
+            conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
+          };
+          if (!o.readDelayMs) {
+            provide();
+            break;
+          }
+          net.schedule(net.now() + o.readDelayMs, () => {
+            provide();
+            if (isClient) serviceClient();
+            else ctx.serviceServer();
+          });
           break;
         }
         case 'block': {
