@@ -48,6 +48,12 @@ export {
   resetTokenFor,
 } from './packets/reset.js';
 export {
+  encodeServerTime,
+  type ServerTimeFields,
+  type ServerTimePacket,
+  ServerTimeSchema,
+} from './packets/server-time.js';
+export {
   decodeVersionNegotiation,
   encodeVersionNegotiation,
   type VersionNegotiation,

@@ -123,6 +123,12 @@ export interface ConnectOptions extends TransportTuning {
 
 /** A client-side session over UDP. */
 export class ClientSession extends Session {
+  /**
+   * The server's clock minus this machine's, in seconds, when the server had to say so (this
+   * machine's hello was stamped outside its window, PROTOCOL.md §7.7); 0 otherwise.
+   */
+  clockOffsetSeconds = 0;
+
   constructor(
     connection: ConstructorParameters<typeof Session>[0],
     private readonly clientDriver: SessionDriver,
@@ -292,6 +298,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           shutdown,
           () => sends.flushed(),
         );
+        session.clockOffsetSeconds = outcome.clockOffsetSeconds;
         settle?.resolve(session);
       } else {
         return handshake.nextTimeout();

@@ -28,6 +28,7 @@ import {
   decodeHandshakePacket,
   encodeReject,
   encodeReset,
+  encodeServerTime,
   encodeVersionNegotiation,
   encodeWelcome,
   HANDSHAKE_TTL_SECONDS,
@@ -164,6 +165,7 @@ export class ServerEndpoint<Peer = string> {
     handshakesRejected: 0,
     resetsSent: 0,
     rejectsSent: 0,
+    serverTimesSent: 0,
     drops: emptyDrops(),
   };
 
@@ -290,19 +292,23 @@ export class ServerEndpoint<Peer = string> {
     const wall = this.options.wallClock();
     let matched: { key: ServerKey; fernet: Fernet } | undefined;
     let plaintext: Buffer | undefined;
-    let stale = false;
+    let stale: { key: ServerKey; fernet: Fernet } | undefined;
     for (const candidate of this.fernets) {
       const opened = openToken(candidate.fernet, datagram, { ttl: HANDSHAKE_TTL_SECONDS, now: wall });
-      if (opened === 'EEXPIRED') stale = true;
-      else if (opened !== 'EBADTOKEN') {
+      if (opened === 'EEXPIRED') {
+        stale = candidate; // authentic under this key (the MAC is checked first), but out of the window
+        break;
+      }
+      if (opened !== 'EBADTOKEN') {
         plaintext = opened;
         matched = candidate;
         break;
       }
     }
     if (matched === undefined || plaintext === undefined) {
-      if (stale) {
+      if (stale !== undefined) {
         this.counters.drops['stale-handshake']++;
+        this.answerStaleHello(datagram, stale.fernet, initialConnId, from, now, wall);
         return;
       }
       this.counters.drops['bad-mac']++;
@@ -423,6 +429,34 @@ export class ServerEndpoint<Peer = string> {
     this.nonces.set(nonce, { expires: now + 2 * HANDSHAKE_TTL_SECONDS * 1000, connId: sessionConnId });
     this.counters.handshakes++;
     if (welcome.length <= datagram.length) this.outbox.push({ to: from, datagram: welcome });
+  }
+
+  /**
+   * An authentic hello stamped outside the window (a replay, or a client whose clock is off): no state,
+   * the hello is not accepted, but its sender is told the server's time, sealed with the same key and
+   * echoing the hello's nonce (SERVER_TIME), so that a key holder with a wrong clock can stamp its hello
+   * by the server's clock and try again. Smaller than the hello, and rate-limited as tokenless replies
+   * are; a replay earns the attacker a datagram it cannot read.
+   */
+  private answerStaleHello(
+    datagram: Buffer,
+    fernet: Fernet,
+    initialConnId: bigint,
+    from: Peer,
+    now: number,
+    wall: number,
+  ): void {
+    const plaintext = openToken(fernet, datagram);
+    if (typeof plaintext === 'string') return;
+    const decoded = decodeHandshakePacket(plaintext, datagram);
+    if (!decoded.ok || decoded.value.type !== 'client-hello') return;
+    const reply = sealHandshake(
+      fernet,
+      initialConnId,
+      encodeServerTime(initialConnId, decoded.value.clientNonce),
+      wall,
+    );
+    if (this.sendStateless(from, reply, datagram.length, now)) this.counters.serverTimesSent++;
   }
 
   /** Sends a tokenless reply if it is smaller than what provoked it and the budget allows. */
@@ -564,6 +598,7 @@ export class ServerEndpoint<Peer = string> {
       handshakesRejected: this.counters.handshakesRejected,
       resetsSent: this.counters.resetsSent,
       rejectsSent: this.counters.rejectsSent,
+      serverTimesSent: this.counters.serverTimesSent,
       bufferedBytes: this.buffers.usedBytes,
       sessionsWaitingForBuffers: this.buffers.waiting,
       drops,

@@ -52,6 +52,10 @@ export interface SimTransferOptions {
    * releases it: a block sent after its release arrives corrupted (and the run is not bit-exact).
    */
   poisonReleased?: boolean;
+  /** How far the client's wall clock (Fernet timestamps) is ahead of the server's, in seconds. */
+  clientClockOffsetSeconds?: number;
+  /** The client's connection options (e.g. a rate limit). */
+  clientConnection?: NonNullable<ConstructorParameters<typeof ClientHandshake>[0]['connection']>;
   /** The source answers each read this long after it was asked (0: at once, synchronously). */
   readDelayMs?: number;
   /** More options of the server endpoint (buffer budgets, …). */
@@ -166,14 +170,16 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     ...(congestion ? { connection: { congestion } } : {}),
     ...o.endpoint,
   });
+  const clientOffset = o.clientClockOffsetSeconds ?? 0;
+  const clientConnectionOptions = { ...(congestion ? { congestion } : {}), ...o.clientConnection };
   const handshake = new ClientHandshake({
     key,
     now: net.now(),
-    wallClock,
+    wallClock: () => wallClock() + clientOffset,
     maxBlockSize: blockSize,
     receiveWindow,
     idleTimeoutMs,
-    ...(congestion ? { connection: { congestion } } : {}),
+    connection: clientConnectionOptions,
   });
 
   let clientConn: Connection | undefined;
