@@ -109,7 +109,9 @@ export interface TransportTuning {
   maxBlockSize: number;
   receiveWindow?: number;
   idleTimeoutMs?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
 export interface ConnectOptions extends TransportTuning {

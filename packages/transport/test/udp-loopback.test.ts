@@ -223,6 +223,27 @@ describe('UDP server wake-ups', () => {
   }, 180_000);
 });
 
+describe('UDP rate limit', () => {
+  it('a client rate limit holds for a get too: the server sends no faster than the client grants', async () => {
+    const { address } = await startServer('127.0.0.1');
+    const rate = 4_000_000; // bytes per second
+    const { client, request, expectMessage } = await startClient('127.0.0.1', address.port, {
+      connection: { congestion: { maxRateBytesPerMs: rate / 1000 } },
+    });
+    const get = request('get', { path: 'limited' });
+    const reply = await get.reply;
+    const digest = expectMessage(`digest ${get.id}`);
+    const into = Buffer.alloc(SIZE);
+    const started = performance.now();
+    await within(60_000, 'download', client.receiveBlocks(get.id, SIZE, memorySink(into, client.blockSize)));
+    const seconds = (performance.now() - started) / 1000;
+    expect(reply.size).toBe(SIZE);
+    expect(sha256(into)).toBe((await digest).sha256);
+    // 8 MiB at 4 MB/s: at least 2.1 s (less the first 50 ms worth the hello announces).
+    expect(seconds).toBeGreaterThanOrEqual((0.9 * SIZE) / rate);
+  }, 90_000);
+});
+
 /** Resolves once `condition` holds (checked every 10 ms). */
 async function waitFor(condition: () => boolean): Promise<void> {
   while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));

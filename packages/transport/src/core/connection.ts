@@ -4,6 +4,13 @@ import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-schedul
 import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
+import {
+  announcedReceiveWindow,
+  type FlowEntry,
+  FlowReports,
+  RATE_UPDATE_MS,
+  ReceiveRateLimiter,
+} from './flow-reports.js';
 import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
@@ -23,7 +30,6 @@ import {
   errorCodeFromWire,
   errorCodeToWire,
   MAX_ACK_RANGES,
-  MAX_FLOWS,
   openToken,
   SESSION_OVERHEAD,
   type SessionPacket,
@@ -57,6 +63,11 @@ export interface ConnectionOptions {
   peerReceiveWindow: number;
   /** Our receive window per transfer, in bytes. */
   receiveWindow: number;
+  /**
+   * Caps what the peer sends us, in bytes per millisecond, through flow control (the window is granted
+   * at this rate). Default: the congestion rate limit, so that a user's limit holds both ways.
+   */
+  receiveRateBytesPerMs?: number;
   idleTimeoutMs: number;
   now: number;
   wallClock: () => number;
@@ -81,8 +92,12 @@ export const PROBE_PACKETS = 2;
 export const MAX_PROBE_INTERVAL_MS = 2_000;
 /** Packet numbers are u32 on the wire. */
 export const MAX_PACKET_NUMBER = 0xffff_ffff;
-/** Completed receive transfers remembered so that late retransmissions of their blocks are still acked. */
-export const MAX_COMPLETED_RECEIVES = 64;
+/**
+ * A sender whose blocks all arrived waits for the receiver to report them written; after this many
+ * ACKs answering its probes without any entry for the transfer, the receiver is taken for one that
+ * does not report writes (from before they were reported), and arrival has to do.
+ */
+export const FINAL_REPORT_MISSES = 8;
 
 export class Connection {
   state: ConnectionState = 'open';
@@ -118,11 +133,26 @@ export class Connection {
   private readonly toRead: number[] = [];
   private readonly receiving = new Map<number, ReceiveTransfer>();
   /**
-   * Receive transfers completed recently. A late retransmission of one of their blocks is still
-   * acknowledged (as a duplicate): if the final ACK was lost, dropping it unacknowledged would leave the
-   * sender retransmitting until it timed out.
+   * Flow entries of our ACKs, and the receive transfers completed recently: they are reported as
+   * written until the sender knows, and a late retransmission of one of their blocks is still
+   * acknowledged (as a duplicate): dropping it unacknowledged would leave the sender retransmitting
+   * until it timed out.
    */
-  private readonly completedReceives = new Set<number>();
+  private readonly flows = new FlowReports();
+  /** Grants the peer's sending at the receive rate limit, if there is one. */
+  private readonly receiveRate: ReceiveRateLimiter | undefined;
+  /** The window (in blocks) the peer assumes for a transfer before any flow entry. */
+  private readonly initialReceiveBlocks: number;
+  /** A PING arrived since our last ACK: a sender may be waiting for a report (see FlowReports). */
+  private pingSinceAck = false;
+  /** The time of the ACK being built (for rate grants). */
+  private ackNow = 0;
+  private readonly grantRate = (t: ReceiveTransfer): void => {
+    const limiter = this.receiveRate;
+    if (limiter === undefined || !t.rateBound) return;
+    t.rateGranted += limiter.takeBlocks(t.windowLimit() - t.rateGranted, this.blockSize, this.ackNow);
+  };
+  private readonly flowEntries: FlowEntry[] = [];
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
@@ -177,6 +207,15 @@ export class Connection {
     this.pacer = new Pacer(2 * mss);
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
     this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
+    const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
+    this.receiveRate =
+      receiveRate !== undefined && Number.isFinite(receiveRate) && receiveRate > 0
+        ? new ReceiveRateLimiter(receiveRate, this.blockSize, options.now)
+        : undefined;
+    this.initialReceiveBlocks = Math.max(
+      1,
+      Math.floor(announcedReceiveWindow(options.receiveWindow, receiveRate) / this.blockSize),
+    );
     this.readAheadBytes = options.readAheadBytes ?? 4 * 1024 * 1024;
     this.readAheadBlocks = Math.max(4, Math.ceil(this.readAheadBytes / this.blockSize));
     this.buffers = new SendBuffers(
@@ -284,8 +323,16 @@ export class Connection {
   /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
   openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
     if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
-    this.completedReceives.delete(transferId);
-    const t = new ReceiveTransfer(transferId, size, this.blockSize, this.windowBlocks, have);
+    this.flows.forget(transferId);
+    const t = new ReceiveTransfer(
+      transferId,
+      size,
+      this.blockSize,
+      this.windowBlocks,
+      have,
+      this.initialReceiveBlocks,
+      this.receiveRate !== undefined,
+    );
     this.receiving.set(transferId, t);
     this.lastBlockOrProbeAt = Math.max(this.lastBlockOrProbeAt, this.lastReceived);
     this.receiveProbes = 0;
@@ -294,11 +341,14 @@ export class Connection {
     if (t.isComplete) this.completeReceive(t);
   }
 
-  /** The sink finished writing `count` blocks of a receive transfer: frees window. */
-  blocksWritten(transferId: number, count = 1): void {
+  /**
+   * The sink finished writing block `index` of a receive transfer: it counts as held (reported to the
+   * sender) and frees window. A transfer completes once every block is written.
+   */
+  blockWritten(transferId: number, index: number): void {
     const t = this.receiving.get(transferId);
     if (t === undefined) return;
-    t.onWritten(count);
+    t.onWritten(index);
     const limit = t.limit();
     if (limit - t.advertisedLimit >= Math.max(1, t.windowBlocks / 4)) this.flowUpdate = true;
     if (t.isComplete) this.completeReceive(t);
@@ -412,7 +462,7 @@ export class Connection {
       case 'data': {
         const t = this.receiving.get(p.transferId);
         if (t === undefined) {
-          if (this.completedReceives.has(p.transferId)) {
+          if (this.flows.has(p.transferId)) {
             this.accept(p.pn, p.sendTime, now, true, true);
             this.stats.duplicateBlocks++;
             return;
@@ -454,6 +504,7 @@ export class Connection {
       }
       case 'ping':
         this.accept(p.pn, 0, now, true, true);
+        this.pingSinceAck = true;
         return;
       case 'ack':
         this.accept(p.pn, 0, now, false, false);
@@ -492,6 +543,7 @@ export class Connection {
     for (const sp of result.newlyAcked) this.onContentAcked(sp.content);
     this.onLost(result.lost);
     for (const f of p.flows) this.sending.get(f.transferId)?.onFlow(f.cumulativeBlocks, f.blockLimit);
+    this.checkFinalReports(p.flows, result.newlyAcked);
     this.cc.onAck({
       now,
       ackedBytes: result.ackedBytes,
@@ -533,6 +585,27 @@ export class Connection {
     this.cc.onPacketsLost(bytes);
   }
 
+  /**
+   * Transfers whose blocks all arrived wait for the receiver to report them written. An ACK that
+   * answers one of our PINGs (probes) and carries no entry for such a transfer counts as a miss; see
+   * FINAL_REPORT_MISSES.
+   */
+  private checkFinalReports(
+    flows: ReadonlyArray<{ transferId: number }>,
+    newlyAcked: ReadonlyArray<SentPacket>,
+  ): void {
+    let answersPing = false;
+    for (const t of this.sending.values()) {
+      if (!t.awaitingHeld()) continue;
+      if (!answersPing) {
+        for (const sp of newlyAcked) if (sp.content?.kind === 'ping') answersPing = true;
+        if (!answersPing) return;
+      }
+      if (flows.some((f) => f.transferId === t.id)) continue;
+      if (++t.finalMisses >= FINAL_REPORT_MISSES) t.assumeHeld();
+    }
+  }
+
   private checkSendCompletion(): void {
     for (const t of this.sending.values()) {
       if (t.completed) this.completeSend(t);
@@ -549,12 +622,9 @@ export class Connection {
     if (t.completed) return;
     t.completed = true;
     this.receiving.delete(t.id);
-    this.completedReceives.add(t.id);
-    if (this.completedReceives.size > MAX_COMPLETED_RECEIVES) {
-      this.completedReceives.delete(this.completedReceives.values().next().value!);
-    }
-    // One last ack so the sender learns promptly that everything arrived.
-    this.acks.hurry();
+    this.flows.onFinished(t.id, t.blockCount);
+    // An ACK at once: the sender learns that every block is written (and what is owed is acknowledged).
+    this.flowUpdate = true;
     this.events.push({ type: 'receive-complete', transferId: t.id });
   }
 
@@ -588,6 +658,7 @@ export class Connection {
     );
     t = Math.min(t, this.acks.nextDeadline());
     if (this.flowUpdate && this.received.largest >= 0) t = 0;
+    if (this.receiveRate !== undefined && this.rateBound()) t = Math.min(t, this.rateUpdateTime());
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
@@ -698,9 +769,22 @@ export class Connection {
     return this.amplification.authenticBytesReceived;
   }
 
+  /** The peer holds the sender back: its window (flow control), or its report of blocks written. */
   private flowBlocked(): boolean {
-    for (const t of this.sending.values()) if (t.blockedByFlowControl()) return true;
+    for (const t of this.sending.values()) if (t.blockedByFlowControl() || t.awaitingHeld()) return true;
     return false;
+  }
+
+  /** Some receive transfer could go further than the receive rate has granted so far. */
+  private rateBound(): boolean {
+    for (const t of this.receiving.values()) if (t.rateBound) return true;
+    return false;
+  }
+
+  /** When enough rate credit for a window update has built up (RATE_UPDATE_MS worth, or a block). */
+  private rateUpdateTime(): number {
+    const limiter = this.receiveRate!;
+    return limiter.timeFor(Math.max(this.blockSize, limiter.bytesPerMs * RATE_UPDATE_MS));
   }
 
   private hasDataReady(): boolean {
@@ -755,6 +839,9 @@ export class Connection {
     ) {
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
       this.pingPending = true;
+    }
+    if (this.receiveRate !== undefined && this.rateBound() && now >= this.rateUpdateTime()) {
+      this.flowUpdate = true;
     }
     if (now >= this.receiveProbeDeadline()) {
       this.pingPending = true;
@@ -957,26 +1044,17 @@ export class Connection {
 
   /** Appends an ACK to `out`, unless it does not fit the sending cap (then it stays pending). */
   private pushAck(now: number, out: Datagram[]): void {
-    const flows: Array<{ transferId: number; cumulativeBlocks: number; blockLimit: number }> = [];
-    const advertised: Array<[ReceiveTransfer, number]> = [];
-    // An ACK has room for MAX_FLOWS transfers: those whose window grew most since it was last advertised
-    // go first, so that a fifth receiving transfer is not starved of window updates.
-    const receiving = [...this.receiving.values()];
-    if (receiving.length > MAX_FLOWS) {
-      receiving.sort((a, b) => b.limit() - b.advertisedLimit - (a.limit() - a.advertisedLimit));
-    }
-    for (const t of receiving) {
-      if (flows.length >= MAX_FLOWS) break;
-      const limit = Math.max(t.limit(), t.advertisedLimit);
-      advertised.push([t, limit]);
-      flows.push({ transferId: t.id, cumulativeBlocks: t.have.cumulative(), blockLimit: limit });
-    }
+    const flows = this.flowEntries;
+    flows.length = 0;
+    this.ackNow = now;
+    this.flows.select(this.receiving.values(), this.pingSinceAck, this.grantRate, flows);
     const ranges = this.received.ackRanges(MAX_ACK_RANGES);
     const ackDelay = Math.max(0, Math.round((now - this.received.largestReceivedAt) * 1000));
     const pn = this.nextPn();
     const plaintext = encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows);
     if (!this.fits(plaintext)) return;
-    for (const [t, limit] of advertised) t.advertisedLimit = limit;
+    this.flows.commit();
+    this.pingSinceAck = false;
     const datagram = this.emit(plaintext, now);
     out.push(datagram);
     this.sent.onSent(pn, now, datagram.length, false);

@@ -10,6 +10,7 @@ import type { ErrorName } from '@ferry/protocol';
 import { handshakeContext } from '@ferry/protocol';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
+import { announcedReceiveWindow } from './flow-reports.js';
 import {
   type Access,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -82,7 +83,9 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   maxBufferedBytes?: number;
   /** Most bytes of block data one session holds at once; default 16 MiB. */
   maxSessionBufferedBytes?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
 export interface ServerSession<Peer = unknown> {
@@ -369,7 +372,11 @@ export class ServerEndpoint<Peer = string> {
       publicKey: ephemeral.publicKey,
       sessionConnId,
       blockSize,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow: announcedReceiveWindow(
+        this.options.receiveWindow,
+        this.options.connection?.receiveRateBytesPerMs ??
+          this.options.connection?.congestion?.maxRateBytesPerMs,
+      ),
       idleTimeoutMs,
       access: matched.key.access,
       resetToken: resetToken(this.options.keys[0]!.key, sessionConnId),

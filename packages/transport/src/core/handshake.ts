@@ -8,6 +8,7 @@ import {
 } from '@ferry/crypto';
 import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
+import { announcedReceiveWindow } from './flow-reports.js';
 import {
   decodeHandshakePacket,
   decodeReject,
@@ -79,7 +80,9 @@ export interface ClientHandshakeOptions extends SessionParameters {
   now: number;
   wallClock: () => number;
   handshakeTimeoutMs?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
 /**
@@ -117,7 +120,12 @@ export class ClientHandshake {
       clientNonce: this.nonce,
       publicKey: this.ephemeral.publicKey,
       maxBlockSize: options.maxBlockSize,
-      receiveWindow: options.receiveWindow,
+      // A rate-limited client announces a small window: the server may send that much before any flow
+      // entry, and the client grants the rest at its rate.
+      receiveWindow: announcedReceiveWindow(
+        options.receiveWindow,
+        options.connection?.receiveRateBytesPerMs ?? options.connection?.congestion?.maxRateBytesPerMs,
+      ),
       idleTimeoutMs: options.idleTimeoutMs,
     });
     this.hello = sealHandshake(this.fernet, this.initialConnId, this.helloPlaintext, options.wallClock());

@@ -254,7 +254,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
               quartersAt.push(net.now());
             }
           }
-          conn.blocksWritten(e.transferId);
+          conn.blockWritten(e.transferId, e.index);
           break;
         }
         case 'send-complete':
