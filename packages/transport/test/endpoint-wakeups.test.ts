@@ -58,20 +58,26 @@ function openSessions(count: number) {
   return { endpoint, clients, sessions, toClients, send, now };
 }
 
+/** Counts the polls of each session's connection from now on. */
+function countPolls(sessions: ReadonlyArray<ServerSession<string>>): Map<ServerSession<string>, number> {
+  const polls = new Map<ServerSession<string>, number>();
+  for (const s of sessions) {
+    const connection = s.connection;
+    const poll = connection.poll.bind(connection);
+    polls.set(s, 0);
+    connection.poll = (now) => {
+      polls.set(s, polls.get(s)! + 1);
+      return poll(now);
+    };
+  }
+  return polls;
+}
+
 describe('server endpoint wake-ups', () => {
   it('runs only the sessions that woke: 500 idle sessions are not polled while one works', () => {
     const { endpoint, clients, sessions, toClients, send, now: start } = openSessions(501);
     expect(sessions).toHaveLength(501);
-    const polls = new Map<ServerSession<string>, number>();
-    for (const s of sessions) {
-      const connection = s.connection;
-      const poll = connection.poll.bind(connection);
-      polls.set(s, 0);
-      connection.poll = (now) => {
-        polls.set(s, polls.get(s)! + 1);
-        return poll(now);
-      };
-    }
+    const polls = countPolls(sessions);
     const busy = sessions[250]!;
     const client = clients.get(busy.address)!;
     // The busy client and server exchange control messages; each exchange is a few wake-ups.
@@ -101,16 +107,7 @@ describe('server endpoint wake-ups', () => {
   it('runs a session whose timer is due, and one its application woke, without a datagram', () => {
     const { endpoint, clients, sessions, toClients, send, now: start } = openSessions(3);
     const [a, b, c] = sessions as [ServerSession<string>, ServerSession<string>, ServerSession<string>];
-    const counted = new Map<ServerSession<string>, number>();
-    for (const s of sessions) {
-      const connection = s.connection;
-      const poll = connection.poll.bind(connection);
-      counted.set(s, 0);
-      connection.poll = (now) => {
-        counted.set(s, counted.get(s)! + 1);
-        return poll(now);
-      };
-    }
+    const counted = countPolls(sessions);
     // The application queues a message on b: only b runs, and its message leaves.
     b.connection.sendMessage(Buffer.from('{"op":"cancel","transferId":1}'));
     endpoint.wake(b);

@@ -12,14 +12,15 @@ const ids = (out: FlowEntry[]): number[] => out.map((f) => f.transferId);
 
 function ack(reports: FlowReports, receiving: ReceiveTransfer[], answeringPing = false): FlowEntry[] {
   const out: FlowEntry[] = [];
-  reports.select(receiving, answeringPing, () => {}, out);
+  if (answeringPing) reports.onPing();
+  reports.select(receiving, 0, out);
   reports.commit();
   return out;
 }
 
 describe('FlowReports', () => {
   it('reports a finished transfer (every block written) in the next two ACKs, then in answers to PINGs', () => {
-    const reports = new FlowReports();
+    const reports = new FlowReports(1024, undefined, 0);
     reports.onFinished(7, 10);
     expect(reports.freshPending).toBe(true);
     expect(ack(reports, [])).toEqual([{ transferId: 7, cumulativeBlocks: 10, blockLimit: 10 }]);
@@ -34,17 +35,17 @@ describe('FlowReports', () => {
   });
 
   it('reports written blocks, not arrived ones, and advertises only what an ACK that left carried', () => {
-    const reports = new FlowReports();
+    const reports = new FlowReports(1024, undefined, 0);
     const t = new ReceiveTransfer(1, 10 * 1024, 1024, 4);
     t.onBlock(0);
     t.onBlock(1);
     t.onWritten(1);
     const out: FlowEntry[] = [];
-    reports.select([t], false, () => {}, out);
+    reports.select([t], 0, out);
     expect(out).toEqual([{ transferId: 1, cumulativeBlocks: 0, blockLimit: 5 }]);
     t.onWritten(0);
     out.length = 0;
-    reports.select([t], false, () => {}, out);
+    reports.select([t], 0, out);
     // Not committed before: the ACK was not sent (e.g. over an amplification cap).
     expect(t.advertisedLimit).toBe(4);
     reports.commit();
@@ -53,7 +54,7 @@ describe('FlowReports', () => {
   });
 
   it('answering a PING, puts transfers being written and one finished earlier before the others', () => {
-    const reports = new FlowReports();
+    const reports = new FlowReports(1024, undefined, 0);
     for (const id of [90, 91]) {
       reports.onFinished(id, 1);
       ack(reports, []);

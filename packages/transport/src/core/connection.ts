@@ -4,13 +4,7 @@ import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-schedul
 import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
-import {
-  announcedReceiveWindow,
-  type FlowEntry,
-  FlowReports,
-  RATE_UPDATE_MS,
-  ReceiveRateLimiter,
-} from './flow-reports.js';
+import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
 import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
@@ -133,25 +127,14 @@ export class Connection {
   private readonly toRead: number[] = [];
   private readonly receiving = new Map<number, ReceiveTransfer>();
   /**
-   * Flow entries of our ACKs, and the receive transfers completed recently: they are reported as
-   * written until the sender knows, and a late retransmission of one of their blocks is still
-   * acknowledged (as a duplicate): dropping it unacknowledged would leave the sender retransmitting
-   * until it timed out.
+   * Flow entries of our ACKs (and the receive rate limit, if any), and the receive transfers completed
+   * recently: they are reported as written until the sender knows, and a late retransmission of one of
+   * their blocks is still acknowledged (as a duplicate): dropping it unacknowledged would leave the
+   * sender retransmitting until it timed out.
    */
-  private readonly flows = new FlowReports();
-  /** Grants the peer's sending at the receive rate limit, if there is one. */
-  private readonly receiveRate: ReceiveRateLimiter | undefined;
+  private readonly flows: FlowReports;
   /** The window (in blocks) the peer assumes for a transfer before any flow entry. */
   private readonly initialReceiveBlocks: number;
-  /** A PING arrived since our last ACK: a sender may be waiting for a report (see FlowReports). */
-  private pingSinceAck = false;
-  /** The time of the ACK being built (for rate grants). */
-  private ackNow = 0;
-  private readonly grantRate = (t: ReceiveTransfer): void => {
-    const limiter = this.receiveRate;
-    if (limiter === undefined || !t.rateBound) return;
-    t.rateGranted += limiter.takeBlocks(t.windowLimit() - t.rateGranted, this.blockSize, this.ackNow);
-  };
   private readonly flowEntries: FlowEntry[] = [];
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
@@ -208,10 +191,7 @@ export class Connection {
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
     this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
     const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
-    this.receiveRate =
-      receiveRate !== undefined && Number.isFinite(receiveRate) && receiveRate > 0
-        ? new ReceiveRateLimiter(receiveRate, this.blockSize, options.now)
-        : undefined;
+    this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
     this.initialReceiveBlocks = Math.max(
       1,
       Math.floor(announcedReceiveWindow(options.receiveWindow, receiveRate) / this.blockSize),
@@ -331,7 +311,7 @@ export class Connection {
       this.windowBlocks,
       have,
       this.initialReceiveBlocks,
-      this.receiveRate !== undefined,
+      this.flows.rateLimited,
     );
     this.receiving.set(transferId, t);
     this.lastBlockOrProbeAt = Math.max(this.lastBlockOrProbeAt, this.lastReceived);
@@ -504,7 +484,7 @@ export class Connection {
       }
       case 'ping':
         this.accept(p.pn, 0, now, true, true);
-        this.pingSinceAck = true;
+        this.flows.onPing();
         return;
       case 'ack':
         this.accept(p.pn, 0, now, false, false);
@@ -658,7 +638,7 @@ export class Connection {
     );
     t = Math.min(t, this.acks.nextDeadline());
     if (this.flowUpdate && this.received.largest >= 0) t = 0;
-    if (this.receiveRate !== undefined && this.rateBound()) t = Math.min(t, this.rateUpdateTime());
+    t = Math.min(t, this.flows.rateUpdateTime(this.receiving.values()));
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
@@ -775,18 +755,6 @@ export class Connection {
     return false;
   }
 
-  /** Some receive transfer could go further than the receive rate has granted so far. */
-  private rateBound(): boolean {
-    for (const t of this.receiving.values()) if (t.rateBound) return true;
-    return false;
-  }
-
-  /** When enough rate credit for a window update has built up (RATE_UPDATE_MS worth, or a block). */
-  private rateUpdateTime(): number {
-    const limiter = this.receiveRate!;
-    return limiter.timeFor(Math.max(this.blockSize, limiter.bytesPerMs * RATE_UPDATE_MS));
-  }
-
   private hasDataReady(): boolean {
     if (this.sent.bytesInFlight + this.blockSize + SESSION_OVERHEAD > this.cc.cwnd && this.probeCredits === 0)
       return false;
@@ -840,9 +808,7 @@ export class Connection {
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
       this.pingPending = true;
     }
-    if (this.receiveRate !== undefined && this.rateBound() && now >= this.rateUpdateTime()) {
-      this.flowUpdate = true;
-    }
+    if (now >= this.flows.rateUpdateTime(this.receiving.values())) this.flowUpdate = true;
     if (now >= this.receiveProbeDeadline()) {
       this.pingPending = true;
       this.receiveProbes = Math.min(this.receiveProbes + 1, 16);
@@ -1046,15 +1012,13 @@ export class Connection {
   private pushAck(now: number, out: Datagram[]): void {
     const flows = this.flowEntries;
     flows.length = 0;
-    this.ackNow = now;
-    this.flows.select(this.receiving.values(), this.pingSinceAck, this.grantRate, flows);
+    this.flows.select(this.receiving.values(), now, flows);
     const ranges = this.received.ackRanges(MAX_ACK_RANGES);
     const ackDelay = Math.max(0, Math.round((now - this.received.largestReceivedAt) * 1000));
     const pn = this.nextPn();
     const plaintext = encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows);
     if (!this.fits(plaintext)) return;
     this.flows.commit();
-    this.pingSinceAck = false;
     const datagram = this.emit(plaintext, now);
     out.push(datagram);
     this.sent.onSent(pn, now, datagram.length, false);

@@ -7,6 +7,8 @@ import { MAX_FLOWS } from './wire.js';
  * room for MAX_FLOWS entries. Beyond the transfers still arriving, a finished transfer is reported
  * (every block written) in the next FRESH_FINAL_REPORTS ACKs, and again in any ACK that answers a
  * PING: a sender whose blocks all arrived waits for that report and probes with PINGs until it has it.
+ * A receiver with a rate limit extends `blockLimit` only as fast as its rate grants (a token bucket),
+ * so that a user's limit also caps what it is sent.
  */
 export const MAX_FINISHED_RECEIVES = 64;
 export const FRESH_FINAL_REPORTS = 2;
@@ -83,6 +85,10 @@ export class ReceiveRateLimiter {
 }
 
 export class FlowReports {
+  /** Grants the peer's sending at the receive rate limit, if there is one. */
+  private readonly rate: ReceiveRateLimiter | undefined;
+  /** A PING arrived since our last ACK: a sender may be waiting for a report. */
+  private pingSinceAck = false;
   /** Finished receive transfers, oldest first. */
   private readonly finished = new Map<number, Finished>();
   private acksSent = 0;
@@ -92,6 +98,40 @@ export class FlowReports {
   /** What the ACK being built advertises, applied by `commit` once it is sent. */
   private readonly stagedLimits: Array<[ReceiveTransfer, number]> = [];
   private readonly stagedReports: Finished[] = [];
+
+  constructor(
+    private readonly blockSize: number,
+    rateBytesPerMs: number | undefined,
+    now: number,
+  ) {
+    this.rate =
+      rateBytesPerMs !== undefined && Number.isFinite(rateBytesPerMs) && rateBytesPerMs > 0
+        ? new ReceiveRateLimiter(rateBytesPerMs, blockSize, now)
+        : undefined;
+  }
+
+  /** Transfers' windows are granted at a receive rate. */
+  get rateLimited(): boolean {
+    return this.rate !== undefined;
+  }
+
+  /** A PING arrived (the next ACK answers it). */
+  onPing(): void {
+    this.pingSinceAck = true;
+  }
+
+  /**
+   * When a window update is due for the rate limit: some transfer could go further than granted and
+   * RATE_UPDATE_MS of credit (or a block) has built up. Infinity when none is due.
+   */
+  rateUpdateTime(receiving: Iterable<ReceiveTransfer>): number {
+    const rate = this.rate;
+    if (rate === undefined) return Number.POSITIVE_INFINITY;
+    for (const t of receiving) {
+      if (t.rateBound) return rate.timeFor(Math.max(this.blockSize, rate.bytesPerMs * RATE_UPDATE_MS));
+    }
+    return Number.POSITIVE_INFINITY;
+  }
 
   /** Transfer `id` is complete: every block written. */
   onFinished(id: number, blockCount: number): void {
@@ -117,19 +157,14 @@ export class FlowReports {
   }
 
   /**
-   * Fills `out` with the flow entries of one ACK: freshly finished transfers first; when the ACK
-   * answers a PING, then the transfers whose blocks all arrived and are being written, and one
+   * Fills `out` with the flow entries of an ACK sent at `now`: freshly finished transfers first; when
+   * the ACK answers a PING, then the transfers whose blocks all arrived and are being written, and one
    * transfer finished earlier (the least recently reported); then the transfers still arriving, those
-   * whose window grew most first (calling `grant` on each, so a rate limit can extend it, and
-   * staging what is advertised); then, answering a PING, more finished ones. `commit` applies it once
-   * the ACK is sent.
+   * whose window grew most first (each extended as the rate limit grants, if there is one); then,
+   * answering a PING, more finished ones. `commit` applies what it advertises once the ACK is sent.
    */
-  select(
-    receiving: Iterable<ReceiveTransfer>,
-    answeringPing: boolean,
-    grant: (t: ReceiveTransfer) => void,
-    out: FlowEntry[],
-  ): void {
+  select(receiving: Iterable<ReceiveTransfer>, now: number, out: FlowEntry[]): void {
+    const answeringPing = this.pingSinceAck;
     this.stagedLimits.length = 0;
     this.stagedReports.length = 0;
     for (const [id, f] of this.finished) {
@@ -143,7 +178,7 @@ export class FlowReports {
     if (answeringPing) {
       for (const t of order) {
         if (out.length >= MAX_FLOWS) break;
-        if (t.finishing) this.advertise(t, grant, out);
+        if (t.finishing) this.advertise(t, now, out);
       }
       const stale = this.staleByLastReport();
       if (stale.length > 0 && out.length < MAX_FLOWS) this.report(stale[0]![0], stale[0]![1], out);
@@ -156,7 +191,7 @@ export class FlowReports {
     for (const t of order) {
       if (out.length >= MAX_FLOWS) break;
       if (answeringPing && t.finishing) continue; // already in
-      this.advertise(t, grant, out);
+      this.advertise(t, now, out);
     }
     if (answeringPing) {
       for (const [id, f] of this.staleByLastReport()) {
@@ -176,10 +211,13 @@ export class FlowReports {
     }
     this.stagedLimits.length = 0;
     this.stagedReports.length = 0;
+    this.pingSinceAck = false;
   }
 
-  private advertise(t: ReceiveTransfer, grant: (t: ReceiveTransfer) => void, out: FlowEntry[]): void {
-    grant(t);
+  private advertise(t: ReceiveTransfer, now: number, out: FlowEntry[]): void {
+    if (this.rate !== undefined && t.rateBound) {
+      t.rateGranted += this.rate.takeBlocks(t.windowLimit() - t.rateGranted, this.blockSize, now);
+    }
     const limit = Math.max(t.limit(), t.advertisedLimit);
     this.stagedLimits.push([t, limit]);
     out.push({ transferId: t.id, cumulativeBlocks: t.written.cumulative(), blockLimit: limit });
