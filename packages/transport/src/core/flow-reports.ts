@@ -150,12 +150,6 @@ export class FlowReports {
     return this.finished.has(id);
   }
 
-  /** Some finished transfer has not been reported FRESH_FINAL_REPORTS times yet. */
-  get freshPending(): boolean {
-    for (const f of this.finished.values()) if (f.reports < FRESH_FINAL_REPORTS) return true;
-    return false;
-  }
-
   /**
    * Fills `out` with the flow entries of an ACK sent at `now`: freshly finished transfers first; when
    * the ACK answers a PING, then the transfers whose blocks all arrived and are being written, and one
