@@ -32,6 +32,7 @@ export type Space = (typeof Space)[keyof typeof Space];
 export const PacketType = {
   ClientHello: 0x01,
   ServerWelcome: 0x02,
+  ServerTime: 0x03,
   Data: 0x10,
   Ack: 0x11,
   Control: 0x12,
@@ -77,6 +78,8 @@ export const CLIENT_HELLO_FIXED_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH + PUB
 /** SERVER_WELCOME: head + 2 nonces + key + conn id + 3 x u32 + access + reset token. */
 export const SERVER_WELCOME_LENGTH =
   PACKET_HEAD_LENGTH + 2 * NONCE_LENGTH + PUBLIC_KEY_LENGTH + CONN_ID_LENGTH + 12 + 1 + RESET_TOKEN_LENGTH;
+/** SERVER_TIME: head + the echoed client nonce. */
+export const SERVER_TIME_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH;
 /** DATA header: head + packetNumber + sendTime + transferId + blockIndex; the payload follows. */
 export const DATA_HEADER_LENGTH = PACKET_HEAD_LENGTH + 16;
 /** ACK without ranges or flows: head + 5 x u32 + rangeCount + flowCount. */

@@ -188,6 +188,7 @@ export type ProtocolErrorReason =
   | 'duplicate-flow'
   | 'bad-utf8'
   | 'bad-json'
+  | 'duplicate-name'
   | 'schema';
 
 /** A decoding failure (or an encoder given fields outside their range). Never carries a stack. */

@@ -49,6 +49,12 @@ export {
   resetTokenFor,
 } from './packets/reset.js';
 export {
+  encodeServerTime,
+  type ServerTimeFields,
+  type ServerTimePacket,
+  ServerTimeSchema,
+} from './packets/server-time.js';
+export {
   decodeVersionNegotiation,
   encodeVersionNegotiation,
   type VersionNegotiation,

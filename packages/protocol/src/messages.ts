@@ -18,6 +18,7 @@ import {
   REPLY_ERROR_NAMES,
   type ReplyErrorName,
 } from './errors.js';
+import { firstDuplicateName } from './json-keys.js';
 import { utf8String } from './schema-parts.js';
 import { decodeUtf8 } from './wire.js';
 
@@ -320,6 +321,9 @@ export function decodeControlMessage(body: Uint8Array): DecodeResult<ControlMess
   } catch {
     return failure('bad-json');
   }
+  // JSON.parse keeps the last of duplicate names: {"op":"stat",…,"op":"delete"} would act as a delete.
+  const duplicate = firstDuplicateName(text);
+  if (duplicate !== undefined) return failure('duplicate-name', `member "${duplicate.slice(0, 64)}" twice`);
   try {
     const parsed = validate(json);
     if (!parsed.success) return failure('schema', describe(parsed.error));

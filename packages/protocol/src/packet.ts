@@ -15,6 +15,7 @@ import { type ControlPacket, decodeControlBody, encodeControl } from './packets/
 import { type DataPacket, decodeDataBody, encodeData } from './packets/data.js';
 import { type ClientHelloPacket, decodeClientHelloBody, encodeClientHello } from './packets/hello.js';
 import { decodePingBody, encodePing, type PingPacket } from './packets/ping.js';
+import { decodeServerTimeBody, encodeServerTime, type ServerTimePacket } from './packets/server-time.js';
 import { decodeServerWelcomeBody, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
 import { encodePrefix, type Prefix } from './prefix.js';
 import { bytesEqual } from './wire.js';
@@ -23,6 +24,7 @@ import { bytesEqual } from './wire.js';
 export type Packet =
   | ClientHelloPacket
   | ServerWelcomePacket
+  | ServerTimePacket
   | DataPacket
   | AckPacket
   | ControlPacket
@@ -38,7 +40,9 @@ export type PacketInput =
 
 /** The space each packet type travels in. */
 export function packetSpace(type: PacketKind): Space {
-  return type === 'client-hello' || type === 'server-welcome' ? Space.Handshake : Space.Session;
+  return type === 'client-hello' || type === 'server-welcome' || type === 'server-time'
+    ? Space.Handshake
+    : Space.Session;
 }
 
 /** DATA, CONTROL and PING make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
@@ -53,6 +57,8 @@ export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
       return encodeClientHello(connId, packet);
     case 'server-welcome':
       return encodeServerWelcome(connId, packet);
+    case 'server-time':
+      return encodeServerTime(connId, packet);
     case 'data':
       return encodeData(connId, packet);
     case 'ack':
@@ -97,6 +103,7 @@ export function decodePacket(
   if (space === Space.Handshake) {
     if (type === PacketType.ClientHello) return decodeClientHelloBody(plaintext);
     if (type === PacketType.ServerWelcome) return decodeServerWelcomeBody(plaintext);
+    if (type === PacketType.ServerTime) return decodeServerTimeBody(plaintext);
     return failure(
       SESSION_TYPES.has(type) ? 'wrong-space' : 'unknown-type',
       `type ${type} in handshake space`,
@@ -116,6 +123,7 @@ export function decodePacket(
         return decodeCloseBody(plaintext);
       case PacketType.ClientHello:
       case PacketType.ServerWelcome:
+      case PacketType.ServerTime:
         return failure('wrong-space', `type ${type} in session space`);
       default:
         return failure('unknown-type', `type ${type}`);
@@ -142,6 +150,9 @@ export function decodeClientHello(plaintext: Uint8Array, expectedPrefix: Uint8Ar
 }
 export function decodeServerWelcome(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
   return decodeKind('server-welcome', plaintext, expectedPrefix);
+}
+export function decodeServerTime(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('server-time', plaintext, expectedPrefix);
 }
 export function decodeData(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
   return decodeKind('data', plaintext, expectedPrefix);

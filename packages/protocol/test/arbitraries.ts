@@ -50,6 +50,8 @@ export const serverWelcome: fc.Arbitrary<ServerWelcomeFields> = fc.record({
   resetToken: bytes(16),
 });
 
+export const serverTime = fc.record({ clientNonce: bytes(16) });
+
 export const dataHeader = fc.record({
   packetNumber: u32,
   sendTime: u32,
@@ -266,6 +268,7 @@ const packetWith = (payload: fc.Arbitrary<Buffer>): fc.Arbitrary<PacketInput> =>
   fc.oneof(
     clientHello.map((f) => ({ type: 'client-hello' as const, ...f })),
     serverWelcome.map((f) => ({ type: 'server-welcome' as const, ...f })),
+    serverTime.map((f) => ({ type: 'server-time' as const, ...f })),
     dataWith(payload).map((f) => ({ type: 'data' as const, ...f })),
     ack.map((f) => ({ type: 'ack' as const, ...f })),
     fc

@@ -186,6 +186,10 @@ describe('golden vectors', () => {
     checkGolden('handshake', [
       sealedVector('client-hello', 'CLIENT_HELLO, padded to a 1205-byte datagram', CLIENT_ID, hello),
       sealedVector('server-welcome', 'SERVER_WELCOME answering it', CLIENT_ID, welcome),
+      sealedVector('server-time', 'SERVER_TIME answering it when its timestamp is out of window', CLIENT_ID, {
+        type: 'server-time',
+        clientNonce: seq(16, 0x00),
+      }),
     ]);
   });
 

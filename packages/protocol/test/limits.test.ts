@@ -187,6 +187,34 @@ describe('control messages', () => {
     expect(reason(Buffer.from('{"op":"stat","id":1,"path":""}'))).toBe('ok');
   });
 
+  it('refuses a message with a member name twice, at any depth, however the name is escaped', () => {
+    const reason = (text: string) => {
+      const r = decodeControlMessage(Buffer.from(text));
+      return r.ok ? 'ok' : r.error.reason;
+    };
+    // JSON.parse would keep the last one: this stat would have been a delete of victim.txt.
+    expect(reason('{"op":"stat","id":1,"path":"a","op":"delete","path":"victim.txt"}')).toBe(
+      'duplicate-name',
+    );
+    expect(reason('{"op":"delete","id":1,"path":"a","\\u0070ath":"victim.txt"}')).toBe('duplicate-name');
+    expect(reason('{"op":"get","id":1,"path":"a","resume":{"size":1,"mtimeMs":0,"have":[],"size":2}}')).toBe(
+      'duplicate-name',
+    );
+    expect(
+      reason(
+        '{"op":"reply","id":1,"ok":true,"entries":[{"name":"x","type":"file","size":1,"mtimeMs":0,"name":"y"}]}',
+      ),
+    ).toBe('duplicate-name');
+    // The same names in different objects, and names inside string values, are not duplicates.
+    expect(
+      reason(
+        '{"op":"reply","id":1,"ok":true,"entries":[{"name":"op","type":"file","size":1,"mtimeMs":0},{"name":"\\"op\\":","type":"dir","size":2,"mtimeMs":0}]}',
+      ),
+    ).toBe('ok');
+    expect(reason('{"op":"stat","id":1,"path":"{\\"op\\":1,\\"op\\":2}"}')).toBe('ok');
+    expect(reason(' { "op" : "stat" , "id" : 1 , "path" : "" } ')).toBe('ok');
+  });
+
   it('enforces path and name limits in UTF-8 bytes, not characters', () => {
     const stat = (path: string) =>
       decodeControlMessage(Buffer.from(JSON.stringify({ op: 'stat', id: 1, path }))).ok;

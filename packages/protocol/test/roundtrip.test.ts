@@ -14,6 +14,7 @@ import {
   decodePrefix,
   decodeRejectDatagram,
   decodeResetDatagram,
+  decodeServerTime,
   decodeServerWelcome,
   decodeVersionNegotiation,
   encodeAck,
@@ -28,11 +29,13 @@ import {
   encodePrefix,
   encodeRejectDatagram,
   encodeResetDatagram,
+  encodeServerTime,
   encodeServerWelcome,
   encodeVersionNegotiation,
   MIN_HELLO_DATAGRAM,
   type Packet,
   packetSpace,
+  SERVER_TIME_LENGTH,
   SERVER_WELCOME_LENGTH,
   Space,
 } from '../src/index.js';
@@ -68,6 +71,17 @@ describe('packet round trips', () => {
       }),
     );
     expect(datagramLength(SERVER_WELCOME_LENGTH)).toBeLessThan(MIN_HELLO_DATAGRAM);
+  });
+
+  it('server time decodes to its fields and is smaller than the hello it answers', () => {
+    fc.assert(
+      fc.property(arb.connId, arb.serverTime, (id, f) => {
+        const bytes = encodeServerTime(id, f);
+        expect(bytes.length).toBe(SERVER_TIME_LENGTH);
+        expect(decodeOk(bytes)).toEqual({ type: 'server-time', ...f });
+      }),
+    );
+    expect(datagramLength(SERVER_TIME_LENGTH)).toBeLessThan(MIN_HELLO_DATAGRAM);
   });
 
   it('data decodes to its fields with the payload as a view of the plaintext', () => {
@@ -146,6 +160,7 @@ describe('packet round trips', () => {
     const decoders = {
       'client-hello': decodeClientHello,
       'server-welcome': decodeServerWelcome,
+      'server-time': decodeServerTime,
       data: decodeData,
       ack: decodeAck,
       control: decodeControl,

@@ -12,6 +12,7 @@ import { flagOption, parseWords, runMatched, stringOption, tidyHelp, usageError 
 import { cac } from 'cac';
 
 export const DEFAULT_PORT = 7777;
+const MIB = 1024 * 1024;
 /** How long a stopping server lets running transfers finish. */
 export const GRACE_MS = 3000;
 
@@ -37,6 +38,8 @@ interface Settings {
   idleTimeoutMs: number | undefined;
   partialTtlMs: number | undefined;
   allowPathRaces: boolean;
+  maxBufferedBytes: number | undefined;
+  maxSessionBufferedBytes: number | undefined;
   json: boolean;
   seedCompat: SeedCompatSettings | undefined;
 }
@@ -120,6 +123,8 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
   const blockSize = stringOption(options, 'blockSize', '--block-size');
   const timeout = stringOption(options, 'timeout', '--timeout');
   const ttl = stringOption(options, 'partialTtl', '--partial-ttl');
+  const maxBuffer = stringOption(options, 'maxBuffer', '--max-buffer');
+  const maxSessionBuffer = stringOption(options, 'maxSessionBuffer', '--max-session-buffer');
   const keyFile = stringOption(options, 'key', '--key');
   const keysFile = stringOption(options, 'keys', '--keys');
   if (keyFile !== undefined && keysFile !== undefined)
@@ -136,6 +141,12 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
     blockSize: blockSize === undefined ? undefined : parseWhole('--block-size', blockSize, 512, 64512),
     idleTimeoutMs: timeout === undefined ? undefined : parseDuration('--timeout', timeout),
     partialTtlMs: ttl === undefined ? undefined : parseDuration('--partial-ttl', ttl),
+    maxBufferedBytes:
+      maxBuffer === undefined ? undefined : parseWhole('--max-buffer', maxBuffer, 1, 1 << 20) * MIB,
+    maxSessionBufferedBytes:
+      maxSessionBuffer === undefined
+        ? undefined
+        : parseWhole('--max-session-buffer', maxSessionBuffer, 1, 1 << 20) * MIB,
     json: flagOption(options, 'json'),
     seedCompat: seedCompatFrom(options, flagOption(options, 'readOnly')),
   };
@@ -157,6 +168,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
     .option('--timeout <seconds>', 'Drop a client silent this long (default 30 s)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
+    .option('--max-buffer <MiB>', 'Most file data held in memory for sending, all clients (default 256)')
+    .option(
+      '--max-session-buffer <MiB>',
+      'Most file data held in memory for sending, per client (default 16)',
+    )
     .option(
       '--allow-path-races',
       'Serve where names cannot be reached through directory descriptors (no /proc/self/fd); see docs/SECURITY.md',
@@ -233,6 +249,10 @@ async function serve(settings: Settings): Promise<number> {
     ...(settings.blockSize !== undefined ? { blockSize: settings.blockSize } : {}),
     ...(settings.idleTimeoutMs !== undefined ? { idleTimeoutMs: settings.idleTimeoutMs } : {}),
     ...(settings.partialTtlMs !== undefined ? { partialTtlMs: settings.partialTtlMs } : {}),
+    ...(settings.maxBufferedBytes !== undefined ? { maxBufferedBytes: settings.maxBufferedBytes } : {}),
+    ...(settings.maxSessionBufferedBytes !== undefined
+      ? { maxSessionBufferedBytes: settings.maxSessionBufferedBytes }
+      : {}),
     ...(settings.allowPathRaces ? { localStorage: { allowPathRaces: true } } : {}),
     ...(seedCompat !== undefined
       ? {

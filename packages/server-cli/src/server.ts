@@ -28,6 +28,10 @@ export interface FerryServerOptions {
   partialTtlMs?: number;
   blockSize?: number;
   idleTimeoutMs?: number;
+  /** Most bytes of file data held for sending, all sessions together (default 256 MiB). */
+  maxBufferedBytes?: number;
+  /** Most bytes of file data held for sending by one session (default 16 MiB). */
+  maxSessionBufferedBytes?: number;
   log?: (event: ServerLogEvent) => void;
   /** Options of the root's LocalDiskStorage, e.g. `fs` to inject file-system faults in tests. */
   localStorage?: LocalDiskStorageOptions;
@@ -70,6 +74,12 @@ export class FerryServer implements SessionHost {
       maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
       ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
       ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
+      ...(this.options.maxBufferedBytes !== undefined
+        ? { maxBufferedBytes: this.options.maxBufferedBytes }
+        : {}),
+      ...(this.options.maxSessionBufferedBytes !== undefined
+        ? { maxSessionBufferedBytes: this.options.maxSessionBufferedBytes }
+        : {}),
     });
     udp.onSession((session, info) => {
       const handler = new SessionHandler(this, session, info, this.storage!, this.options.readOnly ?? false);

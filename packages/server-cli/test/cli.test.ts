@@ -42,6 +42,7 @@ describe('ferry-server options', () => {
     // One command: no "Commands: [port]" row, no pointer to the page itself, no spaces at line ends.
     expect(r.stdout).not.toMatch(/Commands:|\[port\]|For more info/);
     expect(r.stdout).not.toMatch(/[ \t]$/m);
+    expect(r.stdout).toMatch(/--max-buffer <MiB>/);
   });
 
   it('answers bad usage with exit 2 and one line', async () => {
@@ -49,6 +50,8 @@ describe('ferry-server options', () => {
     const cases = [
       ['99999'],
       ['--max-sessions', 'many'],
+      ['--max-buffer', '0'],
+      ['--max-session-buffer', 'lots'],
       ['--root', join(box.dir, 'missing')],
       ['--root', box.keyFile],
       ['--key', box.keyFile, '--keys', box.keyFile],

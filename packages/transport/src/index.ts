@@ -5,7 +5,14 @@
  */
 export { BbrController, type CongestionConfig, type CongestionState } from './core/congestion.js';
 export { Connection, type ConnectionEvent, type ConnectionOptions } from './core/connection.js';
-export { type EndpointEvent, ServerEndpoint, type ServerKey, type ServerSession } from './core/endpoint.js';
+export {
+  type EndpointEvent,
+  type PeerAddressing,
+  ServerEndpoint,
+  type ServerKey,
+  type ServerSession,
+  STRING_PEERS,
+} from './core/endpoint.js';
 export {
   type Access,
   ClientHandshake,
@@ -31,8 +38,8 @@ export {
   connect,
   formatPeer,
   type ListenOptions,
-  parsePeer,
   SOCKET_BUFFER_BYTES,
   type TransportTuning,
+  type UdpPeer,
   UdpServer,
 } from './udp.js';

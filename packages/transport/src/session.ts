@@ -191,13 +191,20 @@ export class Session {
           break;
         case 'read': {
           const source = this.sources.get(e.transferId);
-          if (source === undefined) break;
+          if (source === undefined) {
+            // The transfer ended before its read was served: the block's bytes go back unread.
+            this.connection.readFailed(e.transferId, e.index);
+            break;
+          }
           source.read(e.index, this.connection.blockSize).then(
             (data) => {
               this.connection.provideBlock(e.transferId, e.index, data);
               this.driver.kick();
             },
-            (error: unknown) => this.abortTransfer(e.transferId, error),
+            (error: unknown) => {
+              this.connection.readFailed(e.transferId, e.index);
+              this.abortTransfer(e.transferId, error);
+            },
           );
           break;
         }
@@ -209,11 +216,11 @@ export class Session {
           sink.write(e.index, e.data).then(
             () => {
               p.writing--;
-              this.connection.blocksWritten(e.transferId);
+              this.connection.blockWritten(e.transferId, e.index);
               this.driver.kick();
               this.dispatch();
             },
-            (error: unknown) => this.abortTransfer(e.transferId, error),
+            (error: unknown) => this.writeFailed(e.transferId, error),
           );
           break;
         }
@@ -245,6 +252,19 @@ export class Session {
         }
       }
     }
+  }
+
+  /**
+   * A block could not be written (disk full, I/O error): the transfer stops here, and the peer is told
+   * why at once (an `abort` with the write's code), instead of learning it from a later request.
+   */
+  private writeFailed(transferId: number, error: unknown): void {
+    if (this.pending.get(transferId)?.failed === false && !this.isClosed) {
+      const e = error instanceof FerryError ? error : new FerryError('EIO', String(error));
+      const { code, message } = e.toReply(0);
+      this.connection.sendMessage(Buffer.from(JSON.stringify({ op: 'abort', transferId, code, message })));
+    }
+    this.abortTransfer(transferId, error);
   }
 
   private abortTransfer(transferId: number, error: unknown): void {

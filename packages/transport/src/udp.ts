@@ -5,7 +5,13 @@ import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
 import { FerryError } from '@ferry/protocol';
 import type { ConnectionOptions } from './core/connection.js';
-import { type EndpointEvent, ServerEndpoint, type ServerKey, type ServerSession } from './core/endpoint.js';
+import {
+  type EndpointEvent,
+  type PeerAddressing,
+  ServerEndpoint,
+  type ServerKey,
+  type ServerSession,
+} from './core/endpoint.js';
 import {
   type Access,
   ClientHandshake,
@@ -20,6 +26,8 @@ import { Session, type SessionDriver } from './session.js';
  * The Node adapter: binds the sans-I/O core to node:dgram and real timers. All protocol decisions live
  * in the core; this file only moves datagrams, arms one timer, and coalesces work with setImmediate so
  * that every datagram read in one event-loop turn is processed before anything is sent (acks coalesce).
+ * A server's wake-up runs only the sessions that woke (see ServerEndpoint), and a peer stays the
+ * socket's `{address, port}` from receive to send.
  */
 export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -101,7 +109,9 @@ export interface TransportTuning {
   maxBlockSize: number;
   receiveWindow?: number;
   idleTimeoutMs?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
 export interface ConnectOptions extends TransportTuning {
@@ -115,6 +125,12 @@ export interface ConnectOptions extends TransportTuning {
 
 /** A client-side session over UDP. */
 export class ClientSession extends Session {
+  /**
+   * The server's clock minus this machine's, in seconds, when the server had to say so (this
+   * machine's hello was stamped outside its window, PROTOCOL.md §7.7); 0 otherwise.
+   */
+  clockOffsetSeconds = 0;
+
   constructor(
     connection: ConstructorParameters<typeof Session>[0],
     private readonly clientDriver: SessionDriver,
@@ -148,25 +164,23 @@ export class ClientSession extends Session {
 class SendTracker {
   private pending = 0;
   private waiters: Array<() => void> = [];
+  /** One completion callback for every send (none allocated per datagram). */
+  private readonly done = (error: Error | null): void => {
+    this.pending--;
+    if (error) this.onError?.(error);
+    if (this.pending === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
+  };
 
-  send(
-    socket: dgram.Socket,
-    datagram: Datagram,
-    port?: number,
-    address?: string,
-    onError?: (e: Error) => void,
-  ): void {
+  constructor(private readonly onError?: (e: Error) => void) {}
+
+  /** Sends on a connected socket (`port` undefined) or to `address`:`port`. */
+  send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string): void {
     this.pending++;
-    const done = (error: Error | null): void => {
-      this.pending--;
-      if (error) onError?.(error);
-      if (this.pending === 0) for (const w of this.waiters.splice(0)) w();
-    };
     try {
-      if (port === undefined) socket.send(datagram, done);
-      else socket.send(datagram, port, address, done);
+      if (port === undefined) socket.send(datagram, this.done);
+      else socket.send(datagram, port, address, this.done);
     } catch (error) {
-      done(error as Error); // the socket is already closed
+      this.done(error as Error); // the socket is already closed
     }
   }
 
@@ -236,13 +250,11 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     settle = { resolve, reject };
   });
 
-  const sends = new SendTracker();
-  const send = (datagram: Datagram): void => {
-    sends.send(socket, datagram, undefined, undefined, (error) => {
-      if (session === undefined)
-        fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
-    });
-  };
+  const sends = new SendTracker((error) => {
+    if (session === undefined)
+      fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
+  });
+  const send = (datagram: Datagram): void => sends.send(socket, datagram);
 
   const shutdown = (): void => {
     if (finished) return;
@@ -288,6 +300,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           shutdown,
           () => sends.flushed(),
         );
+        session.clockOffsetSeconds = outcome.clockOffsetSeconds;
         settle?.resolve(session);
       } else {
         return handshake.nextTimeout();
@@ -346,32 +359,64 @@ export interface ListenOptions extends TransportTuning {
   port: number;
   keys: readonly ServerKey[];
   maxSessions?: number;
+  /**
+   * Most bytes of block data (read from sources for sending, not yet acknowledged) all sessions hold
+   * at once; a session waits for its turn beyond it. Default 256 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Most bytes of block data one session holds at once. Default 16 MiB. */
+  maxSessionBufferedBytes?: number;
 }
+
+/** A server's peer: the address and port a datagram came from, as node:dgram reports them. */
+export interface UdpPeer {
+  readonly address: string;
+  readonly port: number;
+}
+
+const UDP_PEERS: PeerAddressing<UdpPeer> = {
+  equal: (a, b) => a.port === b.port && a.address === b.address,
+  label: (peer) => formatPeer(peer.address, peer.port),
+};
 
 /** A ferry server socket: many sessions, routed by connection id. */
 export class UdpServer {
-  private readonly endpoint: ServerEndpoint;
+  private readonly endpoint: ServerEndpoint<UdpPeer>;
   private readonly sockets: dgram.Socket[] = [];
-  private readonly sessions = new Map<ServerSession, Session>();
+  private readonly sessions = new Map<ServerSession<UdpPeer>, Session>();
   private readonly pump: Pump;
   private readonly sends = new SendTracker();
-  private onSessionListener: ((session: Session, info: ServerSession) => void) | undefined;
+  /** Sessions that ran in the current wake-up, whose events are dispatched after it. */
+  private readonly ran: Array<ServerSession<UdpPeer>> = [];
+  private readonly sendTo = (datagram: Datagram, to: UdpPeer): void => {
+    const socket = this.sockets[0];
+    if (socket !== undefined) this.sends.send(socket, datagram, to.port, to.address);
+  };
+  private readonly visit = (session: ServerSession<UdpPeer>): void => {
+    this.ran.push(session);
+  };
+  private onSessionListener: ((session: Session, info: ServerSession<UdpPeer>) => void) | undefined;
   address: { address: string; port: number; family: string } | undefined;
 
   constructor(private readonly options: ListenOptions) {
-    this.endpoint = new ServerEndpoint({
+    this.endpoint = new ServerEndpoint<UdpPeer>({
       keys: options.keys,
+      peers: UDP_PEERS,
       wallClock,
       maxBlockSize: options.maxBlockSize,
       receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+      ...(options.maxBufferedBytes !== undefined ? { maxBufferedBytes: options.maxBufferedBytes } : {}),
+      ...(options.maxSessionBufferedBytes !== undefined
+        ? { maxSessionBufferedBytes: options.maxSessionBufferedBytes }
+        : {}),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
     });
     this.pump = new Pump(() => this.run());
   }
 
-  onSession(listener: (session: Session, info: ServerSession) => void): void {
+  onSession(listener: (session: Session, info: ServerSession<UdpPeer>) => void): void {
     this.onSessionListener = listener;
   }
 
@@ -395,7 +440,7 @@ export class UdpServer {
     });
     enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
     socket.on('message', (datagram, rinfo) => {
-      this.endpoint.receive(datagram, formatPeer(rinfo.address, rinfo.port), now());
+      this.endpoint.receive(datagram, rinfo, now());
       this.pump.kick();
     });
     socket.on('error', () => {
@@ -410,30 +455,29 @@ export class UdpServer {
   private run(): number {
     const t = now();
     if (t >= this.endpoint.nextTimeout()) this.endpoint.handleTimeout(t);
-    const socket = this.sockets[0];
-    for (const { to, datagram } of this.endpoint.poll(t)) {
-      if (socket === undefined) break;
-      const { address, port } = parsePeer(to);
-      this.sends.send(socket, datagram, port, address);
-    }
+    this.endpoint.poll(t, this.sendTo, this.visit);
     for (;;) {
-      const e: EndpointEvent | undefined = this.endpoint.pollEvent();
+      const e: EndpointEvent<UdpPeer> | undefined = this.endpoint.pollEvent();
       if (e === undefined) break;
       if (e.type === 'session') {
-        const session = new Session(
-          e.session.connection,
-          { now, kick: () => this.pump.kick() },
-          e.session.access,
-        );
-        this.sessions.set(e.session, session);
-        this.onSessionListener?.(session, e.session);
+        const info = e.session;
+        const wake = (): void => {
+          this.endpoint.wake(info);
+          this.pump.kick();
+        };
+        const session = new Session(info.connection, { now, kick: wake }, info.access);
+        this.sessions.set(info, session);
+        this.onSessionListener?.(session, info);
       } else {
         const s = this.sessions.get(e.session);
         s?.dispatch();
         this.sessions.delete(e.session);
       }
     }
-    for (const s of this.sessions.values()) s.dispatch();
+    // Only the sessions that ran have events; a dispatch may wake others (they run next turn).
+    const ran = this.ran;
+    for (let i = 0; i < ran.length; i++) this.sessions.get(ran[i]!)?.dispatch();
+    ran.length = 0;
     return this.endpoint.nextTimeout();
   }
 
@@ -451,7 +495,10 @@ export class UdpServer {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) s.connection.close(now(), 'OK', 'server shutting down');
+    for (const [info, s] of this.sessions) {
+      s.connection.close(now(), 'OK', 'server shutting down');
+      this.endpoint.wake(info);
+    }
     this.run();
     this.pump.stop();
     // The CLOSE datagrams were only handed to the socket (sending to an address resolves it on a later
@@ -463,13 +510,9 @@ export class UdpServer {
   }
 }
 
+/** A peer as text for logs ("address|port"; ServerSession.address). */
 export function formatPeer(address: string, port: number): string {
   return `${address}|${port}`;
-}
-
-export function parsePeer(peer: string): { address: string; port: number } {
-  const i = peer.lastIndexOf('|');
-  return { address: peer.slice(0, i), port: Number(peer.slice(i + 1)) };
 }
 
 export type { ServerKey, ServerSession };

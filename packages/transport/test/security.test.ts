@@ -127,7 +127,10 @@ describe('replayed handshakes', () => {
     expect(r.endpoint.counters.drops['stale-handshake']).toBe(1);
     expect(r.endpoint.counters.handshakes).toBe(1);
     expect(r.endpoint.sessions.size).toBe(1);
-    expect(attack!.received()).toBe(0);
+    expect(endpointInternals(r.endpoint).halfOpen.size).toBe(0);
+    // It is told the server's time (SERVER_TIME, sealed: 101 bytes for its 1,205), and nothing else.
+    expect(attack!.received()).toBe(1);
+    expect(r.endpoint.counters.serverTimesSent).toBe(1);
   });
 });
 
@@ -501,9 +504,9 @@ describe('NAT rebinding', () => {
       maxTimeMs: 4 * idle,
       setup: (ctx) => {
         const poll = ctx.endpoint.poll.bind(ctx.endpoint);
-        ctx.endpoint.poll = (now) => {
+        ctx.endpoint.poll = (now, send, visit) => {
           serverPolls++;
-          return poll(now);
+          poll(now, send, visit);
         };
         // Idle by then: the client's next keep-alive (every idle/3) comes from the new address.
         ctx.net.schedule(500, () => ctx.net.rebind(CLIENT_ADDRESS, newAddress));

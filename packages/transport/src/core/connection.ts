@@ -1,13 +1,17 @@
 import { type Fernet, sealedLength } from '@ferry/crypto';
 import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
+import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
+import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
+import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
 import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
 import { RttEstimator } from './rtt.js';
+import { DEFAULT_MAX_SESSION_BUFFERED_BYTES, SendBuffers, type SharedBufferBudget } from './send-buffers.js';
 import { ConnectionStats, type DropReason } from './stats.js';
-import { type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
+import { type BlockAccount, type BlockRange, ReceiveTransfer, SendTransfer } from './transfers.js';
 import {
   type Datagram,
   datagramLength,
@@ -20,7 +24,6 @@ import {
   errorCodeFromWire,
   errorCodeToWire,
   MAX_ACK_RANGES,
-  MAX_FLOWS,
   openToken,
   SESSION_OVERHEAD,
   type SessionPacket,
@@ -54,28 +57,41 @@ export interface ConnectionOptions {
   peerReceiveWindow: number;
   /** Our receive window per transfer, in bytes. */
   receiveWindow: number;
+  /**
+   * Caps what the peer sends us, in bytes per millisecond, through flow control (the window is granted
+   * at this rate). Default: the congestion rate limit, so that a user's limit holds both ways.
+   */
+  receiveRateBytesPerMs?: number;
   idleTimeoutMs: number;
   now: number;
   wallClock: () => number;
   congestion?: Omit<CongestionConfig, 'mss'>;
-  /** Bytes the sender reads ahead of the window (per transfer). */
+  /** Bytes the sender reads ahead of the window (per transfer, and at most half a window). */
   readAheadBytes?: number;
+  /** Most bytes of block data this session holds at once (read ahead, in flight); default 16 MiB. */
+  maxBufferedBytes?: number;
+  /** A budget shared with other sessions (a server's): a block is read only once it has the bytes. */
+  sharedBuffers?: SharedBufferBudget;
+  /** The shared budget set bytes aside for this session, which waited for them: run it soon. */
+  onBuffersAvailable?: () => void;
   /** Largest ack delay we allow ourselves, in ms. */
   maxAckDelayMs?: number;
   initialRttMs?: number;
 }
 
-export const DEFAULT_MAX_ACK_DELAY_MS = 1;
-/** Ack at once after this many ack-eliciting packets (else at the end of a receive batch or the delay). */
-export const ACK_EVERY = 2;
+export { ACK_EVERY, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
 export const MAX_DATAGRAMS_PER_POLL = 128;
 export const PROBE_PACKETS = 2;
 /** Longest interval between retransmission-timeout probes once backed off (see probeTimeout). */
 export const MAX_PROBE_INTERVAL_MS = 2_000;
 /** Packet numbers are u32 on the wire. */
 export const MAX_PACKET_NUMBER = 0xffff_ffff;
-/** Completed receive transfers remembered so that late retransmissions of their blocks are still acked. */
-export const MAX_COMPLETED_RECEIVES = 64;
+/**
+ * A sender whose blocks all arrived waits for the receiver to report them written; after this many
+ * ACKs answering its probes without any entry for the transfer, the receiver is taken for one that
+ * does not report writes (from before they were reported), and arrival has to do.
+ */
+export const FINAL_REPORT_MISSES = 8;
 
 export class Connection {
   state: ConnectionState = 'open';
@@ -96,21 +112,37 @@ export class Connection {
   private readonly controlOut = new ControlSender();
   private readonly controlIn = new ControlReceiver();
   private readonly sending = new Map<number, SendTransfer>();
+  /** Send transfers that ended with reads in progress: their bytes come back when the reads do. */
+  private readonly retiring = new Map<number, SendTransfer>();
+  /** Block data held by this session's send transfers (see SendBuffers). */
+  private readonly buffers: SendBuffers;
+  /** Bytes of block data the sender aims to hold: a window, plus read-ahead (set before reads). */
+  private readTarget = 0;
+  private readonly readAheadBytes: number;
+  private readonly account: BlockAccount = {
+    take: (bytes) => this.buffers.take(bytes, this.readTarget),
+    give: (bytes) => this.buffers.give(bytes),
+  };
+  /** Reused list of blocks to read (one poll's worth). */
+  private readonly toRead: number[] = [];
   private readonly receiving = new Map<number, ReceiveTransfer>();
   /**
-   * Receive transfers completed recently. A late retransmission of one of their blocks is still
-   * acknowledged (as a duplicate): if the final ACK was lost, dropping it unacknowledged would leave the
+   * Flow entries of our ACKs (and the receive rate limit, if any), and the receive transfers completed
+   * recently: they are reported as written until the sender knows, and a late retransmission of one of
+   * their blocks is still acknowledged (as a duplicate): dropping it unacknowledged would leave the
    * sender retransmitting until it timed out.
    */
-  private readonly completedReceives = new Set<number>();
+  private readonly flows: FlowReports;
+  /** The window (in blocks) the peer assumes for a transfer before any flow entry. */
+  private readonly initialReceiveBlocks: number;
+  private readonly flowEntries: FlowEntry[] = [];
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
-  private readonly maxAckDelayMs: number;
-  private ackPending = 0;
-  private ackImmediate = false;
-  private ackDeadline = Number.POSITIVE_INFINITY;
+  private readonly acks: AckScheduler;
+  /** Anti-amplification towards an unvalidated peer address (see `limitSending`). */
+  private readonly amplification = new AmplificationBudget();
   private flowUpdate = false;
   private lastReceived: number;
   private lastProgress: number;
@@ -145,8 +177,9 @@ export class Connection {
     this.receiveKey = options.receiveKey;
     this.wallClock = options.wallClock;
     this.prefix = sessionPrefix(options.connId);
-    this.maxAckDelayMs = options.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS;
-    this.rtt = new RttEstimator(options.initialRttMs ?? 100, this.maxAckDelayMs + 1);
+    const maxAckDelayMs = options.maxAckDelayMs ?? DEFAULT_MAX_ACK_DELAY_MS;
+    this.acks = new AckScheduler(maxAckDelayMs);
+    this.rtt = new RttEstimator(options.initialRttMs ?? 100, maxAckDelayMs + 1);
     const mss = this.blockSize + SESSION_OVERHEAD;
     this.cc = new BbrController({
       mss,
@@ -157,9 +190,18 @@ export class Connection {
     this.pacer = new Pacer(2 * mss);
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
     this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
-    this.readAheadBlocks = Math.max(
-      4,
-      Math.ceil((options.readAheadBytes ?? 4 * 1024 * 1024) / this.blockSize),
+    const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
+    this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
+    this.initialReceiveBlocks = Math.max(
+      1,
+      Math.floor(announcedReceiveWindow(options.receiveWindow, receiveRate) / this.blockSize),
+    );
+    this.readAheadBytes = options.readAheadBytes ?? 4 * 1024 * 1024;
+    this.readAheadBlocks = Math.max(4, Math.ceil(this.readAheadBytes / this.blockSize));
+    this.buffers = new SendBuffers(
+      options.maxBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+      options.sharedBuffers,
+      options.onBuffersAvailable,
     );
     this.lastReceived = options.now;
     this.lastBlockOrProbeAt = options.now;
@@ -211,21 +253,66 @@ export class Connection {
       have,
       afterMessage,
       release,
+      this.account,
     );
     this.sending.set(transferId, t);
     if (t.completed) this.completeSend(t);
   }
 
-  /** The source's bytes for a block requested with a 'read' event. */
+  /**
+   * The source's bytes for a block requested with a 'read' event. Always call it (or `readFailed`)
+   * for every read, also after the transfer or the session ended: that gives the block's bytes back.
+   */
   provideBlock(transferId: number, index: number, data: Buffer): void {
-    this.sending.get(transferId)?.provide(index, data);
+    const t = this.readingTransfer(transferId, index);
+    if (t === undefined) return;
+    t.provide(index, data);
+    this.retired(t);
+  }
+
+  /** The source could not read a block requested with a 'read' event (its bytes are given back). */
+  readFailed(transferId: number, index: number): void {
+    const t = this.readingTransfer(transferId, index);
+    if (t === undefined) return;
+    t.readFailed(index);
+    this.retired(t);
+  }
+
+  /** The transfer whose read of `index` is in progress: a current one, else one that ended. */
+  private readingTransfer(transferId: number, index: number): SendTransfer | undefined {
+    const current = this.sending.get(transferId);
+    if (current?.isReading(index)) return current;
+    return this.retiring.get(transferId) ?? current;
+  }
+
+  /** Forgets an ended transfer once no read of it is in progress. */
+  private retired(t: SendTransfer): void {
+    if (this.retiring.get(t.id) === t && t.readsInProgress === 0) this.retiring.delete(t.id);
+  }
+
+  /** An ended send transfer: kept until its reads in progress have come back. */
+  private retire(t: SendTransfer): void {
+    if (t.readsInProgress > 0) this.retiring.set(t.id, t);
+  }
+
+  /** Bytes of block data this session's send transfers hold (read, in flight, not yet released). */
+  get bufferedBytes(): number {
+    return this.buffers.heldBytes;
   }
 
   /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
   openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
     if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
-    this.completedReceives.delete(transferId);
-    const t = new ReceiveTransfer(transferId, size, this.blockSize, this.windowBlocks, have);
+    this.flows.forget(transferId);
+    const t = new ReceiveTransfer(
+      transferId,
+      size,
+      this.blockSize,
+      this.windowBlocks,
+      have,
+      this.initialReceiveBlocks,
+      this.flows.rateLimited,
+    );
     this.receiving.set(transferId, t);
     this.lastBlockOrProbeAt = Math.max(this.lastBlockOrProbeAt, this.lastReceived);
     this.receiveProbes = 0;
@@ -234,11 +321,14 @@ export class Connection {
     if (t.isComplete) this.completeReceive(t);
   }
 
-  /** The sink finished writing `count` blocks of a receive transfer: frees window. */
-  blocksWritten(transferId: number, count = 1): void {
+  /**
+   * The sink finished writing block `index` of a receive transfer: it counts as held (reported to the
+   * sender) and frees window. A transfer completes once every block is written.
+   */
+  blockWritten(transferId: number, index: number): void {
     const t = this.receiving.get(transferId);
     if (t === undefined) return;
-    t.onWritten(count);
+    t.onWritten(index);
     const limit = t.limit();
     if (limit - t.advertisedLimit >= Math.max(1, t.windowBlocks / 4)) this.flowUpdate = true;
     if (t.isComplete) this.completeReceive(t);
@@ -250,6 +340,7 @@ export class Connection {
     if (s !== undefined) {
       s.cancel();
       this.sending.delete(transferId);
+      this.retire(s);
     }
     const r = this.receiving.get(transferId);
     if (r !== undefined) {
@@ -316,7 +407,7 @@ export class Connection {
       this.drop('bad-mac');
       return false;
     }
-    this.authenticBytes += datagram.length;
+    this.amplification.onAuthentic(datagram.length);
     const decoded = decodeSessionPacket(plaintext, datagram);
     if (!decoded.ok) {
       this.drop('malformed');
@@ -351,7 +442,7 @@ export class Connection {
       case 'data': {
         const t = this.receiving.get(p.transferId);
         if (t === undefined) {
-          if (this.completedReceives.has(p.transferId)) {
+          if (this.flows.has(p.transferId)) {
             this.accept(p.pn, p.sendTime, now, true, true);
             this.stats.duplicateBlocks++;
             return;
@@ -393,6 +484,7 @@ export class Connection {
       }
       case 'ping':
         this.accept(p.pn, 0, now, true, true);
+        this.flows.onPing();
         return;
       case 'ack':
         this.accept(p.pn, 0, now, false, false);
@@ -419,10 +511,7 @@ export class Connection {
     this.received.record(pn, now, sendTime);
     this.lastReceived = now;
     this.peerValidated = true;
-    if (!ackEliciting) return;
-    if (this.ackPending === 0) this.ackDeadline = now + this.maxAckDelayMs;
-    this.ackPending++;
-    if (immediate || !inOrder) this.ackImmediate = true;
+    if (ackEliciting) this.acks.onAckEliciting(now, immediate || !inOrder);
   }
 
   private onAck(p: Extract<SessionPacket, { type: 'ack' }>, now: number): void {
@@ -434,6 +523,7 @@ export class Connection {
     for (const sp of result.newlyAcked) this.onContentAcked(sp.content);
     this.onLost(result.lost);
     for (const f of p.flows) this.sending.get(f.transferId)?.onFlow(f.cumulativeBlocks, f.blockLimit);
+    this.checkFinalReports(p.flows, result.newlyAcked);
     this.cc.onAck({
       now,
       ackedBytes: result.ackedBytes,
@@ -475,6 +565,27 @@ export class Connection {
     this.cc.onPacketsLost(bytes);
   }
 
+  /**
+   * Transfers whose blocks all arrived wait for the receiver to report them written. An ACK that
+   * answers one of our PINGs (probes) and carries no entry for such a transfer counts as a miss; see
+   * FINAL_REPORT_MISSES.
+   */
+  private checkFinalReports(
+    flows: ReadonlyArray<{ transferId: number }>,
+    newlyAcked: ReadonlyArray<SentPacket>,
+  ): void {
+    let answersPing = false;
+    for (const t of this.sending.values()) {
+      if (!t.awaitingHeld()) continue;
+      if (!answersPing) {
+        for (const sp of newlyAcked) if (sp.content?.kind === 'ping') answersPing = true;
+        if (!answersPing) return;
+      }
+      if (flows.some((f) => f.transferId === t.id)) continue;
+      if (++t.finalMisses >= FINAL_REPORT_MISSES) t.assumeHeld();
+    }
+  }
+
   private checkSendCompletion(): void {
     for (const t of this.sending.values()) {
       if (t.completed) this.completeSend(t);
@@ -483,6 +594,7 @@ export class Connection {
 
   private completeSend(t: SendTransfer): void {
     this.sending.delete(t.id);
+    this.retire(t);
     this.events.push({ type: 'send-complete', transferId: t.id });
   }
 
@@ -490,18 +602,19 @@ export class Connection {
     if (t.completed) return;
     t.completed = true;
     this.receiving.delete(t.id);
-    this.completedReceives.add(t.id);
-    if (this.completedReceives.size > MAX_COMPLETED_RECEIVES) {
-      this.completedReceives.delete(this.completedReceives.values().next().value!);
-    }
-    // One last ack so the sender learns promptly that everything arrived.
-    this.ackImmediate = this.ackPending > 0;
+    this.flows.onFinished(t.id, t.blockCount);
+    // An ACK at once: the sender learns that every block is written (and what is owed is acknowledged).
+    this.flowUpdate = true;
     this.events.push({ type: 'receive-complete', transferId: t.id });
   }
 
   private dropTransfers(): void {
-    for (const t of this.sending.values()) t.cancel();
+    for (const t of this.sending.values()) {
+      t.cancel();
+      this.retire(t);
+    }
     this.sending.clear();
+    this.buffers.stop();
     for (const t of this.receiving.values()) t.cancelled = true;
     this.receiving.clear();
   }
@@ -517,15 +630,15 @@ export class Connection {
 
   nextTimeout(): number {
     if (this.state === 'closed') return Number.POSITIVE_INFINITY;
-    if (this.sendAllowance !== undefined) return this.cappedTimeout();
+    if (this.amplification.limited) return this.cappedTimeout();
     if (this.state !== 'open') return this.closePending ? 0 : this.closeAt;
     let t = Math.min(
       this.lastReceived + this.idleTimeoutMs,
       this.lastAckElicitingSent + this.idleTimeoutMs / 3,
     );
-    if (this.ackPending > 0)
-      t = Math.min(t, this.ackImmediate || this.ackPending >= ACK_EVERY ? 0 : this.ackDeadline);
+    t = Math.min(t, this.acks.nextDeadline());
     if (this.flowUpdate && this.received.largest >= 0) t = 0;
+    t = Math.min(t, this.flows.rateUpdateTime(this.receiving.values()));
     if (this.sent.lossTime > 0) t = Math.min(t, this.sent.lossTime);
     if (this.sent.ackElicitingInFlight > 0) {
       t = Math.min(t, this.rtoDeadline(), this.lastProgress + this.idleTimeoutMs);
@@ -603,17 +716,17 @@ export class Connection {
    * the peer's next datagram raises the cap), so a capped session never spins.
    */
   limitSending(bytes: number | undefined): void {
-    this.sendAllowance = bytes;
+    this.amplification.limit(bytes);
     if (bytes !== undefined) this.pingPending = true;
   }
 
   allowSending(bytes: number): void {
-    if (this.sendAllowance !== undefined) this.sendAllowance += bytes;
+    this.amplification.allow(bytes);
   }
 
   /** Whether sending is capped (see `limitSending`). */
   get sendingLimited(): boolean {
-    return this.sendAllowance !== undefined;
+    return this.amplification.limited;
   }
 
   /** The packet number the next packet sent will have. */
@@ -628,18 +741,17 @@ export class Connection {
 
   /** Whether a packet with this plaintext fits the sending cap (always, when there is none). */
   private fits(plaintext: Buffer): boolean {
-    return (
-      this.sendAllowance === undefined || PREFIX_LENGTH + sealedLength(plaintext.length) <= this.sendAllowance
-    );
+    return this.amplification.fits(PREFIX_LENGTH + sealedLength(plaintext.length));
   }
 
   /** Bytes of authentic datagrams received (their MAC held), for a peer address's sending cap. */
   get authenticBytesReceived(): number {
-    return this.authenticBytes;
+    return this.amplification.authenticBytesReceived;
   }
 
+  /** The peer holds the sender back: its window (flow control), or its report of blocks written. */
   private flowBlocked(): boolean {
-    for (const t of this.sending.values()) if (t.blockedByFlowControl()) return true;
+    for (const t of this.sending.values()) if (t.blockedByFlowControl() || t.awaitingHeld()) return true;
     return false;
   }
 
@@ -696,6 +808,7 @@ export class Connection {
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
       this.pingPending = true;
     }
+    if (now >= this.flows.rateUpdateTime(this.receiving.values())) this.flowUpdate = true;
     if (now >= this.receiveProbeDeadline()) {
       this.pingPending = true;
       this.receiveProbes = Math.min(this.receiveProbes + 1, 16);
@@ -737,9 +850,6 @@ export class Connection {
   }
 
   private finishCloseSilently = false;
-  /** Bytes that may still be sent while the peer's address is unvalidated; undefined: no cap. */
-  private sendAllowance: number | undefined;
-  private authenticBytes = 0;
 
   private finishClose(): void {
     if (this.state === 'closed') return;
@@ -787,7 +897,7 @@ export class Connection {
       return out;
     }
     this.requestReads();
-    if (this.sendAllowance !== undefined && this.pingPending) {
+    if (this.amplification.limited && this.pingPending) {
       // Capped: the PING that can validate the peer's new address goes first.
       const ping = encodePing(this.prefix, this.nextPn());
       if (this.fits(ping)) {
@@ -832,7 +942,7 @@ export class Connection {
     }
     let sent = false;
     while (out.length < MAX_DATAGRAMS_PER_POLL && idle < transfers.length) {
-      if (this.sendAllowance !== undefined && this.sendAllowance < size) return;
+      if (!this.amplification.fits(size)) return;
       const cwndOk = this.sent.bytesInFlight + size <= this.cc.cwnd;
       if (!cwndOk && this.probeCredits === 0) {
         // A window of fewer than ACK_EVERY packets (a fixed window of one: stop-and-wait) would wait
@@ -872,51 +982,47 @@ export class Connection {
     if (idle >= transfers.length) this.sent.markAppLimited();
   }
 
+  /**
+   * Asks the sources for blocks, as the window allows: the session holds at most a congestion window
+   * plus read-ahead (half a window, at least 4 blocks, at most readAheadBytes) of block data, within
+   * its own cap and the shared budget. A silent peer therefore pins one window, not the read-ahead
+   * of every transfer.
+   */
   private requestReads(): void {
+    if (this.sending.size === 0) return;
+    const cwnd = this.cc.cwnd;
+    this.readTarget = cwnd + Math.min(this.readAheadBytes, Math.max(cwnd / 2, 4 * this.blockSize));
+    const toRead = this.toRead;
     for (const t of this.sending.values()) {
       if (!this.gateOpen(t)) continue;
-      for (const index of t.blocksToRead(this.readAheadBlocks)) {
-        this.events.push({ type: 'read', transferId: t.id, index });
-      }
+      t.blocksToRead(this.readAheadBlocks, toRead);
+      for (const index of toRead) this.events.push({ type: 'read', transferId: t.id, index });
+      toRead.length = 0;
     }
+    this.buffers.settle();
   }
 
   private shouldAck(now: number): boolean {
     // An ACK needs at least one received packet to acknowledge (a flow update waits for it).
     if (this.received.largest < 0) return false;
-    if (this.flowUpdate) return true;
-    if (this.ackPending === 0) return false;
-    return this.ackImmediate || this.ackPending >= ACK_EVERY || now >= this.ackDeadline;
+    return this.flowUpdate || this.acks.due(now);
   }
 
   /** Appends an ACK to `out`, unless it does not fit the sending cap (then it stays pending). */
   private pushAck(now: number, out: Datagram[]): void {
-    const flows: Array<{ transferId: number; cumulativeBlocks: number; blockLimit: number }> = [];
-    const advertised: Array<[ReceiveTransfer, number]> = [];
-    // An ACK has room for MAX_FLOWS transfers: those whose window grew most since it was last advertised
-    // go first, so that a fifth receiving transfer is not starved of window updates.
-    const receiving = [...this.receiving.values()];
-    if (receiving.length > MAX_FLOWS) {
-      receiving.sort((a, b) => b.limit() - b.advertisedLimit - (a.limit() - a.advertisedLimit));
-    }
-    for (const t of receiving) {
-      if (flows.length >= MAX_FLOWS) break;
-      const limit = Math.max(t.limit(), t.advertisedLimit);
-      advertised.push([t, limit]);
-      flows.push({ transferId: t.id, cumulativeBlocks: t.have.cumulative(), blockLimit: limit });
-    }
+    const flows = this.flowEntries;
+    flows.length = 0;
+    this.flows.select(this.receiving.values(), now, flows);
     const ranges = this.received.ackRanges(MAX_ACK_RANGES);
     const ackDelay = Math.max(0, Math.round((now - this.received.largestReceivedAt) * 1000));
     const pn = this.nextPn();
     const plaintext = encodeAck(this.prefix, pn, this.received.largestSendTime, ackDelay, ranges, flows);
     if (!this.fits(plaintext)) return;
-    for (const [t, limit] of advertised) t.advertisedLimit = limit;
+    this.flows.commit();
     const datagram = this.emit(plaintext, now);
     out.push(datagram);
     this.sent.onSent(pn, now, datagram.length, false);
-    this.ackPending = 0;
-    this.ackImmediate = false;
-    this.ackDeadline = Number.POSITIVE_INFINITY;
+    this.acks.onAckSent();
     this.flowUpdate = false;
     this.stats.acksSent++;
   }
@@ -949,7 +1055,7 @@ export class Connection {
   private countSent(length: number): void {
     this.stats.datagramsSent++;
     this.stats.bytesSent += length;
-    if (this.sendAllowance !== undefined) this.sendAllowance -= length;
+    this.amplification.spend(length);
   }
 
   /** Counters and estimator state, for logs and `--json`. */
@@ -959,6 +1065,7 @@ export class Connection {
       rtt: this.rtt.toJSON(),
       congestion: this.cc.toJSON(),
       bytesInFlight: this.sent.bytesInFlight,
+      bufferedBytes: this.buffers.heldBytes,
       ...this.stats.toJSON(),
     };
   }

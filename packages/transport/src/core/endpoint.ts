@@ -8,7 +8,9 @@ import {
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
 import { handshakeContext } from '@ferry/protocol';
-import { Connection, type ConnectionOptions } from './connection.js';
+import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
+import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
+import { announcedReceiveWindow } from './flow-reports.js';
 import {
   type Access,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -16,12 +18,18 @@ import {
   resetToken,
   type SessionParameters,
 } from './handshake.js';
+import {
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+  SharedBufferBudget,
+} from './send-buffers.js';
 import { emptyDrops } from './stats.js';
 import {
   type Datagram,
   decodeHandshakePacket,
   encodeReject,
   encodeReset,
+  encodeServerTime,
   encodeVersionNegotiation,
   encodeWelcome,
   HANDSHAKE_TTL_SECONDS,
@@ -39,6 +47,11 @@ import {
  * (trying each configured key), keeps half-open sessions bounded, answers replays of a hello it still
  * holds with the same welcome and nothing more, rejects stale and replayed hellos, and sends no more
  * bytes to an address than it received until that address has proved it holds the session key.
+ *
+ * A wake-up costs what it wakes: `poll` runs only the sessions that received a datagram, were
+ * woken by their application (`wake`) or whose deadline came (`handleTimeout`, from a heap of
+ * deadlines), never every session. Peers are opaque values of the driver's choosing (`peers` says
+ * how they compare): the UDP adapter passes the socket's `{address, port}` through unchanged.
  */
 export interface ServerKey {
   name: string;
@@ -46,30 +59,76 @@ export interface ServerKey {
   access: Access;
 }
 
-export interface ServerEndpointOptions extends SessionParameters {
+/** How the driver's peer addresses compare, and how logs name them. */
+export interface PeerAddressing<Peer> {
+  equal(a: Peer, b: Peer): boolean;
+  /** Text for logs; computed once per change of a session's peer, not per datagram. */
+  label(peer: Peer): string;
+}
+
+/** Peers as strings, compared with === (the simulator's addresses). */
+export const STRING_PEERS: PeerAddressing<string> = { equal: (a, b) => a === b, label: (peer) => peer };
+
+export interface ServerEndpointOptions<Peer = string> extends SessionParameters {
   keys: readonly ServerKey[];
+  /** How peers compare (default: STRING_PEERS, for string peers). */
+  peers?: PeerAddressing<Peer>;
   wallClock: () => number;
   maxSessions?: number;
   maxHalfOpen?: number;
   handshakeTimeoutMs?: number;
   /** Per-second budget for tokenless replies (reject, reset, version negotiation). */
   statelessRepliesPerSecond?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  /** Most bytes of block data all sessions hold at once (read ahead, in flight); default 256 MiB. */
+  maxBufferedBytes?: number;
+  /** Most bytes of block data one session holds at once; default 16 MiB. */
+  maxSessionBufferedBytes?: number;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
-export interface ServerSession {
+export interface ServerSession<Peer = unknown> {
   readonly connection: Connection;
   readonly id: string;
-  /** Current peer address (follows NAT rebinding). */
-  address: string;
+  /** Current peer (follows NAT rebinding). */
+  readonly peer: Peer;
+  /** The current peer as text, for logs. */
+  readonly address: string;
   readonly keyName: string;
   readonly access: Access;
   readonly openedAt: number;
-  validated: boolean;
+  /** The client proved it holds the session key (its first SESSION packet arrived). */
+  readonly validated: boolean;
 }
 
-interface HalfOpen {
-  session: ServerSession;
+/** A session as the endpoint keeps it: its place in the deadline heap and the wake list, its path. */
+class SessionEntry<Peer> implements ServerSession<Peer>, HeapItem {
+  validated = false;
+  deadline = Number.POSITIVE_INFINITY;
+  heapIndex = -1;
+  /** In the list of sessions the next poll runs. */
+  woken = false;
+  /** Path validation: the peer last proven to reach the client (set once the session is validated). */
+  validatedPeer: Peer;
+  /** Checking a new peer: the first packet number sent to it; an ACK of it proves the peer. */
+  checkFrom: number | undefined;
+
+  constructor(
+    readonly connection: Connection,
+    readonly id: string,
+    public peer: Peer,
+    public address: string,
+    readonly keyName: string,
+    readonly access: Access,
+    readonly openedAt: number,
+  ) {
+    this.validatedPeer = peer;
+  }
+}
+
+interface HalfOpen<Peer> {
+  session: SessionEntry<Peer>;
   welcome: Buffer;
   expires: number;
   nonce: string;
@@ -78,24 +137,28 @@ interface HalfOpen {
 /** A session sends an unvalidated new peer address at most this many times the bytes it got from it. */
 export const AMPLIFICATION_FACTOR = 3;
 
-export type EndpointEvent =
-  | { type: 'session'; session: ServerSession }
-  | { type: 'session-closed'; session: ServerSession };
+export type EndpointEvent<Peer = unknown> =
+  | { type: 'session'; session: ServerSession<Peer> }
+  | { type: 'session-closed'; session: ServerSession<Peer> };
 
 export const DEFAULT_MAX_SESSIONS = 256;
 
-export class ServerEndpoint {
-  readonly sessions = new Map<bigint, ServerSession>();
-  private readonly halfOpen = new Map<bigint, HalfOpen>();
+export class ServerEndpoint<Peer = string> {
+  readonly sessions = new Map<bigint, ServerSession<Peer>>();
+  /** The same sessions, as kept here (sessions is the read-only view). */
+  private readonly entries = new Map<bigint, SessionEntry<Peer>>();
+  private readonly halfOpen = new Map<bigint, HalfOpen<Peer>>();
   /** Nonces of hellos seen within twice the handshake TTL (replay protection). */
   private readonly nonces = new Map<string, { expires: number; connId: bigint }>();
-  private readonly events: EndpointEvent[] = [];
-  private readonly outbox: Array<{ to: string; datagram: Datagram }> = [];
-  /** Per session: the address last proven to reach the client, and the check of a new one in progress. */
-  private readonly paths = new WeakMap<
-    ServerSession,
-    { validatedAddress: string; checkFrom: number | undefined }
-  >();
+  private readonly events: Array<EndpointEvent<Peer>> = [];
+  private readonly outbox: Array<{ to: Peer; datagram: Datagram }> = [];
+  /** Validated sessions by their connection's next deadline. */
+  private readonly deadlines = new DeadlineHeap<SessionEntry<Peer>>();
+  /** Validated sessions the next poll runs (each once: see SessionEntry.woken). */
+  private readonly woken: Array<SessionEntry<Peer>> = [];
+  private readonly peers: PeerAddressing<Peer>;
+  /** The block data every session's sends hold, shared (see SendBuffers). */
+  readonly buffers: SharedBufferBudget;
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
@@ -105,11 +168,14 @@ export class ServerEndpoint {
     handshakesRejected: 0,
     resetsSent: 0,
     rejectsSent: 0,
+    serverTimesSent: 0,
     drops: emptyDrops(),
   };
 
-  constructor(private readonly options: ServerEndpointOptions) {
+  constructor(private readonly options: ServerEndpointOptions<Peer>) {
     if (options.keys.length === 0) throw new Error('a server needs at least one key');
+    this.peers = options.peers ?? (STRING_PEERS as unknown as PeerAddressing<Peer>);
+    this.buffers = new SharedBufferBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.fernets = options.keys.map((key) => ({ key, fernet: new Fernet(key.key) }));
     this.statelessBudget = options.statelessRepliesPerSecond ?? 200;
   }
@@ -119,7 +185,8 @@ export class ServerEndpoint {
     this.accepting = false;
   }
 
-  receive(datagram: Buffer, from: string, now: number): void {
+  /** A datagram from `from`. Only the session it belongs to (if any) runs at the next poll. */
+  receive(datagram: Buffer, from: Peer, now: number): void {
     const prefix = readPrefix(datagram);
     if (prefix === undefined) {
       this.counters.drops.malformed++;
@@ -138,7 +205,7 @@ export class ServerEndpoint {
       return;
     }
     if (prefix.space === SPACE.session) {
-      const session = this.sessions.get(prefix.connId);
+      const session = this.entries.get(prefix.connId);
       if (session === undefined) {
         this.counters.drops['unknown-connection']++;
         // A session we do not know (we restarted, or it expired): tell the client at once.
@@ -163,18 +230,20 @@ export class ServerEndpoint {
         // Authentic but not the newest (reordered, or the session is closing): it still counts
         // towards what its address may be sent, if that is where the session now sends.
         const authentic = session.connection.authenticBytesReceived - authenticBefore;
-        if (authentic > 0 && from === session.address)
+        if (authentic > 0 && this.peers.equal(from, session.peer))
           session.connection.allowSending(AMPLIFICATION_FACTOR * authentic);
+        this.wakeEntry(session);
         return;
       }
       if (!session.validated) {
         session.validated = true;
         this.halfOpen.delete(prefix.connId);
         this.events.push({ type: 'session', session });
-        // The welcome went to the hello's address and the client holds its keys: that address is proven.
-        this.paths.set(session, { validatedAddress: session.address, checkFrom: undefined });
+        // The welcome went to the hello's address and the client holds its keys: that peer is proven.
+        session.validatedPeer = session.peer;
       }
       this.followPeer(session, from, datagram.length);
+      this.wakeEntry(session);
       return;
     }
     if (prefix.space === SPACE.handshake) {
@@ -193,33 +262,32 @@ export class ServerEndpoint {
    * third party's, spoofed) therefore cannot aim more than that at it; going back to an address
    * already proven lifts the cap at once.
    */
-  private followPeer(session: ServerSession, from: string, length: number): void {
-    const path = this.paths.get(session);
-    if (path === undefined) return;
+  private followPeer(session: SessionEntry<Peer>, from: Peer, length: number): void {
     const connection = session.connection;
-    if (session.address !== from) {
-      session.address = from;
+    if (!this.peers.equal(session.peer, from)) {
+      session.peer = from;
+      session.address = this.peers.label(from);
       connection.peerAddressChanged();
-      if (from === path.validatedAddress) {
-        path.checkFrom = undefined;
+      if (this.peers.equal(from, session.validatedPeer)) {
+        session.checkFrom = undefined;
         connection.limitSending(undefined);
       } else {
-        path.checkFrom = connection.nextPacketNumber;
+        session.checkFrom = connection.nextPacketNumber;
         connection.limitSending(AMPLIFICATION_FACTOR * length);
       }
       return;
     }
-    if (path.checkFrom === undefined) return;
-    if (connection.largestAckedPacket >= path.checkFrom) {
-      path.validatedAddress = from;
-      path.checkFrom = undefined;
+    if (session.checkFrom === undefined) return;
+    if (connection.largestAckedPacket >= session.checkFrom) {
+      session.validatedPeer = from;
+      session.checkFrom = undefined;
       connection.limitSending(undefined);
     } else {
       connection.allowSending(AMPLIFICATION_FACTOR * length);
     }
   }
 
-  private onHello(datagram: Buffer, initialConnId: bigint, from: string, now: number): void {
+  private onHello(datagram: Buffer, initialConnId: bigint, from: Peer, now: number): void {
     if (datagram.length < MIN_HELLO_DATAGRAM) {
       this.counters.drops.malformed++;
       return;
@@ -227,19 +295,23 @@ export class ServerEndpoint {
     const wall = this.options.wallClock();
     let matched: { key: ServerKey; fernet: Fernet } | undefined;
     let plaintext: Buffer | undefined;
-    let stale = false;
+    let stale: { key: ServerKey; fernet: Fernet } | undefined;
     for (const candidate of this.fernets) {
       const opened = openToken(candidate.fernet, datagram, { ttl: HANDSHAKE_TTL_SECONDS, now: wall });
-      if (opened === 'EEXPIRED') stale = true;
-      else if (opened !== 'EBADTOKEN') {
+      if (opened === 'EEXPIRED') {
+        stale = candidate; // authentic under this key (the MAC is checked first), but out of the window
+        break;
+      }
+      if (opened !== 'EBADTOKEN') {
         plaintext = opened;
         matched = candidate;
         break;
       }
     }
     if (matched === undefined || plaintext === undefined) {
-      if (stale) {
+      if (stale !== undefined) {
         this.counters.drops['stale-handshake']++;
+        this.answerStaleHello(datagram, stale.fernet, initialConnId, from, now, wall);
         return;
       }
       this.counters.drops['bad-mac']++;
@@ -290,7 +362,7 @@ export class ServerEndpoint {
       return;
     }
     let sessionConnId = randomConnId();
-    while (this.sessions.has(sessionConnId)) sessionConnId = randomConnId();
+    while (this.entries.has(sessionConnId)) sessionConnId = randomConnId();
     const serverNonce = randomBytesPooled(16);
     const blockSize = Math.min(this.options.maxBlockSize, hello.maxBlockSize);
     const idleTimeoutMs = Math.min(this.options.idleTimeoutMs, hello.idleTimeoutMs);
@@ -300,7 +372,11 @@ export class ServerEndpoint {
       publicKey: ephemeral.publicKey,
       sessionConnId,
       blockSize,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow: announcedReceiveWindow(
+        this.options.receiveWindow,
+        this.options.connection?.receiveRateBytesPerMs ??
+          this.options.connection?.congestion?.maxRateBytesPerMs,
+      ),
       idleTimeoutMs,
       access: matched.key.access,
       resetToken: resetToken(this.options.keys[0]!.key, sessionConnId),
@@ -312,6 +388,7 @@ export class ServerEndpoint {
       serverNonce,
       context: handshakeContext(plaintext, welcomePlaintext),
     });
+    let entry: SessionEntry<Peer> | undefined;
     const connection = new Connection({
       role: 'server',
       connId: sessionConnId,
@@ -324,18 +401,25 @@ export class ServerEndpoint {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
+      maxBufferedBytes: this.options.maxSessionBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
+      sharedBuffers: this.buffers,
+      onBuffersAvailable: () => {
+        if (entry !== undefined) this.wakeEntry(entry);
+      },
     });
     const welcome = sealHandshake(matched.fernet, initialConnId, welcomePlaintext, wall);
-    const session: ServerSession = {
+    const session = new SessionEntry(
       connection,
-      id: sessionConnId.toString(16).padStart(16, '0'),
-      address: from,
-      keyName: matched.key.name,
-      access: matched.key.access,
-      openedAt: now,
-      validated: false,
-    };
+      sessionConnId.toString(16).padStart(16, '0'),
+      from,
+      this.peers.label(from),
+      matched.key.name,
+      matched.key.access,
+      now,
+    );
+    entry = session;
     this.sessions.set(sessionConnId, session);
+    this.entries.set(sessionConnId, session);
     this.halfOpen.set(sessionConnId, {
       session,
       welcome,
@@ -354,8 +438,36 @@ export class ServerEndpoint {
     if (welcome.length <= datagram.length) this.outbox.push({ to: from, datagram: welcome });
   }
 
+  /**
+   * An authentic hello stamped outside the window (a replay, or a client whose clock is off): no state,
+   * the hello is not accepted, but its sender is told the server's time, sealed with the same key and
+   * echoing the hello's nonce (SERVER_TIME), so that a key holder with a wrong clock can stamp its hello
+   * by the server's clock and try again. Smaller than the hello, and rate-limited as tokenless replies
+   * are; a replay earns the attacker a datagram it cannot read.
+   */
+  private answerStaleHello(
+    datagram: Buffer,
+    fernet: Fernet,
+    initialConnId: bigint,
+    from: Peer,
+    now: number,
+    wall: number,
+  ): void {
+    const plaintext = openToken(fernet, datagram);
+    if (typeof plaintext === 'string') return;
+    const decoded = decodeHandshakePacket(plaintext, datagram);
+    if (!decoded.ok || decoded.value.type !== 'client-hello') return;
+    const reply = sealHandshake(
+      fernet,
+      initialConnId,
+      encodeServerTime(initialConnId, decoded.value.clientNonce),
+      wall,
+    );
+    if (this.sendStateless(from, reply, datagram.length, now)) this.counters.serverTimesSent++;
+  }
+
   /** Sends a tokenless reply if it is smaller than what provoked it and the budget allows. */
-  private sendStateless(to: string, datagram: Buffer, receivedLength: number, now: number): boolean {
+  private sendStateless(to: Peer, datagram: Buffer, receivedLength: number, now: number): boolean {
     if (datagram.length >= receivedLength) return false;
     const perSecond = this.options.statelessRepliesPerSecond ?? 200;
     this.statelessBudget = Math.min(
@@ -376,11 +488,12 @@ export class ServerEndpoint {
     const h = this.halfOpen.get(connId);
     if (h === undefined) return;
     this.halfOpen.delete(connId);
+    this.entries.delete(connId);
     if (this.sessions.delete(connId)) this.keepDrops(h.session);
   }
 
   /** A session leaving the table: its drop counts move into the endpoint's, so totals never go down. */
-  private keepDrops(session: ServerSession): void {
+  private keepDrops(session: ServerSession<Peer>): void {
     for (const [k, v] of Object.entries(session.connection.stats.drops)) {
       this.counters.drops[k as keyof typeof this.counters.drops] += v;
     }
@@ -397,59 +510,85 @@ export class ServerEndpoint {
     }
   }
 
-  poll(now: number): Array<{ to: string; datagram: Datagram }> {
-    const out = this.outbox.splice(0, this.outbox.length);
-    for (const session of this.sessions.values()) {
-      if (!session.validated) continue;
-      for (;;) {
-        const batch = session.connection.poll(now);
-        for (const datagram of batch) out.push({ to: session.address, datagram });
-        if (batch.length < 128) break;
-      }
+  /**
+   * Has `session` run at the next poll: its application queued work on its connection (a message,
+   * a block read, a write done, a close). Cheap; call it after every such call.
+   */
+  wake(session: ServerSession<Peer>): void {
+    if (session instanceof SessionEntry) this.wakeEntry(session);
+  }
+
+  private wakeEntry(entry: SessionEntry<Peer>): void {
+    if (entry.woken || !entry.validated) return;
+    entry.woken = true;
+    this.woken.push(entry);
+  }
+
+  /**
+   * Hands every datagram to send now to `send`: tokenless replies and welcomes, then those of the
+   * sessions woken since the last poll (and only those). `visit` sees each session that ran, so that
+   * the driver can deliver its events.
+   */
+  poll(
+    now: number,
+    send: (datagram: Datagram, to: Peer) => void,
+    visit?: (session: ServerSession<Peer>) => void,
+  ): void {
+    if (this.outbox.length > 0) {
+      const outbox = this.outbox.splice(0, this.outbox.length);
+      for (const { to, datagram } of outbox) send(datagram, to);
     }
-    this.reap();
-    return out;
+    const woken = this.woken;
+    // By index: a session woken while this runs (by a callback) runs in this poll too.
+    for (let i = 0; i < woken.length; i++) {
+      const entry = woken[i]!;
+      entry.woken = false;
+      const connection = entry.connection;
+      // As a driver of one connection would: its timers first, if due (a datagram may have made one due).
+      if (now >= connection.nextTimeout()) connection.handleTimeout(now);
+      for (;;) {
+        const batch = connection.poll(now);
+        for (const datagram of batch) send(datagram, entry.peer);
+        if (batch.length < MAX_DATAGRAMS_PER_POLL) break;
+      }
+      if (connection.state === 'closed') this.removeClosed(entry);
+      else this.deadlines.schedule(entry, connection.nextTimeout());
+      visit?.(entry);
+    }
+    woken.length = 0;
   }
 
-  /** Polls one session only (after its application queued work). */
-  pollSession(session: ServerSession, now: number): Array<{ to: string; datagram: Datagram }> {
-    const out: Array<{ to: string; datagram: Datagram }> = [];
-    if (!session.validated) return out;
-    for (const datagram of session.connection.poll(now)) out.push({ to: session.address, datagram });
-    return out;
-  }
-
+  /** The earliest time something is due: 0 when a poll has work now. */
   nextTimeout(): number {
-    let t = this.outbox.length > 0 ? 0 : Number.POSITIVE_INFINITY;
+    if (this.outbox.length > 0 || this.woken.length > 0) return 0;
+    let t = this.deadlines.earliest;
     for (const h of this.halfOpen.values()) {
       t = Math.min(t, h.expires);
       break;
     }
-    for (const session of this.sessions.values()) {
-      if (session.validated) t = Math.min(t, session.connection.nextTimeout());
-    }
     return t;
   }
 
+  /** Expires half-open sessions, and wakes the sessions whose deadline came (the next poll runs them). */
   handleTimeout(now: number): void {
     this.expire(now);
-    for (const session of this.sessions.values()) {
-      if (session.validated) session.connection.handleTimeout(now);
-    }
-    this.reap();
-  }
-
-  private reap(): void {
-    for (const [connId, session] of this.sessions) {
-      if (session.connection.state === 'closed') {
-        this.sessions.delete(connId);
-        this.keepDrops(session);
-        this.events.push({ type: 'session-closed', session });
-      }
+    for (let entry = this.deadlines.peekDue(now); entry !== undefined; entry = this.deadlines.peekDue(now)) {
+      this.deadlines.remove(entry);
+      this.wakeEntry(entry);
     }
   }
 
-  pollEvent(): EndpointEvent | undefined {
+  private removeClosed(entry: SessionEntry<Peer>): void {
+    const connId = entry.connection.connId;
+    this.deadlines.remove(entry);
+    if (this.entries.get(connId) !== entry) return;
+    this.entries.delete(connId);
+    this.sessions.delete(connId);
+    this.keepDrops(entry);
+    this.events.push({ type: 'session-closed', session: entry });
+  }
+
+  pollEvent(): EndpointEvent<Peer> | undefined {
     return this.events.shift();
   }
 
@@ -466,6 +605,9 @@ export class ServerEndpoint {
       handshakesRejected: this.counters.handshakesRejected,
       resetsSent: this.counters.resetsSent,
       rejectsSent: this.counters.rejectsSent,
+      serverTimesSent: this.counters.serverTimesSent,
+      bufferedBytes: this.buffers.usedBytes,
+      sessionsWaitingForBuffers: this.buffers.waiting,
       drops,
     };
   }

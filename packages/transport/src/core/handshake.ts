@@ -8,19 +8,20 @@ import {
 } from '@ferry/crypto';
 import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
+import { announcedReceiveWindow } from './flow-reports.js';
 import {
   decodeHandshakePacket,
   decodeReject,
   decodeReset,
   decodeVersionNegotiation,
   encodeHello,
-  HANDSHAKE_TTL_SECONDS,
   openToken,
   PROTOCOL_VERSION,
   type Prefix,
   readPrefix,
   SPACE,
   sealHandshake,
+  tokenTime,
 } from './wire.js';
 
 /** Parameters both sides put into the handshake. */
@@ -61,15 +62,27 @@ export function randomConnId(): bigint {
 }
 
 export type HandshakeOutcome =
-  | { type: 'established'; connection: Connection; access: Access; resetToken: Buffer }
+  | {
+      type: 'established';
+      connection: Connection;
+      access: Access;
+      resetToken: Buffer;
+      /** The server's clock minus this one's, in seconds, when the server said its hello was stale. */
+      clockOffsetSeconds: number;
+    }
   | { type: 'failed'; code: ErrorName; message: string };
+
+/** Times a client re-stamps its hello by the server's clock (SERVER_TIME) in one handshake. */
+export const MAX_CLOCK_CORRECTIONS = 2;
 
 export interface ClientHandshakeOptions extends SessionParameters {
   key: FernetKey;
   now: number;
   wallClock: () => number;
   handshakeTimeoutMs?: number;
-  connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
+  connection?: Partial<
+    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+  >;
 }
 
 /**
@@ -81,8 +94,11 @@ export class ClientHandshake {
   private readonly fernet: Fernet;
   private readonly nonce = randomBytesPooled(16);
   private readonly ephemeral = generateX25519();
-  private readonly hello: Buffer;
+  private hello: Buffer;
   private readonly helloPlaintext: Buffer;
+  /** Seconds to add to the local clock to stamp a hello the server accepts (from SERVER_TIME). */
+  private clockOffset = 0;
+  private clockCorrections = 0;
   private readonly started: number;
   private readonly timeoutMs: number;
   private nextSend: number;
@@ -104,7 +120,12 @@ export class ClientHandshake {
       clientNonce: this.nonce,
       publicKey: this.ephemeral.publicKey,
       maxBlockSize: options.maxBlockSize,
-      receiveWindow: options.receiveWindow,
+      // A rate-limited client announces a small window: the server may send that much before any flow
+      // entry, and the client grants the rest at its rate.
+      receiveWindow: announcedReceiveWindow(
+        options.receiveWindow,
+        options.connection?.receiveRateBytesPerMs ?? options.connection?.congestion?.maxRateBytesPerMs,
+      ),
       idleTimeoutMs: options.idleTimeoutMs,
     });
     this.hello = sealHandshake(this.fernet, this.initialConnId, this.helloPlaintext, options.wallClock());
@@ -138,7 +159,10 @@ export class ClientHandshake {
         : {
             type: 'failed',
             code: 'ETIMEDOUT',
-            message: `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s (is ferry-server running there, and is UDP let through?)`,
+            message:
+              this.clockCorrections > 0
+                ? `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s, after it said this machine's clock is ${describeOffset(this.clockOffset)}`
+                : `no answer from the server within ${Math.round(this.timeoutMs / 1000)} s (is ferry-server running there, is UDP let through, and are both clocks right?)`,
           };
     }
   }
@@ -186,18 +210,47 @@ export class ClientHandshake {
       return true;
     }
     if (prefix.space !== SPACE.handshake) return false;
-    return this.onWelcome(datagram, prefix, now);
-  }
-
-  private onWelcome(datagram: Buffer, prefix: Prefix, now: number): boolean {
-    const plaintext = openToken(this.fernet, datagram, {
-      ttl: HANDSHAKE_TTL_SECONDS,
-      now: this.options.wallClock(),
-    });
+    // No TTL here: an answer that echoes this handshake's fresh nonce cannot be a replay, whatever
+    // its timestamp, and a server whose clock differs from ours still answers in time.
+    const plaintext = openToken(this.fernet, datagram);
     if (typeof plaintext === 'string') return false;
     const decoded = decodeHandshakePacket(plaintext, datagram);
-    if (!decoded.ok || decoded.value.type !== 'server-welcome') return false;
-    const w = decoded.value;
+    if (!decoded.ok) return false;
+    const p = decoded.value;
+    if (p.type === 'server-time') {
+      if (!Buffer.from(p.clientNonce).equals(this.nonce)) return false;
+      this.onServerTime(tokenTime(datagram), now);
+      return true;
+    }
+    if (p.type !== 'server-welcome') return false;
+    return this.onWelcome(p, plaintext, prefix, now);
+  }
+
+  /**
+   * The server refused our hello as stamped outside its window, and told us its time: stamp the
+   * hello by its clock and send it again at once (at most MAX_CLOCK_CORRECTIONS times).
+   */
+  private onServerTime(serverSeconds: number, now: number): void {
+    if (this.clockCorrections >= MAX_CLOCK_CORRECTIONS) return;
+    this.clockCorrections++;
+    // Fernet timestamps are whole seconds (rounded down): the server's clock is up to 1 s later.
+    this.clockOffset = serverSeconds + 0.5 - this.options.wallClock();
+    this.hello = sealHandshake(
+      this.fernet,
+      this.initialConnId,
+      this.helloPlaintext,
+      this.options.wallClock() + this.clockOffset,
+    );
+    this.nextSend = now;
+    this.rto = INITIAL_HANDSHAKE_RTO_MS;
+  }
+
+  private onWelcome(
+    w: Extract<ReturnType<typeof decodeHandshakePacket>, { ok: true }>['value'] & { type: 'server-welcome' },
+    plaintext: Buffer,
+    prefix: Prefix,
+    now: number,
+  ): boolean {
     if (!Buffer.from(w.clientNonce).equals(this.nonce)) return false;
     let shared: Buffer;
     try {
@@ -236,9 +289,16 @@ export class ClientHandshake {
       connection,
       access: w.access,
       resetToken: Buffer.from(w.resetToken),
+      clockOffsetSeconds: this.clockCorrections > 0 ? Math.round(this.clockOffset) : 0,
     };
     return true;
   }
+}
+
+/** "70 s behind the server's" / "70 s ahead of the server's". */
+export function describeOffset(offsetSeconds: number): string {
+  const s = Math.round(Math.abs(offsetSeconds));
+  return offsetSeconds >= 0 ? `${s} s behind the server's` : `${s} s ahead of the server's`;
 }
 
 export function rejectMessage(code: ErrorName): string {

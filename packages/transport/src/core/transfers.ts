@@ -5,8 +5,18 @@ import { BlockBitmap, blockCountFor, blockLength } from '@ferry/protocol';
  * be shorter). The sender asks its source for blocks on demand and keeps each block's bytes only until
  * the receiver has acknowledged it; the receiver hands each block to its sink as it arrives and keeps a
  * bitmap of what it holds. Memory on both sides is bounded by the flow-control window.
+ *
+ * A packet's acknowledgement says it arrived; a block is *held* only once the receiver's sink has
+ * written it. The receiver's flow entries report held blocks (`cumulativeBlocks`), and a send
+ * transfer completes only when they cover every block (PROTOCOL.md §12, §15).
  */
 export type BlockRange = readonly [start: number, endExclusive: number];
+
+/** Where a sender's block bytes are counted: taken before a block is read, given back with it. */
+export interface BlockAccount {
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+}
 
 export class SendTransfer {
   readonly acked: BlockBitmap;
@@ -26,10 +36,20 @@ export class SendTransfer {
   cancelled = false;
   bytesSent = 0;
   retransmittedBlocks = 0;
+  /** Blocks below this are written by the receiver (its flow entries' cumulativeBlocks). */
+  private heldCumulative = 0;
+  /**
+   * ACKs answering our PINGs, while every block was acknowledged and the receiver had not yet said
+   * all are held, that carried no entry for this transfer: a receiver that does not report written
+   * blocks (one from before they were reported) sends none; see FINAL_REPORT_MISSES.
+   */
+  finalMisses = 0;
 
   /**
    * `release` is called once with each buffer the source provided when the transfer no longer needs
    * it (acknowledged, cancelled, completed, or provided too late), so a source can reuse its memory.
+   * `account` is asked for a block's bytes before the block is read (a block is read only if it
+   * agrees) and gets them back when the block is released or its read fails.
    */
   constructor(
     readonly id: number,
@@ -39,23 +59,42 @@ export class SendTransfer {
     have: ReadonlyArray<BlockRange> = [],
     gateSeq?: number,
     private readonly release?: (data: Buffer) => void,
+    private readonly account?: BlockAccount,
   ) {
     this.blockCount = blockCountFor(size, blockSize);
     this.acked = BlockBitmap.fromRanges(this.blockCount, have);
+    this.heldCumulative = this.acked.cumulative();
     this.limit = Math.min(this.blockCount, this.acked.cumulative() + initialWindowBlocks);
     this.gateSeq = gateSeq;
     if (this.acked.full) this.completed = true;
   }
 
+  /** Every block arrived (acknowledged), but the receiver has not yet reported them all written. */
+  awaitingHeld(): boolean {
+    return !this.completed && !this.cancelled && this.acked.full;
+  }
+
+  /**
+   * The receiver reported no written blocks for FINAL_REPORT_MISSES probes after all arrived: it is
+   * a receiver that does not report them, so arrival has to do.
+   */
+  assumeHeld(): void {
+    if (!this.awaitingHeld()) return;
+    this.heldCumulative = this.blockCount;
+    this.finish();
+  }
+
   /**
    * Blocks the source should read now: lost blocks whose bytes are gone, and new blocks up to
    * `readAheadBlocks` ahead of the next one to send (blocks in flight do not count: their bytes are
-   * kept until acknowledged, bounded by the congestion and flow-control windows).
+   * kept until acknowledged, bounded by the congestion and flow-control windows), each only if the
+   * account agrees to its bytes. Appends them to `out`.
    */
-  blocksToRead(readAheadBlocks: number): number[] {
-    const out: number[] = [];
+  blocksToRead(readAheadBlocks: number, out: number[]): void {
+    if (this.completed || this.cancelled) return;
     for (const b of this.retransmit) {
       if (!this.acked.has(b) && !this.data.has(b) && !this.reading.has(b)) {
+        if (!this.takeBytes(b)) return;
         this.reading.add(b);
         out.push(b);
       }
@@ -63,20 +102,51 @@ export class SendTransfer {
     if (this.readFrontier < this.nextNew) this.readFrontier = this.nextNew;
     const end = Math.min(this.limit, this.blockCount);
     while (this.readFrontier < end && this.readFrontier - this.nextNew < readAheadBlocks) {
-      const b = this.readFrontier++;
-      if (this.acked.has(b) || this.data.has(b) || this.reading.has(b)) continue;
-      this.reading.add(b);
-      out.push(b);
+      const b = this.readFrontier;
+      if (!(this.acked.has(b) || this.data.has(b) || this.reading.has(b))) {
+        if (!this.takeBytes(b)) return;
+        this.reading.add(b);
+        out.push(b);
+      }
+      this.readFrontier++;
     }
-    return out;
+  }
+
+  private takeBytes(index: number): boolean {
+    return this.account === undefined || this.account.take(blockLength(this.size, this.blockSize, index));
+  }
+
+  /** A block no longer needed goes back: to the source (its memory) and to the account (its bytes). */
+  private drop(index: number, data: Buffer | undefined): void {
+    if (data !== undefined) this.release?.(data);
+    this.account?.give(blockLength(this.size, this.blockSize, index));
+  }
+
+  /** Whether a read of `index` is in progress (asked of the source, not provided yet). */
+  isReading(index: number): boolean {
+    return this.reading.has(index);
+  }
+
+  /** Reads in progress; a transfer that ended waits for them to give their bytes back. */
+  get readsInProgress(): number {
+    return this.reading.size;
   }
 
   provide(index: number, data: Buffer): void {
-    if (!this.reading.delete(index) || this.acked.has(index) || this.cancelled) {
-      this.release?.(data);
+    if (!this.reading.delete(index)) {
+      this.release?.(data); // not asked for (or already given back): not counted either
+      return;
+    }
+    if (this.acked.has(index) || this.cancelled || this.completed) {
+      this.drop(index, data);
       return;
     }
     this.data.set(index, data);
+  }
+
+  /** The read of `index` failed: its bytes go back (the transfer is aborted by the caller). */
+  readFailed(index: number): void {
+    if (this.reading.delete(index)) this.drop(index, undefined);
   }
 
   /** The next block to send, or undefined when nothing is ready (waiting for data, window or done). */
@@ -134,25 +204,32 @@ export class SendTransfer {
       const data = this.data.get(index);
       if (data !== undefined) {
         this.data.delete(index);
-        this.release?.(data);
+        this.drop(index, data);
       }
       this.bytesSent += blockLength(this.size, this.blockSize, index);
     }
-    if (this.acked.full) this.finish();
+    if (this.acked.full) this.dropData();
   }
 
   onLost(index: number): void {
     if (!this.acked.has(index)) this.retransmit.push(index);
   }
 
-  /** Receiver's flow-control report: everything below `cumulative` is held; blocks below `limit` may be sent. */
+  /**
+   * Receiver's flow-control report: everything below `cumulative` is written; blocks below `limit` may
+   * be sent. The transfer completes when `cumulative` covers every block.
+   */
   onFlow(cumulative: number, limit: number): void {
     const c = Math.min(cumulative, this.blockCount);
     for (let b = this.acked.cumulative(); b < c; b++) this.onAcked(b);
     if (limit > this.limit) this.limit = Math.min(limit, this.blockCount);
+    this.finalMisses = 0;
+    if (c > this.heldCumulative) this.heldCumulative = c;
+    if (this.heldCumulative >= this.blockCount && !this.cancelled) this.finish();
   }
 
   private finish(): void {
+    if (this.completed) return;
     this.completed = true;
     this.dropData();
   }
@@ -162,10 +239,10 @@ export class SendTransfer {
     this.dropData();
   }
 
+  /** Gives back every block held; reads in progress give theirs back when they complete (provide). */
   private dropData(): void {
-    if (this.release !== undefined) for (const data of this.data.values()) this.release(data);
+    for (const [index, data] of this.data) this.drop(index, data);
     this.data.clear();
-    this.reading.clear();
     this.retransmit.length = 0;
   }
 
@@ -177,31 +254,54 @@ export class SendTransfer {
 }
 
 export class ReceiveTransfer {
+  /** Blocks that arrived (or were held before: resume). */
   readonly have: BlockBitmap;
+  /** Blocks the sink has written (or were held before): what flow entries report. */
+  readonly written: BlockBitmap;
   readonly blockCount: number;
   pendingWrites = 0;
   completed = false;
   cancelled = false;
   /** The last limit advertised to the sender. */
   advertisedLimit = 0;
+  /** Blocks below this are granted by the receive rate limit (Infinity: no limit). */
+  rateGranted = Number.POSITIVE_INFINITY;
   bytesReceived = 0;
   duplicateBlocks = 0;
 
+  /**
+   * `initialBlocks`: the window the sender assumes before any flow entry (from the receive window this
+   * side announced in the handshake); `rateLimited`: blocks beyond it are granted as the rate allows.
+   */
   constructor(
     readonly id: number,
     readonly size: number,
     readonly blockSize: number,
     readonly windowBlocks: number,
     have: ReadonlyArray<BlockRange> = [],
+    initialBlocks = windowBlocks,
+    rateLimited = false,
   ) {
     this.blockCount = blockCountFor(size, blockSize);
     this.have = BlockBitmap.fromRanges(this.blockCount, have);
-    this.advertisedLimit = this.limit();
+    this.written = BlockBitmap.fromRanges(this.blockCount, have);
+    this.advertisedLimit = Math.min(this.blockCount, this.have.cumulative() + Math.max(1, initialBlocks));
+    if (rateLimited) this.rateGranted = this.advertisedLimit;
+  }
+
+  /** What the window allows: everything held, plus the window less the blocks not yet written. */
+  windowLimit(): number {
+    const credit = Math.max(0, this.windowBlocks - this.pendingWrites);
+    return Math.min(this.blockCount, this.have.cumulative() + credit);
   }
 
   limit(): number {
-    const credit = Math.max(0, this.windowBlocks - this.pendingWrites);
-    return Math.min(this.blockCount, this.have.cumulative() + credit);
+    return Math.min(this.windowLimit(), this.rateGranted);
+  }
+
+  /** The window would let the sender go further than the rate has granted so far. */
+  get rateBound(): boolean {
+    return this.rateGranted < this.windowLimit();
   }
 
   /** Checks a DATA packet before its packet number is recorded. */
@@ -221,11 +321,17 @@ export class ReceiveTransfer {
     }
   }
 
-  onWritten(count: number): void {
-    this.pendingWrites = Math.max(0, this.pendingWrites - count);
+  /** The sink wrote block `index`. */
+  onWritten(index: number): void {
+    if (this.written.set(index) && this.pendingWrites > 0) this.pendingWrites--;
+  }
+
+  /** Every block arrived; some are still being written. */
+  get finishing(): boolean {
+    return this.have.full && !this.written.full;
   }
 
   get isComplete(): boolean {
-    return this.have.full && this.pendingWrites === 0;
+    return this.written.full;
   }
 }

@@ -1,4 +1,4 @@
-import type { Fernet } from '@ferry/crypto';
+import { type Fernet, tokenTimestamp } from '@ferry/crypto';
 import {
   type AckRange,
   type ClientHelloFields,
@@ -18,6 +18,7 @@ import {
   encodePrefix,
   encodeRejectDatagram,
   encodeResetDatagram,
+  encodeServerTime as encodeServerTimePacket,
   encodeServerWelcome,
   encodeVersionNegotiation as encodeVersions,
   errorByWire,
@@ -240,6 +241,15 @@ export function encodeHello(connId: bigint, fields: ClientHelloFields): Buffer {
 
 export function encodeWelcome(connId: bigint, fields: ServerWelcomeFields): Buffer {
   return encodeServerWelcome(connId, fields);
+}
+
+export function encodeServerTime(connId: bigint, clientNonce: Uint8Array): Buffer {
+  return encodeServerTimePacket(connId, { clientNonce });
+}
+
+/** The Unix time (seconds) a datagram's token was stamped with; only for a token that opened. */
+export function tokenTime(datagram: Buffer): number {
+  return tokenTimestamp(datagram.subarray(PREFIX_LENGTH));
 }
 
 export function errorCodeToWire(code: ErrorName): number {

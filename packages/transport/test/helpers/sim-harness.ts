@@ -3,8 +3,14 @@ import { type FernetKey, generateKey, parseKey } from '@ferry/crypto';
 import { type LinkConfig, type SimEndpoint, SimNetwork, type SimTraceEvent } from '@ferry/netsim';
 import type { ErrorName } from '@ferry/protocol';
 import type { Connection } from '../../src/core/connection.js';
-import { ServerEndpoint, type ServerKey, type ServerSession } from '../../src/core/endpoint.js';
+import {
+  ServerEndpoint,
+  type ServerEndpointOptions,
+  type ServerKey,
+  type ServerSession,
+} from '../../src/core/endpoint.js';
 import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
+import type { Datagram } from '../../src/core/wire.js';
 
 /**
  * Runs a ferry client and server core on the simulated network, with synchronous in-memory sources
@@ -46,6 +52,14 @@ export interface SimTransferOptions {
    * releases it: a block sent after its release arrives corrupted (and the run is not bit-exact).
    */
   poisonReleased?: boolean;
+  /** How far the client's wall clock (Fernet timestamps) is ahead of the server's, in seconds. */
+  clientClockOffsetSeconds?: number;
+  /** The client's connection options (e.g. a rate limit). */
+  clientConnection?: NonNullable<ConstructorParameters<typeof ClientHandshake>[0]['connection']>;
+  /** The source answers each read this long after it was asked (0: at once, synchronously). */
+  readDelayMs?: number;
+  /** More options of the server endpoint (buffer budgets, …). */
+  endpoint?: Partial<ServerEndpointOptions<string>>;
 }
 
 export interface SimContext {
@@ -58,7 +72,7 @@ export interface SimContext {
   /** The client's connection, once the handshake has completed. */
   clientConnection(): Connection | undefined;
   /** The server's session, once the client has validated it. */
-  serverSession(): ServerSession | undefined;
+  serverSession(): ServerSession<string> | undefined;
   /** Runs a side now (after a test queued work on its connection, e.g. a close). */
   serviceClient(): void;
   serviceServer(): void;
@@ -91,7 +105,7 @@ export interface SimTransferResult {
   sender: Connection | undefined;
   receiver: Connection | undefined;
   clientConnection: Connection | undefined;
-  serverSession: ServerSession | undefined;
+  serverSession: ServerSession<string> | undefined;
   endpoint: ServerEndpoint;
   net: SimNetwork;
   reason: string;
@@ -154,20 +168,23 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     receiveWindow,
     idleTimeoutMs,
     ...(congestion ? { connection: { congestion } } : {}),
+    ...o.endpoint,
   });
+  const clientOffset = o.clientClockOffsetSeconds ?? 0;
+  const clientConnectionOptions = { ...(congestion ? { congestion } : {}), ...o.clientConnection };
   const handshake = new ClientHandshake({
     key,
     now: net.now(),
-    wallClock,
+    wallClock: () => wallClock() + clientOffset,
     maxBlockSize: blockSize,
     receiveWindow,
     idleTimeoutMs,
-    ...(congestion ? { connection: { congestion } } : {}),
+    connection: clientConnectionOptions,
   });
 
   let clientConn: Connection | undefined;
   let resetToken: Buffer | undefined;
-  let serverSession: ServerSession | undefined;
+  let serverSession: ServerSession<string> | undefined;
   let completedAt: number | undefined;
   let startedAt: number | undefined;
   const quartersAt: number[] = [];
@@ -190,7 +207,10 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     clientConnection: () => clientConn,
     serverSession: () => serverSession,
     serviceClient: () => serviceClient(),
-    serviceServer: () => serviceServer(),
+    serviceServer: () => {
+      if (serverSession !== undefined) endpoint.wake(serverSession);
+      serviceServer();
+    },
   };
   o.setup?.(ctx);
 
@@ -198,17 +218,31 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   const receiver = (): Connection | undefined =>
     direction === 'put' ? serverSession?.connection : clientConn;
 
-  const handleEvents = (conn: Connection, isClient: boolean): void => {
+  /** Delivers a connection's events; returns whether there were any (work may have been queued). */
+  const handleEvents = (conn: Connection, isClient: boolean): boolean => {
+    let any = false;
     for (;;) {
       const e = conn.pollEvent();
-      if (e === undefined) return;
+      if (e === undefined) return any;
+      any = true;
       switch (e.type) {
         case 'read': {
           const t = transfers.get(e.transferId)!;
           const start = e.index * blockSize;
           const block = t.data.subarray(start, Math.min(start + blockSize, t.size));
-          if (o.poisonReleased) blocksProvided++;
-          conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
+          const provide = (): void => {
+            if (o.poisonReleased) blocksProvided++;
+            conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
+          };
+          if (!o.readDelayMs) {
+            provide();
+            break;
+          }
+          net.schedule(net.now() + o.readDelayMs, () => {
+            provide();
+            if (isClient) serviceClient();
+            else ctx.serviceServer();
+          });
           break;
         }
         case 'block': {
@@ -220,7 +254,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
               quartersAt.push(net.now());
             }
           }
-          conn.blocksWritten(e.transferId);
+          conn.blockWritten(e.transferId, e.index);
           break;
         }
         case 'send-complete':
@@ -267,6 +301,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     }
     startedAt = net.now();
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
+    endpoint.wake(serverSession!);
     net.schedule(net.now(), serviceClient);
   };
 
@@ -298,12 +333,17 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     schedule('client', clientConn.nextTimeout());
   };
 
+  const sendFromServer = (datagram: Datagram, to: string): void => {
+    serverSent++;
+    server.send(datagram, to);
+  };
+  let serverSent = 0;
   const serviceServer = (): void => {
     const t = net.now();
     if (t >= endpoint.nextTimeout()) endpoint.handleTimeout(t);
     for (let i = 0; i < 64; i++) {
-      const out = endpoint.poll(t);
-      for (const { to, datagram } of out) server.send(datagram, to);
+      serverSent = 0;
+      endpoint.poll(t, sendFromServer);
       for (;;) {
         const e = endpoint.pollEvent();
         if (e === undefined) break;
@@ -313,11 +353,12 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
         }
       }
       let events = false;
-      if (serverSession !== undefined) {
-        handleEvents(serverSession.connection, false);
-        events = serverSession.connection.hasEvents;
+      // The harness plays the application: after handling events (reads, writes) it wakes the session.
+      if (serverSession !== undefined && handleEvents(serverSession.connection, false)) {
+        endpoint.wake(serverSession);
+        events = true;
       }
-      if (out.length === 0 && !events) break;
+      if (serverSent === 0 && !events) break;
     }
     schedule('server', endpoint.nextTimeout());
   };
