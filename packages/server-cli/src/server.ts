@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { encodeControlMessage, FerryError, MAX_BLOCK_SIZE } from '@ferry/protocol';
 import { LocalDiskStorage, type LocalDiskStorageOptions, type Storage } from '@ferry/storage';
 import { type ServerKey, UdpServer } from '@ferry/transport';
@@ -40,6 +42,14 @@ export interface FerryServerOptions {
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
+/** How long the server waits, once its last transfer has ended, before it hands memory back. */
+const RECLAIM_AFTER_MS = 2000;
+
+/** A full garbage collection (V8 exposes it to a new context once --expose-gc is set, at any time). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 export class FerryServer implements SessionHost {
   private udp: UdpServer | undefined;
@@ -48,6 +58,7 @@ export class FerryServer implements SessionHost {
   private storage: Storage | undefined;
   private readonly handlers = new Set<SessionHandler>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private reclaimTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(private readonly options: FerryServerOptions) {
@@ -146,6 +157,22 @@ export class FerryServer implements SessionHost {
 
   sessionEnded(handler: SessionHandler): void {
     this.handlers.delete(handler);
+    this.transferEnded();
+  }
+
+  /**
+   * Once no transfer has run for RECLAIM_AFTER_MS, the memory of the last ones is handed back to the
+   * system: a full garbage collection frees their file buffers (an idle process allocates nothing, so
+   * its collector would not run for a long while), and the C allocator returns what it no longer uses.
+   */
+  transferEnded(): void {
+    if (this.reclaimTimer !== undefined || this.closing) return;
+    this.reclaimTimer = setTimeout(() => {
+      this.reclaimTimer = undefined;
+      if ([...this.handlers].some((h) => h.activeTransfers > 0)) return; // the last transfer to end calls again
+      collectGarbage();
+    }, RECLAIM_AFTER_MS);
+    this.reclaimTimer.unref();
   }
 
   /** Puts in progress by key and path, so that a resuming client can take its old put over. */
@@ -180,6 +207,7 @@ export class FerryServer implements SessionHost {
     if (this.closing) return;
     this.closing = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    if (this.reclaimTimer !== undefined) clearTimeout(this.reclaimTimer);
     const udp = this.udp;
     if (udp === undefined) return;
     udp.stopAccepting();

@@ -41,6 +41,8 @@ export interface SessionHost {
   registerPut(keyName: string, path: string, handler: SessionHandler, transferId: number): void;
   unregisterPut(keyName: string, path: string, handler: SessionHandler): void;
   sessionEnded(handler: SessionHandler): void;
+  /** A get or put of this session ended (its file closed, its memory no longer needed). */
+  transferEnded(): void;
 }
 
 type Request = Extract<ControlMessage, { id: number }>;
@@ -272,6 +274,7 @@ export class SessionHandler {
       } finally {
         this.gets.delete(transferId);
         await file.close().catch(() => {});
+        this.host.transferEnded();
       }
     })();
   }
@@ -345,6 +348,7 @@ export class SessionHandler {
     }
     this.puts.delete(m.transferId);
     this.host.unregisterPut(this.info.keyName, put.path, this);
+    this.host.transferEnded();
     this.host.emit({
       type: 'put-done',
       level: 'info',

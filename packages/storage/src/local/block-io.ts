@@ -110,6 +110,12 @@ export class PrefixHasher {
     }
   }
 
+  /** Drops the early blocks kept in memory (the file is closed: no digest will be asked for). */
+  discard(): void {
+    this.#ahead.clear();
+    this.#aheadBytes = 0;
+  }
+
   /** Waits for background read-back to stop (before the file is closed). */
   async settle(): Promise<void> {
     while (this.#catchUp !== undefined) await this.#catchUp;

@@ -269,6 +269,7 @@ export class LocalFile implements ReadableFile {
     this.#byMemory.clear();
     this.#spare.clear();
     await this.#hasher.settle();
+    this.#hasher.discard();
     await this.#handle.close();
   }
 
