@@ -26,9 +26,13 @@ interface PartialOptions {
   inUse?: Set<string>;
 }
 
+/** Directories the uploads of a test held: a test that simulates a crash never closes its upload. */
+const held: Dir[] = [];
+
 async function openPartial(o: PartialOptions): Promise<LocalUpload> {
   const fs = withFileSystem(o.fs);
   const holder = await Dir.open(fs, dirname(o.finalPath), { owned: true });
+  held.push(holder);
   return LocalUpload.open({
     fs,
     dir: holder,
@@ -58,6 +62,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  for (const holder of held.splice(0)) await holder.close();
   await fsp.rm(dir, { recursive: true, force: true });
 });
 
