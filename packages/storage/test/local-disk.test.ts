@@ -21,13 +21,23 @@ beforeEach(async () => {
   await fsp.mkdir(root);
   await fsp.mkdir(outside);
   await fsp.writeFile(join(outside, 'secret.txt'), 'outside the root');
-  storage = await LocalDiskStorage.open(root);
+  storage = await openStore(root);
 });
 
 afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
   await fsp.chmod(root, 0o755).catch(() => {});
   await fsp.rm(base, { recursive: true, force: true });
 });
+
+/** Stores a test opened, closed after it (each holds its root open). */
+const opened: LocalDiskStorage[] = [];
+
+async function openStore(...args: Parameters<typeof LocalDiskStorage.open>): Promise<LocalDiskStorage> {
+  const store = await LocalDiskStorage.open(...args);
+  opened.push(store);
+  return store;
+}
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -208,7 +218,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
       }
       return stats;
     }) as FileSystem['lstat'];
-    const racy = await LocalDiskStorage.open(root, { fs: { lstat } });
+    const racy = await openStore(root, { fs: { lstat } });
     const error = await errorOf(racy.openRead('swap.txt'));
     expect(error.code).toBe('EINVAL');
     expect(swapped).toBe(true);
@@ -408,7 +418,7 @@ describe('LocalDiskStorage stat, read and write', () => {
     await first.write(1, data.subarray(BLOCK, 2 * BLOCK));
     await first.close();
 
-    const restarted = await LocalDiskStorage.open(root);
+    const restarted = await openStore(root);
     const other = await restarted.beginUpload('big.bin', { ...opts, identity: 'key-b' });
     expect(other.received).toBe(0);
     await other.abort({ keep: false });
@@ -421,7 +431,7 @@ describe('LocalDiskStorage stat, read and write', () => {
   });
 
   it('disk full mid-put: a clear ENOSPC, no final file, nothing visible in listings', async () => {
-    const full = await LocalDiskStorage.open(root, { fs: failPartialWritesAfter(2 * BLOCK) });
+    const full = await openStore(root, { fs: failPartialWritesAfter(2 * BLOCK) });
     const data = Buffer.alloc(8 * BLOCK, 1);
     const partial = await full.beginUpload('big.bin', {
       size: data.length,
@@ -481,7 +491,7 @@ describe('LocalDiskStorage rename and delete', () => {
 describe('LocalDiskStorage partial expiry and a vanishing root', () => {
   it('sweeps expired partials anywhere under the root, keeping fresh ones', async () => {
     let now = 1_700_000_000_000;
-    const clocked = await LocalDiskStorage.open(root, { now: () => now });
+    const clocked = await openStore(root, { now: () => now });
     await fsp.mkdir(join(root, 'sub'));
     const opts = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'x' };
     const keepOne = async (path: string) => {
@@ -529,7 +539,7 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
   it('gives EACCES when the root cannot be read', async () => {
     const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
     const readdir = (async () => Promise.reject(denied)) as unknown as FileSystem['readdir'];
-    const unreadable = await LocalDiskStorage.open(root, { fs: { readdir } });
+    const unreadable = await openStore(root, { fs: { readdir } });
     const error = await errorOf(unreadable.list(''));
     expect(error.code).toBe('EACCES');
     expect(error.message).toMatch(/cannot be read/);
@@ -542,8 +552,8 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
   });
 
   it('refuses to open a root that is missing or not a directory', async () => {
-    expect(await codeOf(LocalDiskStorage.open(join(base, 'nope')))).toBe('ENOENT');
-    expect(await codeOf(LocalDiskStorage.open(join(outside, 'secret.txt')))).toBe('ENOTDIR');
+    expect(await codeOf(openStore(join(base, 'nope')))).toBe('ENOENT');
+    expect(await codeOf(openStore(join(outside, 'secret.txt')))).toBe('ENOTDIR');
   });
 });
 
@@ -554,7 +564,7 @@ describe('LocalDiskStorage space promised to uploads', () => {
       bavail: (20 * MiB) / 4096,
       bsize: 4096,
     })) as unknown as FileSystem['statfs'];
-    const tight = await LocalDiskStorage.open(root, { fs: { statfs } });
+    const tight = await openStore(root, { fs: { statfs } });
     const options = (identity: string) => ({
       size: 12 * MiB,
       blockSize: 64 * 1024,
@@ -585,10 +595,10 @@ describe('LocalDiskStorage where names cannot be reached through directory descr
   }) as FileSystem['stat'];
 
   it('refuses to serve (a local user could redirect it by swapping directories), unless allowed', async () => {
-    const error = await errorOf(LocalDiskStorage.open(root, { fs: { stat: noProc } }));
+    const error = await errorOf(openStore(root, { fs: { stat: noProc } }));
     expect(error.code).toBe('EINVAL');
     expect(error.message).toMatch(/--allow-path-races/);
-    const allowed = await LocalDiskStorage.open(root, { fs: { stat: noProc }, allowPathRaces: true });
+    const allowed = await openStore(root, { fs: { stat: noProc }, allowPathRaces: true });
     await fsp.writeFile(join(root, 'f.txt'), 'by path');
     expect((await allowed.stat('f.txt')).size).toBe(7);
     await allowed.close();
