@@ -59,27 +59,6 @@ export interface MeasuredProcess {
   readonly exited: Promise<ProcessResult>;
 }
 
-/**
- * The environment a script gets when it is run as a command: a `#!/usr/bin/env -S NAME=value node`
- * line sets variables for it (the bench starts `node` itself, which never reads that line).
- */
-export function commandEnv(script: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  let first: string;
-  try {
-    first = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
-  } catch {
-    return env;
-  }
-  const words = /^#!\s*\S*\benv\s+-S\s+(.*)$/.exec(first)?.[1]?.trim().split(/\s+/) ?? [];
-  const assigned: Record<string, string> = {};
-  for (const word of words) {
-    const at = word.indexOf('=');
-    if (at <= 0) break; // the program: assignments come before it
-    assigned[word.slice(0, at)] = word.slice(at + 1);
-  }
-  return Object.keys(assigned).length === 0 ? env : { ...env, ...assigned };
-}
-
 /** Starts `node measure.js USAGE_FILE script ...args`: the script runs in that process, measured. */
 export function spawnMeasured(
   script: string,
@@ -91,7 +70,7 @@ export function spawnMeasured(
     process.execPath,
     [...(options.nodeArgs ?? []), MEASURE_SCRIPT, options.usageFile, script, ...args],
     {
-      env: commandEnv(script, options.env ?? process.env),
+      env: options.env ?? process.env,
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     },

