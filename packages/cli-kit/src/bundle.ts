@@ -5,10 +5,19 @@
  * CPU per command (0.075 s against 0.103 s, medians of 20 paired runs). Imports only Node built-ins:
  * it is what a bin loads first.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
@@ -42,9 +51,9 @@ export async function runBundle(url: URL, argv: readonly string[]): Promise<numb
   tuneGarbageCollection();
   const filename = fileURLToPath(url);
   const source = readFileSync(filename, 'utf8');
-  const cacheFile = codeCacheFile(filename);
+  const cacheFile = codeCacheFile(filename, source);
   let cachedData: Buffer | undefined;
-  if (cacheFile !== undefined) {
+  if (cacheFile !== undefined && ownedByMe(dirname(cacheFile)) && ownedByMe(cacheFile)) {
     try {
       cachedData = readFileSync(cacheFile);
     } catch {
@@ -65,26 +74,46 @@ export async function runBundle(url: URL, argv: readonly string[]): Promise<numb
 
 /**
  * Where the code cache of `bundle` lives: the user's own cache directory (a cache is code, so never a
- * directory another user can write), named for the bundle's size and time and the Node version, so a
- * new build or a new Node never meets an old cache.
+ * directory another user can write), named for the bundle's SHA-256 and the Node version, so a new
+ * build or a new Node never meets an old cache (V8 itself checks little more than the source's length).
  */
-function codeCacheFile(bundle: string): string | undefined {
+function codeCacheFile(bundle: string, source: string): string | undefined {
+  const xdg = process.env.XDG_CACHE_HOME;
+  const base = xdg !== undefined && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+  const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
+  // Named for its package (client-cli, server-cli), whose bundles share a file name.
+  const name = basename(dirname(dirname(bundle)));
+  return join(base, 'ferry', 'code-cache', `${name}-${digest}-${process.version}-${process.arch}.bin`);
+}
+
+/** Whether `path` is this user's and writable by nobody else (a cache another user wrote is code). */
+function ownedByMe(path: string): boolean {
   try {
-    const stats = statSync(bundle);
-    const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-    const name = `${stats.size}-${Math.trunc(stats.mtimeMs)}-${process.version}-${process.arch}.bin`;
-    return join(base, 'ferry', 'code-cache', name);
+    const stats = lstatSync(path);
+    const mine = process.geteuid === undefined || stats.uid === process.geteuid();
+    return mine && (stats.mode & 0o022) === 0 && !stats.isSymbolicLink();
   } catch {
-    return undefined;
+    return false;
   }
 }
 
+/** Writes the cache (owner-only), and removes this bundle's caches of other builds. */
 function saveQuietly(file: string, data: Buffer): void {
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const dir = dirname(file);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!ownedByMe(dir)) return;
     const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, data, { mode: 0o600 });
+    writeFileSync(temp, data, { mode: 0o600, flag: 'wx' });
     renameSync(temp, file);
+    // The same package's caches of other builds: `<package>-<sha>-…` (package names hold '-' too).
+    const kept = basename(file);
+    const prefix = kept.slice(0, kept.length - kept.split('-').slice(-3).join('-').length);
+    for (const name of readdirSync(dir)) {
+      if (name.startsWith(prefix) && name !== kept && /^[0-9a-f]{32}-/.test(name.slice(prefix.length))) {
+        unlinkSync(join(dir, name));
+      }
+    }
   } catch {
     // A read-only or full home: run without a cache.
   }

@@ -283,7 +283,17 @@ export class FerryClient {
       // The receive transfer must be open before the first block arrives (a round trip after the
       // reply): open it right away, the local upload possibly still opening.
       const opening = upload ?? openUpload(size, reply.mtimeMs, false);
-      incoming = new IncomingFile(this.session, reply.transferId, size, opening, offer?.have ?? []);
+      try {
+        incoming = new IncomingFile(this.session, reply.transferId, size, opening, offer?.have ?? []);
+      } catch (error) {
+        // The session ended at this moment: the upload, once open, is kept for a resume.
+        await Promise.resolve(opening).then(
+          (u) => u.abort({ keep: true }),
+          () => {},
+        );
+        upload = undefined;
+        throw error;
+      }
       try {
         upload = await opening;
       } catch (error) {

@@ -59,6 +59,8 @@ export class FerryServer implements SessionHost {
   private readonly handlers = new Set<SessionHandler>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private reclaimTimer: NodeJS.Timeout | undefined;
+  /** Uploads being put away for a resume: the store closes only once they are. */
+  private readonly pending = new Set<Promise<unknown>>();
   private closing = false;
 
   constructor(private readonly options: FerryServerOptions) {
@@ -165,6 +167,11 @@ export class FerryServer implements SessionHost {
    * system: a full garbage collection frees their file buffers (an idle process allocates nothing, so
    * its collector would not run for a long while), and the C allocator returns what it no longer uses.
    */
+  track(work: Promise<unknown>): void {
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work)).catch(() => {});
+  }
+
   transferEnded(): void {
     if (this.reclaimTimer !== undefined || this.closing) return;
     this.reclaimTimer = setTimeout(() => {
@@ -218,6 +225,8 @@ export class FerryServer implements SessionHost {
     }
     await seedCompatClosed;
     await udp.close();
+    // Every session is closed now; their uploads are being put away (a final persist for a resume).
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
     await this.storage?.close();
   }
 

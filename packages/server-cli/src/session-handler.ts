@@ -43,6 +43,8 @@ export interface SessionHost {
   sessionEnded(handler: SessionHandler): void;
   /** A get or put of this session ended (its file closed, its memory no longer needed). */
   transferEnded(): void;
+  /** Work that must end before the store closes (an upload being put away for a resume). */
+  track(work: Promise<unknown>): void;
 }
 
 type Request = Extract<ControlMessage, { id: number }>;
@@ -303,7 +305,14 @@ export class SessionHandler {
     const transferId = this.nextTransferId++;
     const offer = resumeOffer(upload.held(), blockSize, m.size);
     // The receive transfer is open before the reply leaves, so no early block is dropped.
-    const incoming = new IncomingFile(this.session, transferId, m.size, upload, offer.have);
+    let incoming: IncomingFile;
+    try {
+      incoming = new IncomingFile(this.session, transferId, m.size, upload, offer.have);
+    } catch (error) {
+      // The session ended while the upload was opening: nobody else will release it.
+      await upload.abort({ keep: true });
+      throw error;
+    }
     incoming.received.catch((error: unknown) => this.putFailed(transferId, error));
     this.puts.set(transferId, { incoming, upload, overwrite: m.overwrite, mtimeMs: m.mtimeMs, path: m.path });
     this.host.registerPut(this.info.keyName, m.path, this, transferId);
@@ -367,7 +376,7 @@ export class SessionHandler {
     const put = this.puts.get(transferId);
     const e = FerryError.from(error);
     if (put === undefined || e.code === 'ECANCELED' || this.session.isClosed) return;
-    void put.upload.abort({ keep: true });
+    this.host.track(put.upload.abort({ keep: true }));
     this.endPut(transferId, put, e);
     this.send(e.toAbort(transferId));
   }
@@ -408,7 +417,7 @@ export class SessionHandler {
     for (const [id, put] of this.puts) {
       this.puts.delete(id);
       this.host.unregisterPut(this.info.keyName, put.path, this);
-      void put.upload.abort({ keep: true });
+      this.host.track(put.upload.abort({ keep: true }));
     }
     for (const file of this.gets.values()) void file.close().catch(() => {});
     this.gets.clear();

@@ -28,7 +28,7 @@ export interface Storage {
   delete(path: string): Promise<void>;
   /** Creates a directory; with `parents`, missing parents too and an existing directory is fine. */
   mkdir(path: string, options?: { parents?: boolean }): Promise<void>;
-  /** Removes uploads not updated for `maxAgeMs`; returns the paths they were for. */
+  /** Removes uploads not updated for `maxAgeMs`; returns what was removed (store-specific names). */
   sweepUploads(maxAgeMs: number, now?: number): Promise<string[]>;
   /** Releases what the store holds open (descriptors, connections). */
   close(): Promise<void>;
@@ -99,7 +99,8 @@ export interface CommitResult {
 
 /**
  * An upload in progress: the transport's block sink. write() resolves once the block is stored (a
- * failure, such as ENOSPC, rejects it and every later write); held() reports what is stored; commit()
+ * failure, such as ENOSPC, rejects it: no block of a failed write is held); held() reports what is
+ * stored; commit()
  * verifies and places the file; abort() ends it, keeping what is held for a resume or discarding it.
  */
 export interface Upload {

@@ -539,7 +539,8 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
   it('gives EACCES when the root cannot be read', async () => {
     const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
     const readdir = (async () => Promise.reject(denied)) as unknown as FileSystem['readdir'];
-    const unreadable = await openStore(root, { fs: { readdir } });
+    const access = (async () => Promise.reject(denied)) as unknown as FileSystem['access'];
+    const unreadable = await openStore(root, { fs: { readdir, access } });
     const error = await errorOf(unreadable.list(''));
     expect(error.code).toBe('EACCES');
     expect(error.message).toMatch(/cannot be read/);
@@ -602,5 +603,129 @@ describe('LocalDiskStorage where names cannot be reached through directory descr
     await fsp.writeFile(join(root, 'f.txt'), 'by path');
     expect((await allowed.stat('f.txt')).size).toBe(7);
     await allowed.close();
+  });
+});
+
+describe('LocalDiskStorage against files a local user plants among the partial files', () => {
+  const MiB = 1024 * 1024;
+  const options = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+
+  /** The names an upload of `name` with `options` uses (data file, sidecar, the sidecar's temp file). */
+  async function partialNames(name: string) {
+    const upload = await storage.beginUpload(name, options);
+    const data = (upload as unknown as { dataName: string }).dataName;
+    await upload.abort({ keep: false });
+    return { data, state: `${data}.state`, tmp: `${data}.state.tmp` };
+  }
+
+  it('a FIFO planted as a sidecar neither hangs the expiry sweep nor a resumed put', async () => {
+    const names = await partialNames('f.bin');
+    execFileSync('mkfifo', [join(root, names.state)]);
+    await fsp.writeFile(join(root, names.data), Buffer.alloc(options.size));
+    const old = new Date(Date.now() - 3 * 3_600_000);
+    await fsp.utimes(join(root, names.data), old, old);
+    await fsp.utimes(join(root, names.state), old, old);
+    const upload = await storage.beginUpload('f.bin', options);
+    expect(upload.resumed).toBe(false);
+    await upload.abort({ keep: false });
+    execFileSync('mkfifo', [join(root, names.state)]);
+    await fsp.utimes(join(root, names.state), old, old);
+    expect((await storage.sweepUploads(3_600_000)).sort()).toEqual([names.state]);
+  });
+
+  it('a sidecar temp file hard-linked to a file elsewhere is replaced, never written through', async () => {
+    const names = await partialNames('g.bin');
+    const upload = await storage.beginUpload('g.bin', options);
+    await upload.write(0, Buffer.alloc(BLOCK, 1));
+    await upload.persist();
+    await fsp.link(join(outside, 'secret.txt'), join(root, names.tmp));
+    await upload.write(1, Buffer.alloc(BLOCK, 2));
+    await upload.persist();
+    await upload.abort({ keep: false });
+    await outsideUntouched();
+  });
+
+  it('a huge or foreign file planted as a sidecar is not read: the put starts afresh', async () => {
+    const names = await partialNames('h.bin');
+    await fsp.writeFile(join(root, names.data), Buffer.alloc(options.size));
+    const huge = await fsp.open(join(root, names.state), 'w');
+    await huge.truncate(64 * MiB);
+    await huge.close();
+    const upload = await storage.beginUpload('h.bin', options);
+    expect(upload.resumed).toBe(false);
+    await upload.abort({ keep: false });
+  });
+});
+
+describe('LocalDiskStorage when its root is removed and something else takes the name', () => {
+  it('never serves a symlink put there; a directory of the same owner is served again', async () => {
+    await fsp.writeFile(join(outside, 'elsewhere.txt'), 'not the served directory');
+    await fsp.rm(root, { recursive: true });
+    await fsp.symlink(outside, root);
+    expect(await codeOf(storage.stat('elsewhere.txt'))).toBe('ENOENT');
+    expect(await codeOf(storage.list(''))).toBe('ENOENT');
+    await fsp.rm(root);
+    await fsp.mkdir(root);
+    await fsp.writeFile(join(root, 'back.txt'), 'back');
+    expect((await storage.list('')).entries.map((e) => e.name)).toEqual(['back.txt']);
+  });
+});
+
+describe('LocalDiskStorage resumes only its own partial files', () => {
+  it('a partial data file another user owns is not adopted (it could change it after verification)', async (context) => {
+    if (process.getuid?.() !== 0) context.skip(); // only root can give a file away
+    const options = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+    const first = await storage.beginUpload('own.bin', options);
+    await first.write(0, Buffer.alloc(BLOCK, 1));
+    await first.abort({ keep: true });
+    const data = (await fsp.readdir(root)).find(
+      (n) => n.startsWith('.ferry-partial-') && !n.includes('.state'),
+    )!;
+    await fsp.chown(join(root, data), 65534, 65534);
+    const again = await storage.beginUpload('own.bin', options);
+    expect(again.resumed).toBe(false);
+    await again.abort({ keep: false });
+  });
+});
+
+describe('LocalUpload commit and abort crossing', () => {
+  it('an abort that crosses a commit waits for it: the file is placed, nothing fails', async () => {
+    const data = Buffer.alloc(3 * BLOCK, 5);
+    for (let round = 0; round < 20; round++) {
+      const upload = await storage.beginUpload(`x${round}.bin`, {
+        size: data.length,
+        blockSize: BLOCK,
+        overwrite: false,
+        resume: false,
+        identity: 'x',
+      });
+      for (let b = 0; b < 3; b++) await upload.write(b, data.subarray(b * BLOCK, (b + 1) * BLOCK));
+      const [committed] = await Promise.all([
+        upload.commit({ sha256: sha256(data), overwrite: false }),
+        upload.abort({ keep: false }),
+      ]);
+      expect(committed.sha256).toBe(sha256(data));
+      expect(await fsp.readFile(join(root, `x${round}.bin`))).toEqual(data);
+    }
+  });
+});
+
+describe('LocalDiskStorage and links to its own partial files', () => {
+  it('a link inside the root that leads to a partial file is refused, as the partial name itself is', async () => {
+    const upload = await storage.beginUpload('p.bin', {
+      size: 3 * BLOCK,
+      blockSize: BLOCK,
+      overwrite: false,
+      resume: true,
+      identity: 'p',
+    });
+    await upload.write(0, Buffer.alloc(BLOCK, 9));
+    const data = (await fsp.readdir(root)).find(
+      (n) => n.startsWith('.ferry-partial-') && !n.includes('.state'),
+    )!;
+    await fsp.symlink(data, join(root, 'peek'));
+    expect(await codeOf(storage.openRead('peek'))).toBe('EINVAL');
+    expect(await codeOf(storage.stat('peek'))).toBe('EINVAL');
+    await upload.abort({ keep: false });
   });
 });

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { FileError, systemCode, toFileError } from '../errors.js';
-import { showPath } from '../paths.js';
+import { isPartialName, showPath } from '../paths.js';
 import type { FileSystem } from './fs.js';
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
@@ -18,28 +18,32 @@ const MAX_DEPTH = 4096;
  * offer. Where /proc is missing, `at()` falls back to the path the directory was opened by.
  */
 export class Dir {
-  private closed = false;
-
   constructor(
     readonly handle: FileHandle,
     /** The path it was opened by (for the fallback only; never shown to clients). */
     readonly path: string,
     readonly dev: number,
     readonly ino: number,
+    /** The directory's owner (uid). */
+    readonly uid: number,
     readonly viaDescriptor: boolean,
     /** False for a directory someone else owns (the root): close() leaves it open. */
     private readonly owned: boolean,
+    /** Shared by the owner and every borrower: once the owner closed the handle, nobody uses it. */
+    private readonly state: { closed: boolean } = { closed: false },
   ) {}
 
   /** A path that reaches `name` in this directory. */
   at(name: string): string {
-    if (this.closed) throw new Error(`directory ${this.path} used after close (a bug)`);
-    return this.viaDescriptor ? `/proc/self/fd/${this.handle.fd}/${name}` : join(this.path, name);
+    return this.viaDescriptor ? `${this.self()}/${name}` : join(this.self(), name);
   }
 
   /** A path that reaches this directory itself. */
   self(): string {
-    if (this.closed) throw new Error(`directory ${this.path} used after close (a bug)`);
+    // A descriptor number is reused once closed: a path through a closed one could reach anything.
+    if (this.state.closed) {
+      throw new FileError('EIO', 'the store was closed while an operation was still using it');
+    }
     return this.viaDescriptor ? `/proc/self/fd/${this.handle.fd}` : this.path;
   }
 
@@ -50,7 +54,16 @@ export class Dir {
 
   /** The same directory, for someone else to use and close() without closing it for its owner. */
   borrow(): Dir {
-    return new Dir(this.handle, this.path, this.dev, this.ino, this.viaDescriptor, false);
+    return new Dir(
+      this.handle,
+      this.path,
+      this.dev,
+      this.ino,
+      this.uid,
+      this.viaDescriptor,
+      false,
+      this.state,
+    );
   }
 
   sameAs(other: Dir): boolean {
@@ -58,17 +71,27 @@ export class Dir {
   }
 
   async close(): Promise<void> {
-    if (!this.owned || this.closed) return;
-    this.closed = true;
+    if (!this.owned || this.state.closed) return;
+    this.state.closed = true;
     await this.handle.close().catch(() => {});
   }
 
-  /** Opens `path` (following symbolic links: a user's own directories) as a directory. */
-  static async open(fs: FileSystem, path: string, options: { owned: boolean }): Promise<Dir> {
-    const handle = await fs.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  /**
+   * Opens `path` as a directory: through symbolic links (a user's own directories), unless `noFollow`
+   * says its last component must not be one.
+   */
+  static async open(
+    fs: FileSystem,
+    path: string,
+    options: { owned: boolean; noFollow?: boolean },
+  ): Promise<Dir> {
+    const handle = await fs.open(
+      path,
+      options.noFollow ? DIRECTORY_FLAGS : constants.O_RDONLY | constants.O_DIRECTORY,
+    );
     try {
       const stats = await handle.stat();
-      return new Dir(handle, path, stats.dev, stats.ino, await descriptorPaths(fs), options.owned);
+      return new Dir(handle, path, stats.dev, stats.ino, stats.uid, await descriptorPaths(fs), options.owned);
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
@@ -90,7 +113,15 @@ export class Dir {
     }
     try {
       const stats = await handle.stat();
-      return new Dir(handle, join(this.path, name), stats.dev, stats.ino, this.viaDescriptor, true);
+      return new Dir(
+        handle,
+        join(this.path, name),
+        stats.dev,
+        stats.ino,
+        stats.uid,
+        this.viaDescriptor,
+        true,
+      );
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
@@ -150,15 +181,16 @@ export class Beneath {
   /**
    * The directory holding the last component of `segments` (links among the directories followed)
    * and that component's name; with `followLast`, a link in the last place is followed too. The caller
-   * closes `dir` (closing the root is a no-op).
+   * closes `dir` (closing the root is a no-op). One directory is held open at a time, whatever the
+   * depth: a '..' in a link's target walks again from the root along the names that led here.
    */
   async locate(segments: readonly string[], rel: string, followLast: boolean): Promise<Located> {
-    const stack: Dir[] = [this.root.borrow()];
+    let dir = this.root.borrow();
+    const names: string[] = []; // the directories below the root that `dir` was reached by
     const queue = [...segments];
     let links = 0;
     let found = false;
-    const top = (): Dir => stack[stack.length - 1]!;
-    const expand = async (dir: Dir, name: string): Promise<void> => {
+    const expand = async (name: string): Promise<void> => {
       if (++links > MAX_SYMLINKS) {
         throw new FileError('EINVAL', `${showPath(rel)}: too many symbolic links`);
       }
@@ -166,7 +198,9 @@ export class Beneath {
       if (isAbsolute(target)) {
         const inside = relative(this.rootReal, target);
         if (inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) throw escapes(rel);
-        for (const dir of stack.splice(1)) await dir.close();
+        await dir.close();
+        dir = this.root.borrow();
+        names.length = 0;
         queue.unshift(...inside.split(sep));
       } else {
         queue.unshift(...target.split('/'));
@@ -177,34 +211,61 @@ export class Beneath {
         const name = queue.shift()!;
         if (name === '' || name === '.') continue;
         if (name === '..') {
-          if (stack.length === 1) throw escapes(rel);
-          await stack.pop()!.close();
+          if (names.length === 0) throw escapes(rel);
+          names.pop();
+          await dir.close();
+          dir = this.root.borrow();
+          dir = await this.#walk(dir, names, rel);
           continue;
+        }
+        // A link may not lead to ferry's own partial files, which no client path may name.
+        if (links > 0 && isPartialName(name)) {
+          throw new FileError('EINVAL', `${showPath(rel)} leads to a file reserved for uploads`);
         }
         if (queue.length === 0) {
           if (followLast) {
-            const stats = await this.fs.lstat(top().at(name)).catch(ignoreMissing);
+            const stats = await this.fs.lstat(dir.at(name)).catch(ignoreMissing);
             if (stats?.isSymbolicLink()) {
-              await expand(top(), name);
+              await expand(name);
               continue;
             }
           }
           found = true;
-          return { dir: top(), name };
+          return { dir, name };
         }
-        const child = await top().openChild(this.fs, name);
-        if (child === 'symlink') await expand(top(), name);
-        else stack.push(child);
+        const child = await dir.openChild(this.fs, name);
+        if (child === 'symlink') {
+          await expand(name);
+        } else {
+          await dir.close();
+          dir = child;
+          names.push(name);
+        }
       }
       found = true;
-      return { dir: top(), name: undefined };
+      return { dir, name: undefined };
     } catch (error) {
       throw toFileError(error, showPath(rel));
     } finally {
-      // Everything but the directory returned (the top of the stack) is closed; on an error, all.
-      const keep = found ? stack.length - 1 : -1;
-      for (let i = 1; i < stack.length; i++) if (i !== keep) await stack[i]!.close();
+      if (!found) await dir.close();
     }
+  }
+
+  /** Walks from `dir` down `names`, each a directory (a link met now means it changed meanwhile). */
+  async #walk(dir: Dir, names: readonly string[], rel: string): Promise<Dir> {
+    for (const name of names) {
+      let child: Dir | 'symlink';
+      try {
+        child = await dir.openChild(this.fs, name);
+      } finally {
+        await dir.close(); // the parent: one directory held at a time
+      }
+      if (child === 'symlink') {
+        throw new FileError('EINVAL', `${showPath(rel)} changed while it was being resolved; try again`);
+      }
+      dir = child;
+    }
+    return dir;
   }
 
   /** The directory `segments` names (links followed), held open; ENOTDIR if it is something else. */

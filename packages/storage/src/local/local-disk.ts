@@ -68,6 +68,7 @@ export class LocalDiskStorage implements Storage {
   /** Partials being written now, shared by all uploads so two never write one partial. */
   readonly #inUse = new Set<string>();
   readonly #space = new SpaceLedger();
+  #sweeping: Promise<string[]> | undefined;
 
   private constructor(root: string, dir: Dir, fs: FileSystem, options: LocalDiskStorageOptions) {
     this.root = root;
@@ -123,8 +124,14 @@ export class LocalDiskStorage implements Storage {
   async #refresh(): Promise<void> {
     const stats = await this.#dir.handle.stat().catch(() => undefined);
     if (stats === undefined || stats.nlink > 0) return;
-    const again = await Dir.open(this.#fs, this.root, { owned: true }).catch(() => undefined);
+    // Never through a symlink, and only a directory of the same owner: whoever can write the root's
+    // parent must not be able to point the server at another directory by removing the root.
+    const again = await Dir.open(this.#fs, this.root, { owned: true, noFollow: true }).catch(() => undefined);
     if (again === undefined) return;
+    if (again.uid !== this.#dir.uid) {
+      await again.close();
+      return;
+    }
     this.#retired.push(this.#dir);
     this.#dir = again;
     this.#beneath = new Beneath(again, this.root, this.#fs);
@@ -434,45 +441,56 @@ export class LocalDiskStorage implements Storage {
    * not followed; partials being written now are kept). Returns their paths relative to the root.
    */
   async sweepUploads(maxAgeMs: number, now: number = (this.#options.now ?? Date.now)()): Promise<string[]> {
-    return this.#guard('removing expired partial files', async () => {
+    // One sweep at a time: a slow one (a huge tree) is not joined by the next timer's.
+    this.#sweeping ??= this.#guard('removing expired partial files', async () => {
       if ((await this.#dir.handle.stat()).nlink === 0) {
         throw Object.assign(new Error('the served directory was removed'), { code: 'ENOENT' });
       }
       const removed: string[] = [];
-      const top = this.#dir.borrow();
-      const queue: Array<{ dir: Dir; prefix: string; depth: number }> = [{ dir: top, prefix: '', depth: 0 }];
-      try {
-        while (queue.length > 0) {
-          const { dir, prefix, depth } = queue.shift()!;
-          try {
-            let entries: Dirent[];
-            try {
-              entries = await this.#fs.readdir(dir.self(), { withFileTypes: true });
-            } catch (error) {
-              if (dir === top) throw error;
-              continue; // A subdirectory that vanished or cannot be read: nothing to sweep there.
-            }
-            const names = entries.filter((entry) => isPartialName(entry.name)).map((entry) => entry.name);
-            if (names.length > 0) {
-              const gone = await sweepPartials(this.#fs, dir, names, maxAgeMs, now, this.#inUse);
-              for (const name of gone) removed.push(prefix + name);
-            }
-            if (depth >= MAX_SWEEP_DEPTH) continue;
-            for (const entry of entries) {
-              if (!entry.isDirectory()) continue;
-              const child = await dir.openChild(this.#fs, entry.name).catch(() => undefined);
-              if (child instanceof Dir)
-                queue.push({ dir: child, prefix: `${prefix}${entry.name}/`, depth: depth + 1 });
-            }
-          } finally {
-            await dir.close();
-          }
-        }
-      } finally {
-        for (const { dir } of queue) await dir.close();
-      }
+      await this.#sweepTree(this.#dir.borrow(), '', 0, maxAgeMs, now, removed);
       return removed;
+    }).finally(() => {
+      this.#sweeping = undefined;
     });
+    return this.#sweeping;
+  }
+
+  /**
+   * Sweeps `dir` and, depth first, the directories below it (symlinks never followed): at most one
+   * directory per level is open at a time. A subdirectory that vanished or cannot be read is skipped.
+   */
+  async #sweepTree(
+    dir: Dir,
+    prefix: string,
+    depth: number,
+    maxAgeMs: number,
+    now: number,
+    removed: string[],
+  ) {
+    let entries: Dirent[];
+    try {
+      entries = await this.#fs.readdir(dir.self(), { withFileTypes: true });
+    } catch (error) {
+      if (depth === 0) throw error;
+      return;
+    }
+    const names = entries.filter((entry) => isPartialName(entry.name)).map((entry) => entry.name);
+    if (names.length > 0) {
+      for (const name of await sweepPartials(this.#fs, dir, names, maxAgeMs, now, this.#inUse)) {
+        removed.push(prefix + name);
+      }
+    }
+    if (depth >= MAX_SWEEP_DEPTH) return;
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const child = await dir.openChild(this.#fs, entry.name).catch(() => undefined);
+      if (!(child instanceof Dir)) continue;
+      try {
+        await this.#sweepTree(child, `${prefix}${entry.name}/`, depth + 1, maxAgeMs, now, removed);
+      } finally {
+        await child.close();
+      }
+    }
   }
 
   // ---- internals ----
@@ -583,7 +601,8 @@ export class LocalDiskStorage implements Storage {
       if (stats.nlink === 0) {
         return new FileError('ENOENT', 'the served directory no longer exists; the server needs restarting');
       }
-      await this.#fs.readdir(this.#dir.self());
+      // Whether it can still be read, without reading it (a root of millions of names is slow to list).
+      await this.#fs.access(this.#dir.self(), constants.R_OK | constants.X_OK);
       return undefined;
     } catch (error) {
       const code = systemCode(error);

@@ -24,9 +24,24 @@ export interface StateFile {
   updatedAt: number;
 }
 
-/** Reads and checks a sidecar; throws if it is missing, unreadable or not one of ours. */
-export async function readState(fs: FileSystem, path: string): Promise<StateFile> {
-  const text = await fs.readFile(path, 'utf8');
+/**
+ * Reads and checks a sidecar; throws if it is missing, unreadable or not one of ours. A local user may
+ * have planted anything at its name: it is opened without following a link and without blocking (a
+ * FIFO), and read only if it is a regular file of this user, linked once, of at most `maxBytes`.
+ */
+export async function readState(fs: FileSystem, path: string, maxBytes: number): Promise<StateFile> {
+  const handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let text: string;
+  try {
+    const stats = await handle.stat();
+    const mine = process.geteuid === undefined || stats.uid === process.geteuid();
+    if (!stats.isFile() || stats.nlink !== 1 || !mine || stats.size > maxBytes) {
+      throw new Error('not a partial state file of this server');
+    }
+    text = await handle.readFile('utf8');
+  } finally {
+    await handle.close().catch(() => {});
+  }
   const value = JSON.parse(text) as Partial<StateFile>;
   if (
     value.version !== STATE_VERSION ||
@@ -43,7 +58,16 @@ export async function readState(fs: FileSystem, path: string): Promise<StateFile
   return value as StateFile;
 }
 
-/** Replaces the sidecar of the partial `dataName` in `dir` atomically and durably. */
+/** The largest sidecar of a file of `size` bytes in blocks of at least `minBlockSize` (bitmap in base64). */
+export function maxStateBytes(size: number, minBlockSize: number): number {
+  return Math.ceil(Math.ceil(size / minBlockSize) / 8 / 3) * 4 + 64 * 1024;
+}
+
+/**
+ * Replaces the sidecar of the partial `dataName` in `dir` atomically and durably. Its temp file is
+ * made afresh (never written through a link or a file planted at that name), readable by this user
+ * only: it names the key and the path.
+ */
 export async function writeState(
   fs: FileSystem,
   dir: Dir,
@@ -52,13 +76,18 @@ export async function writeState(
 ): Promise<void> {
   const path = dir.at(dataName + STATE_SUFFIX);
   const tmp = path + TMP_SUFFIX;
+  await fs.unlink(tmp).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+  });
   const handle = await fs.open(
     tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-    0o666,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
   );
   try {
     await handle.writeFile(`${JSON.stringify({ ...state, version: STATE_VERSION })}\n`, 'utf8');
+    // Its time is the upload's last activity, which the expiry sweep reads without opening it.
+    await handle.utimes(state.updatedAt / 1000, state.updatedAt / 1000);
     await handle.sync();
   } finally {
     await handle.close();

@@ -2,15 +2,14 @@ import { systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
 import type { Dir } from './beneath.js';
 import type { FileSystem } from './fs.js';
-import { readState, STATE_SUFFIX } from './sidecar.js';
+import { STATE_SUFFIX } from './sidecar.js';
 
 // Names an upload creates: data file, its state sidecar, and the sidecar's temp file.
 const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{32}(\.state(\.tmp)?)?$/;
 
 /**
- * Deletes expired partials among `names` in `dir`: a partial whose sidecar says it was last updated
- * more than maxAgeMs before `now`, and data or sidecar files without their partner (or with an
- * unreadable sidecar) whose mtime is that old. Only names uploads create are touched, never
+ * Deletes expired partials among `names` in `dir`: a partial (data file, sidecar, the sidecar's temp
+ * file, or any of them alone) none of whose files was modified in the maxAgeMs before `now`. Only names uploads create are touched, never
  * directories, and never a partial whose key (`dir.key/name`) is in `inUse`. Returns the names removed.
  */
 export async function sweepPartials(
@@ -31,23 +30,25 @@ export async function sweepPartials(
   }
   const removed: string[] = [];
   for (const [base, members] of groups) {
-    if (inUse.has(`${dir.key}/${base}`)) continue;
+    // Only lstat: nothing a local user planted at these names is ever opened.
     let lastActivity = Number.NEGATIVE_INFINITY;
+    let sidecarTime: number | undefined;
     const files: string[] = [];
     for (const name of members) {
       const stats = await fs.lstat(dir.at(name)).catch(() => undefined);
       if (stats === undefined || stats.isDirectory()) continue;
       files.push(name);
       lastActivity = Math.max(lastActivity, stats.mtimeMs);
+      if (name === base + STATE_SUFFIX && stats.isFile()) sidecarTime = stats.mtimeMs;
     }
-    const state = members.includes(base + STATE_SUFFIX)
-      ? await readState(fs, dir.at(base + STATE_SUFFIX)).catch(() => undefined)
-      : undefined;
-    if (state !== undefined && members.includes(base)) lastActivity = state.updatedAt;
+    // A partial with its sidecar was last active when the sidecar was written (its time is set to
+    // the upload's own clock); alone, a file's own time says it.
+    if (sidecarTime !== undefined && members.includes(base)) lastActivity = sidecarTime;
     if (files.length === 0 || now - lastActivity <= maxAgeMs) continue;
     // Sidecar first: a data file without a sidecar is never resumed, whatever happens next.
     files.sort((a, b) => b.length - a.length);
     for (const name of files) {
+      if (inUse.has(`${dir.key}/${base}`)) break; // resumed meanwhile: it is in use again
       try {
         await fs.unlink(dir.at(name));
         removed.push(name);

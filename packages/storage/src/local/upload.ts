@@ -8,6 +8,7 @@ import {
   blockLength,
   MAX_BITMAP_BLOCKS,
   MAX_FILE_SIZE,
+  MIN_BLOCK_SIZE,
 } from '@ferry/protocol';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
@@ -16,7 +17,15 @@ import type { Dir } from './beneath.js';
 import { PrefixHasher } from './block-io.js';
 import type { FileSystem } from './fs.js';
 import { placeNoReplace } from './place.js';
-import { convertBitmap, readState, STATE_SUFFIX, type StateFile, TMP_SUFFIX, writeState } from './sidecar.js';
+import {
+  convertBitmap,
+  maxStateBytes,
+  readState,
+  STATE_SUFFIX,
+  type StateFile,
+  TMP_SUFFIX,
+  writeState,
+} from './sidecar.js';
 import { unwritten, WriteRuns } from './write-runs.js';
 
 export const DEFAULT_PERSIST_EVERY_BYTES = 8 * 1024 * 1024;
@@ -375,7 +384,8 @@ export class LocalUpload implements Upload {
       throw toFileError(error, `verifying ${this.#name}`);
     }
     if (actual !== expected) {
-      await this.abort({ keep: false });
+      this.#state = 'closed'; // discarded here, not through abort(), which waits for this commit
+      await this.#discard();
       throw new FileError(
         'EINTEGRITY',
         `${this.#name} failed verification: SHA-256 of the received data is ${actual}, the sender's is ${expected}; the partial was discarded, transfer it again`,
@@ -408,6 +418,8 @@ export class LocalUpload implements Upload {
    * to learn whether the final persist succeeded.
    */
   async abort(options: { keep: boolean }): Promise<void> {
+    // A commit in progress ends first: placed, there is nothing to abort; failed, the upload is open.
+    if (this.#committing !== undefined) await this.#committing;
     if (this.#state !== 'open') return;
     if (options.keep) {
       await this.close().catch(() => {});
@@ -636,7 +648,7 @@ async function reopen(
 ): Promise<Opened | undefined> {
   let state: StateFile;
   try {
-    state = await readState(fs, dataPath + STATE_SUFFIX);
+    state = await readState(fs, dataPath + STATE_SUFFIX, maxStateBytes(options.size, MIN_BLOCK_SIZE));
   } catch {
     return undefined;
   }
@@ -664,8 +676,10 @@ async function reopen(
   }
   try {
     const stats = await handle.stat();
-    // Exactly the file this module made: regular, sized, and not hard-linked to anything else.
-    if (stats.isFile() && stats.size === options.size && stats.nlink === 1) {
+    // Exactly the file this module made: regular, sized, this user's (not one a local user planted for
+    // the server to adopt and place), and not hard-linked to anything else.
+    const mine = process.geteuid === undefined || stats.uid === process.geteuid();
+    if (stats.isFile() && stats.size === options.size && stats.nlink === 1 && mine) {
       return { handle, bitmap, createdAt: state.createdAt };
     }
   } catch {
