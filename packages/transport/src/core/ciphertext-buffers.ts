@@ -3,20 +3,15 @@ import type { Datagram } from './wire.js';
 /** Spare buffers kept for the next packets: a poll's worth (MAX_DATAGRAMS_PER_POLL), 8 MiB of 64 KiB. */
 const SPARE_BUFFERS = 128;
 
-/** ArrayBuffer with the resizable form's options (ES2024; the base config's lib is ES2023). */
-const ResizableArrayBuffer = ArrayBuffer as unknown as new (
-  byteLength: number,
-  options: { maxByteLength: number },
-) => ArrayBuffer;
-
 /**
  * Buffers that DATA packets' bulk ciphertext is written into (Fernet.sealv's `bulkInto`), taken
  * back once the datagram has left the socket and reused: the cipher's own output, a new buffer per
  * packet, grew a sender's C heap by 30-40 MB that it kept after the transfer (see the Fernet method).
  *
- * The memory is a resizable ArrayBuffer's, mapped by V8 for each buffer and unmapped when it is
- * collected; spares are held weakly, so a full collection of an idle process gives them back too.
- * A datagram whose buffer never comes back (a driver that does not give it) only costs its mapping.
+ * Plain buffers: reused, they do not pile up (a resizable ArrayBuffer's own mapping, as file data
+ * has, cost about 10 % of a get's server CPU here). Spares are held weakly, so a full collection of
+ * an idle process frees them; a datagram whose buffer never comes back (a driver that does not give
+ * it) only leaves it to the collector.
  */
 export class CiphertextBuffers {
   readonly #spare: Array<WeakRef<ArrayBuffer>> = [];
@@ -30,7 +25,7 @@ export class CiphertextBuffers {
       const memory = spare.deref();
       if (memory !== undefined) return Buffer.from(memory);
     }
-    const memory = new ResizableArrayBuffer(this.size, { maxByteLength: this.size });
+    const memory = Buffer.allocUnsafeSlow(this.size).buffer as ArrayBuffer;
     this.#ours.add(memory);
     return Buffer.from(memory);
   }
