@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
 import { FerryError } from '@ferry/protocol';
+import { CiphertextBuffers } from './core/ciphertext-buffers.js';
 import type { ConnectionOptions } from './core/connection.js';
 import {
   type EndpointEvent,
@@ -171,16 +172,27 @@ class SendTracker {
     if (this.pending === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
   };
 
-  constructor(private readonly onError?: (e: Error) => void) {}
+  constructor(
+    private readonly onError?: (e: Error) => void,
+    /** Where a DATA datagram's ciphertext buffer goes back once the datagram has left. */
+    private readonly buffers?: CiphertextBuffers,
+  ) {}
 
   /** Sends on a connected socket (`port` undefined) or to `address`:`port`. */
   send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string): void {
     this.pending++;
+    const buffers = this.buffers;
+    const done = buffers?.holds(datagram)
+      ? (error: Error | null): void => {
+          buffers.sent(datagram);
+          this.done(error);
+        }
+      : this.done;
     try {
-      if (port === undefined) socket.send(datagram, this.done);
-      else socket.send(datagram, port, address, this.done);
+      if (port === undefined) socket.send(datagram, done);
+      else socket.send(datagram, port, address, done);
     } catch (error) {
-      this.done(error as Error); // the socket is already closed
+      done(error as Error); // the socket is already closed
     }
   }
 
@@ -231,10 +243,12 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
   });
   enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
 
+  const ciphertextBuffers = new CiphertextBuffers(options.maxBlockSize);
   const handshake = new ClientHandshake({
     key: options.key,
     now: now(),
     wallClock,
+    ciphertextBuffers,
     maxBlockSize: options.maxBlockSize,
     receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
@@ -253,7 +267,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
   const sends = new SendTracker((error) => {
     if (session === undefined)
       fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
-  });
+  }, ciphertextBuffers);
   const send = (datagram: Datagram): void => sends.send(socket, datagram);
 
   const shutdown = (): void => {
@@ -385,7 +399,7 @@ export class UdpServer {
   private readonly sockets: dgram.Socket[] = [];
   private readonly sessions = new Map<ServerSession<UdpPeer>, Session>();
   private readonly pump: Pump;
-  private readonly sends = new SendTracker();
+  private readonly sends: SendTracker;
   /** Sessions that ran in the current wake-up, whose events are dispatched after it. */
   private readonly ran: Array<ServerSession<UdpPeer>> = [];
   private readonly sendTo = (datagram: Datagram, to: UdpPeer): void => {
@@ -399,7 +413,10 @@ export class UdpServer {
   address: { address: string; port: number; family: string } | undefined;
 
   constructor(private readonly options: ListenOptions) {
+    const ciphertextBuffers = new CiphertextBuffers(options.maxBlockSize);
+    this.sends = new SendTracker(undefined, ciphertextBuffers);
     this.endpoint = new ServerEndpoint<UdpPeer>({
+      ciphertextBuffers,
       keys: options.keys,
       peers: UDP_PEERS,
       wallClock,

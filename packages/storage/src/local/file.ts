@@ -5,7 +5,7 @@ import { blockCountFor, MAX_FILE_SIZE } from '@ferry/protocol';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import type { ProgressCallback, ReadableFile } from '../storage.js';
 import type { Dir } from './beneath.js';
-import { PrefixHasher, SpareBuffers } from './block-io.js';
+import { fileDataBuffer, PrefixHasher, SpareBuffers } from './block-io.js';
 import { type FileSystem, withFileSystem } from './fs.js';
 
 /** Bytes read from the file at once for block reads (rounded down to whole blocks). */
@@ -334,7 +334,7 @@ export class LocalFile implements ReadableFile {
 
   async #readAt(offset: number, length: number): Promise<Buffer> {
     this.#checkOpen();
-    return this.#readInto(Buffer.allocUnsafe(length), offset);
+    return this.#readInto(fileDataBuffer(length), offset);
   }
 
   /** Fills `data` from the file at `offset`. */

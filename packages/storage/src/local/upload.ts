@@ -14,7 +14,7 @@ import { FileError, systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
 import type { CommitOptions, CommitResult, Upload } from '../storage.js';
 import type { Dir } from './beneath.js';
-import { PrefixHasher } from './block-io.js';
+import { fileDataBuffer, PrefixHasher } from './block-io.js';
 import type { FileSystem } from './fs.js';
 import { placeNoReplace } from './place.js';
 import {
@@ -596,7 +596,7 @@ export class LocalUpload implements Upload {
   }
 
   async #readAt(offset: number, length: number): Promise<Buffer> {
-    const data = Buffer.allocUnsafe(length);
+    const data = fileDataBuffer(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.#handle.read(data, done, length - done, offset + done);

@@ -1,5 +1,5 @@
 import { toFileError } from '../errors.js';
-import { SpareBuffers } from './block-io.js';
+import { fileDataBuffer, SpareBuffers } from './block-io.js';
 
 /** A run of buffered contiguous blocks is written as soon as it reaches this size. */
 const RUN_BYTES = 1024 * 1024;
@@ -181,7 +181,7 @@ export class WriteRuns {
   #runBufferFor(blocks: Buffer[]): Buffer {
     let total = 0;
     for (const block of blocks) total += block.length;
-    return total <= RUN_BUFFER_BYTES ? this.#runBuffers.take() : Buffer.allocUnsafeSlow(total);
+    return total <= RUN_BUFFER_BYTES ? this.#runBuffers.take() : fileDataBuffer(total);
   }
 }
 

@@ -2,6 +2,7 @@ import { type Fernet, sealedLength } from '@ferry/crypto';
 import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
 import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
 import { AmplificationBudget } from './amplification.js';
+import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
 import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
@@ -74,6 +75,8 @@ export interface ConnectionOptions {
   sharedBuffers?: SharedBufferBudget;
   /** The shared budget set bytes aside for this session, which waited for them: run it soon. */
   onBuffersAvailable?: () => void;
+  /** Buffers for DATA packets' ciphertext, given back by the driver once each datagram is sent. */
+  ciphertextBuffers?: CiphertextBuffers;
   /** Largest ack delay we allow ourselves, in ms. */
   maxAckDelayMs?: number;
   initialRttMs?: number;
@@ -104,6 +107,7 @@ export class Connection {
   readonly idleTimeoutMs: number;
   private readonly prefix: Buffer;
   private readonly sendKey: Fernet;
+  private readonly ciphertextBuffers: CiphertextBuffers | undefined;
   private readonly receiveKey: Fernet;
   private readonly wallClock: () => number;
   private readonly sent = new SentPackets();
@@ -174,6 +178,7 @@ export class Connection {
     this.blockSize = options.blockSize;
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.sendKey = options.sendKey;
+    this.ciphertextBuffers = options.ciphertextBuffers;
     this.receiveKey = options.receiveKey;
     this.wallClock = options.wallClock;
     this.prefix = sessionPrefix(options.connId);
@@ -964,7 +969,13 @@ export class Connection {
       idle = 0;
       const pn = this.nextPn();
       const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
-      const datagram = sealDatagramv(this.sendKey, this.prefix, [header, block.data], this.wallClock());
+      const datagram = sealDatagramv(
+        this.sendKey,
+        this.prefix,
+        [header, block.data],
+        this.wallClock(),
+        this.ciphertextBuffers,
+      );
       const length = datagramLength(datagram);
       this.countSent(length);
       this.afterAckEliciting(pn, length, now, {

@@ -8,6 +8,7 @@ import {
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
 import { handshakeContext } from '@ferry/protocol';
+import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
 import { announcedReceiveWindow } from './flow-reports.js';
@@ -86,6 +87,8 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /** Buffers for the sessions' DATA ciphertext, which the driver gives back once each datagram is sent. */
+  ciphertextBuffers?: CiphertextBuffers;
 }
 
 export interface ServerSession<Peer = unknown> {
@@ -403,6 +406,9 @@ export class ServerEndpoint<Peer = string> {
       ...this.options.connection,
       maxBufferedBytes: this.options.maxSessionBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
       sharedBuffers: this.buffers,
+      ...(this.options.ciphertextBuffers !== undefined
+        ? { ciphertextBuffers: this.options.ciphertextBuffers }
+        : {}),
       onBuffersAvailable: () => {
         if (entry !== undefined) this.wakeEntry(entry);
       },

@@ -7,6 +7,7 @@ import {
   x25519SharedSecret,
 } from '@ferry/crypto';
 import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
+import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { announcedReceiveWindow } from './flow-reports.js';
 import {
@@ -83,6 +84,8 @@ export interface ClientHandshakeOptions extends SessionParameters {
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /** Buffers for the session's DATA ciphertext, which the driver gives back once each datagram is sent. */
+  ciphertextBuffers?: CiphertextBuffers;
 }
 
 /**
@@ -279,6 +282,9 @@ export class ClientHandshake {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
+      ...(this.options.ciphertextBuffers !== undefined
+        ? { ciphertextBuffers: this.options.ciphertextBuffers }
+        : {}),
       // Karn's rule: a retransmitted hello makes the sample ambiguous; then the default initial RTT.
       ...(this.helloSent === 1 ? { initialRttMs: Math.max(1, now - this.lastSent) } : {}),
     });

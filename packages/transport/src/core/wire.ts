@@ -37,6 +37,7 @@ import {
   PROTOCOL_VERSION as VERSION,
   wireCodeFor,
 } from '@ferry/protocol';
+import type { CiphertextBuffers } from './ciphertext-buffers.js';
 
 /**
  * The transport's one seam to the wire format: sealing and opening datagrams with Fernet, and the
@@ -98,15 +99,25 @@ export function datagramLength(datagram: Datagram): number {
   return n;
 }
 
-/** Like `sealDatagram`, as gather buffers (see `Fernet.sealv`): for DATA packets. */
+/**
+ * Like `sealDatagram`, as gather buffers (see `Fernet.sealv`): for DATA packets. With `buffers`, the
+ * bulk ciphertext goes into one of theirs, which comes back through `buffers.sent` after the send.
+ */
 export function sealDatagramv(
   key: Fernet,
   prefix: Buffer,
   parts: Uint8Array[],
   wallSeconds: number,
+  buffers?: CiphertextBuffers,
 ): Datagram {
-  const list = key.sealv(parts, { headroom: PREFIX_LENGTH, now: wallSeconds });
+  const bulkInto = buffers?.take();
+  const list = key.sealv(parts, {
+    headroom: PREFIX_LENGTH,
+    now: wallSeconds,
+    ...(bulkInto !== undefined ? { bulkInto } : {}),
+  });
   prefix.copy(list[0]!, 0, 0, PREFIX_LENGTH);
+  if (bulkInto !== undefined && list[1]?.buffer !== bulkInto.buffer) buffers!.give(bulkInto); // not used
   return list.length === 1 ? list[0]! : list;
 }
 
