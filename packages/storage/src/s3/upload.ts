@@ -537,7 +537,7 @@ export class S3Upload implements Upload {
       const buffer = this.#buffers.get(this.#low);
       if (buffer !== undefined) {
         this.#buffers.delete(this.#low);
-        if (this.#spare.length < 2 && buffer.memory.length === this.partSize) this.#spare.push(buffer.memory);
+        if (this.#spare.length < 1 && buffer.memory.length === this.partSize) this.#spare.push(buffer.memory);
       }
       this.#low++;
     }
