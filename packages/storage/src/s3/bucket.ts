@@ -154,45 +154,67 @@ export class S3Bucket {
   }
 
   /**
-   * Places an object under `key` through `place(ifNoneMatch)`. Without `overwrite` an existing file is
-   * never replaced (EEXIST): the placement sends `If-None-Match: *`, which S3 honours; because some
-   * stores (Ceph RGW before 19) ignore it on copies and multipart completions, every no-replace
+   * Places an object under `path` through `steps.place(ifNoneMatch)`. Without `overwrite` an existing
+   * file is never replaced (EEXIST): the placement sends `If-None-Match: *`, which S3 honours; because
+   * some stores (Ceph RGW before 19) ignore it on copies and multipart completions, every no-replace
    * placement also holds a name lock (an object created with `If-None-Match: *`, which they do honour)
    * while it checks the name and places the object, so two ferry servers never both place one name.
-   * A directory is never replaced (EISDIR).
+   * A directory is never replaced (EISDIR). `steps.prepare` (short: it runs while the lock is taken)
+   * and `steps.cleanup` (after a placement, beside the lock's release) save round trips.
    */
   async placeNoReplace(
     path: ClientPath,
     overwrite: boolean,
     what: string,
-    place: (ifNoneMatch: string | undefined) => Promise<void>,
+    steps: {
+      prepare?: () => Promise<void>;
+      place: (ifNoneMatch: string | undefined) => Promise<void>;
+      cleanup?: () => Promise<void>;
+    },
   ): Promise<void> {
     const key = this.key(path);
+    // A directory created while the file was on its way: its marker (mkdir writes one at every level).
+    // A listing would also see a directory known only by what is in it, but is the slowest request of
+    // most stores; beginning an upload checks with one.
     const checkDir = async (): Promise<void> => {
-      if ((await this.dir(path, what)) !== undefined) {
+      if ((await this.head(this.dirPrefix(path), what)) !== undefined) {
         throw new FileError(
           'EISDIR',
           `${showPath(path.rel)} exists and is a directory; it cannot be replaced by a file`,
         );
       }
     };
+    const prepare = steps.prepare?.() ?? Promise.resolve();
     if (overwrite) {
-      await checkDir();
-      await place(undefined);
+      await firstFailure([prepare, checkDir()]);
+      await steps.place(undefined);
+      await steps.cleanup?.();
       return;
     }
-    const lock = await this.#lock(key, what);
+    // The directory check (a listing, the slowest request) needs no lock: it goes out with it.
+    const [locked, prepared, dirChecked] = await Promise.allSettled([
+      this.#lock(key, what),
+      prepare,
+      checkDir(),
+    ]);
+    let placed = false;
     try {
-      await checkDir();
+      if (prepared.status === 'rejected') throw prepared.reason;
+      if (locked.status === 'rejected') throw locked.reason;
+      if (dirChecked.status === 'rejected') throw dirChecked.reason;
       if ((await this.head(key, what)) !== undefined) throw exists(path);
       try {
-        await place('*');
+        await steps.place('*');
       } catch (error) {
         if (isPreconditionFailed(error)) throw exists(path);
         throw error;
       }
+      placed = true;
     } finally {
-      await this.deleteQuietly(lock);
+      await Promise.all([
+        locked.status === 'fulfilled' ? this.deleteQuietly(locked.value) : undefined,
+        placed ? steps.cleanup?.() : undefined,
+      ]);
     }
   }
 
@@ -292,6 +314,15 @@ export class S3Bucket {
       throw error;
     }
   }
+}
+
+/** Waits for all of `promises`; throws the failure of the first (in order) that failed. */
+export async function firstFailure<T extends readonly unknown[]>(
+  promises: readonly [...{ [K in keyof T]: Promise<T[K]> }],
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function exists(path: ClientPath): FileError {

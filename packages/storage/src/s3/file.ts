@@ -6,17 +6,17 @@ import type { ProgressCallback, ReadableFile } from '../storage.js';
 import { META_SHA256, type ObjectInfo, type S3Bucket } from './bucket.js';
 import { isNotFound, isPreconditionFailed } from './errors.js';
 
-/** Bytes fetched by one ranged GET (rounded down to whole blocks). */
+/** Bytes fetched by one ranged GET: chunks are fixed byte ranges, whatever the block size. */
 const CHUNK_BYTES = 4 * 1024 * 1024;
 /** Chunks fetched ahead of the one being read. */
-const READ_AHEAD_CHUNKS = 2;
+const READ_AHEAD_CHUNKS = 3;
 /** Chunks kept (recent ones and those ahead): memory per get is about this many chunks. */
 const CACHED_CHUNKS = 4;
 
 /**
  * An object opened for a get: blocks come from ranged GETs of about 4 MiB, each sent with `If-Match`
  * on the ETag seen at open, so a file replaced or removed during the get is EFILECHANGED, never sent
- * half old, half new. The next two chunks are fetched while one is read (bounded read-ahead).
+ * half old, half new. The next three chunks are fetched while one is read (bounded read-ahead).
  *
  * sha256(): a file ferry placed carries its verified SHA-256 in its metadata, which is returned after
  * checking that the object is still the one opened (the receiver checks what it got against it);
@@ -32,7 +32,6 @@ export class S3File implements ReadableFile {
   readonly #storedDigest: string | undefined;
   readonly #hasher: PrefixHasher | undefined;
   readonly #chunks = new Map<number, Promise<Buffer>>();
-  #chunkBytes = 0;
   #closed = false;
 
   constructor(bucket: S3Bucket, key: string, info: ObjectInfo, mtimeMs: number, displayName: string) {
@@ -52,6 +51,8 @@ export class S3File implements ReadableFile {
             contiguousFrom: (offset) => this.size - offset,
             readBackEagerly: false,
           });
+    // The first chunks are on their way while the reply announcing the transfer travels.
+    if (this.size > 0) this.#readAhead(0);
   }
 
   async read(index: number, blockSize: number): Promise<Buffer> {
@@ -63,21 +64,27 @@ export class S3File implements ReadableFile {
     if (!Number.isInteger(index) || index < 0 || index >= count) {
       throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
     }
-    const chunkBytes = Math.max(1, Math.floor(CHUNK_BYTES / blockSize)) * blockSize;
-    if (chunkBytes !== this.#chunkBytes) {
-      this.#chunks.clear();
-      this.#chunkBytes = chunkBytes;
-    }
     const offset = index * blockSize;
-    const chunkIndex = Math.floor(offset / chunkBytes);
-    const chunk = this.#chunk(chunkIndex);
-    const lastChunk = Math.floor((this.size - 1) / chunkBytes);
-    for (let ahead = 1; ahead <= READ_AHEAD_CHUNKS && chunkIndex + ahead <= lastChunk; ahead++) {
-      this.#chunk(chunkIndex + ahead).catch(() => {}); // its own reader reports a failure
+    const length = Math.min(blockSize, this.size - offset);
+    const first = Math.floor(offset / CHUNK_BYTES);
+    const last = Math.floor((offset + length - 1) / CHUNK_BYTES);
+    const pending = this.#chunk(first);
+    const second = last === first ? undefined : this.#chunk(last);
+    this.#readAhead(last + 1);
+    const data = await pending;
+    const from = offset - first * CHUNK_BYTES;
+    if (second === undefined) return data.subarray(from, from + length);
+    // A block across two chunks (chunks are fixed byte ranges, blocks of any size): joined.
+    const rest = await second;
+    return Buffer.concat([data.subarray(from), rest.subarray(0, length - (data.length - from))], length);
+  }
+
+  /** Starts fetching chunks from `next` on, up to READ_AHEAD_CHUNKS of them. */
+  #readAhead(next: number): void {
+    const lastChunk = Math.floor((this.size - 1) / CHUNK_BYTES);
+    for (let c = next; c < next + READ_AHEAD_CHUNKS && c <= lastChunk; c++) {
+      if (!this.#chunks.has(c)) this.#chunk(c).catch(() => {}); // its own reader reports a failure
     }
-    const data = await chunk;
-    const from = offset - chunkIndex * chunkBytes;
-    return data.subarray(from, Math.min(data.length, from + blockSize));
   }
 
   release(): void {
@@ -114,13 +121,9 @@ export class S3File implements ReadableFile {
 
   #chunk(chunkIndex: number): Promise<Buffer> {
     const cached = this.#chunks.get(chunkIndex);
-    if (cached !== undefined) {
-      this.#chunks.delete(chunkIndex); // most recently used last
-      this.#chunks.set(chunkIndex, cached);
-      return cached;
-    }
-    const start = chunkIndex * this.#chunkBytes;
-    const length = Math.min(this.#chunkBytes, this.size - start);
+    if (cached !== undefined) return cached;
+    const start = chunkIndex * CHUNK_BYTES;
+    const length = Math.min(CHUNK_BYTES, this.size - start);
     const loading = this.#get(start, length).then((data) => {
       this.#hasher?.offer(start, data);
       return data;

@@ -13,7 +13,7 @@ import type { Entry } from '@ferry/protocol';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { FileError } from '../errors.js';
 import { LocalUpload } from '../local/upload.js';
-import { isPartialName, parseClientPath, showPath } from '../paths.js';
+import { type ClientPath, isPartialName, parseClientPath, showPath } from '../paths.js';
 import {
   DEFAULT_LIST_LIMIT,
   type ListOptions,
@@ -22,7 +22,7 @@ import {
   type Storage,
   type UploadOptions,
 } from '../storage.js';
-import { META_MTIME, type ObjectInfo, S3Bucket } from './bucket.js';
+import { firstFailure, META_MTIME, type ObjectInfo, S3Bucket } from './bucket.js';
 import { isPreconditionFailed, s3Code, s3Status } from './errors.js';
 import { S3File } from './file.js';
 import { type S3Location, showLocation } from './location.js';
@@ -277,25 +277,36 @@ export class S3Storage implements Storage {
     const what = `writing ${name}`;
     this.#requireWritable(what);
     const key = this.#bucket.key(path);
-    await this.#bucket.requireParent(path, what);
-    if ((await this.#bucket.dir(path, what)) !== undefined)
-      throw new FileError('EISDIR', `${name} is a directory`);
-    if (!options.overwrite && (await this.#bucket.head(key, what)) !== undefined) {
-      throw new FileError('EEXIST', `${name} already exists (ask to overwrite to replace it)`);
-    }
-    return S3Upload.open({
-      bucket: this.#bucket,
-      path,
-      size: options.size,
-      blockSize: options.blockSize,
-      identity: options.identity,
-      resume: options.resume,
-      partSize: this.#options.partSize ?? DEFAULT_PART_SIZE,
-      maxBufferedBytes: this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
-      inUse: this.#inUse,
-      activeUploads: this.#activeUploads,
-      displayName: name,
-    });
+    // Checked together (one round trip), failures reported in this order.
+    const checks = firstFailure([
+      this.#bucket.requireParent(path, what),
+      this.#bucket.dir(path, what).then((dir) => {
+        if (dir !== undefined) throw new FileError('EISDIR', `${name} is a directory`);
+      }),
+      options.overwrite
+        ? Promise.resolve()
+        : this.#bucket.head(key, what).then((existing) => {
+            if (existing !== undefined) {
+              throw new FileError('EEXIST', `${name} already exists (ask to overwrite to replace it)`);
+            }
+          }),
+    ]);
+    return S3Upload.open(
+      {
+        bucket: this.#bucket,
+        path,
+        size: options.size,
+        blockSize: options.blockSize,
+        identity: options.identity,
+        resume: options.resume,
+        partSize: this.#options.partSize ?? DEFAULT_PART_SIZE,
+        maxBufferedBytes: this.#options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+        inUse: this.#inUse,
+        activeUploads: this.#activeUploads,
+        displayName: name,
+      },
+      checks,
+    );
   }
 
   /**
@@ -325,12 +336,13 @@ export class S3Storage implements Storage {
     if (srcKey === dstKey) return;
     await this.#bucket.requireParent(dst, what);
     try {
-      await this.#bucket.placeNoReplace(dst, options.overwrite, what, (ifNoneMatch) =>
-        this.#bucket.copy(srcKey, dstKey, object.size, {
-          ifMatch: object.etag,
-          ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
-        }),
-      );
+      await this.#bucket.placeNoReplace(dst, options.overwrite, what, {
+        place: (ifNoneMatch) =>
+          this.#bucket.copy(srcKey, dstKey, object.size, {
+            ifMatch: object.etag,
+            ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
+          }),
+      });
     } catch (error) {
       if (error instanceof FileError && error.code === 'EEXIST') {
         throw new FileError('EEXIST', `${showPath(dst.rel)} already exists (ask to overwrite to replace it)`);
@@ -363,7 +375,8 @@ export class S3Storage implements Storage {
 
   /**
    * Creates a directory: a marker object `name/` (zero bytes), so that an empty directory exists and
-   * is listed. EEXIST if the name exists; ENOENT if its parent does not (without `parents`).
+   * is listed; with `parents`, every missing level gets one. EEXIST if the name exists; ENOENT if its
+   * parent does not (without `parents`).
    */
   async mkdir(relPath: string, options: { parents?: boolean } = {}): Promise<void> {
     const path = parseClientPath(relPath);
@@ -374,6 +387,7 @@ export class S3Storage implements Storage {
     }
     this.#requireWritable(what);
     if (options.parents === true) {
+      // Every level gets its marker, so that each directory exists on its own (see placeNoReplace).
       for (let i = 1; i <= path.segments.length; i++) {
         const segments = path.segments.slice(0, i);
         const at = { rel: segments.join('/'), segments };
@@ -383,15 +397,21 @@ export class S3Storage implements Storage {
             `${showPath(path.rel)}: a file is in the way of a directory (${showPath(at.rel)})`,
           );
         }
+        if ((await this.#bucket.head(this.#bucket.dirPrefix(at), what)) === undefined)
+          await this.#marker(at, false, what);
       }
-      if ((await this.#bucket.dir(path, what)) !== undefined) return;
-    } else {
-      await this.#bucket.requireParent(path, what);
-      const taken =
-        (await this.#bucket.dir(path, what)) !== undefined ||
-        (await this.#bucket.head(this.#bucket.key(path), what)) !== undefined;
-      if (taken) throw new FileError('EEXIST', `${showPath(path.rel)} already exists`);
+      return;
     }
+    await this.#bucket.requireParent(path, what);
+    const taken =
+      (await this.#bucket.dir(path, what)) !== undefined ||
+      (await this.#bucket.head(this.#bucket.key(path), what)) !== undefined;
+    if (taken) throw new FileError('EEXIST', `${showPath(path.rel)} already exists`);
+    await this.#marker(path, true, what);
+  }
+
+  /** Writes the marker object of directory `path` (`name/`, empty); `exclusive`: EEXIST if it is there. */
+  async #marker(path: ClientPath, exclusive: boolean, what: string): Promise<void> {
     try {
       await this.#bucket.client.send(
         new PutObjectCommand({
@@ -399,7 +419,7 @@ export class S3Storage implements Storage {
           Key: this.#bucket.dirPrefix(path),
           Body: Buffer.alloc(0),
           ContentLength: 0,
-          ...(options.parents === true ? {} : { IfNoneMatch: '*' }),
+          ...(exclusive ? { IfNoneMatch: '*' } : {}),
         }),
       );
     } catch (error) {

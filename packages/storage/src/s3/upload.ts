@@ -14,7 +14,7 @@ import { BlockBitmap, type BlockRange, blockCountFor, blockLength } from '@ferry
 import { FileError } from '../errors.js';
 import type { ClientPath } from '../paths.js';
 import type { CommitOptions, CommitResult, Upload } from '../storage.js';
-import { META_MTIME, META_SHA256, nameHash, type S3Bucket } from './bucket.js';
+import { firstFailure, META_MTIME, META_SHA256, nameHash, type S3Bucket } from './bucket.js';
 import { isNotFound } from './errors.js';
 
 /** S3's smallest part (except the last), enforced by AWS and by Ceph RGW at completion. */
@@ -117,6 +117,8 @@ export class S3Upload implements Upload {
   readonly #waiting = new Map<number, { data: Buffer; resolve: () => void; reject: (e: unknown) => void }>();
   #uploadId: string | undefined;
   #creating: Promise<string> | undefined;
+  /** Removal of earlier uploads of the same file (a fresh start), awaited before creating this one. */
+  #cleanup: Promise<void> = Promise.resolve();
   /** Undefined once hashing in order is impossible (resumed parts this process never saw). */
   #hash: Hash | undefined = createHash('sha256');
   #hashed = 0;
@@ -182,7 +184,11 @@ export class S3Upload implements Upload {
    * Starts an upload, or with `resume` continues the newest one found for the same path, identity and
    * size (its parts, or a staged object a commit left). Without `resume`, earlier ones are removed.
    */
-  static async open(options: S3UploadOptions): Promise<S3Upload> {
+  static async open(
+    options: S3UploadOptions,
+    checks: Promise<unknown> = Promise.resolve(),
+  ): Promise<S3Upload> {
+    checks.catch(() => {}); // awaited below; never an unhandled rejection if open fails first
     const inUseKey = S3Upload.stagingKey(options, 0);
     if (options.inUse.has(inUseKey)) {
       throw new FileError(
@@ -193,22 +199,32 @@ export class S3Upload implements Upload {
     options.inUse.add(inUseKey);
     try {
       const preferred = partSizeFor(options.size, options.partSize);
-      if (options.size <= preferred) return new S3Upload(options, undefined, Math.max(1, preferred));
+      if (options.size <= preferred) {
+        await checks;
+        return new S3Upload(options, undefined, Math.max(1, preferred));
+      }
       const what = `preparing ${options.displayName}`;
-      const candidates = await findEarlier(options.bucket, inUseKey);
-      let found: Found | undefined;
-      if (options.resume) {
-        found =
-          candidates.find((c) => c.staged !== undefined) ?? candidates.find((c) => c.uploadId !== undefined);
-        if (found?.uploadId !== undefined && found.staged === undefined) {
-          found.parts = await listParts(options.bucket, found, options.size, what);
-        }
+      if (!options.resume) {
+        // A fresh start: earlier uploads of the same file are removed in the background (the listing
+        // is slow on some stores), before this upload creates its own (see #ensureUploadId).
+        await checks;
+        const upload = new S3Upload(options, undefined, preferred);
+        upload.#cleanup = findEarlier(options.bucket, inUseKey)
+          .then((earlier) => removeAll(options.bucket, earlier))
+          .catch(() => {});
+        return upload;
       }
-      for (const other of candidates) {
-        if (other === found) continue;
-        if (other.uploadId !== undefined) await options.bucket.abortUpload(other.key, other.uploadId);
-        if (other.staged !== undefined) await options.bucket.deleteQuietly(other.key);
+      // The target's checks and the search for earlier uploads go out together: one round trip.
+      const [, candidates] = await firstFailure([checks, findEarlier(options.bucket, inUseKey)]);
+      const found =
+        candidates.find((c) => c.staged !== undefined) ?? candidates.find((c) => c.uploadId !== undefined);
+      if (found?.uploadId !== undefined && found.staged === undefined) {
+        found.parts = await listParts(options.bucket, found, options.size, what);
       }
+      await removeAll(
+        options.bucket,
+        candidates.filter((c) => c !== found),
+      );
       const upload = new S3Upload(options, found, found?.partSize ?? preferred);
       if (upload.#uploadId !== undefined) options.activeUploads.add(upload.#uploadId);
       return upload;
@@ -328,33 +344,43 @@ export class S3Upload implements Upload {
       if (this.partCount <= 1 && this.#staged === undefined && this.#uploadId === undefined) {
         // One part: it is all in memory; one PutObject places it.
         const body = this.#buffers.get(0)?.memory.subarray(0, this.size) ?? Buffer.alloc(0);
-        await bucket.placeNoReplace(this.#path, options.overwrite, what, async (ifNoneMatch) => {
-          await bucket.client.send(
-            new PutObjectCommand({
-              Bucket: bucket.bucket,
-              Key: this.#finalKey,
-              Body: body,
-              ContentLength: this.size,
-              Metadata: metadata,
-              ...(ifNoneMatch !== undefined ? { IfNoneMatch: ifNoneMatch } : {}),
-            }),
-          );
+        await bucket.placeNoReplace(this.#path, options.overwrite, what, {
+          place: async (ifNoneMatch) => {
+            await bucket.client.send(
+              new PutObjectCommand({
+                Bucket: bucket.bucket,
+                Key: this.#finalKey,
+                Body: body,
+                ContentLength: this.size,
+                Metadata: metadata,
+                ...(ifNoneMatch !== undefined ? { IfNoneMatch: ifNoneMatch } : {}),
+              }),
+            );
+          },
         });
       } else {
-        if (this.#staged === undefined) await this.#complete(what);
-        if (this.#verified === undefined) {
-          const actual = this.#digest ?? (await this.#hashStaged(options, what));
-          if (actual !== expected) await this.#integrityFailure(actual, expected);
-          this.#verified = actual;
-        }
-        await bucket.placeNoReplace(this.#path, options.overwrite, what, (ifNoneMatch) =>
-          bucket.copy(this.#stagingKey, this.#finalKey, this.size, {
-            metadata,
-            ...(this.#staged !== undefined ? { ifMatch: this.#staged.etag } : {}),
-            ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
-          }),
-        );
-        await bucket.deleteQuietly(this.#stagingKey);
+        // Completing the upload is quick and runs while the name is locked; reading a staged object
+        // back to hash it may take long, and happens before.
+        const verified = this.#digest !== undefined || this.#verified !== undefined;
+        const prepare = async (): Promise<void> => {
+          if (this.#staged === undefined) await this.#complete(what);
+          if (this.#verified === undefined) {
+            const actual = this.#digest ?? (await this.#hashStaged(options, what));
+            if (actual !== expected) await this.#integrityFailure(actual, expected);
+            this.#verified = actual;
+          }
+        };
+        if (!verified) await prepare();
+        await bucket.placeNoReplace(this.#path, options.overwrite, what, {
+          ...(verified ? { prepare } : {}),
+          place: (ifNoneMatch) =>
+            bucket.copy(this.#stagingKey, this.#finalKey, this.size, {
+              metadata,
+              ...(this.#staged !== undefined ? { ifMatch: this.#staged.etag } : {}),
+              ...(ifNoneMatch !== undefined ? { ifNoneMatch } : {}),
+            }),
+          cleanup: () => bucket.deleteQuietly(this.#stagingKey),
+        });
       }
     } catch (error) {
       throw bucket.error(error, what);
@@ -553,13 +579,15 @@ export class S3Upload implements Upload {
 
   #ensureUploadId(): Promise<string> {
     if (this.#uploadId !== undefined) return Promise.resolve(this.#uploadId);
-    this.#creating ??= this.#bucket.client
-      .send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.#bucket.bucket,
-          Key: this.#stagingKey,
-          Metadata: { 'ferry-size': String(this.size) },
-        }),
+    this.#creating ??= this.#cleanup
+      .then(() =>
+        this.#bucket.client.send(
+          new CreateMultipartUploadCommand({
+            Bucket: this.#bucket.bucket,
+            Key: this.#stagingKey,
+            Metadata: { 'ferry-size': String(this.size) },
+          }),
+        ),
       )
       .then((out) => {
         if (out.UploadId === undefined) throw new FileError('EIO', 'the object store gave no upload id');
@@ -621,6 +649,14 @@ export class S3Upload implements Upload {
 
   async #settleUploads(): Promise<void> {
     while (this.#uploading.size > 0) await Promise.all([...this.#uploading]);
+  }
+}
+
+/** Aborts the uploads and deletes the staged objects of `found`. */
+async function removeAll(bucket: S3Bucket, found: readonly Found[]): Promise<void> {
+  for (const other of found) {
+    if (other.uploadId !== undefined) await bucket.abortUpload(other.key, other.uploadId);
+    if (other.staged !== undefined) await bucket.deleteQuietly(other.key);
   }
 }
 
