@@ -67,6 +67,7 @@ mon max pg per osd = 1000
 debug ms = 0
 debug rgw = 0
 mon osd full ratio = 0.99
+mon osd backfillfull ratio = 0.985
 mon osd nearfull ratio = 0.98
 osd max object name len = 460
 osd max object namespace len = 64
@@ -76,6 +77,10 @@ rgw data = $dir/rgw
 rgw dns name = 127.0.0.1
 rgw enable usage log = false
 rgw thread pool size = 64
+# Deleted objects' data is freed by the gateway's garbage collector, by default two hours later:
+# sooner, so that a cluster kept for many runs (FERRY_TEST_CEPH, FERRY_CEPH) does not fill its memory.
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 EOF
 
 : >"$dir/keyring"
