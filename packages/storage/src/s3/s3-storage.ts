@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  DeleteObjectCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -311,8 +312,8 @@ export class S3Storage implements Storage {
 
   /**
    * Renames a file: a server-side copy (only of the version checked, metadata kept), then a delete of
-   * the old name. Not atomic: for a moment both names exist with the same content, and a get of the old
-   * name in progress fails (EFILECHANGED) once it is deleted. Without overwrite the new name is placed
+   * the old name if it still holds that version. Not atomic: for a moment both names exist with the
+   * same content, and a get of the old name in progress fails (EFILECHANGED) once it is deleted. Without overwrite the new name is placed
    * like an upload's (never replacing a file, even one placed meanwhile by another server). Directories
    * are not renamed (that would copy every object below them): EINVAL.
    */
@@ -355,7 +356,18 @@ export class S3Storage implements Storage {
       }
       throw this.#bucket.error(error, what);
     }
-    await this.#bucket.delete(srcKey, what);
+    // The old name goes only if it still holds the version copied: a file put there meanwhile stays.
+    // (If-Match makes that exact where the store honours it on deletes; Ceph RGW 16 ignores it, which
+    // leaves the moment between this check and the delete.)
+    const now = await this.#bucket.head(srcKey, what);
+    if (now?.etag !== object.etag) return;
+    try {
+      await this.#bucket.client.send(
+        new DeleteObjectCommand({ Bucket: this.#bucket.bucket, Key: srcKey, IfMatch: object.etag }),
+      );
+    } catch (error) {
+      if (!isPreconditionFailed(error) && s3Status(error) !== 404) throw this.#bucket.error(error, what);
+    }
   }
 
   async delete(relPath: string): Promise<void> {
