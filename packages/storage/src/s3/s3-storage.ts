@@ -40,14 +40,14 @@ export interface S3StorageOptions extends S3Location {
   credentials?: S3ClientConfig['credentials'];
   /** Preferred part size of multipart uploads (at least 5 MiB; default 8 MiB). */
   partSize?: number;
-  /** Bytes of parts one upload may buffer (at least two parts; default 24 MiB: three 8 MiB parts). */
+  /** Bytes of parts one upload may buffer (at least two parts; default 32 MiB: four 8 MiB parts). */
   maxBufferedBytes?: number;
   /** Clock for the expiry sweep (ms since the epoch). */
   now?: () => number;
 }
 
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_MAX_BUFFERED_BYTES = 24 * 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 /** Greatest code point: listing resumes after every key that continues a directory's prefix. */
 const AFTER_PREFIX = '\u{10FFFF}';
 
