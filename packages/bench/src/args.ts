@@ -62,6 +62,11 @@ export interface BenchOptions {
   render: string | undefined;
   /** Nice value for client, server and proxy (negative = ahead of other work on a shared machine). */
   priority: number | undefined;
+  /**
+   * 's3': instead of the headline, the 56 MiB file through a server on Ceph RGW beside the same server
+   * on local disk and the AWS SDK's own upload and download to the same RGW (see s3-bench.ts).
+   */
+  storage: 'local' | 's3';
   help: boolean;
 }
 
@@ -107,6 +112,10 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --cpu-prof DIR        write a .cpuprofile of every client and server process into DIR
   --priority=N          nice value (-20..19) for client, server, proxy and peer tools; a negative
                         value (root only) keeps other work on a shared machine from skewing figures
+  --storage s3          instead: the file through ferry-server on a throwaway Ceph RGW (scripts/ceph;
+                        FERRY_CEPH=DIR reuses a running one), beside ferry-server on local disk and
+                        the AWS SDK's own multipart upload and download to the same RGW, runs
+                        interleaved (default 3); with --memory also the server's peak RSS in a 1 GiB put
   --render FILE.json    print the table of an earlier result and rewrite its chart (FILE.svg); no runs
   --ferry PATH          the ferry bin (default: @ferry/client-cli's bin/ferry.js)
   --ferry-server PATH   the ferry-server bin (default: @ferry/server-cli's bin/ferry-server.js)
@@ -164,6 +173,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         render: { type: 'string' },
         ferry: { type: 'string' },
         'ferry-server': { type: 'string' },
+        storage: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -207,13 +217,17 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (priority !== undefined && !(Number.isInteger(priority) && priority >= -20 && priority <= 19)) {
     throw new RangeError(`--priority must be an integer from -20 to 19, got ${priorityText}`);
   }
+  const storage = str('storage') ?? 'local';
+  if (storage !== 'local' && storage !== 's3') {
+    throw new RangeError(`--storage must be local or s3, got ${JSON.stringify(storage)}`);
+  }
   const peers: PeerTool[] =
     values['skip-peers'] === true ? [] : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full);
   return {
     mode,
     quick,
     size: sizeText !== undefined ? byteSize('size', sizeText) : quick ? 8 * 1024 * 1024 : SEED_FILE_BYTES,
-    runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : 5,
+    runs: runsText !== undefined ? positiveInt('runs', runsText) : quick ? 1 : storage === 's3' ? 3 : 5,
     warmup: warmupText !== undefined ? positiveInt('warmup', warmupText, 0) : quick ? 0 : 1,
     stopAndWaitSize:
       sawText !== undefined ? byteSize('stop-and-wait-size', sawText) : quick ? 1024 * 1024 : 4 * 1024 * 1024,
@@ -239,6 +253,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     serverBin: str('ferry-server'),
     priority,
     render: str('render'),
+    storage,
     help: values.help === true,
   };
 }

@@ -14,6 +14,7 @@ import { renderSvg } from './chart.js';
 import { isEntryPoint } from './entry.js';
 import { BenchError } from './ferry.js';
 import { renderMarkdown, verdictLine } from './report.js';
+import { renderS3Markdown, runS3Bench } from './s3-bench.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
@@ -78,6 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const human = options.json ? process.stderr : process.stdout;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const tmpDir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ferry-bench-'));
+  if (options.storage === 's3') return benchS3(options, tmpDir, log, human);
   let result: BenchResult;
   try {
     result = await runBench({ options, tmpDir, log });
@@ -109,6 +111,41 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** `--storage s3`: its own table and JSON (results/runs/…-s3.json); no chart. */
+async function benchS3(
+  options: BenchOptions,
+  tmpDir: string,
+  log: (line: string) => void,
+  human: NodeJS.WritableStream,
+): Promise<number> {
+  try {
+    const result = await runS3Bench({ options, tmpDir, log });
+    const json = `${JSON.stringify(result, null, 2)}\n`;
+    const base = defaultOutPath({ mode: 'full', saveReference: false }).replace(
+      /-full(-\d+)?\.json$/,
+      '-s3$1.json',
+    );
+    const jsonPath = resolve(options.out ?? base);
+    await writeAtomically(jsonPath, json);
+    human.write(`\n${renderS3Markdown(result)}\nresult: ${jsonPath}\n`);
+    if (options.json) process.stdout.write(json);
+    if (result.failures.length > 0) {
+      process.stderr.write(
+        `\nbench: ${result.failures.length} transfer(s) FAILED:\n${result.failures.map((f) => `  - ${f}`).join('\n')}\n`,
+      );
+      return 1;
+    }
+    return 0;
+  } catch (error) {
+    const message = error instanceof BenchError ? error.message : ((error as Error).stack ?? String(error));
+    process.stderr.write(`bench: ${message}\n`);
+    return 1;
+  } finally {
+    if (!options.keep) await rm(tmpDir, { recursive: true, force: true });
+    else log(`temp files kept in ${tmpDir}`);
+  }
 }
 
 if (isEntryPoint(import.meta.url)) {

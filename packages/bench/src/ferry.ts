@@ -199,12 +199,19 @@ export interface RunningServer {
   events: Record<string, unknown>[];
 }
 
-/** Starts ferry-server on 127.0.0.1 (ephemeral port) with --json; resolves once it listens. */
-export async function startServer(ws: Workspace, env: NodeJS.ProcessEnv = ws.env): Promise<RunningServer> {
+/**
+ * Starts ferry-server on 127.0.0.1 (ephemeral port) with --json; resolves once it listens. It serves
+ * the workspace's root unless `served` says otherwise (e.g. --storage s3://… and its options).
+ */
+export async function startServer(
+  ws: Workspace,
+  env: NodeJS.ProcessEnv = ws.env,
+  served: readonly string[] = ['--root', ws.root],
+): Promise<RunningServer> {
   const usageFile = join(ws.usageDir, `server-${++usageCounter}.json`);
   const proc = spawnMeasured(
     ws.bins.server,
-    ['0', '--root', ws.root, '--key', ws.keyFile, '--host', '127.0.0.1', '--json'],
+    ['0', ...served, '--key', ws.keyFile, '--host', '127.0.0.1', '--json'],
     { usageFile, env, nodeArgs: nodeArgsFor(ws, 'server') },
   );
   const events: Record<string, unknown>[] = [];

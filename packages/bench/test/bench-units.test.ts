@@ -73,6 +73,16 @@ describe('bench arguments', () => {
   });
 });
 
+describe('bench --storage', () => {
+  it('s3 compares ferry on RGW with the SDK and ferry on disk, 3 runs by default; other stores are refused', () => {
+    const options = parseBenchArgs(['--storage', 's3']);
+    expect(options).toMatchObject({ storage: 's3', size: SEED_FILE_BYTES, runs: 3 });
+    expect(parseBenchArgs([]).storage).toBe('local');
+    expect(parseBenchArgs(['--storage', 's3', '--runs', '7']).runs).toBe(7);
+    expect(() => parseBenchArgs(['--storage', 'gcs'])).toThrow(/--storage must be local or s3/);
+  });
+});
+
 describe('bench arithmetic', () => {
   it('summarizes runs as median and spread', () => {
     expect(summarize([3, 1, 2])).toMatchObject({ median: 2, min: 1, max: 3, n: 3 });

@@ -212,7 +212,10 @@ export function spawnFerry(args: readonly string[], options: RunOptions = {}): L
 }
 
 export interface ServerOptions {
+  /** The directory served (--root), unless `storage` is given. */
   root: string;
+  /** What to serve instead of `root`, as --storage takes it (e.g. s3://bucket/prefix). */
+  storage?: string;
   /** Extra arguments (e.g. --keys FILE, --read-only); --key is added unless one of the key options is here. */
   args?: readonly string[];
   keyFile?: string;
@@ -242,7 +245,8 @@ export class ServerProcess {
 
   /** Starts a server on `port` (default: any free port) and waits for its "serving" line. */
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const args = [String(options.port ?? 0), '--root', options.root, ...(options.args ?? [])];
+    const served = options.storage !== undefined ? ['--storage', options.storage] : ['--root', options.root];
+    const args = [String(options.port ?? 0), ...served, ...(options.args ?? [])];
     if (options.keyFile !== undefined && !args.includes('--keys') && !args.includes('--key')) {
       args.push('--key', options.keyFile);
     }

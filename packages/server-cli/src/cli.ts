@@ -1,6 +1,6 @@
 /**
- * The `ferry-server` command: `ferry-server [PORT]` serves the current directory (or --root) to
- * clients holding its key, as the seed's `server.py 7777` did. Prints one line on start; on SIGINT
+ * The `ferry-server` command: `ferry-server [PORT]` serves the current directory (or --root, or
+ * --storage: a directory or an S3 bucket) to clients holding its key, as the seed's `server.py 7777` did. Prints one line on start; on SIGINT
  * or SIGTERM stops accepting, lets transfers finish for a short grace period and exits 0.
  */
 import { constants } from 'node:fs';
@@ -23,13 +23,23 @@ const HELP_FOOTER = `Keys:
   (ro = read-only: get, list and stat only). Make keys with \`ferry keygen\`.
 
 Exit codes:
-  0 stopped by SIGINT/SIGTERM, 1 bug, 2 usage, key or root problem, 5 permission denied,
-  8 the port is in use`;
+  0 stopped by SIGINT/SIGTERM, 1 bug, 2 usage, key or root problem (a missing bucket, refused
+  S3 credentials), 5 permission denied, 6 the S3 endpoint cannot be reached, 8 the port is in use
+
+S3:
+  --storage s3://BUCKET[/PREFIX] serves the files below PREFIX in BUCKET; several servers may share
+  it (see docs/SCALING.md). Credentials and region come from the AWS SDK's usual sources:
+  AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE and ~/.aws.`;
+
+/** What to serve: a directory, or a bucket (and prefix) of an S3 API. */
+type StorageSetting =
+  | { kind: 'dir'; root: string }
+  | { kind: 's3'; url: string; endpoint: string | undefined; forcePathStyle: boolean };
 
 interface Settings {
   port: number;
   host: string | undefined;
-  root: string;
+  storage: StorageSetting;
   keyFile: string | undefined;
   keysFile: string | undefined;
   readOnly: boolean;
@@ -132,7 +142,7 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
   return {
     port: port === undefined ? DEFAULT_PORT : parseWhole('port', port, 0, 65535),
     host: stringOption(options, 'host', '--host'),
-    root: resolve(stringOption(options, 'root', '--root') ?? '.'),
+    storage: storageFrom(options),
     keyFile,
     keysFile,
     readOnly: flagOption(options, 'readOnly'),
@@ -152,6 +162,21 @@ function settingsFrom(port: string | undefined, options: Record<string, unknown>
   };
 }
 
+function storageFrom(options: Record<string, unknown>): StorageSetting {
+  const root = stringOption(options, 'root', '--root');
+  const storage = stringOption(options, 'storage', '--storage');
+  // cac camel-cases only a letter after '-': these keys keep the '-' before the digit.
+  const endpoint = stringOption(options, 's3-endpoint', '--s3-endpoint');
+  const forcePathStyle = flagOption(options, 's3-forcePathStyle');
+  if (root !== undefined && storage !== undefined)
+    throw usageError('give either --root or --storage, not both');
+  if (storage?.startsWith('s3://') === true) return { kind: 's3', url: storage, endpoint, forcePathStyle };
+  if (endpoint !== undefined || forcePathStyle) {
+    throw usageError('--s3-endpoint and --s3-force-path-style go with --storage s3://BUCKET[/PREFIX]');
+  }
+  return { kind: 'dir', root: resolve(storage ?? root ?? '.') };
+}
+
 /** Runs `ferry-server` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const cli = cac('ferry-server');
@@ -160,6 +185,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command('[port]', 'Serve a directory to ferry clients on UDP PORT (default 7777; 0 = any free port)')
     .usage('[PORT] [options]')
     .option('--root <dir>', 'Directory to serve (default: the current directory)')
+    .option('--storage <dir|s3-url>', 'What to serve: a directory (as --root) or s3://BUCKET[/PREFIX]')
+    .option('--s3-endpoint <url>', 'The S3 API to use (Ceph RGW, MinIO, …; default: AWS S3)')
+    .option('--s3-force-path-style', 'Address the bucket as ENDPOINT/BUCKET (most self-hosted stores)')
     .option('--host <address>', 'Address to listen on (default :: = every interface, IPv4 and IPv6)')
     .option('--key <file>', 'Key file (default: $FERRY_KEY, else ~/.config/ferry/key, created if missing)')
     .option('--keys <file>', 'Several named keys, each read-only (ro) or read-write (rw)')
@@ -188,6 +216,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .example('  $ ferry-server 7777                       # serve this directory, as server.py 7777 did')
     .example('  $ ferry-server --root /srv/files --keys /etc/ferry/keys')
     .example("  $ ferry-server 7777 --seed-compat 7778    # and the seed's client.py on 127.0.0.1:7778")
+    .example(
+      '  $ ferry-server --storage s3://files/ferry --s3-endpoint http://rgw:7480 --s3-force-path-style',
+    )
     .action((port: string | undefined, options: Record<string, unknown>) => {
       settings = settingsFrom(port, options);
     });
@@ -209,14 +240,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(settings: Settings): Promise<number> {
-  const rootStat = await stat(settings.root).catch(() => undefined);
-  if (rootStat === undefined) throw usageError(`the directory to serve, ${settings.root}, does not exist`);
-  if (!rootStat.isDirectory()) throw usageError(`the root ${settings.root} is not a directory`);
-  // A root this user cannot write is still served (reads work); the start line must not promise writes.
-  const rootWritable = await checkAccess(settings.root, constants.W_OK).then(
-    () => true,
-    () => false,
-  );
+  const { store, location, rootWritable } = await openStorage(settings.storage, settings.allowPathRaces);
 
   const out = process.stdout;
   const { logSink } = await import('./log.js');
@@ -239,7 +263,7 @@ async function serve(settings: Settings): Promise<number> {
       : await (await import('@ferry/crypto')).readKeyFile(seedCompat.keyFile);
   const { FerryServer } = await import('./server.js');
   const server = new FerryServer({
-    root: settings.root,
+    store,
     port: settings.port,
     keys,
     readOnly: settings.readOnly,
@@ -253,7 +277,6 @@ async function serve(settings: Settings): Promise<number> {
     ...(settings.maxSessionBufferedBytes !== undefined
       ? { maxSessionBufferedBytes: settings.maxSessionBufferedBytes }
       : {}),
-    ...(settings.allowPathRaces ? { localStorage: { allowPathRaces: true } } : {}),
     ...(seedCompat !== undefined
       ? {
           seedCompat: {
@@ -273,7 +296,9 @@ async function serve(settings: Settings): Promise<number> {
     settings.readOnly || keys.every((k) => k.access === 'read-only')
       ? 'read-only'
       : !rootWritable
-        ? 'read-only: the directory is not writable by this user'
+        ? settings.storage.kind === 's3'
+          ? 'read-only: the bucket does not accept writes with these credentials'
+          : 'read-only: the directory is not writable by this user'
         : keys.every((k) => k.access === 'read-write')
           ? 'read-write'
           : 'access per key';
@@ -284,8 +309,8 @@ async function serve(settings: Settings): Promise<number> {
   log({
     type: 'listening',
     level: 'info',
-    msg: `serving ${settings.root} on ${url} (${keyText}, ${access})`,
-    root: settings.root,
+    msg: `serving ${location} on ${url} (${keyText}, ${access})`,
+    root: location,
     address: address.address,
     port: address.port,
     readOnly: settings.readOnly,
@@ -340,6 +365,53 @@ async function serve(settings: Settings): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/**
+ * Opens what the server serves. A directory that is missing or not one is a usage error (exit 2), as
+ * are a missing bucket and refused credentials; an S3 endpoint that cannot be reached is EIO (exit 6).
+ */
+async function openStorage(
+  setting: StorageSetting,
+  allowPathRaces: boolean,
+): Promise<{ store: import('@ferry/storage').Storage; location: string; rootWritable: boolean }> {
+  if (setting.kind === 's3') {
+    // Loaded only for s3:// (the AWS SDK is large), and synchronously: the command's bundle runs
+    // through the code cache, where a dynamic import() has no loader.
+    const s3 = createRequire(import.meta.url)('@ferry/storage/s3') as typeof import('@ferry/storage/s3');
+    let location: import('@ferry/storage/s3').S3Location;
+    try {
+      location = s3.parseS3Url(setting.url);
+    } catch (error) {
+      throw usageError(`invalid --storage: ${(error as Error).message}`);
+    }
+    let store: import('@ferry/storage/s3').S3Storage;
+    try {
+      store = await s3.S3Storage.open({
+        ...location,
+        ...(setting.endpoint !== undefined ? { endpoint: setting.endpoint } : {}),
+        forcePathStyle: setting.forcePathStyle,
+      });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EINVAL')
+        throw usageError((error as Error).message);
+      throw error;
+    }
+    const where = setting.endpoint !== undefined ? ` at ${setting.endpoint}` : '';
+    return { store, location: `${store.location}${where}`, rootWritable: await store.writable() };
+  }
+  const root = setting.root;
+  const rootStat = await stat(root).catch(() => undefined);
+  if (rootStat === undefined) throw usageError(`the directory to serve, ${root}, does not exist`);
+  if (!rootStat.isDirectory()) throw usageError(`the root ${root} is not a directory`);
+  // A root this user cannot write is still served (reads work); the start line must not promise writes.
+  const rootWritable = await checkAccess(root, constants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  const { LocalDiskStorage } = await import('@ferry/storage');
+  return { store: await LocalDiskStorage.open(root, { allowPathRaces }), location: root, rootWritable };
 }
 
 interface LoadedKey {

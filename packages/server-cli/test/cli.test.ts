@@ -56,6 +56,12 @@ describe('ferry-server options', () => {
       ['--root', box.keyFile],
       ['--key', box.keyFile, '--keys', box.keyFile],
       ['--bogus'],
+      ['--root', box.root, '--storage', box.root],
+      ['--storage', join(box.dir, 'missing')],
+      ['--storage', 's3://'],
+      ['--storage', 's3://no spaces here'],
+      ['--storage', 's3://bucket/../escape'],
+      ['--root', box.root, '--s3-endpoint', 'http://127.0.0.1:1'],
     ];
     for (const args of cases) {
       const r = await run(SERVER_BIN, ['0', ...args], { env: box.env });

@@ -3,6 +3,9 @@
  * alone, so that the server behaves the same on any of them. A backend plugs in with one line:
  *
  *   storageConformance('MyStorage', async () => ({ storage: await MyStorage.open(…), cleanup }));
+ *
+ * A store that keeps interrupted uploads in larger units than blocks (S3: whole parts) says so with
+ * `heldUnitBytes`; the resume tests then write and expect whole units, and hold it to exactly those.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { blockCountFor } from '@ferry/protocol';
@@ -14,6 +17,12 @@ export interface StorageFixture {
   storage: Storage;
   /** Removes what the test left (called after the store is closed). */
   cleanup(): Promise<void>;
+  /**
+   * An interrupted upload holds what it received in whole units of this many bytes (a multiple of the
+   * suite's 4096-byte block; a file's last unit may be shorter): exactly the units all of whose blocks
+   * were written. Default: one block, i.e. exactly the blocks written.
+   */
+  heldUnitBytes?: number;
 }
 
 const BLOCK = 4096;
@@ -58,10 +67,19 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
   describe(`${name} conforms to the Storage interface`, () => {
     let fixture: StorageFixture;
     let storage: Storage;
+    /** Blocks per held unit (see heldUnitBytes), and the blocks of units `units`. */
+    let perUnit = 1;
+    const unitBlocks = (units: readonly number[], blockCount: number): number[] =>
+      units.flatMap((u) =>
+        Array.from({ length: perUnit }, (_, i) => u * perUnit + i).filter((b) => b < blockCount),
+      );
 
     beforeEach(async () => {
       fixture = await open();
       storage = fixture.storage;
+      const unit = fixture.heldUnitBytes ?? BLOCK;
+      if (unit % BLOCK !== 0) throw new Error(`heldUnitBytes must be a multiple of ${BLOCK}`);
+      perUnit = unit / BLOCK;
     });
 
     afterEach(async () => {
@@ -189,11 +207,12 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
     });
 
     it('an interrupted upload resumes with the blocks it held, for the same identity only', async () => {
-      const data = randomBytes(6 * BLOCK + 7);
+      const data = randomBytes(6 * perUnit * BLOCK + 7);
+      const count = blockCountFor(data.length, BLOCK);
       const options = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
       const first = await storage.beginUpload('resumed.bin', options);
       expect(first.held()).toEqual([]);
-      await writeAll(first, data, [0, 1, 2, 5]);
+      await writeAll(first, data, unitBlocks([0, 1, 2, 5], count));
       await first.persist();
       await first.abort({ keep: true });
       const stranger = await storage.beginUpload('resumed.bin', { ...options, identity: 'someone else' });
@@ -202,34 +221,64 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       const second = await storage.beginUpload('resumed.bin', options);
       expect(second.resumed).toBe(true);
       expect(second.held()).toEqual([
-        [0, 3],
-        [5, 6],
+        [0, 3 * perUnit],
+        [5 * perUnit, 6 * perUnit],
       ]);
-      await writeAll(second, data, [3, 4, 6]);
+      await writeAll(second, data, unitBlocks([3, 4, 6], count));
       await second.commit({ sha256: sha256(data), overwrite: false });
-      expect(await readAll(storage, 'resumed.bin')).toEqual(data);
+      // Compared by digest: a failing toEqual of megabytes would drown the report in a diff.
+      expect(sha256(await readAll(storage, 'resumed.bin'))).toBe(sha256(data));
       const fresh = await storage.beginUpload('resumed.bin', { ...options, overwrite: true, resume: false });
       expect(fresh.held()).toEqual([]);
       await fresh.abort({ keep: false });
     });
 
     it('an upload abandoned for longer than the expiry is swept; a fresh one is kept', async () => {
-      const data = randomBytes(3 * BLOCK);
+      const data = randomBytes(3 * perUnit * BLOCK);
+      const count = blockCountFor(data.length, BLOCK);
       const options = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
       const old = await storage.beginUpload('old.bin', options);
-      await writeAll(old, data, [0]);
+      await writeAll(old, data, unitBlocks([0], count));
       await old.abort({ keep: true });
       const later = Date.now() + 10 * 60_000;
       const removed = await storage.sweepUploads(5 * 60_000, later);
       expect(removed.length).toBeGreaterThan(0);
       const again = await storage.beginUpload('old.bin', options);
       expect(again.held()).toEqual([]);
-      await writeAll(again, data, [1]);
+      await writeAll(again, data, unitBlocks([1], count));
       await again.abort({ keep: true });
       expect(await storage.sweepUploads(5 * 60_000)).toEqual([]);
       const kept = await storage.beginUpload('old.bin', options);
-      expect(kept.held()).toEqual([[1, 2]]);
+      expect(kept.held()).toEqual([[perUnit, 2 * perUnit]]);
       await kept.abort({ keep: false });
+    });
+
+    it('two uploads racing for one name: exactly one is placed, the other is EEXIST and replaces nothing', async () => {
+      const size = 2 * perUnit * BLOCK + 1;
+      const datas = [randomBytes(size), randomBytes(size)];
+      const uploads = await Promise.all(
+        datas.map((_, i) =>
+          storage.beginUpload('contested.bin', {
+            size,
+            blockSize: BLOCK,
+            overwrite: false,
+            resume: false,
+            identity: `writer ${i}`,
+          }),
+        ),
+      );
+      await Promise.all(uploads.map((upload, i) => writeAll(upload, datas[i]!)));
+      const outcomes = await Promise.allSettled(
+        uploads.map((upload, i) => upload.commit({ sha256: sha256(datas[i]!), overwrite: false })),
+      );
+      const placed = outcomes.findIndex((o) => o.status === 'fulfilled');
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      expect(refused).toHaveLength(1);
+      expect(placed).toBeGreaterThanOrEqual(0);
+      const reason = (refused[0] as PromiseRejectedResult).reason as FileError;
+      expect(reason.code).toBe('EEXIST');
+      expect(sha256(await readAll(storage, 'contested.bin'))).toBe(sha256(datas[placed]!));
+      await uploads[1 - placed]!.abort({ keep: false });
     });
 
     it('lists a directory sorted by name, in pages with a cursor, never showing uploads in progress', async () => {
