@@ -109,6 +109,8 @@ export interface ConnectOptions extends TransportTuning {
   port: number;
   key: FernetKey;
   handshakeTimeoutMs?: number;
+  /** Features to ask for (default: all this build implements); see ClientHandshakeOptions.features. */
+  features?: number;
   /** Abort the handshake. */
   signal?: AbortSignal;
 }
@@ -123,8 +125,9 @@ export class ClientSession extends Session {
     private readonly shutdown: () => void,
     /** Resolves once every datagram handed to the socket has left it (bounded wait). */
     private readonly flushed: () => Promise<void> = async () => undefined,
+    features = 0,
   ) {
-    super(connection, clientDriver, access);
+    super(connection, clientDriver, access, features);
   }
 
   /** Closes the session: sends CLOSE and releases the socket without waiting out the draining period. */
@@ -225,6 +228,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    ...(options.features !== undefined ? { features: options.features } : {}),
     ...(options.connection !== undefined ? { connection: options.connection } : {}),
   });
 
@@ -287,6 +291,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           { address, port: options.port },
           shutdown,
           () => sends.flushed(),
+          outcome.features,
         );
         settle?.resolve(session);
       } else {
@@ -346,6 +351,8 @@ export interface ListenOptions extends TransportTuning {
   port: number;
   keys: readonly ServerKey[];
   maxSessions?: number;
+  /** Protocol versions to accept (default: all); [1] behaves as a server from before version 2. */
+  versions?: readonly number[];
 }
 
 /** A ferry server socket: many sessions, routed by connection id. */
@@ -366,6 +373,7 @@ export class UdpServer {
       receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+      ...(options.versions !== undefined ? { versions: options.versions } : {}),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
     });
     this.pump = new Pump(() => this.run());
@@ -424,6 +432,7 @@ export class UdpServer {
           e.session.connection,
           { now, kick: () => this.pump.kick() },
           e.session.access,
+          e.session.features,
         );
         this.sessions.set(e.session, session);
         this.onSessionListener?.(session, e.session);

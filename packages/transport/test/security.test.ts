@@ -1,6 +1,6 @@
 import { Fernet, type FernetKey } from '@ferry/crypto';
 import type { LinkConfig, SimTraceEvent } from '@ferry/netsim';
-import type { ErrorName } from '@ferry/protocol';
+import { ALL_FEATURES, type ErrorName, FEATURES_VERSION } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/core/connection.js';
 import type { ServerEndpoint } from '../src/core/endpoint.js';
@@ -395,12 +395,54 @@ describe('authentication', () => {
         ctx.net.schedule(21, () => {
           const id = connIdOf(firstHello(cap.upstream)!);
           attack.attacker.send(encodeReject(id, 'EAUTH'), CLIENT_ADDRESS);
-          attack.attacker.send(encodeVersionNegotiation(id, [PROTOCOL_VERSION, 9]), CLIENT_ADDRESS);
+          attack.attacker.send(
+            encodeVersionNegotiation(id, [FEATURES_VERSION, PROTOCOL_VERSION, 9]),
+            CLIENT_ADDRESS,
+          );
         });
       },
     });
     expect(r.handshakeError).toBeUndefined();
     expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+  });
+});
+
+describe('versions and features', () => {
+  it('a client and server of this build agree on version 2 and every feature, both sides alike', () => {
+    const r = runSimTransfer({ seed: 40, size: 10_000, up: LINK });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+    expect(r.clientFeatures).toBe(ALL_FEATURES);
+    expect(r.serverSession!.features).toBe(ALL_FEATURES);
+  });
+
+  it('the server grants only features the client asked for', () => {
+    const r = runSimTransfer({ seed: 41, size: 10_000, up: LINK, clientFeatures: 0 });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+    expect(r.clientFeatures).toBe(0);
+    expect(r.serverSession!.features).toBe(0);
+  });
+
+  it('a server from before version 2 answers VERSION NEGOTIATION; the client says hello again in version 1 at once, without features', () => {
+    const cap = capture();
+    const r = runSimTransfer({
+      seed: 42,
+      size: 10_000,
+      up: { delayMs: 20 },
+      serverVersions: [PROTOCOL_VERSION],
+      onTrace: cap.onTrace,
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(PROTOCOL_VERSION);
+    expect(r.clientFeatures).toBe(0);
+    expect(r.serverSession!.features).toBe(0);
+    // Two round trips (VERSION NEGOTIATION, then the version-1 welcome), not a wait for a timer.
+    expect(r.establishedAt).toBeLessThan(4 * 20 + 10);
+    const hellos = cap.upstream.filter((d) => space(d) === SPACE.handshake);
+    expect(hellos.map((d) => d[2])).toEqual([FEATURES_VERSION, PROTOCOL_VERSION]);
+    expect(cap.downstream.filter((d) => space(d) === SPACE.versionNegotiation)).toHaveLength(1);
   });
 });
 

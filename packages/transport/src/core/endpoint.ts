@@ -7,7 +7,7 @@ import {
   x25519SharedSecret,
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
-import { handshakeContext } from '@ferry/protocol';
+import { ALL_FEATURES, FEATURES_VERSION, handshakeContext, SUPPORTED_VERSIONS } from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
 import {
   type Access,
@@ -54,6 +54,13 @@ export interface ServerEndpointOptions extends SessionParameters {
   handshakeTimeoutMs?: number;
   /** Per-second budget for tokenless replies (reject, reset, version negotiation). */
   statelessRepliesPerSecond?: number;
+  /**
+   * Protocol versions to accept, most preferred first (default: all this build speaks). [1] makes the
+   * endpoint behave as a server from before version 2 (tests of older servers).
+   */
+  versions?: readonly number[];
+  /** Features a version-2 session may be granted (default: all this build implements). */
+  features?: number;
   connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
 }
 
@@ -64,6 +71,8 @@ export interface ServerSession {
   address: string;
   readonly keyName: string;
   readonly access: Access;
+  /** Features the session may use (bits of @ferry/protocol's Feature); 0 in a version-1 session. */
+  readonly features: number;
   readonly openedAt: number;
   validated: boolean;
 }
@@ -125,15 +134,16 @@ export class ServerEndpoint {
       this.counters.drops.malformed++;
       return;
     }
-    if (prefix.version !== PROTOCOL_VERSION) {
+    const versions = this.options.versions ?? SUPPORTED_VERSIONS;
+    // Version 2 changes only the handshake: a version-2 hello is answered, every other datagram is version 1.
+    const helloV2 =
+      prefix.version === FEATURES_VERSION &&
+      prefix.space === SPACE.handshake &&
+      versions.includes(FEATURES_VERSION);
+    if (prefix.version !== PROTOCOL_VERSION && !helloV2) {
       this.counters.drops.version++;
       if (prefix.space === SPACE.handshake && datagram.length >= MIN_HELLO_DATAGRAM) {
-        this.sendStateless(
-          from,
-          encodeVersionNegotiation(prefix.connId, [PROTOCOL_VERSION]),
-          datagram.length,
-          now,
-        );
+        this.sendStateless(from, encodeVersionNegotiation(prefix.connId, versions), datagram.length, now);
       }
       return;
     }
@@ -294,6 +304,9 @@ export class ServerEndpoint {
     const serverNonce = randomBytesPooled(16);
     const blockSize = Math.min(this.options.maxBlockSize, hello.maxBlockSize);
     const idleTimeoutMs = Math.min(this.options.idleTimeoutMs, hello.idleTimeoutMs);
+    // A version-2 hello gets a version-2 welcome granting the features both sides have.
+    const features =
+      hello.features === undefined ? undefined : hello.features & (this.options.features ?? ALL_FEATURES);
     const welcomePlaintext = encodeWelcome(initialConnId, {
       clientNonce: hello.clientNonce,
       serverNonce,
@@ -304,6 +317,7 @@ export class ServerEndpoint {
       idleTimeoutMs,
       access: matched.key.access,
       resetToken: resetToken(this.options.keys[0]!.key, sessionConnId),
+      ...(features !== undefined ? { features } : {}),
     });
     const keys = deriveSessionKeys({
       psk: matched.key.key,
@@ -325,13 +339,14 @@ export class ServerEndpoint {
       wallClock: this.options.wallClock,
       ...this.options.connection,
     });
-    const welcome = sealHandshake(matched.fernet, initialConnId, welcomePlaintext, wall);
+    const welcome = sealHandshake(matched.fernet, welcomePlaintext, wall);
     const session: ServerSession = {
       connection,
       id: sessionConnId.toString(16).padStart(16, '0'),
       address: from,
       keyName: matched.key.name,
       access: matched.key.access,
+      features: features ?? 0,
       openedAt: now,
       validated: false,
     };

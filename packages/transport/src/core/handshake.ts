@@ -6,7 +6,13 @@ import {
   randomBytesPooled,
   x25519SharedSecret,
 } from '@ferry/crypto';
-import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
+import {
+  ALL_FEATURES,
+  type ErrorName,
+  FEATURES_VERSION,
+  handshakeContext,
+  resetTokenFor,
+} from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
 import {
   decodeHandshakePacket,
@@ -61,7 +67,16 @@ export function randomConnId(): bigint {
 }
 
 export type HandshakeOutcome =
-  | { type: 'established'; connection: Connection; access: Access; resetToken: Buffer }
+  | {
+      type: 'established';
+      connection: Connection;
+      access: Access;
+      resetToken: Buffer;
+      /** The protocol version of the handshake (1 or 2). */
+      version: number;
+      /** Features the session may use (bits of @ferry/protocol's Feature); 0 in a version-1 session. */
+      features: number;
+    }
   | { type: 'failed'; code: ErrorName; message: string };
 
 export interface ClientHandshakeOptions extends SessionParameters {
@@ -69,6 +84,12 @@ export interface ClientHandshakeOptions extends SessionParameters {
   now: number;
   wallClock: () => number;
   handshakeTimeoutMs?: number;
+  /**
+   * Features to ask for (default: every feature this build implements). The hello is a version-2 one
+   * carrying them; a server that speaks only version 1 answers VERSION NEGOTIATION and the handshake
+   * starts again in version 1, without features.
+   */
+  features?: number;
   connection?: Partial<Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs'>>;
 }
 
@@ -79,10 +100,12 @@ export interface ClientHandshakeOptions extends SessionParameters {
 export class ClientHandshake {
   readonly initialConnId = randomConnId();
   private readonly fernet: Fernet;
-  private readonly nonce = randomBytesPooled(16);
+  private nonce = randomBytesPooled(16);
   private readonly ephemeral = generateX25519();
-  private readonly hello: Buffer;
-  private readonly helloPlaintext: Buffer;
+  private hello: Buffer;
+  private helloPlaintext: Buffer;
+  /** The version of the hello being sent: 2 until a server says it speaks only version 1. */
+  private version = FEATURES_VERSION;
   private readonly started: number;
   private readonly timeoutMs: number;
   private nextSend: number;
@@ -100,14 +123,34 @@ export class ClientHandshake {
     this.started = options.now;
     this.nextSend = options.now;
     this.timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.helloPlaintext = encodeHello(this.initialConnId, {
+    this.helloPlaintext = this.encodeHello();
+    this.hello = sealHandshake(this.fernet, this.helloPlaintext, options.wallClock());
+  }
+
+  private encodeHello(): Buffer {
+    return encodeHello(this.initialConnId, {
       clientNonce: this.nonce,
       publicKey: this.ephemeral.publicKey,
-      maxBlockSize: options.maxBlockSize,
-      receiveWindow: options.receiveWindow,
-      idleTimeoutMs: options.idleTimeoutMs,
+      maxBlockSize: this.options.maxBlockSize,
+      receiveWindow: this.options.receiveWindow,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      ...(this.version === FEATURES_VERSION ? { features: this.options.features ?? ALL_FEATURES } : {}),
     });
-    this.hello = sealHandshake(this.fernet, this.initialConnId, this.helloPlaintext, options.wallClock());
+  }
+
+  /**
+   * The server speaks version 1 only (an older ferry-server): say hello again in version 1, at once.
+   * A forged VERSION NEGOTIATION can cause this too; it costs the session its features, nothing else
+   * (docs/PROTOCOL.md §18).
+   */
+  private fallBackToVersion1(now: number): void {
+    this.version = PROTOCOL_VERSION;
+    this.nonce = randomBytesPooled(16); // a new hello, not a retransmission of the old one
+    this.helloPlaintext = this.encodeHello();
+    this.hello = sealHandshake(this.fernet, this.helloPlaintext, this.options.wallClock());
+    this.helloSent = 0;
+    this.nextSend = now;
+    this.rto = INITIAL_HANDSHAKE_RTO_MS;
   }
 
   poll(now: number): Buffer[] {
@@ -171,10 +214,14 @@ export class ClientHandshake {
     if (prefix.space === SPACE.versionNegotiation) {
       const versions = decodeVersionNegotiation(datagram);
       // A list holding our own version answers a damaged hello, or is forged (RFC 9000 §6.2): ignore it.
-      if (versions === undefined || versions.includes(PROTOCOL_VERSION)) return false;
+      if (versions === undefined || versions.includes(this.version)) return false;
+      if (this.version === FEATURES_VERSION && versions.includes(PROTOCOL_VERSION)) {
+        this.fallBackToVersion1(now);
+        return true;
+      }
       this.refused(
         'EVERSION',
-        `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks ${PROTOCOL_VERSION}; upgrade the older side`,
+        `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks ${FEATURES_VERSION} and ${PROTOCOL_VERSION}; upgrade the older side`,
         now,
       );
       return true;
@@ -199,6 +246,8 @@ export class ClientHandshake {
     if (!decoded.ok || decoded.value.type !== 'server-welcome') return false;
     const w = decoded.value;
     if (!Buffer.from(w.clientNonce).equals(this.nonce)) return false;
+    // A welcome answers a hello of its own version (the nonce echo already ties it to this hello).
+    if (prefix.version !== this.version) return false;
     let shared: Buffer;
     try {
       shared = x25519SharedSecret(this.ephemeral.privateKey, w.publicKey);
@@ -206,7 +255,6 @@ export class ClientHandshake {
       this.outcome = { type: 'failed', code: 'EAUTH', message: 'the server sent an invalid key exchange' };
       return true;
     }
-    void prefix;
     const keys = deriveSessionKeys({
       psk: this.options.key,
       sharedSecret: shared,
@@ -236,6 +284,8 @@ export class ClientHandshake {
       connection,
       access: w.access,
       resetToken: Buffer.from(w.resetToken),
+      version: this.version,
+      features: w.features ?? 0,
     };
     return true;
   }
