@@ -9,6 +9,7 @@ export interface FileSystem {
   open: typeof fsp.open;
   access: typeof fsp.access;
   mkdir: typeof fsp.mkdir;
+  rmdir: typeof fsp.rmdir;
   rename: typeof fsp.rename;
   link: typeof fsp.link;
   unlink: typeof fsp.unlink;
@@ -26,6 +27,7 @@ export const nodeFileSystem: FileSystem = {
   open: fsp.open,
   access: fsp.access,
   mkdir: fsp.mkdir,
+  rmdir: fsp.rmdir,
   rename: fsp.rename,
   link: fsp.link,
   unlink: fsp.unlink,
