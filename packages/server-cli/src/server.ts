@@ -26,6 +26,11 @@ export interface FerryServerOptions {
   log?: (event: ServerLogEvent) => void;
   /** Options of the root's LocalDiskStorage, e.g. `fs` to inject file-system faults in tests. */
   localStorage?: LocalDiskStorageOptions;
+  /**
+   * Protocol versions to accept (default: every version this build speaks). [1] behaves exactly as a
+   * server from before version 2, without directory operations: for compatibility tests.
+   */
+  versions?: readonly number[];
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -61,6 +66,7 @@ export class FerryServer implements SessionHost {
       maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
       ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
       ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
+      ...(this.options.versions !== undefined ? { versions: this.options.versions } : {}),
     });
     udp.onSession((session, info) => {
       const handler = new SessionHandler(this, session, info, this.storage!, this.options.readOnly ?? false);

@@ -551,7 +551,6 @@ export class LocalDiskStorage implements Storage {
           written.forEach((result, i) => {
             results[group.members[i]!.index] = result;
           });
-          await dir.handle.sync().catch(() => {});
         } finally {
           await dir.close();
         }
