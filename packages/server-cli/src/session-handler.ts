@@ -124,9 +124,8 @@ export class SessionHandler {
       this.host.emit({
         type: 'bad-message',
         level: 'warn',
-        msg: `malformed control message from ${this.label}: ${decoded.error.message}`,
+        msg: `malformed control message from ${this.label}`,
       });
-      this.refuseMalformed(body, decoded.error.message);
       return;
     }
     const m = decoded.value;
@@ -191,24 +190,6 @@ export class SessionHandler {
       default:
         return;
     }
-  }
-
-  /**
-   * A request this server cannot read (a newer client's, or a damaged one) still gets an answer when
-   * it has an id, so its sender is not left waiting: EPROTO, saying what was wrong.
-   */
-  private refuseMalformed(body: Buffer, why: string): void {
-    let message: unknown;
-    try {
-      message = JSON.parse(body.toString('utf8'));
-    } catch {
-      return;
-    }
-    const { id, op } = (message ?? {}) as { id?: unknown; op?: unknown };
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffff_ffff || op === 'reply')
-      return;
-    const what = typeof op === 'string' ? `"${op.slice(0, 40)}"` : 'a request without an op';
-    this.send(new FerryError('EPROTO', `this server cannot read ${what}: ${why}`).toReply(id));
   }
 
   private writable(what: string): void {
