@@ -649,3 +649,39 @@ describe('LocalDiskStorage trees: walk, rmdir, whole files', () => {
     expect(results.slice(1).map((r) => (r as FileError).code)).toEqual(['EINVAL', 'EINVAL']);
   });
 });
+
+describe('LocalDiskStorage as built: small files written on a thread of their own', () => {
+  it('gives the same results as on the calling thread: placed, EINTEGRITY, EEXIST, EISDIR, ENOENT', async () => {
+    // The worker's script is JavaScript next to the compiled module: this test runs the build.
+    const built = (await import('../dist/index.js')) as typeof import('../src/index.js');
+    const store = await built.LocalDiskStorage.open(root);
+    try {
+      await fsp.mkdir(join(root, 'w'));
+      await fsp.mkdir(join(root, 'w', 'sub'));
+      await fsp.writeFile(join(root, 'w', 'taken'), 'old');
+      const threadsBefore = (await fsp.readdir('/proc/self/task')).length;
+      const a = Buffer.from('alpha');
+      const results = await store.writeFiles(
+        [
+          { path: 'w/a', data: a, sha256: sha256(a), mtimeMs: 1_600_000_000_000, mode: 0o640 },
+          { path: 'w/bad', data: a, sha256: sha256(Buffer.from('other')) },
+          { path: 'w/taken', data: a, sha256: sha256(a) },
+          { path: 'w/sub', data: a, sha256: sha256(a) },
+          { path: 'nowhere/x', data: a, sha256: sha256(a) },
+        ],
+        { overwrite: false },
+      );
+      expect(results.map((r) => r?.code)).toEqual([undefined, 'EINTEGRITY', 'EEXIST', 'EISDIR', 'ENOENT']);
+      expect(results.every((r) => r === undefined || r instanceof built.FileError)).toBe(true);
+      // The writing thread was started for the batch.
+      expect((await fsp.readdir('/proc/self/task')).length).toBeGreaterThan(threadsBefore);
+      expect(await fsp.readFile(join(root, 'w', 'a'), 'utf8')).toBe('alpha');
+      const stats = await fsp.stat(join(root, 'w', 'a'));
+      expect([stats.mode & 0o777, stats.mtimeMs]).toEqual([0o640, 1_600_000_000_000]);
+      expect(await fsp.readFile(join(root, 'w', 'taken'), 'utf8')).toBe('old');
+      expect((await fsp.readdir(join(root, 'w'))).sort()).toEqual(['a', 'sub', 'taken']);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -30,6 +30,7 @@ import {
   type WholeFileToRead,
   writeWholeFiles,
 } from './whole-files.js';
+import { WholeFileWriter } from './whole-files-writer.js';
 
 export interface LocalDiskStorageOptions {
   /** Replacement file-system calls (fault injection in tests; see `@ferry/storage/testing`). */
@@ -81,6 +82,8 @@ export class LocalDiskStorage implements Storage {
   readonly #inUse = new Set<string>();
   readonly #space = new SpaceLedger();
   readonly #listings = new ListingCache();
+  /** Writes batches of small files on their own thread; not with injected faults (tests). */
+  readonly #writer: WholeFileWriter | undefined;
 
   private constructor(root: string, dir: Dir, fs: FileSystem, options: LocalDiskStorageOptions) {
     this.root = root;
@@ -89,6 +92,7 @@ export class LocalDiskStorage implements Storage {
     this.#fs = fs;
     this.#options = options;
     this.#beneath = new Beneath(dir, root, fs);
+    this.#writer = options.fs === undefined ? new WholeFileWriter() : undefined;
   }
 
   /** Opens the store rooted at `root`, which must be an existing directory (a symlink to one is fine). */
@@ -125,6 +129,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     await this.#dir.close();
     for (const dir of this.#retired.splice(0)) await dir.close();
   }
@@ -547,7 +552,9 @@ export class LocalDiskStorage implements Storage {
         try {
           await this.#beneath.requireInside(dir, group.dir.rel);
           const inDir: WholeFileInDir[] = group.members.map((m) => ({ name: m.name, file: files[m.index]! }));
-          const written = await writeWholeFiles(this.#fs, dir, inDir, options.overwrite);
+          const written = this.#writer?.available
+            ? await this.#writer.write(dir, inDir, options.overwrite)
+            : await writeWholeFiles(this.#fs, dir, inDir, options.overwrite);
           written.forEach((result, i) => {
             results[group.members[i]!.index] = result;
           });

@@ -54,6 +54,11 @@ export interface WholeFileInDir {
   file: WholeFile;
 }
 
+/** What writing needs of a directory: a path that reaches a name in it (see Dir.at). */
+export interface DirAt {
+  at(name: string): string;
+}
+
 /**
  * Writes each file into `dir` (see Storage.writeFiles): verified, then written to a hidden temporary
  * name and linked (or, with overwrite, renamed) into place. Returns one result per file.
@@ -71,7 +76,7 @@ export async function writeWholeFiles(
     (i) => {
       const { name, file } = files[i]!;
       try {
-        writeOne(fs, dir, name, file, overwrite);
+        writeWholeFileSync(fs, dir, name, file, overwrite);
       } catch (error) {
         results[i] = toFileError(error, `writing ${showPath(file.path)}`);
       }
@@ -80,7 +85,17 @@ export async function writeWholeFiles(
   return results;
 }
 
-function writeOne(fs: FileSystem, dir: Dir, name: string, file: WholeFile, overwrite: boolean): void {
+/**
+ * Writes one whole file into `dir` with synchronous calls: verified, written to a hidden temporary
+ * name, then linked (or, with overwrite, renamed) into place. Throws why it could not.
+ */
+export function writeWholeFileSync(
+  fs: FileSystem,
+  dir: DirAt,
+  name: string,
+  file: WholeFile,
+  overwrite: boolean,
+): void {
   const what = showPath(file.path);
   const actual = createHash('sha256').update(file.data).digest('hex');
   if (actual !== file.sha256) {
