@@ -28,7 +28,7 @@ export const BATCH_BYTES = 1024 * 1024;
 /** Room for a batch's file list in its request (a control message is at most MAX_CONTROL_BYTES). */
 const BATCH_REQUEST_BYTES = MAX_CONTROL_BYTES - 1024;
 /** Batches in flight at once, and large files (the server allows 16 transfers per session). */
-const BATCHES_IN_FLIGHT = 10;
+const BATCHES_IN_FLIGHT = 8;
 const FILES_IN_FLIGHT = 4;
 /** Directory requests in flight at once. */
 const MKDIRS_IN_FLIGHT = 32;
