@@ -228,15 +228,17 @@ export async function runShell(options_: ShellOptions): Promise<number> {
         },
         signal: controller.signal,
         resumeHint: (job) => {
+          // The shell offers to resume a file it saw interrupted; a tree is resumed by asking for it.
+          const offered = interactive && job.recursive !== true;
           const again = [
             job.op,
             ...(job.recursive === true ? ['-r'] : []),
-            ...(interactive ? [] : ['--resume']),
+            ...(offered ? [] : ['--resume']),
             ...jobArgs(job),
           ]
             .map(quoteWord)
             .join(' ');
-          return interactive ? `run \`${again}\` again to be offered a resume` : `\`${again}\` continues it`;
+          return offered ? `run \`${again}\` again to be offered a resume` : `\`${again}\` continues it`;
         },
         listed: (dir, entries) => names.store(dir, entries),
         ...(interactive
@@ -302,8 +304,10 @@ function jobKey(job: TransferJob): string {
 }
 
 /** The source and target as typed: get REMOTE LOCAL, put LOCAL REMOTE. */
-function jobArgs(job: TransferJob): [string, string] {
-  return job.op === 'get' ? [job.remote, job.local] : [job.local, job.remote];
+/** The source and target as typed (a tree's target may have been left out: ''). */
+function jobArgs(job: TransferJob): string[] {
+  const args = job.op === 'get' ? [job.remote, job.local] : [job.local, job.remote];
+  return job.recursive === true && args[1] === '' ? args.slice(0, 1) : args;
 }
 
 function jobName(job: TransferJob): string {

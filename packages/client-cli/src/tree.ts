@@ -83,6 +83,8 @@ class TreeRun {
     private readonly ctx: CommandContext,
     private readonly op: 'get' | 'put',
     private readonly top: { remote: string; local: string },
+    /** The command's arguments as typed (the same command continues the tree; '' = left out). */
+    private readonly typed: { remote: string; local: string },
   ) {
     this.progress = new TreeProgress(ctx.out, op, op === 'put' ? top.local : top.remote);
   }
@@ -173,7 +175,7 @@ class TreeRun {
     });
     if (this.fatal !== undefined) {
       const report = describeError(this.fatal);
-      const hint = `; ${this.ctx.resumeHint({ op: this.op, remote: this.top.remote, local: this.top.local, recursive: true })}`;
+      const hint = `; ${this.ctx.resumeHint({ op: this.op, ...this.typed, recursive: true })}`;
       out.error(
         report.code,
         `${this.op} -r ${this.op === 'get' ? this.top.remote : this.top.local}: ${report.message} after ${this.placed + this.skipped} of ${this.files} files${hint}`,
@@ -331,7 +333,12 @@ export async function putTree(
   for (const { rel, why } of tree.skipped) {
     out.warn(`skipped ${join(localTop, rel)}: ${why}`, { op: 'put', local: join(localTop, rel) });
   }
-  const run = new TreeRun(ctx, 'put', { remote: target, local: localTop });
+  const run = new TreeRun(
+    ctx,
+    'put',
+    { remote: target, local: localTop },
+    { remote: remoteArg ?? '', local: localTop },
+  );
   const files: Array<TreeFile & { path: string; mtimeMs: number; mode: number }> = tree.files.map((f) => ({
     rel: f.rel,
     remote: remoteJoin(target, f.rel),
@@ -554,7 +561,12 @@ export async function getTree(
     : placeLocal(source, localArg);
   const entries: WalkEntry[] = [];
   for await (const page of client.walk(source)) entries.push(...page);
-  const run = new TreeRun(ctx, 'get', { remote: source, local: localTop });
+  const run = new TreeRun(
+    ctx,
+    'get',
+    { remote: source, local: localTop },
+    { remote: remoteTop, local: localArg ?? '' },
+  );
   for (const e of entries) {
     if (e.type === 'link' || e.type === 'other') {
       const what =
