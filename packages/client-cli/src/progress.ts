@@ -220,6 +220,13 @@ export class TreeProgress {
     this.#show();
   }
 
+  /** The totals grow (a remote tree's walk streams in while files already move). */
+  grow(files: number, bytes: number): void {
+    this.#filesTotal += files;
+    this.#bytesTotal += bytes;
+    this.#bar?.setTotal(Math.max(this.#bytesTotal, 1));
+  }
+
   /** Bytes moved (or found already there) since the last call. */
   addBytes(bytes: number): void {
     this.#bytes += bytes;

@@ -93,19 +93,27 @@ class TreeRun {
     return this.fatal !== undefined || this.ctx.signal?.aborted === true;
   }
 
-  start(files: number, bytes: number): void {
-    this.files = files;
-    this.bytes = bytes;
+  /** Starts the display; without totals (a walk still streaming in), they come with grow(). */
+  start(files: number | undefined, bytes: number | undefined): void {
+    this.files = files ?? 0;
+    this.bytes = bytes ?? 0;
     this.ctx.out.event({
       type: 'start',
       op: this.op,
       tree: true,
       remote: this.top.remote,
       local: this.top.local,
-      files,
-      size: bytes,
+      ...(files !== undefined ? { files } : {}),
+      ...(bytes !== undefined ? { size: bytes } : {}),
     });
-    this.progress.start(files, bytes);
+    this.progress.start(this.files, this.bytes);
+  }
+
+  /** More files found (a page of the walk). */
+  grow(files: number, bytes: number): void {
+    this.files += files;
+    this.bytes += bytes;
+    this.progress.grow(files, bytes);
   }
 
   done(file: TreeFile, how: { sha256?: string; skipped?: boolean; transferred?: number }): void {
@@ -217,33 +225,94 @@ async function runJobs(run: TreeRun, jobs: ReadonlyArray<() => Promise<void>>, l
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
 }
 
+/** Jobs that arrive while others run (a walk streaming in); `close()` once no more will come. */
+class JobQueue {
+  readonly #jobs: Array<() => Promise<void>> = [];
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  push(job: () => Promise<void>): void {
+    this.#jobs.push(job);
+    this.#wake?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+
+  /** The next job, waiting for one; undefined once the queue is closed and empty. */
+  async next(): Promise<(() => Promise<void>) | undefined> {
+    for (;;) {
+      const job = this.#jobs.shift();
+      if (job !== undefined || this.#closed) return job;
+      await new Promise<void>((resolve) => {
+        const previous = this.#wake;
+        this.#wake = () => {
+          this.#wake = undefined;
+          previous?.();
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+/** Runs the queue's jobs, `limit` at a time, until it is closed and empty or the run stops. */
+async function runQueue(run: TreeRun, queue: JobQueue, limit: number): Promise<void> {
+  const worker = async (): Promise<void> => {
+    while (!run.stopped) {
+      const job = await queue.next();
+      if (job === undefined) return;
+      await job();
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
 /**
- * Groups small files into batches: at most MAX_BATCH_FILES files and BATCH_BYTES bytes each, with a
- * file list that fits one request. `entryBytes` is the JSON size of one file's entry in the request.
+ * Groups small files into batches as they come: at most MAX_BATCH_FILES files and BATCH_BYTES bytes
+ * each, with a file list that fits one request (`entryBytes`: the JSON size of a file's entry in it).
  */
+class Batcher<T extends { size: number }> {
+  #current: T[] = [];
+  #bytes = 0;
+  #json = 0;
+
+  constructor(
+    private readonly entryBytes: (f: T) => number,
+    private readonly emit: (batch: T[]) => void,
+  ) {}
+
+  add(file: T): void {
+    const entry = this.entryBytes(file) + 1;
+    if (
+      this.#current.length > 0 &&
+      (this.#current.length >= MAX_BATCH_FILES ||
+        this.#bytes + file.size > BATCH_BYTES ||
+        this.#json + entry > BATCH_REQUEST_BYTES)
+    ) {
+      this.flush();
+    }
+    this.#current.push(file);
+    this.#bytes += file.size;
+    this.#json += entry;
+  }
+
+  flush(): void {
+    if (this.#current.length > 0) this.emit(this.#current);
+    this.#current = [];
+    this.#bytes = 0;
+    this.#json = 0;
+  }
+}
+
+/** The batches of `files` (see Batcher), at once. */
 function batchesOf<T extends { size: number }>(files: readonly T[], entryBytes: (f: T) => number): T[][] {
   const batches: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  let json = 0;
-  for (const file of files) {
-    const entry = entryBytes(file) + 1;
-    if (
-      current.length > 0 &&
-      (current.length >= MAX_BATCH_FILES ||
-        bytes + file.size > BATCH_BYTES ||
-        json + entry > BATCH_REQUEST_BYTES)
-    ) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-      json = 0;
-    }
-    current.push(file);
-    bytes += file.size;
-    json += entry;
-  }
-  if (current.length > 0) batches.push(current);
+  const batcher = new Batcher(entryBytes, (batch) => batches.push(batch));
+  for (const file of files) batcher.add(file);
+  batcher.flush();
   return batches;
 }
 
@@ -559,59 +628,73 @@ export async function getTree(
   const localTop = flags.resume
     ? ((await record.read()) ?? placeLocal(source, localArg))
     : placeLocal(source, localArg);
-  const entries: WalkEntry[] = [];
-  for await (const page of client.walk(source)) entries.push(...page);
   const run = new TreeRun(
     ctx,
     'get',
     { remote: source, local: localTop },
     { remote: remoteTop, local: localArg ?? '' },
   );
-  for (const e of entries) {
-    if (e.type === 'link' || e.type === 'other') {
-      const what =
-        e.type === 'link' ? 'a symbolic link on the server, not followed' : 'a special file, not sent';
-      out.warn(`skipped ${remoteJoin(source, e.path)}: ${what}`, {
-        op: 'get',
-        remote: remoteJoin(source, e.path),
-      });
-    }
-  }
-  const files: Array<TreeFile & { entry: WalkEntry }> = entries
-    .filter((e) => e.type === 'file')
-    .map((e) => ({
-      rel: e.path,
-      remote: remoteJoin(source, e.path),
-      local: join(localTop, ...e.path.split('/')),
-      size: e.size,
-      entry: e,
-    }));
-  run.start(
-    files.length,
-    files.reduce((n, f) => n + f.size, 0),
-  );
-  const dirs = entries.filter((e) => e.type === 'dir');
+  // The walk streams in while the first batches already move: totals grow page by page.
+  run.start(undefined, undefined);
+  const dirs: WalkEntry[] = [];
+  const batches = new JobQueue();
+  const singles = new JobQueue();
   let store: LocalDiskStorage | undefined;
   try {
     makeLocalDir(localTop);
     await record.write(localTop);
-    for (const dir of dirs) {
-      const local = join(localTop, ...dir.path.split('/'));
-      try {
-        mkdirSync(local, { recursive: true });
-      } catch (error) {
-        run.fail({ remote: remoteJoin(source, dir.path), local }, error, false);
-      }
-    }
     store = await LocalDiskStorage.open(localTop, { allowPathRaces: true });
-    const small = files.filter((f) => f.size <= SMALL_FILE_BYTES);
-    const large = files.filter((f) => f.size > SMALL_FILE_BYTES);
     const local = store;
-    const batches = batchesOf(small, (f) => Buffer.byteLength(JSON.stringify({ path: f.remote })) + 90).map(
-      (batch) => () => getBatch(run, ctx, local, batch, flags),
+    const batcher = new Batcher<TreeFile & { entry: WalkEntry }>(
+      (f) => Buffer.byteLength(JSON.stringify({ path: f.remote })) + 90,
+      (batch) => batches.push(() => getBatch(run, ctx, local, batch, flags)),
     );
-    const singles = large.map((f) => () => getLarge(run, ctx, f, flags));
-    await Promise.all([runJobs(run, batches, BATCHES_IN_FLIGHT), runJobs(run, singles, FILES_IN_FLIGHT)]);
+    const walk = (async () => {
+      try {
+        for await (const page of client.walk(source)) {
+          if (run.stopped) break;
+          let files = 0;
+          let bytes = 0;
+          for (const e of page) {
+            const remote = remoteJoin(source, e.path);
+            const path = join(localTop, ...e.path.split('/'));
+            if (e.type === 'dir') {
+              // Pre-order: its parent was made already.
+              dirs.push(e);
+              try {
+                mkdirSync(path, { recursive: true });
+              } catch (error) {
+                run.fail({ remote, local: path }, error, false);
+              }
+            } else if (e.type === 'file') {
+              const file = { rel: e.path, remote, local: path, size: e.size, entry: e };
+              files++;
+              bytes += e.size;
+              if (e.size <= SMALL_FILE_BYTES) batcher.add(file);
+              else singles.push(() => getLarge(run, ctx, file, flags));
+            } else {
+              const what =
+                e.type === 'link'
+                  ? 'a symbolic link on the server, not followed'
+                  : 'a special file, not sent';
+              out.warn(`skipped ${remote}: ${what}`, { op: 'get', remote });
+            }
+          }
+          run.grow(files, bytes);
+        }
+        batcher.flush();
+      } catch (error) {
+        run.fatal ??= error;
+      } finally {
+        batches.close();
+        singles.close();
+      }
+    })();
+    await Promise.all([
+      walk,
+      runQueue(run, batches, BATCHES_IN_FLIGHT),
+      runQueue(run, singles, FILES_IN_FLIGHT),
+    ]);
     if (run.fatal === undefined && !run.stopped) {
       if (flags.preserve) keepDirectoryAttributes(localTop, dirs);
       if (run.failed === 0) {
