@@ -80,38 +80,39 @@ const doneCount = (n: number) => {
 };
 
 describe('a tree interrupted at any point ends, after --resume, identical to its source', () => {
-  it('put -r killed with SIGKILL mid-tree', async () => {
+  it('put -r killed with SIGKILL mid-tree, into a new name: the same command with --resume finishes it there', async () => {
     const source = join(box.work, 'kill-put');
     await makeTree(source);
-    // A rate cap keeps the tree moving long enough to be killed in the middle.
-    const first = start(['put', '-r', 'kill-put', '--limit', '4M']);
+    // A rate cap keeps the tree moving long enough to be killed in the middle. 'album' does not exist:
+    // the tree becomes 'album' (scp's rule), and the resumed run must not put it into album/kill-put.
+    const first = start(['put', '-r', 'kill-put', 'album', '--limit', '4M']);
     await first.waitFor(doneCount(300), 60_000);
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
-    expect(diffTrees(source, join(box.root, 'kill-put'))).not.toBe('');
+    expect(diffTrees(source, join(box.root, 'album'))).not.toBe('');
 
-    const resumed = await run(['put', '-r', '--resume', 'kill-put', '--json']);
+    const resumed = await run(['put', '-r', '--resume', 'kill-put', 'album', '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     const summary = resumed.events.at(-1)!;
     expect(summary).toMatchObject({ type: 'summary', files: 1203, failed: 0 });
     expect(Number(summary.skipped)).toBeGreaterThanOrEqual(300);
-    expect(diffTrees(source, join(box.root, 'kill-put'))).toBe('');
+    expect(diffTrees(source, join(box.root, 'album'))).toBe('');
   }, 180_000);
 
-  it('get -r killed with SIGKILL mid-tree', async () => {
+  it('get -r killed with SIGKILL mid-tree, into a new name: --resume finishes it there, leaving no temporary file', async () => {
     await makeTree(join(box.root, 'kill-get'));
     // Small blocks make the tree slow enough on loopback to be killed in the middle.
-    const first = start(['get', '-r', 'kill-get', '--block-size', '1024']);
+    const first = start(['get', '-r', 'kill-get', 'fetched', '--block-size', '1024']);
     await first.waitFor(doneCount(300), 60_000);
     first.child.kill('SIGKILL');
     await first.exited;
-    expect(diffTrees(join(box.root, 'kill-get'), join(box.work, 'kill-get'))).not.toBe('');
+    expect(diffTrees(join(box.root, 'kill-get'), join(box.work, 'fetched'))).not.toBe('');
 
-    const resumed = await run(['get', '-r', '--resume', 'kill-get', '--json']);
+    const resumed = await run(['get', '-r', '--resume', 'kill-get', 'fetched', '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(Number(resumed.events.at(-1)!.skipped)).toBeGreaterThanOrEqual(300);
-    expect(diffTrees(join(box.root, 'kill-get'), join(box.work, 'kill-get'))).toBe('');
-    expect(await partials(join(box.work, 'kill-get'))).toEqual([]);
+    expect(diffTrees(join(box.root, 'kill-get'), join(box.work, 'fetched'))).toBe('');
+    expect(await partials(join(box.work, 'fetched'))).toEqual([]);
   }, 180_000);
 
   it('put -r interrupted with Ctrl-C exits 130 with a resume hint; --resume completes it', async () => {
