@@ -74,6 +74,8 @@ class TreeRun {
   placed = 0;
   skipped = 0;
   failed = 0;
+  /** Directories that could not be made or read (their files fail on their own too). */
+  otherFailures = 0;
   moved = 0;
   first: { code: string; exitCode: number } | undefined;
   /** Set when the session failed or the user canceled: nothing more is started. */
@@ -141,6 +143,8 @@ class TreeRun {
     if (counts) {
       this.progress.fileDone();
       this.failed++;
+    } else {
+      this.otherFailures++;
     }
     const report = describeError(error);
     this.first ??= report;
@@ -176,6 +180,7 @@ class TreeRun {
       placed: this.placed,
       skipped: this.skipped,
       failed: this.failed,
+      directoriesFailed: this.otherFailures,
       notStarted,
       bytes: this.bytes,
       transferred: this.moved,
@@ -195,16 +200,20 @@ class TreeRun {
     const already = this.skipped > 0 ? `, ${this.skipped} already there` : '';
     const [from, to] =
       this.op === 'put' ? [this.top.local, this.top.remote] : [this.top.remote, this.top.local];
-    if (this.failed === 0) {
+    if (this.first === undefined) {
       out.done(
         `${this.op === 'put' ? 'sent' : 'received'} ${from} -> ${to || '.'}: ${this.files} file(s), ${formatBytes(this.bytes)} in ${formatDuration(seconds)}${rate}${already}`,
       );
       return;
     }
+    const directories =
+      this.otherFailures > 0
+        ? `, ${this.otherFailures} director${this.otherFailures === 1 ? 'y' : 'ies'} failed`
+        : '';
     out.tell(
-      `${this.failed} of ${this.files} files failed${this.placed > 0 ? `, ${this.placed} sent` : ''}${already}`,
+      `${this.failed} of ${this.files} files failed${directories}${this.placed > 0 ? `, ${this.placed} ${this.op === 'put' ? 'sent' : 'received'}` : ''}${already}`,
     );
-    throw new ReportedError(this.first!.code, this.first!.exitCode);
+    throw new ReportedError(this.first.code, this.first.exitCode);
   }
 }
 
@@ -441,7 +450,7 @@ export async function putTree(
   } catch (error) {
     run.fatal ??= error;
   }
-  if (run.fatal === undefined && run.failed === 0 && tree.unreadable.length === 0) await record.remove();
+  if (run.fatal === undefined && run.first === undefined) await record.remove();
   run.finish();
 }
 
@@ -697,7 +706,7 @@ export async function getTree(
     ]);
     if (run.fatal === undefined && !run.stopped) {
       if (flags.preserve) keepDirectoryAttributes(localTop, dirs);
-      if (run.failed === 0) {
+      if (run.first === undefined) {
         // Whole-file writes interrupted by a kill leave hidden temporary files; a complete tree needs none.
         await store.sweepUploads(0).catch(() => []);
         await record.remove();

@@ -191,6 +191,17 @@ describe('put -r and get -r', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.events.at(-1)).toMatchObject({ type: 'summary', skipped: 5, placed: 0, transferred: 0 });
   });
+
+  it('a directory that cannot be made is a failure too: its line, its files, the exit code', async () => {
+    const top = join(box.work, 'blocked');
+    await makeTree(top, { 'ok.txt': 3, 'sub/inside.txt': 4 });
+    await makeTree(join(box.root, 'blocked'), { sub: 1 }); // a file where the directory should go
+    const r = await remote('put', '-r', 'blocked', '--json');
+    expect(r.code).not.toBe(0);
+    expect(r.events.filter((e) => e.type === 'error').map((e) => e.remote)).toContain('blocked/sub');
+    expect(r.events.at(-1)).toMatchObject({ type: 'summary', placed: 1, failed: 1, directoriesFailed: 1 });
+    expect(await readFile(join(box.root, 'blocked', 'ok.txt'))).toEqual(await readFile(join(top, 'ok.txt')));
+  });
 });
 
 describe('listing a tree, directories and patterns', () => {
