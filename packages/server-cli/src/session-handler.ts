@@ -244,7 +244,8 @@ export class SessionHandler {
         await this.trees.rmdir(m);
         return { op: 'reply', id: m.id, ok: true };
       case 'walk':
-        return this.trees.walk(m);
+        // A page holds a descriptor per directory level it is in (up to MAX_WALK_DEPTH): bounded too.
+        return this.withTransferSlot(() => this.trees.walk(m));
       case 'hash':
         return this.withTransferSlot(() => this.trees.hash(m));
       case 'putFiles':
