@@ -39,7 +39,9 @@ import { type ClientSession, connect } from '@ferry/transport';
 
 /**
  * FerryClient: one session with a ferry server, and the file operations of the seed (get, put,
- * rename, list) plus stat and delete, each verified, atomic and resumable where it moves data.
+ * rename, list) plus stat and delete, each verified, atomic and resumable where it moves data; with
+ * a server of feature Trees also mkdir, rmdir, walk, hash and batches of small files (putFiles,
+ * getFiles), on which tree.ts builds put -r and get -r.
  */
 export interface FerryClientOptions {
   host: string;

@@ -1,17 +1,21 @@
-import { Fernet, type FernetKey } from '@ferry/crypto';
+import { Fernet, type FernetKey, generateX25519 } from '@ferry/crypto';
 import type { LinkConfig, SimTraceEvent } from '@ferry/netsim';
 import { ALL_FEATURES, type ErrorName, FEATURES_VERSION } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/core/connection.js';
-import type { ServerEndpoint } from '../src/core/endpoint.js';
+import { ServerEndpoint } from '../src/core/endpoint.js';
 import {
+  decodeHandshakePacket,
   encodeAck,
   encodeControl,
+  encodeHello,
   encodeReject,
   encodeVersionNegotiation,
+  openToken,
   PROTOCOL_VERSION,
   SPACE,
   sealDatagram,
+  sealHandshake,
   sessionPrefix,
 } from '../src/core/wire.js';
 import {
@@ -587,4 +591,34 @@ describe('NAT rebinding', () => {
       expect(r.completedAt!).toBeLessThan(3_000);
     });
   }
+});
+
+describe('a client from before version 2', () => {
+  it('gets a version-1 welcome and a session without features from this server', () => {
+    const wallClock = (): number => WALL_EPOCH;
+    const endpoint = new ServerEndpoint({
+      keys: [{ name: 'k', key: TEST_KEY, access: 'read-write' }],
+      wallClock,
+      maxBlockSize: 64512,
+      receiveWindow: 1 << 20,
+      idleTimeoutMs: 30_000,
+    });
+    const nonce = Buffer.alloc(16, 7);
+    const hello = encodeHello(0x1234n, {
+      clientNonce: nonce,
+      publicKey: generateX25519().publicKey,
+      maxBlockSize: 64512,
+      receiveWindow: 1 << 20,
+      idleTimeoutMs: 30_000,
+    });
+    expect(hello[2]).toBe(PROTOCOL_VERSION);
+    endpoint.receive(sealHandshake(new Fernet(TEST_KEY), hello, WALL_EPOCH), CLIENT_ADDRESS, 0);
+    const [answer] = endpoint.poll(0);
+    const welcome = answer!.datagram as Buffer;
+    expect(welcome[2]).toBe(PROTOCOL_VERSION);
+    const plaintext = openToken(new Fernet(TEST_KEY), welcome, { ttl: 120, now: WALL_EPOCH }) as Buffer;
+    const decoded = decodeHandshakePacket(plaintext, welcome);
+    expect(decoded.ok && decoded.value.type === 'server-welcome' && decoded.value.features).toBe(undefined);
+    expect([...endpoint.sessions.values()][0]!.features).toBe(0);
+  });
 });
