@@ -262,6 +262,17 @@ describe('listing a tree, directories and patterns', () => {
     expect(await readFile(join(box.work, 'literal.txt'), 'utf8')).toBe('literal');
   });
 
+  it('the shell moves trees and lists them recursively too', async () => {
+    await makeTree(join(box.work, 'shelltree'), { 'x/y.txt': 5, 'z.txt': 6 });
+    const shell = await ferry([server.address, '--key', box.keyFile], {
+      ...opts,
+      input: 'put -r shelltree\nls -R shelltree\nget -r shelltree shellcopy\n',
+    });
+    expect(shell.code, shell.stderr).toBe(0);
+    expect(shell.stdout).toMatch(/shelltree\/x\/y\.txt/);
+    expect(diffTrees(join(box.work, 'shelltree'), join(box.work, 'shellcopy'))).toBe('');
+  });
+
   it('the shell expands local patterns for put and remote ones for get, quotes only grouping words', async () => {
     await makeTree(join(box.work, 'pics'), { 'a.jpg': 10, 'b.jpg': 11, 'c.png': 12 });
     await mkdir(join(box.root, 'gallery'));
