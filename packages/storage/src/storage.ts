@@ -40,8 +40,9 @@ export interface Storage {
   rmdir(path: string): Promise<void>;
   /**
    * One page of everything below the directory `dir` ('' = the root), never `dir` itself: paths
-   * relative to `dir`, in pre-order (a directory comes before what is inside it; names in a directory
-   * sorted as list() sorts them). Symbolic links are entries of type 'link' and never followed, so a
+   * relative to `dir`, in pre-order (a directory comes before what is inside it), siblings in a
+   * stable order (LocalDiskStorage: as list() sorts names; a store keyed by whole paths may use its
+   * key order, where `a/…` can come after `a-b`). Symbolic links are entries of type 'link' and never followed, so a
    * walk cannot loop or leave the store; uploads in progress are never listed. A directory more than
    * MAX_WALK_DEPTH levels below `dir` fails the walk with ETOOBIG. The `next` cursor (at most
    * MAX_WALK_CURSOR_LENGTH characters of base64url) continues after the page's last entry, also after
