@@ -10,6 +10,12 @@ export const SEED_MBPS = 1.86;
 
 /** ferry must move a file at least this many times as fast as each peer tool (the issue's target). */
 export const PEER_TARGET_RATIO = 1.5;
+/** ferry must move the tree of 10,000 small files at least this many times as fast as scp -r and rsync -a. */
+export const TREE_TARGET_RATIO = 2;
+/** A tree of 20 large files moves within this fraction of ferry's single-file speed for the same bytes. */
+export const LARGE_TREE_TARGET = 0.9;
+/** Peak RSS of client and server for the tree of 10,000 files, bytes. */
+export const TREE_RSS_LIMIT = 200e6;
 
 /**
  * headline (the default): the 56 MiB put and get of ferry, scp and sftp and ferry's stop-and-wait
@@ -39,6 +45,10 @@ export interface BenchOptions {
   peers: PeerTool[];
   /** The OpenSSH daemon for the peers (default /usr/sbin/sshd). */
   sshdPath: string | undefined;
+  /** Run the directory-tree rows (many small files; a few large ones). */
+  trees: boolean;
+  /** Runs per tree row and direction. */
+  treeRuns: number;
   /** Run the 1 GiB peak-RSS check. */
   memory: boolean;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
@@ -78,8 +88,9 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
   (no option)           the headline, ~1 minute: 56 MiB put and get with ferry, scp and sftp (over a
                         throwaway sshd on 127.0.0.1, when /usr/sbin/sshd is installed) and ferry's
                         stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
-  --full                the whole matrix (~17 minutes): the headline plus rsync, block sizes,
-                        impaired links, crypto, a 1 GiB memory check and the seed's client
+  --full                the whole matrix (~20 minutes): the headline plus rsync, block sizes,
+                        impaired links, crypto, directory trees, a 1 GiB memory check and the
+                        seed's client
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
   --runs N              measured runs per configuration and direction (default 5)
@@ -95,6 +106,11 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
   --skip-peers          no scp / sftp / rsync
   --sshd PATH           the OpenSSH daemon for the peers (default /usr/sbin/sshd; without it the
                         peers' rows say "not run: sshd not installed")
+  --trees               directory trees (part of --full): 10,000 files of 1-8 KiB in 100 directories
+                        with ferry put -r / get -r, scp -r and rsync -a; 20 files of 20 MiB with
+                        ferry -r and a single file of the same bytes (--quick: smaller trees)
+  --skip-trees          no directory trees in --full
+  --tree-runs N         measured runs per tree row and direction (default 3; --quick 1)
   --skip-memory         no 1 GiB memory check in --full
   --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
   --memory-size BYTES   file for --memory (default 1GiB)
@@ -159,6 +175,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'skip-peers': { type: 'boolean' },
         sshd: { type: 'string' },
         'skip-memory': { type: 'boolean' },
+        trees: { type: 'boolean' },
+        'skip-trees': { type: 'boolean' },
+        'tree-runs': { type: 'string' },
         memory: { type: 'boolean' },
         'memory-size': { type: 'string' },
         'seed-compat': { type: 'boolean' },
@@ -212,6 +231,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const sawText = str('stop-and-wait-size');
   const impairmentRunsText = str('impairment-runs');
   const memorySizeText = str('memory-size');
+  const treeRunsText = str('tree-runs');
   const priorityText = str('priority');
   const priority = priorityText === undefined ? undefined : Number(priorityText);
   if (priority !== undefined && !(Number.isInteger(priority) && priority >= -20 && priority <= 19)) {
@@ -221,8 +241,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (storage !== 'local' && storage !== 's3') {
     throw new RangeError(`--storage must be local or s3, got ${JSON.stringify(storage)}`);
   }
+  const trees = values.trees === true || (full && values['skip-trees'] !== true);
+  // rsync is a peer of the matrix, and of the trees (rsync -a is what people move trees with).
   const peers: PeerTool[] =
-    values['skip-peers'] === true ? [] : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full);
+    values['skip-peers'] === true ? [] : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full || trees);
   return {
     mode,
     quick,
@@ -240,6 +262,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     skipCrypto: values['skip-crypto'] === true || mode === 'headline',
     peers,
     sshdPath: str('sshd'),
+    trees,
+    treeRuns: treeRunsText !== undefined ? positiveInt('tree-runs', treeRunsText) : quick ? 1 : 3,
     memory: values.memory === true || (full && values['skip-memory'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
     seedCompat: values['seed-compat'] === true || (full && values['skip-seed-compat'] !== true),

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import {
   cpus,
   loadavg,
@@ -10,7 +10,15 @@ import {
   totalmem,
 } from 'node:os';
 import { join } from 'node:path';
-import { type BenchOptions, PEER_TARGET_RATIO, SEED_FILE_BYTES, SEED_MBPS } from './args.js';
+import {
+  type BenchOptions,
+  LARGE_TREE_TARGET,
+  PEER_TARGET_RATIO,
+  SEED_FILE_BYTES,
+  SEED_MBPS,
+  TREE_RSS_LIMIT,
+  TREE_TARGET_RATIO,
+} from './args.js';
 import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { type CryptoResult, runCryptoBench } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
@@ -40,6 +48,16 @@ import {
 } from './seed-compat.js';
 import { type Summary, summarize, summarizeBy } from './summary.js';
 import { placeInRoot, runTransfer, type SourceFile, type TransferRecord } from './transfer.js';
+import {
+  describeTree,
+  LARGE_FILES_TREE,
+  placeTreeInRoot,
+  runFerryTree,
+  runPeerTree,
+  SMALL_FILES_TREE,
+  type TreeSpec,
+  writeTree,
+} from './trees.js';
 
 export const RESULT_SCHEMA = 'ferry-bench/1';
 
@@ -126,6 +144,24 @@ export interface PeerResult {
   get: PeerDirection;
 }
 
+/** One contender of a tree row: ferry -r, scp -r, rsync -a, or ferry moving the same bytes as one file. */
+export interface TreeContender {
+  tool: 'ferry' | 'scp' | 'rsync' | 'ferry, one file';
+  notRun?: string;
+  version?: string;
+  put: PeerDirection;
+  get: PeerDirection;
+}
+
+/** A directory tree moved by each contender, runs interleaved; ratios are paired with ferry's runs. */
+export interface TreeResult {
+  id: string;
+  label: string;
+  files: number;
+  bytes: number;
+  contenders: TreeContender[];
+}
+
 export interface TargetCheck {
   name: string;
   target: string;
@@ -164,6 +200,8 @@ export interface BenchResult {
   /** Absent in results written before the peers were part of the bench. */
   peers?: PeerResult[];
   scenarios: ScenarioResult[];
+  /** Absent in results written before trees were part of the bench. */
+  trees?: TreeResult[];
   crypto?: CryptoResult;
   memory?: MemoryResult;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
@@ -619,6 +657,7 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
         get: peerDirection(contender.runs.get, ferryDefault.runs.get),
       };
     });
+    if (options.trees) result.trees = await runTrees(ctx, ws, peerSetup, source, record);
   } finally {
     await peerSetup.stop();
   }
@@ -759,6 +798,98 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
   return result;
 }
 
+/**
+ * The directory-tree rows: the tree of many small files with ferry, scp -r and rsync -a, and the tree
+ * of large files with ferry -r and ferry moving the same bytes as one file; runs interleaved.
+ */
+async function runTrees(
+  ctx: BenchContext,
+  ws: Awaited<ReturnType<typeof makeWorkspace>>,
+  peers: PeerSetup,
+  source: (size: number) => Promise<SourceFile>,
+  record: (r: TransferRecord, label: string) => TransferRecord,
+): Promise<TreeResult[]> {
+  const { options, log } = ctx;
+  const scale = (spec: TreeSpec): TreeSpec =>
+    // The smoke test moves the same shapes, smaller.
+    options.quick
+      ? {
+          ...spec,
+          directories: Math.min(spec.directories, 10),
+          filesPerDirectory: Math.min(spec.filesPerDirectory, 10),
+          minBytes: Math.min(spec.minBytes, 2 * MiB),
+          maxBytes: Math.min(spec.maxBytes, 2 * MiB),
+        }
+      : spec;
+  const results: TreeResult[] = [];
+  const treesDir = join(ws.dir, 'trees');
+  const peerTools = (['scp', 'rsync'] as const).filter((t) => peers.running.includes(t));
+  for (const spec of [scale(SMALL_FILES_TREE), scale(LARGE_FILES_TREE)]) {
+    log(`tree ${spec.id}: writing ${spec.directories * spec.filesPerDirectory} files`);
+    const tree = writeTree(treesDir, spec);
+    await placeTreeInRoot(ws, tree);
+    const timeoutMs = Math.max(300_000, (tree.bytes / 1e6) * 2000);
+    const contenders: Contender[] = [
+      { name: 'ferry', run: (op) => runFerryTree(ws, op, tree, timeoutMs), runs: { put: [], get: [] } },
+    ];
+    const small = spec.id === SMALL_FILES_TREE.id;
+    if (small && peers.client) {
+      const client = peers.client;
+      for (const tool of peerTools) {
+        contenders.push({
+          name: tool,
+          run: (op) =>
+            runPeerTree(
+              tool,
+              op,
+              tree,
+              client,
+              { remoteDir: peers.remoteDir, localDir: ws.clientDir, remoteCopy: join(ws.root, tree.name) },
+              timeoutMs,
+            ),
+          runs: { put: [], get: [] },
+        });
+      }
+    }
+    if (!small) {
+      const single = await source(tree.bytes);
+      contenders.push({
+        name: 'ferry, one file',
+        run: (op) => runTransfer(ws, { op, source: single, timeoutMs }),
+        runs: { put: [], get: [] },
+      });
+    }
+    const label = describeTree(spec);
+    log(
+      `tree ${label}: ${contenders.map((c) => c.name).join(', ')}; ${options.treeRuns} run(s) each way after ${options.warmup} warm-up, interleaved`,
+    );
+    await runInterleaved(contenders, options.treeRuns, options.warmup, record, log);
+    const ferry = contenders[0]!;
+    const row = (c: Contender, tool: TreeContender['tool']): TreeContender => ({
+      tool,
+      ...(peers.versions.get(tool as PeerTool) ? { version: peers.versions.get(tool as PeerTool)! } : {}),
+      put: c === ferry ? summarizeDirection(c.runs.put) : peerDirection(c.runs.put, ferry.runs.put),
+      get: c === ferry ? summarizeDirection(c.runs.get) : peerDirection(c.runs.get, ferry.runs.get),
+    });
+    const rows: TreeContender[] = contenders.map((c) => row(c, c.name as TreeContender['tool']));
+    if (small) {
+      for (const tool of ['scp', 'rsync'] as const) {
+        if (peerTools.includes(tool)) continue;
+        rows.push({
+          tool,
+          notRun: peers.notRunBy.get(tool) ?? (peers.client ? `${tool} not installed` : 'sshd not started'),
+          put: emptyDirection(),
+          get: emptyDirection(),
+        });
+      }
+    }
+    results.push({ id: spec.id, label, files: tree.files, bytes: tree.bytes, contenders: rows });
+    await rm(tree.path, { recursive: true, force: true });
+    await rm(join(ws.root, tree.name), { recursive: true, force: true });
+  }
+  return results;
+}
+
 function check(
   name: string,
   target: string,
@@ -824,6 +955,43 @@ export function targetChecks(result: BenchResult): TargetCheck[] {
         unit: '×',
         met: ratio === undefined ? undefined : ratio >= 1,
       });
+    }
+  }
+  for (const tree of result.trees ?? []) {
+    if (result.options.quick) break;
+    const ferry = tree.contenders.find((c) => c.tool === 'ferry');
+    for (const c of tree.contenders) {
+      if (c.tool === 'ferry' || c.notRun !== undefined) continue;
+      for (const op of ['put', 'get'] as const) {
+        const ratio = c[op].ferryRatio?.median;
+        const oneFile = c.tool === 'ferry, one file';
+        // Against its own single-file speed the tree's ratio is the file's time over the tree's.
+        const min = oneFile ? LARGE_TREE_TARGET : TREE_TARGET_RATIO;
+        checks.push({
+          name: oneFile
+            ? `ferry ${op} -r of ${tree.label} vs one file of the same bytes`
+            : `ferry ${op} -r vs ${c.tool === 'scp' ? 'scp -r' : 'rsync -a'}, ${tree.label}`,
+          target: oneFile ? `>= ${min}× the single file's speed` : `>= ${min}× ${c.tool}'s speed`,
+          value: ratio,
+          unit: '×',
+          met: ratio === undefined ? undefined : ratio >= min,
+        });
+      }
+    }
+    if (tree.id === 'small-files' && ferry) {
+      for (const op of ['put', 'get'] as const) {
+        for (const who of ['client', 'server'] as const) {
+          const d = ferry[op];
+          const rss = who === 'client' ? d.clientPeakRssBytes?.max : d.serverPeakRssBytes?.max;
+          checks.push({
+            name: `${tree.label}, ${op} -r, ${who} peak RSS`,
+            target: `<= ${TREE_RSS_LIMIT / 1e6} MB`,
+            value: rss === undefined ? undefined : rss / 1e6,
+            unit: 'MB',
+            met: rss === undefined ? undefined : rss <= TREE_RSS_LIMIT,
+          });
+        }
+      }
     }
   }
   if (result.memory) {

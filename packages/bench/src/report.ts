@@ -1,5 +1,5 @@
-import { PEER_TARGET_RATIO } from './args.js';
-import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult } from './bench.js';
+import { LARGE_TREE_TARGET, PEER_TARGET_RATIO, TREE_TARGET_RATIO } from './args.js';
+import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult, TreeResult } from './bench.js';
 import { describeLink } from './scenarios.js';
 import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
@@ -172,6 +172,7 @@ export function renderMarkdown(result: BenchResult): string {
   const peers = result.peers ?? [];
   if (peers.length > 0) out.push('', ...peersSection(result, peers));
   if (result.seedCompat) out.push('', ...seedCompatSection(result.seedCompat));
+  for (const tree of result.trees ?? []) out.push('', ...treeSection(result, tree));
   if (result.scenarios.length > 0) {
     out.push('');
     out.push('## Impaired links (through the impairment proxy, a separate process)');
@@ -416,6 +417,72 @@ function seedCompatSection(s: SeedCompatResult): string[] {
   ];
 }
 
+function treeSection(result: BenchResult, tree: TreeResult): string[] {
+  const rows: string[][] = [];
+  const oneFileRow = tree.contenders.some((c) => c.tool === 'ferry, one file');
+  for (const op of ['put', 'get'] as const) {
+    for (const c of tree.contenders) {
+      const name =
+        c.tool === 'ferry'
+          ? `ferry ${op} -r`
+          : c.tool === 'scp'
+            ? 'scp -r'
+            : c.tool === 'rsync'
+              ? 'rsync -a'
+              : c.tool;
+      if (c.notRun !== undefined) {
+        rows.push([name, op, `not run: ${c.notRun}`, '–', '–', '–', '–', '–', '']);
+        continue;
+      }
+      const d = c[op];
+      const bad = failed(d);
+      const filesPerSecond =
+        d.wallSeconds && c.tool !== 'ferry, one file' ? (tree.files / d.wallSeconds.median).toFixed(0) : '';
+      const ratio = d.ferryRatio;
+      const min = c.tool === 'ferry, one file' ? LARGE_TREE_TARGET : TREE_TARGET_RATIO;
+      rows.push([
+        name,
+        op,
+        formatSummary(d.wallSeconds, 2),
+        bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+        filesPerSecond,
+        c.tool === 'ferry' ? formatSummary(d.clientPeakRssBytes, 0, 1e-6) : '',
+        c.tool === 'ferry' ? formatSummary(d.serverPeakRssBytes, 0, 1e-6) : '',
+        c.tool === 'ferry' ? '' : formatSummary(ratio, 2),
+        c.tool === 'ferry' || !ratio ? '' : ratio.median >= min ? '✓' : '✗',
+      ]);
+    }
+  }
+  const versions = [...new Set(tree.contenders.flatMap((c) => (c.version ? [c.version] : [])))];
+  return [
+    `## Tree: ${tree.label} (${formatFileSize(tree.bytes)}), ${result.options.treeRuns} run(s) each way after ${result.options.warmup} warm-up, interleaved; median (min–max)`,
+    '',
+    table(
+      [
+        'command',
+        'op',
+        'seconds',
+        'MB/s',
+        'files/s',
+        'client peak RSS MB',
+        'server peak RSS MB',
+        oneFileRow ? 'ferry -r’s speed ÷ its (paired runs)' : 'ferry’s speed ÷ tool’s (paired runs)',
+        oneFileRow ? `≥ ${LARGE_TREE_TARGET}×` : `ferry ≥ ${TREE_TARGET_RATIO}×`,
+      ],
+      rows,
+    ),
+    '',
+    oneFileRow
+      ? 'ferry put -r / get -r of the tree beside ferry moving the same bytes as one file (a fresh server each run); ' +
+        'the ratio is the file’s seconds / the tree’s in the same round (the target: within 10 % of the single-file speed). ' +
+        'Every file that arrived is checked against the source.'
+      : 'Whole commands, timed from spawn to exit: `ferry put -r HOST TREE DEST` / `ferry get -r HOST TREE DEST` (a fresh ' +
+        'server each run), `scp -q -r TREE host:DIR/` and `rsync -a TREE host:DIR/` (and back) over the throwaway sshd. ' +
+        'Every file that arrived is checked against the source (paths and SHA-256), then the copy is removed. ' +
+        `ferry ÷ tool: the tool’s seconds / ferry’s in the same round.${versions.length > 0 ? ` Versions: ${versions.join('; ')}.` : ''}`,
+  ];
+}
+
 /**
  * The run in one line: ferry against the seed's published figure, and against each peer that ran,
  * e.g. "verdict: ferry put 75x / get 73x the seed's 1.86 MB/s; 1.21x / 0.95x scp's speed, ...".
@@ -443,6 +510,23 @@ export function verdictLine(result: BenchResult): string {
             `${ratio(p.put.ferryRatio?.median)} / ${ratio(p.get.ferryRatio?.median)} ${p.tool}'s${i === 0 ? ' speed' : ''}`,
         )
         .join(', ')} (target ${PEER_TARGET_RATIO}x: ${met.length} of ${ran.length * 2} met)`,
+    );
+  }
+  for (const tree of result.trees ?? []) {
+    const ran = tree.contenders.filter((c) => c.tool !== 'ferry' && c.notRun === undefined);
+    if (ran.length === 0) continue;
+    const against = (tool: string) =>
+      tool === 'scp'
+        ? "scp -r's speed"
+        : tool === 'rsync'
+          ? "rsync -a's speed"
+          : 'the speed of one file of the same bytes';
+    parts.push(
+      `tree of ${tree.files.toLocaleString('en-US')} files: ferry -r ${ran
+        .map(
+          (c) => `${ratio(c.put.ferryRatio?.median)} / ${ratio(c.get.ferryRatio?.median)} ${against(c.tool)}`,
+        )
+        .join(', ')}`,
     );
   }
   const notRun = peers.filter((p) => p.notRun !== undefined);

@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs, SEED_FILE_BYTES } from '../src/args.js';
 import { niceAxis } from '../src/chart.js';
 import { dataDatagramBytes, proxyArgsFor, queueBytesFor, SCENARIOS } from '../src/scenarios.js';
 import { summarize } from '../src/summary.js';
+import { describeTree, LARGE_FILES_TREE, SMALL_FILES_TREE, treeManifest, writeTree } from '../src/trees.js';
 
 const cli = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/cli.js');
 
@@ -116,5 +119,44 @@ describe('bench command line', () => {
   it('exits 2 on a usage error', () => {
     const r = spawnSync(process.execPath, [cli, '--bogus'], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(2);
+  });
+});
+
+describe('bench trees', () => {
+  it('--full and --trees run the trees (with rsync beside scp); the headline and --quick do not', () => {
+    expect(parseBenchArgs([]).trees).toBe(false);
+    expect(parseBenchArgs(['--quick']).trees).toBe(false);
+    expect(parseBenchArgs(['--full']).trees).toBe(true);
+    expect(parseBenchArgs(['--full', '--skip-trees']).trees).toBe(false);
+    const trees = parseBenchArgs(['--trees']);
+    expect(trees).toMatchObject({ trees: true, treeRuns: 3, peers: ['scp', 'sftp', 'rsync'] });
+    expect(parseBenchArgs(['--quick', '--trees', '--tree-runs', '2']).treeRuns).toBe(2);
+  });
+
+  it('writes a tree whose manifest matches its copy and changes with one byte or one name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-tree-'));
+    try {
+      const spec = { ...SMALL_FILES_TREE, directories: 3, filesPerDirectory: 4 };
+      expect(describeTree(SMALL_FILES_TREE)).toBe('10,000 files of 1–8 KiB in 100 directories');
+      expect(describeTree(LARGE_FILES_TREE)).toBe('20 files of 20 MiB');
+      const tree = writeTree(dir, spec);
+      expect(tree.files).toBe(12);
+      expect(tree.bytes).toBe(
+        [...Array(12).keys()].reduce((n, i) => n + 1024 + Math.floor((7168 * i) / 11), 0),
+      );
+      cpSync(tree.path, join(dir, 'copy'), { recursive: true });
+      expect(treeManifest(join(dir, 'copy'))).toBe(tree.manifest);
+      const file = join(dir, 'copy', 'dir-001', 'file-0002.bin');
+      const data = readFileSync(file);
+      data[0] = (data[0]! + 1) & 0xff;
+      writeFileSync(file, data);
+      expect(treeManifest(join(dir, 'copy'))).not.toBe(tree.manifest);
+      data[0] = (data[0]! - 1) & 0xff;
+      writeFileSync(file, data);
+      renameSync(file, join(dir, 'copy', 'dir-001', 'renamed.bin'));
+      expect(treeManifest(join(dir, 'copy'))).not.toBe(tree.manifest);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

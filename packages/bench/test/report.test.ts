@@ -185,3 +185,81 @@ describe('bench report', () => {
     expect(svg).toContain('not run: sshd not installed');
   });
 });
+
+describe('bench tree rows', () => {
+  /** The headline plus the two trees: ferry beside scp -r and rsync -a, and beside one file. */
+  function withTrees(): BenchResult {
+    const result = headlineResult();
+    const bytes = 46_000_000;
+    const ferry = { put: runs('put', bytes, [1.6, 1.7, 1.5]), get: runs('get', bytes, [2.3, 2.2, 2.4]) };
+    const scp = { put: runs('put', bytes, [5.0, 5.1, 4.9]), get: runs('get', bytes, [5.5, 5.4, 5.6]) };
+    const rsync = { put: runs('put', bytes, [1.1, 1.2, 1.0]), get: runs('get', bytes, [1.2, 1.3, 1.2]) };
+    const big = 400 * 1024 * 1024;
+    const tree = { put: runs('put', big, [1.7, 1.6, 1.8]), get: runs('get', big, [2.0, 2.0, 2.1]) };
+    const single = { put: runs('put', big, [1.5, 1.5, 1.6]), get: runs('get', big, [2.6, 2.7, 2.5]) };
+    for (const r of [...ferry.put, ...ferry.get])
+      r.client = { cpuSeconds: 1, userSeconds: 1, systemSeconds: 0, peakRssBytes: 180e6 };
+    for (const r of [...ferry.put, ...ferry.get])
+      r.server = { cpuSeconds: 1, userSeconds: 1, systemSeconds: 0, peakRssBytes: 210e6 };
+    result.options.trees = true;
+    result.options.treeRuns = 3;
+    result.trees = [
+      {
+        id: 'small-files',
+        label: '10,000 files of 1–8 KiB in 100 directories',
+        files: 10_000,
+        bytes,
+        contenders: [
+          { tool: 'ferry', put: summarizeDirection(ferry.put), get: summarizeDirection(ferry.get) },
+          { tool: 'scp', put: peerDirection(scp.put, ferry.put), get: peerDirection(scp.get, ferry.get) },
+          {
+            tool: 'rsync',
+            put: peerDirection(rsync.put, ferry.put),
+            get: peerDirection(rsync.get, ferry.get),
+          },
+        ],
+      },
+      {
+        id: 'large-files',
+        label: '20 files of 20 MiB',
+        files: 20,
+        bytes: big,
+        contenders: [
+          { tool: 'ferry', put: summarizeDirection(tree.put), get: summarizeDirection(tree.get) },
+          {
+            tool: 'ferry, one file',
+            put: peerDirection(single.put, tree.put),
+            get: peerDirection(single.get, tree.get),
+          },
+        ],
+      },
+    ];
+    result.targets = targetChecks(result);
+    return result;
+  }
+
+  it('checks ferry -r against 2× scp -r and rsync -a, 90 % of the single-file speed, and 200 MB of RSS', () => {
+    const targets = withTrees().targets.filter((t) => t.name.includes('-r') || t.name.includes('RSS'));
+    const byName = Object.fromEntries(targets.map((t) => [t.name, [t.value, t.met]]));
+    const small = '10,000 files of 1–8 KiB in 100 directories';
+    expect(byName[`ferry put -r vs scp -r, ${small}`]?.[1]).toBe(true);
+    expect(byName[`ferry put -r vs rsync -a, ${small}`]?.[1]).toBe(false);
+    expect(byName[`ferry get -r of 20 files of 20 MiB vs one file of the same bytes`]?.[1]).toBe(true);
+    expect(byName[`ferry put -r of 20 files of 20 MiB vs one file of the same bytes`]?.[1]).toBe(false);
+    expect(byName[`${small}, put -r, client peak RSS`]).toEqual([180, true]);
+    expect(byName[`${small}, put -r, server peak RSS`]).toEqual([210, false]);
+  });
+
+  it('prints a table per tree and a clause in the verdict line', () => {
+    const result = withTrees();
+    const md = renderMarkdown(result);
+    expect(md).toContain('## Tree: 10,000 files of 1–8 KiB in 100 directories (46.0 MB), 3 run(s) each way');
+    const row = md.split('\n').find((l) => l.startsWith('| scp -r | put |'));
+    expect(row).toMatch(/\| 5\.00 \(4\.90–5\.10\) \|.*\| 3\.13 \(3\.00–3\.27\) \| ✓ \|$/);
+    expect(md.split('\n').find((l) => l.startsWith('| ferry, one file | get |'))).toMatch(/✓ \|$/);
+    expect(verdictLine(result)).toContain(
+      "tree of 10,000 files: ferry -r 3.13x / 2.39x scp -r's speed, 0.69x / 0.52x rsync -a's speed; " +
+        'tree of 20 files: ferry -r 0.89x / 1.30x the speed of one file of the same bytes',
+    );
+  });
+});

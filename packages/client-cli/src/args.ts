@@ -108,6 +108,8 @@ export function parseSeconds(option: string, text: string): number {
 /**
  * Splits a line typed at the shell into words: whitespace separates, single and double quotes
  * group (so names with spaces work), a backslash escapes the next character outside single quotes.
+ * Quotes do not stop patterns (as in sftp: `get 'logs/*.gz'` matches); a backslash before `*`, `?`,
+ * `[` or `]` stays in the word, so the pattern sees that character as a literal one.
  */
 export function splitWords(line: string): string[] {
   const words: string[] = [];
@@ -125,7 +127,8 @@ export function splitWords(line: string): string[] {
       quote = ch;
       inWord = true;
     } else if (ch === '\\' && i + 1 < line.length) {
-      word += line[++i];
+      const next = line[++i]!;
+      word += '*?[]'.includes(next) ? `\\${next}` : next;
       inWord = true;
     } else if (/\s/.test(ch)) {
       if (inWord) words.push(word);

@@ -1,6 +1,6 @@
 /**
- * The `ferry` command: `ferry HOST[:PORT]` opens the shell, `ferry get|put|list|rename|delete|stat
- * HOST[:PORT] …` run one command, `ferry keygen` makes a key. This module only parses; each
+ * The `ferry` command: `ferry HOST[:PORT]` opens the shell, `ferry get|put|list|rename|delete|stat|
+ * mkdir|rmdir HOST[:PORT] …` run one command, `ferry keygen` makes a key. This module only parses; each
  * command's code is loaded when it runs, so --help stays instant. `main` never throws: it prints
  * one line per error and returns the exit code from the error table.
  */
@@ -10,7 +10,6 @@ import {
   parseWords,
   quietOnClosedOutput,
   runMatched,
-  stringOption,
   tidyHelp,
   usageError,
 } from '@ferry/cli-kit';
@@ -70,6 +69,8 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
     .example('  $ ferry 127.0.0.1 7777          # the shell, as the seed was started')
     .example('  $ ferry get fileserver report.pdf')
     .example('  $ ferry put [::1]:7777 a.bin b.bin -d inbox')
+    .example('  $ ferry put -r fileserver photos backup       # the folder photos, into backup/')
+    .example("  $ ferry get fileserver 'logs/*.gz'               # a pattern, matched on the server")
     .example('  $ ferry ls fileserver --json')
     .action((host: string | undefined, port: string | undefined, options: Record<string, unknown>) => {
       select({ run: () => shell(cli, host, port, options) });
@@ -138,7 +139,7 @@ async function remote(
   const { connectionSettings, connector, closeQuietly } = await import('./connect.js');
   const settings = connectionSettings(options);
   const out = await makeOutput(options);
-  const { runCommand } = await import('./commands.js');
+  const { commandFlags, runCommand } = await import('./commands.js');
   const { connect } = await connector(target, settings);
   const controller = new AbortController();
   let signals = 0;
@@ -159,11 +160,7 @@ async function remote(
       {
         client,
         out,
-        flags: {
-          force: flagOption(options, 'force'),
-          resume: flagOption(options, 'resume'),
-          dir: stringOption(options, 'dir', '-d'),
-        },
+        flags: commandFlags(options),
         signal: controller.signal,
         resumeHint: () => 'run the same command with --resume to continue it',
       },

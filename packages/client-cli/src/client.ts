@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -5,24 +6,42 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
 import {
+  type CommitFilesReply,
   type ControlMessage,
   DEFAULT_BLOCK_SIZE,
   decodeControlMessage,
   type Entry,
   encodeControlMessage,
+  Feature,
   FerryError,
+  type GetFilesItem,
+  type GetFilesReply,
   type GetReply,
+  type HashReply,
   INTERNET_BLOCK_SIZE,
+  type PutFilesReply,
   type PutReply,
   type Reply,
+  type WalkEntry,
+  type WalkReply,
 } from '@ferry/protocol';
 import { LocalDiskStorage, LocalFile, type Upload } from '@ferry/storage';
-import { IncomingFile, OutgoingFile, resumeOffer } from '@ferry/transfer';
+import {
+  IncomingBundle,
+  IncomingFile,
+  joinBundle,
+  OutgoingBundle,
+  OutgoingFile,
+  resumeOffer,
+  splitBundle,
+} from '@ferry/transfer';
 import { type ClientSession, connect } from '@ferry/transport';
 
 /**
  * FerryClient: one session with a ferry server, and the file operations of the seed (get, put,
- * rename, list) plus stat and delete, each verified, atomic and resumable where it moves data.
+ * rename, list) plus stat and delete, each verified, atomic and resumable where it moves data; with
+ * a server of feature Trees also mkdir, rmdir, walk, hash and batches of small files (putFiles,
+ * getFiles), on which tree.ts builds put -r and get -r.
  */
 export interface FerryClientOptions {
   host: string;
@@ -62,7 +81,33 @@ export interface TransferResult {
 export interface TransferOptions {
   overwrite?: boolean;
   resume?: boolean;
+  /** Keep the file's permission bits (put: give the server's copy the local file's; get: the reverse). */
+  preserveMode?: boolean;
   onProgress?: (progress: TransferProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** A small file of a putFiles batch, read whole. */
+export interface BatchFile {
+  path: string;
+  data: Buffer;
+  sha256: string;
+  mtimeMs?: number;
+  mode?: number;
+}
+
+/** How each file of a putFiles batch ended: placed, skipped (already there, identical) or failed. */
+export type BatchOutcome = { kind: 'placed' } | { kind: 'skipped' } | { kind: 'failed'; error: FerryError };
+
+/** A file of a getFiles batch: its bytes (or `same`: the local copy already matched), or why not. */
+export type FetchedFile =
+  | { kind: 'file'; data: Buffer; mtimeMs: number; mode?: number; sha256: string }
+  | { kind: 'same'; mtimeMs: number; mode?: number }
+  | { kind: 'failed'; error: FerryError };
+
+export interface BatchOptions {
+  /** Bytes moved so far in this batch (of its bundle). */
+  onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
 }
 
@@ -143,6 +188,20 @@ export class FerryClient {
 
   get closed(): boolean {
     return this.session.isClosed;
+  }
+
+  /** Features this session may use (bits of Feature): 0 with a server that speaks version 1 only. */
+  get features(): number {
+    return this.session.features;
+  }
+
+  /** Throws EVERSION, naming `what`, unless the server has feature Trees (directories and batches). */
+  requireTrees(what: string): void {
+    if ((this.session.features & Feature.Trees) !== 0) return;
+    throw new FerryError(
+      'EVERSION',
+      `${what} is not supported by this server (an older ferry-server, without directory operations); upgrade ferry-server`,
+    );
   }
 
   stats(): Record<string, unknown> {
@@ -231,6 +290,139 @@ export class FerryClient {
     await this.request({ op: 'delete', path });
   }
 
+  /** Creates a directory; with `parents`, missing parents too, and an existing directory is fine. */
+  async mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Promise<void> {
+    this.requireTrees('mkdir');
+    await this.request({
+      op: 'mkdir',
+      path,
+      parents: options.parents ?? false,
+      ...(options.mode !== undefined ? { mode: options.mode } : {}),
+    });
+  }
+
+  /** Removes an empty directory. */
+  async rmdir(path: string): Promise<void> {
+    this.requireTrees('rmdir');
+    await this.request({ op: 'rmdir', path });
+  }
+
+  /**
+   * Everything below the directory `path`, a page at a time (pre-order; paths relative to `path`):
+   * the next page is asked for while the caller handles this one.
+   */
+  async *walk(path: string): AsyncGenerator<WalkEntry[]> {
+    this.requireTrees('a recursive listing');
+    let next: Promise<WalkReply> | undefined = this.request<WalkReply>({ op: 'walk', path });
+    for (let page = 0; page < 100_000_000 && next !== undefined; page++) {
+      const reply: WalkReply = await next;
+      next =
+        reply.next === undefined
+          ? undefined
+          : this.request<WalkReply>({ op: 'walk', path, cursor: reply.next });
+      next?.catch(() => {}); // reported when awaited
+      yield reply.entries;
+    }
+  }
+
+  /** SHA-256 and size of a file on the server (resuming a tree: is the copy there complete?). */
+  async hash(path: string): Promise<{ sha256: string; size: number }> {
+    this.requireTrees('hash');
+    const reply = await this.request<HashReply>({ op: 'hash', path });
+    return { sha256: reply.sha256, size: reply.size };
+  }
+
+  /**
+   * Sends small files whole in one batch (one bundle, one transfer): each is verified and placed by
+   * the server, or refused on its own. With `skipIdentical`, files the server already holds are not
+   * sent. Returns one outcome per file.
+   */
+  async putFiles(
+    files: readonly BatchFile[],
+    options: BatchOptions & { overwrite: boolean; skipIdentical: boolean },
+  ): Promise<BatchOutcome[]> {
+    this.requireTrees('sending a directory');
+    const reply = await this.request<PutFilesReply>({
+      op: 'putFiles',
+      files: files.map((f) => ({
+        path: f.path,
+        size: f.data.length,
+        ...(f.mtimeMs !== undefined ? { mtimeMs: f.mtimeMs } : {}),
+        ...(f.mode !== undefined ? { mode: f.mode } : {}),
+        sha256: f.sha256,
+      })),
+      overwrite: options.overwrite,
+      skipIdentical: options.skipIdentical,
+    });
+    const outcomes: BatchOutcome[] = files.map(() => ({ kind: 'placed' }));
+    for (const i of reply.skipped) outcomes[i] = { kind: 'skipped' };
+    for (const f of reply.failed)
+      outcomes[f.index] = { kind: 'failed', error: new FerryError(f.code, f.message) };
+    const bundle = joinBundle(files.filter((_, i) => outcomes[i]!.kind === 'placed').map((f) => f.data));
+    const outgoing = new OutgoingBundle(this.session, reply.transferId, bundle);
+    await this.track(reply.transferId, outgoing.sent, 0, bundle.length, {
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      ...(options.onBytes !== undefined
+        ? { onProgress: (p: TransferProgress) => options.onBytes?.(p.bytes) }
+        : {}),
+    });
+    const committed = await this.request<CommitFilesReply>({
+      op: 'commitFiles',
+      transferId: reply.transferId,
+    });
+    for (const f of committed.failed) {
+      outcomes[f.index] = { kind: 'failed', error: new FerryError(f.code, f.message) };
+    }
+    return outcomes;
+  }
+
+  /**
+   * Fetches small files whole in one batch (one bundle, one transfer). A file given with the SHA-256
+   * of a local copy is not sent if that is what the server holds. Returns one result per file, each
+   * verified by its SHA-256.
+   */
+  async getFiles(
+    files: ReadonlyArray<{ path: string; sha256?: string }>,
+    options: BatchOptions = {},
+  ): Promise<FetchedFile[]> {
+    this.requireTrees('fetching a directory');
+    const reply = await this.request<GetFilesReply>({
+      op: 'getFiles',
+      files: files.map((f) => ({ path: f.path, ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}) })),
+    });
+    const sizes = reply.files.filter(isSent).map((f) => f.size);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    // Opened at once: the blocks follow the reply a round trip later.
+    const incoming = new IncomingBundle(this.session, reply.transferId, total);
+    await this.track(
+      reply.transferId,
+      incoming.received.then(() => {}),
+      0,
+      total,
+      {
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        ...(options.onBytes !== undefined
+          ? { onProgress: (p: TransferProgress) => options.onBytes?.(p.bytes) }
+          : {}),
+      },
+    );
+    const parts = splitBundle(await incoming.received, sizes);
+    let next = 0;
+    return reply.files.map((item): FetchedFile => {
+      if ('code' in item) return { kind: 'failed', error: new FerryError(item.code, item.message) };
+      const mode = item.mode !== undefined ? { mode: item.mode } : {};
+      if (!item.sent) return { kind: 'same', mtimeMs: item.mtimeMs, ...mode };
+      const data = parts[next++]!;
+      if (sha256Of(data) !== item.sha256) {
+        return {
+          kind: 'failed',
+          error: new FerryError('EINTEGRITY', `SHA-256 mismatch: the data received is not the data sent`),
+        };
+      }
+      return { kind: 'file', data, mtimeMs: item.mtimeMs, ...mode, sha256: item.sha256 };
+    });
+  }
+
   /** Downloads `remote` to the file `local`: verified, atomic, resumable. */
   async get(remote: string, local: string, options: TransferOptions = {}): Promise<TransferResult> {
     this.assertOpen();
@@ -309,6 +501,7 @@ export class FerryClient {
         sha256,
         overwrite,
         mtimeMs: reply.mtimeMs,
+        ...(options.preserveMode === true && reply.mode !== undefined ? { mode: reply.mode } : {}),
         onProgress: (done, total) => options.onProgress?.({ phase: 'verifying', bytes: done, size: total }),
       });
       committed = true;
@@ -342,6 +535,9 @@ export class FerryClient {
         mtimeMs: file.mtimeMs,
         overwrite: options.overwrite ?? false,
         resume: options.resume ?? false,
+        ...(options.preserveMode === true && (this.features & Feature.Trees) !== 0
+          ? { mode: file.mode }
+          : {}),
       });
       const resumedBytes = resumeOffer(reply.have, this.blockSize, file.size).bytes;
       const outgoing = new OutgoingFile(this.session, reply.transferId, file, { have: reply.have });
@@ -450,6 +646,14 @@ export class FerryClient {
   async close(): Promise<void> {
     await this.session.end('client closed the session');
   }
+}
+
+function isSent(item: GetFilesItem): item is Extract<GetFilesItem, { sent: boolean }> {
+  return 'sent' in item && item.sent;
+}
+
+function sha256Of(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 async function refuseExisting(local: string, overwrite: boolean): Promise<void> {

@@ -2,8 +2,16 @@
  * The one table of remote commands, shared by the one-shot subcommands (`ferry get HOST …`) and the
  * interactive shell (`get …`). Kept free of imports so that --help stays instant.
  */
-export type CommandName = 'get' | 'put' | 'list' | 'rename' | 'delete' | 'stat';
-export type CommandFlag = 'force' | 'resume' | 'dir';
+export type CommandName = 'get' | 'put' | 'list' | 'rename' | 'delete' | 'stat' | 'mkdir' | 'rmdir';
+export type CommandFlag =
+  | 'force'
+  | 'resume'
+  | 'dir'
+  | 'recursive'
+  | 'preserve'
+  | 'followLinks'
+  | 'listRecursive'
+  | 'parents';
 /** What a positional argument names, for tab completion. */
 export type ArgKind = 'remote' | 'local';
 
@@ -28,9 +36,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     aliases: [],
     args: '<...files>',
     synopsis: 'get NAME [LOCAL]',
-    usage: 'get HOST[:PORT] REMOTE [LOCAL]  |  get HOST[:PORT] A B C -d LOCALDIR',
-    summary: 'download NAME (as LOCAL; default: the same name here); several with -d DIR',
-    flags: ['force', 'resume', 'dir'],
+    usage:
+      'get HOST[:PORT] REMOTE [LOCAL]  |  get HOST[:PORT] A B C -d LOCALDIR  |  get -r HOST[:PORT] REMOTEDIR [LOCALDIR]',
+    summary:
+      "download NAME (as LOCAL; default: the same name here); several with -d DIR or a pattern ('logs/*.gz'); a directory with -r",
+    flags: ['force', 'resume', 'dir', 'recursive', 'preserve'],
     completes: ['remote', 'local'],
   },
   {
@@ -38,10 +48,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     aliases: [],
     args: '<...files>',
     synopsis: 'put FILE [REMOTE]',
-    usage: 'put HOST[:PORT] LOCAL [REMOTE]  |  put HOST[:PORT] A B C -d REMOTEDIR',
+    usage:
+      'put HOST[:PORT] LOCAL [REMOTE]  |  put HOST[:PORT] A B C -d REMOTEDIR  |  put -r HOST[:PORT] LOCALDIR [REMOTEDIR]',
     summary:
-      'upload FILE (as REMOTE, or into it if a directory; default: the same name); several with -d DIR',
-    flags: ['force', 'resume', 'dir'],
+      'upload FILE (as REMOTE, or into it if a directory; default: the same name); several with -d DIR or a pattern; a directory with -r',
+    flags: ['force', 'resume', 'dir', 'recursive', 'preserve', 'followLinks'],
     completes: ['local', 'remote'],
   },
   {
@@ -59,9 +70,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     aliases: ['ls'],
     args: '[dir]',
     synopsis: 'list [DIR]',
-    usage: 'list HOST[:PORT] [DIR]',
-    summary: "list the server's files (name, size, time)",
-    flags: [],
+    usage: 'list HOST[:PORT] [DIR]  |  list -R HOST[:PORT] [DIR]',
+    summary: "list the server's files (name, size, time); the whole tree below DIR with -R",
+    flags: ['listRecursive'],
     completes: ['remote'],
   },
   {
@@ -70,7 +81,27 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: '<...names>',
     synopsis: 'delete NAME',
     usage: 'delete HOST[:PORT] NAME...',
-    summary: 'delete a file on the server',
+    summary: "delete a file on the server (NAME may be a pattern: 'tmp/*')",
+    flags: [],
+    completes: ['remote'],
+  },
+  {
+    name: 'mkdir',
+    aliases: [],
+    args: '<...dirs>',
+    synopsis: 'mkdir DIR',
+    usage: 'mkdir HOST[:PORT] DIR...',
+    summary: 'make a directory on the server (-p: with its parents, and no error if it exists)',
+    flags: ['parents'],
+    completes: ['remote'],
+  },
+  {
+    name: 'rmdir',
+    aliases: [],
+    args: '<...dirs>',
+    synopsis: 'rmdir DIR',
+    usage: 'rmdir HOST[:PORT] DIR...',
+    summary: 'remove an empty directory on the server',
     flags: [],
     completes: ['remote'],
   },
@@ -90,6 +121,17 @@ export const FLAG_OPTIONS: Record<CommandFlag, { raw: string; description: strin
   force: { raw: '-f, --force', description: 'Overwrite an existing file' },
   resume: { raw: '--resume', description: 'Continue an interrupted transfer from what was already received' },
   dir: { raw: '-d, --dir <dir>', description: 'Directory: local for get, remote for put (several files)' },
+  recursive: { raw: '-r, --recursive', description: 'A whole directory, with everything inside it' },
+  preserve: {
+    raw: '-p, --preserve',
+    description: 'Keep permission bits too (modification times are always kept)',
+  },
+  followLinks: {
+    raw: '-L, --follow-links',
+    description: 'Follow symbolic links that stay inside the directory (others are skipped)',
+  },
+  listRecursive: { raw: '-R, --recursive', description: 'Everything below DIR, directory by directory' },
+  parents: { raw: '-p, --parents', description: 'Make missing parents too; no error if it exists' },
 };
 
 /** The command a word names, in any case (`LIST` is list); undefined for anything else. */

@@ -5,25 +5,50 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { usageError } from '@ferry/cli-kit';
+import { flagOption, stringOption, usageError } from '@ferry/cli-kit';
 import type { Entry } from '@ferry/protocol';
 import { FerryError, MAX_PATH_BYTES } from '@ferry/protocol';
 import type { FerryClient, TransferResult } from './client.js';
 import type { CommandName } from './command-table.js';
 import { describeError, ReportedError } from './errors.js';
+import { expand, expandLocal, hasGlob, unescapeGlob } from './glob.js';
 import { formatBytes, formatDuration, formatRate, formatTime, type Output } from './output.js';
 import { ProgressView } from './progress.js';
+import { getTree, putTree, type TreeFlags } from './tree.js';
 
 export interface CommandFlags {
   force: boolean;
   resume: boolean;
   dir?: string | undefined;
+  /** get/put -r, list -R: a whole tree. */
+  recursive?: boolean;
+  /** get/put -p: keep permission bits. */
+  preserve?: boolean;
+  /** put -r -L: follow links that stay inside the tree. */
+  followLinks?: boolean;
+  /** mkdir -p. */
+  parents?: boolean;
+}
+
+/** The flags of one command, from its parsed options (the one-shot command and the shell alike). */
+export function commandFlags(options: Record<string, unknown>): CommandFlags {
+  return {
+    force: flagOption(options, 'force'),
+    resume: flagOption(options, 'resume'),
+    dir: stringOption(options, 'dir', '-d'),
+    recursive: flagOption(options, 'recursive'),
+    preserve: flagOption(options, 'preserve'),
+    followLinks: flagOption(options, 'followLinks'),
+    parents: flagOption(options, 'parents'),
+  };
 }
 
 export interface TransferJob {
   op: 'get' | 'put';
   remote: string;
   local: string;
+  /** A whole tree (-r). */
+  recursive?: boolean;
 }
 
 export interface CommandContext {
@@ -65,21 +90,39 @@ export async function runCommand(
 ): Promise<void> {
   switch (name) {
     case 'get':
-      return transferAll(ctx, await planGet(args, ctx.flags.dir));
+      if (ctx.flags.recursive === true) return getRecursive(ctx, args);
+      return transferAll(ctx, await planGetPatterns(ctx, args));
     case 'put':
-      return transferAll(
-        ctx,
-        await planPut(args, ctx.flags.dir, (path) => isRemoteDirectory(ctx.client, path)),
-      );
+      if (ctx.flags.recursive === true) return putRecursive(ctx, args);
+      return transferAll(ctx, await planPutPatterns(ctx, args));
     case 'list':
+      if (ctx.flags.recursive === true) return listRecursive(ctx, args);
       return list(ctx, args);
     case 'rename':
       return rename(ctx, args);
     case 'delete':
-      return forEachName(ctx, 'delete', args, async (path) => {
-        await ctx.client.delete(path);
-        ctx.out.event({ type: 'done', op: 'delete', remote: path });
-        ctx.out.done(`deleted ${path}`);
+      return forEachName(
+        ctx,
+        'delete',
+        args,
+        async (path) => {
+          await ctx.client.delete(path);
+          ctx.out.event({ type: 'done', op: 'delete', remote: path });
+          ctx.out.done(`deleted ${path}`);
+        },
+        (pattern) => expandRemote(ctx.client, pattern),
+      );
+    case 'mkdir':
+      return forEachName(ctx, 'mkdir', args, async (path) => {
+        await ctx.client.mkdir(path, { parents: ctx.flags.parents ?? false });
+        ctx.out.event({ type: 'done', op: 'mkdir', remote: path });
+        ctx.out.done(`made directory ${path}`);
+      });
+    case 'rmdir':
+      return forEachName(ctx, 'rmdir', args, async (path) => {
+        await ctx.client.rmdir(path);
+        ctx.out.event({ type: 'done', op: 'rmdir', remote: path });
+        ctx.out.done(`removed directory ${path}`);
       });
     case 'stat':
       return forEachName(ctx, 'stat', args, async (path) => {
@@ -117,6 +160,63 @@ export function remoteBase(remote: string): string {
 export function remoteJoin(dir: string, name: string): string {
   const trimmed = dir.replace(/\/+$/, '');
   return trimmed === '' || trimmed === '.' ? name : `${trimmed}/${name}`;
+}
+
+/** A remote pattern's matches (see glob.ts), or undefined when `pattern` has no magic. */
+async function expandRemote(client: FerryClient, pattern: string): Promise<string[] | undefined> {
+  const matches = await expand(
+    pattern,
+    async (dir) => (await client.list(dir)).map((e) => ({ name: e.name, dir: e.type === 'dir' })),
+    remoteJoin,
+  );
+  if (matches === undefined) return undefined;
+  if (matches.length === 0) throw new FerryError('ENOENT', `nothing on the server matches ${pattern}`);
+  return matches.map((m) => m.path);
+}
+
+/** Each argument, with remote patterns expanded; plain names as they are (escapes removed). */
+async function expandRemoteAll(client: FerryClient, args: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const arg of args) out.push(...((await expandRemote(client, arg)) ?? [unescapeGlob(arg)]));
+  return out;
+}
+
+/** Each argument, with local patterns expanded. */
+async function expandLocalAll(args: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const arg of args) out.push(...(await expandLocal(arg)));
+  return out;
+}
+
+/**
+ * get SOURCE [LOCAL] with patterns: a pattern in SOURCE fetches every match into LOCAL (a directory;
+ * default here), as `-d LOCAL` would; with -d every argument may be a pattern.
+ */
+async function planGetPatterns(ctx: CommandContext, args: readonly string[]): Promise<TransferJob[]> {
+  if (ctx.flags.dir !== undefined) return planGet(await expandRemoteAll(ctx.client, args), ctx.flags.dir);
+  const [source, target] = args;
+  if (source !== undefined && args.length <= 2 && hasGlob(source)) {
+    return planGet((await expandRemote(ctx.client, source))!, target ?? '.');
+  }
+  return planGet(
+    args.map((a, i) => (i === 0 ? unescapeGlob(a) : a)),
+    undefined,
+  );
+}
+
+/** put SOURCE [REMOTE] with patterns: a local pattern sends every match into REMOTE (default: the root). */
+async function planPutPatterns(ctx: CommandContext, args: readonly string[]): Promise<TransferJob[]> {
+  const isDir = (path: string): Promise<boolean> => isRemoteDirectory(ctx.client, path);
+  if (ctx.flags.dir !== undefined) return planPut(await expandLocalAll(args), ctx.flags.dir, isDir);
+  const [source, target] = args;
+  if (source !== undefined && args.length <= 2 && hasGlob(source)) {
+    return planPut(await expandLocal(source), target ?? '', isDir);
+  }
+  return planPut(
+    args.map((a, i) => (i === 0 ? unescapeGlob(a) : a)),
+    undefined,
+    isDir,
+  );
 }
 
 /** get REMOTE [LOCAL] | get A B C -d DIR: where each remote file goes here. */
@@ -391,6 +491,109 @@ async function list(ctx: CommandContext, args: readonly string[]): Promise<void>
   if (entries.some((e) => e.type === 'other')) out.note(`(name? = ${NOT_SERVED})`);
 }
 
+/** The flags of a tree transfer. */
+function treeFlags(ctx: CommandContext): TreeFlags {
+  return {
+    force: ctx.flags.force,
+    resume: ctx.flags.resume,
+    preserve: ctx.flags.preserve ?? false,
+    followLinks: ctx.flags.followLinks ?? false,
+  };
+}
+
+/**
+ * Runs one tree transfer per source; each reports on its own, and a failed one does not stop the
+ * next. The exit code is the first failure's.
+ */
+async function eachTree(
+  sources: readonly string[],
+  transfer: (source: string) => Promise<void>,
+): Promise<void> {
+  let first: ReportedError | undefined;
+  for (const source of sources) {
+    try {
+      await transfer(source);
+    } catch (error) {
+      if (!(error instanceof ReportedError) || sources.length === 1) throw error;
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+/** get -r REMOTEDIR [LOCALDIR]; with a pattern or -d, each matching directory into LOCALDIR. */
+async function getRecursive(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  const flags = treeFlags(ctx);
+  const usage = 'get -r: usage: get -r REMOTEDIR [LOCALDIR], or get -r A B C -d LOCALDIR';
+  if (args.length === 0) throw usageError(usage);
+  if (ctx.flags.dir !== undefined) {
+    await requireLocalDirectory(ctx.flags.dir);
+    const into = `${ctx.flags.dir.replace(/\/+$/, '')}/`;
+    return eachTree(await expandRemoteAll(ctx.client, args), (source) => getTree(ctx, source, into, flags));
+  }
+  if (args.length > 2) throw usageError(usage);
+  const [source, target] = args as [string, string | undefined];
+  const matches = await expandRemote(ctx.client, source);
+  if (matches === undefined) return getTree(ctx, checkRemotePath(unescapeGlob(source)), target, flags);
+  const into = target ?? '.';
+  await requireLocalDirectory(into);
+  return eachTree(matches, (match) => getTree(ctx, match, `${into.replace(/\/+$/, '')}/`, flags));
+}
+
+/** put -r LOCALDIR [REMOTEDIR]; with a pattern or -d, each matching directory into REMOTEDIR. */
+async function putRecursive(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  const flags = treeFlags(ctx);
+  const usage = 'put -r: usage: put -r LOCALDIR [REMOTEDIR], or put -r A B C -d REMOTEDIR';
+  if (args.length === 0) throw usageError(usage);
+  if (ctx.flags.dir !== undefined) {
+    const into = `${checkRemotePath(ctx.flags.dir).replace(/\/+$/, '')}/`;
+    return eachTree(await expandLocalAll(args), (source) => putTree(ctx, source, into, flags));
+  }
+  if (args.length > 2) throw usageError(usage);
+  const [source, target] = args as [string, string | undefined];
+  const sources = await expandLocal(source);
+  if (target !== undefined) checkRemotePath(target);
+  if (sources.length === 1 && !hasGlob(source)) return putTree(ctx, sources[0]!, target, flags);
+  const into = target === undefined ? undefined : `${target.replace(/\/+$/, '')}/`;
+  return eachTree(sources, (match) => putTree(ctx, match, into, flags));
+}
+
+/** list -R: everything below DIR, printed page by page as the walk streams in. */
+async function listRecursive(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  if (args.length > 1) throw usageError('list -R: give at most one directory');
+  const dir = checkRemotePath(args[0] ?? '').replace(/\/+$/, '');
+  const { out } = ctx;
+  let count = 0;
+  const marks = new Set<string>();
+  for await (const page of ctx.client.walk(dir)) {
+    for (const entry of page) {
+      count++;
+      const path = remoteJoin(dir, entry.path);
+      out.event({
+        type: 'entry',
+        name: entry.path.split('/').at(-1),
+        path,
+        kind: entry.type,
+        size: entry.size,
+        mtimeMs: entry.mtimeMs,
+        ...(entry.mode !== undefined ? { mode: entry.mode } : {}),
+      });
+      if (out.json) continue;
+      const size = entry.type === 'file' ? formatBytes(entry.size) : '-';
+      const mark =
+        entry.type === 'dir' ? '/' : entry.type === 'link' ? '@' : entry.type === 'other' ? '?' : '';
+      if (mark === '@' || mark === '?') marks.add(mark);
+      const name = entry.type === 'dir' ? out.styleOut(['bold', 'blue'], `${path}/`) : `${path}${mark}`;
+      out.result(`${size.padStart(9)}  ${formatTime(entry.mtimeMs)}  ${name}`);
+    }
+  }
+  out.event({ type: 'done', op: 'list', remote: dir, count, recursive: true });
+  if (out.json) return;
+  if (count === 0) out.note(dir === '' ? '(no files)' : `(no files in ${dir})`);
+  if (marks.has('@')) out.note('(name@ = a symbolic link on the server; get -r does not follow it)');
+  if (marks.has('?')) out.note(`(name? = ${NOT_SERVED})`);
+}
+
 /** What an entry of kind 'other' is: the server lists it but never opens it. */
 const NOT_SERVED = 'not served: a special file, or a link leading out of the served directory';
 
@@ -433,23 +636,41 @@ export function withoutName(message: string, name: string): string {
   return message;
 }
 
-/** Runs `action` on each name; reports each failure and goes on, like rm and stat do. */
+/**
+ * Runs `action` on each name (each match of a pattern, with `expand`); reports each failure and goes
+ * on, like rm and stat do.
+ */
 async function forEachName(
   ctx: CommandContext,
   op: string,
-  names: readonly string[],
+  patterns: readonly string[],
   action: (name: string) => Promise<void>,
+  expand?: (pattern: string) => Promise<string[] | undefined>,
 ): Promise<void> {
-  if (names.length === 0) throw usageError(`${op}: which file? usage: ${op} NAME`);
-  if (names.length === 1) return action(checkRemotePath(names[0]!));
+  if (patterns.length === 0) throw usageError(`${op}: which file? usage: ${op} NAME`);
+  if (patterns.length === 1 && (expand === undefined || !hasGlob(patterns[0]!))) {
+    return action(checkRemotePath(expand === undefined ? patterns[0]! : unescapeGlob(patterns[0]!)));
+  }
   let first: { code: string; exitCode: number } | undefined;
-  for (const name of names) {
+  const report = (name: string, error: unknown): void => {
+    const r = describeError(error);
+    first ??= r;
+    ctx.out.error(r.code, `${op} ${name}: ${withoutName(r.message, name)}`, { op, remote: name });
+  };
+  for (const pattern of patterns) {
+    let names: string[];
     try {
-      await action(checkRemotePath(name));
+      names = (await expand?.(pattern)) ?? [expand === undefined ? pattern : unescapeGlob(pattern)];
     } catch (error) {
-      const report = describeError(error);
-      first ??= report;
-      ctx.out.error(report.code, `${op} ${name}: ${withoutName(report.message, name)}`, { op, remote: name });
+      report(pattern, error);
+      continue;
+    }
+    for (const name of names) {
+      try {
+        await action(checkRemotePath(name));
+      } catch (error) {
+        report(name, error);
+      }
     }
   }
   if (first !== undefined) throw new ReportedError(first.code, first.exitCode);

@@ -63,6 +63,20 @@ export class Output {
     if (!this.json && !this.quiet) this.stderr.write(`${line}\n`);
   }
 
+  /**
+   * A warning on stderr ("skipped a/link: …"), plus a `warning` event with --json; unlike a note it
+   * is shown with --quiet too, since it says something was left out.
+   */
+  warn(message: string, extra: Record<string, unknown> = {}): void {
+    this.event({ type: 'warning', ...extra, message });
+    if (!this.json) this.stderr.write(`${this.styleErr(['yellow', 'bold'], 'ferry:')} ${message}\n`);
+  }
+
+  /** A line on stderr for people, even with --quiet (a summary of failures); nothing with --json. */
+  tell(line: string): void {
+    if (!this.json) this.stderr.write(`${line}\n`);
+  }
+
   /** An error line on stderr (always), plus an `error` event with --json. */
   error(code: string, message: string, extra: Record<string, unknown> = {}): void {
     this.event({ type: 'error', ...extra, code, message });

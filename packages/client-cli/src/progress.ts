@@ -166,14 +166,132 @@ export class ProgressView {
   }
 }
 
+/**
+ * One display for a whole tree transfer: files done of the total, bytes, rate and ETA on one bar
+ * (stderr, a terminal only), or a `progress` event about four times a second with --json.
+ */
+export class TreeProgress {
+  readonly #out: Output;
+  readonly #op: 'get' | 'put';
+  readonly #name: string;
+  readonly #meter = new RateMeter();
+  #bar: SingleBar | undefined;
+  #filesTotal = 0;
+  #bytesTotal = 0;
+  #files = 0;
+  #bytes = 0;
+  #lastJson = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(out: Output, op: 'get' | 'put', name: string) {
+    this.#out = out;
+    this.#op = op;
+    this.#name = name;
+  }
+
+  /** The totals are known (the tree was scanned or walked). */
+  start(files: number, bytes: number): void {
+    this.#filesTotal = files;
+    this.#bytesTotal = bytes;
+    if (this.#out.interactive) {
+      const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
+      const out = this.#out;
+      this.#bar = new cliProgress.SingleBar({
+        stream: out.stderr,
+        hideCursor: true,
+        clearOnComplete: false,
+        stopOnComplete: false,
+        fps: 10,
+        barsize: barWidth(out.stderr as { columns?: number }, TREE_TEXT_COLUMNS),
+        format: (options, params, payload: Record<string, string>) => {
+          const size = options.barsize ?? 20;
+          const filled = Math.round(Math.min(1, Math.max(0, params.progress)) * size);
+          const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(size - filled);
+          const percent = `${Math.floor(params.progress * 100)}%`.padStart(4);
+          const tail = [payload.files, payload.text, payload.rate, payload.eta].filter((t) => t).join('  ');
+          return `${shorten(this.#name, NAME_WIDTH).padEnd(NAME_WIDTH)} ${bar} ${percent}  ${tail}`;
+        },
+      });
+      this.#bar.start(Math.max(bytes, 1), 0, this.#payload(0));
+    }
+    // The display moves with the bytes, but also while nothing does (a rate that falls, an ETA).
+    this.#timer = setInterval(() => this.#show(), 250);
+    this.#timer.unref();
+    this.#show();
+  }
+
+  /** The totals grow (a remote tree's walk streams in while files already move). */
+  grow(files: number, bytes: number): void {
+    this.#filesTotal += files;
+    this.#bytesTotal += bytes;
+    this.#bar?.setTotal(Math.max(this.#bytesTotal, 1));
+  }
+
+  /** Bytes moved (or found already there) since the last call. */
+  addBytes(bytes: number): void {
+    this.#bytes += bytes;
+  }
+
+  /** One more file is done (or failed, or skipped). */
+  fileDone(): void {
+    this.#files++;
+  }
+
+  get files(): number {
+    return this.#files;
+  }
+
+  #payload(rate: number): Record<string, string> {
+    const left = this.#bytesTotal - this.#bytes;
+    return {
+      files: `${this.#files}/${this.#filesTotal} files`,
+      text: `${formatBytes(this.#bytes)}/${formatBytes(this.#bytesTotal)}`,
+      rate: rate > 0 ? formatRate(rate) : '',
+      eta: rate > 0 && left > 0 ? `ETA ${formatDuration(left / rate)}` : '',
+    };
+  }
+
+  #show(): void {
+    const now = Date.now();
+    const rate = this.#meter.sample(this.#bytes, now);
+    this.#bar?.update(Math.min(this.#bytes, Math.max(this.#bytesTotal, 1)), this.#payload(rate));
+    if (this.#out.json && now - this.#lastJson >= JSON_INTERVAL_MS) {
+      this.#lastJson = now;
+      this.#out.event({
+        type: 'progress',
+        op: this.#op,
+        tree: true,
+        files: this.#files,
+        filesTotal: this.#filesTotal,
+        bytes: this.#bytes,
+        size: this.#bytesTotal,
+        rate: Math.round(rate),
+      });
+    }
+  }
+
+  /** Stops the display; the bar stays where it ended. */
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#bar !== undefined) {
+      this.#bar.update(Math.min(this.#bytes, Math.max(this.#bytesTotal, 1)), this.#payload(0));
+      this.#bar.stop();
+      this.#bar = undefined;
+    }
+  }
+}
+
 /** Columns taken by everything but the bar: name, percentage, "16.7 MB/60.0 MB", rate, ETA. */
 const TEXT_COLUMNS = 64;
+/** A tree's line also says "1234/10000 files". */
+const TREE_TEXT_COLUMNS = TEXT_COLUMNS + 18;
 const NAME_WIDTH = 18;
 
 /** The bar takes what is left of the terminal's width, so a line never wraps. */
-function barWidth(stream: { columns?: number }): number {
+function barWidth(stream: { columns?: number }, textColumns = TEXT_COLUMNS): number {
   const columns = stream.columns ?? 80;
-  return Math.max(8, Math.min(30, columns - TEXT_COLUMNS));
+  return Math.max(8, Math.min(30, columns - textColumns));
 }
 
 function shorten(text: string, width: number): string {

@@ -4,20 +4,27 @@
  * per error. Fed by a pipe instead of a terminal it runs the lines it reads, printing only results.
  */
 import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as readline from 'node:readline';
-import { flagOption, outputClosed, parseWords, runMatched, stringOption, usageError } from '@ferry/cli-kit';
+import { flagOption, outputClosed, parseWords, runMatched, usageError } from '@ferry/cli-kit';
 import { defaultKeyPath } from '@ferry/crypto';
 import type { Entry } from '@ferry/protocol';
 import { cac } from 'cac';
 import { formatTarget, quoteWord, splitWords, type Target } from './args.js';
 import type { FerryClient } from './client.js';
 import { COMMANDS, type CommandSpec, FLAG_OPTIONS, findCommand } from './command-table.js';
-import { type CommandContext, localNames, remoteJoin, runCommand, type TransferJob } from './commands.js';
+import {
+  type CommandContext,
+  commandFlags,
+  localNames,
+  remoteJoin,
+  runCommand,
+  type TransferJob,
+} from './commands.js';
 import { type Connector, closeQuietly } from './connect.js';
 import { describeError, type ErrorReport, ReportedError } from './errors.js';
 import type { Output } from './output.js';
+import { stateDir } from './state-dir.js';
 
 export interface ShellOptions {
   target: Target;
@@ -215,16 +222,23 @@ export async function runShell(options_: ShellOptions): Promise<number> {
         client,
         out,
         flags: {
+          ...commandFlags(options),
           force: flagOption(options, 'force') || options_.force,
           resume: flagOption(options, 'resume') || options_.resume,
-          dir: stringOption(options, 'dir', '-d'),
         },
         signal: controller.signal,
         resumeHint: (job) => {
-          const again = [job.op, ...(interactive ? [] : ['--resume']), ...jobArgs(job)]
+          // The shell offers to resume a file it saw interrupted; a tree is resumed by asking for it.
+          const offered = interactive && job.recursive !== true;
+          const again = [
+            job.op,
+            ...(job.recursive === true ? ['-r'] : []),
+            ...(offered ? [] : ['--resume']),
+            ...jobArgs(job),
+          ]
             .map(quoteWord)
             .join(' ');
-          return interactive ? `run \`${again}\` again to be offered a resume` : `\`${again}\` continues it`;
+          return offered ? `run \`${again}\` again to be offered a resume` : `\`${again}\` continues it`;
         },
         listed: (dir, entries) => names.store(dir, entries),
         ...(interactive
@@ -290,8 +304,10 @@ function jobKey(job: TransferJob): string {
 }
 
 /** The source and target as typed: get REMOTE LOCAL, put LOCAL REMOTE. */
-function jobArgs(job: TransferJob): [string, string] {
-  return job.op === 'get' ? [job.remote, job.local] : [job.local, job.remote];
+/** The source and target as typed (a tree's target may have been left out: ''). */
+function jobArgs(job: TransferJob): string[] {
+  const args = job.op === 'get' ? [job.remote, job.local] : [job.local, job.remote];
+  return job.recursive === true && args[1] === '' ? args.slice(0, 1) : args;
 }
 
 function jobName(job: TransferJob): string {
@@ -335,13 +351,7 @@ class HistoryFile {
   #fromLegacy = false;
 
   constructor(env: NodeJS.ProcessEnv) {
-    const state = env.XDG_STATE_HOME;
-    // The XDG spec says to ignore a relative XDG_STATE_HOME.
-    const base =
-      state !== undefined && state !== '' && isAbsolute(state)
-        ? state
-        : join(env.HOME !== undefined && env.HOME !== '' ? env.HOME : homedir(), '.local', 'state');
-    this.path = join(base, 'ferry', 'history');
+    this.path = join(stateDir(env), 'history');
     this.#legacyPath = join(dirname(defaultKeyPath(env)), 'history');
   }
 

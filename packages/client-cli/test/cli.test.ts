@@ -242,7 +242,7 @@ describe('the ferry bin without a server', () => {
     const missing = await ferry(['get', '127.0.0.1']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toBe(
-      'ferry: missing arguments; usage: ferry get HOST[:PORT] REMOTE [LOCAL], or ferry get HOST[:PORT] A B C -d LOCALDIR\n',
+      'ferry: missing arguments; usage: ferry get HOST[:PORT] REMOTE [LOCAL], or ferry get HOST[:PORT] A B C -d LOCALDIR, or ferry get -r HOST[:PORT] REMOTEDIR [LOCALDIR]\n',
     );
     // After an address, a word that is not a port is an invalid port, not an unknown command.
     for (const host of ['127.0.0.1', '[::1]', 'files.example.org', 'localhost']) {

@@ -149,6 +149,32 @@ describe.skipIf(!hasScript)('the shell on a terminal', () => {
     }
   });
 
+  it('draws one bar for a tree (files done of the total), and Ctrl-C stops the tree with a hint to resume it', async () => {
+    const tree = join(box.work, 'pictures');
+    for (let d = 0; d < 4; d++) {
+      await mkdir(join(tree, `d${d}`), { recursive: true });
+      for (let f = 0; f < 50; f++) await randomFile(join(tree, `d${d}`, `f${f}.bin`), 3000);
+    }
+    await randomFile(join(tree, 'large.bin'), 30 * 1024 * 1024);
+    // A rate cap keeps the tree going long enough to interrupt it.
+    const term = shellOnTerminal(['--limit', '4M']);
+    try {
+      let at = await term.waitFor(/ferry> /);
+      term.type('put -r pictures\r');
+      at = await term.waitFor(/pictures +[█░]+ +\d+% +\d+\/201 files +[\d.]+ [kM]B\/3\d\.\d MB/, at);
+      term.type('\u0003');
+      at = await term.waitFor(
+        /ferry: put -r pictures: .*cancel.*`put -r --resume pictures` continues it/,
+        at,
+      );
+      at = await term.waitFor(/ferry> /, at);
+      term.type('exit\r');
+      expect(await term.exited).toBe(0);
+    } finally {
+      term.child.kill('SIGKILL');
+    }
+  }, 90_000);
+
   it('keeps its history in $XDG_STATE_HOME/ferry (moved from the config directory), never the answers to its questions, and Ctrl-D leaves on a new line', async () => {
     const state = join(box.dir, 'state');
     const legacy = join(box.env.XDG_CONFIG_HOME!, 'ferry', 'history');

@@ -3,12 +3,33 @@
  * appears there under the same name.
  */
 
-/** The protocol version this package speaks (the prefix's version byte). */
+/**
+ * Protocol version 1: the version byte of every SESSION, RESET and REJECT datagram, and of a version-1
+ * handshake.
+ */
 export const PROTOCOL_VERSION = 1;
+/**
+ * Protocol version 2: version 1 with a feature list in each side's handshake packet (see Feature). Only
+ * the handshake carries the 2; the session that follows is made of version-1 datagrams.
+ */
+export const FEATURES_VERSION = 2;
 /** Version byte of a VERSION NEGOTIATION datagram (not a protocol version). */
 export const VERSION_NEGOTIATION_VERSION = 0;
 /** Versions a peer built from this package accepts, most preferred first. */
-export const SUPPORTED_VERSIONS: readonly number[] = Object.freeze([PROTOCOL_VERSION]);
+export const SUPPORTED_VERSIONS: readonly number[] = Object.freeze([FEATURES_VERSION, PROTOCOL_VERSION]);
+
+/**
+ * Optional parts of the protocol, one bit each in the u32 `features` of a version-2 CLIENT_HELLO and
+ * SERVER_WELCOME. A session may use a feature only if both listed it (the welcome lists the
+ * intersection); a version-1 session has none.
+ */
+export const Feature = {
+  /** Directory trees: mkdir, rmdir, walk, hash, putFiles, commitFiles, getFiles, and `mode` members. */
+  Trees: 0x1,
+} as const;
+export type Feature = (typeof Feature)[keyof typeof Feature];
+/** Every feature this package implements. */
+export const ALL_FEATURES = Feature.Trees;
 
 /** The two magic bytes that start every ferry datagram: 'F' 'Y'. */
 export const MAGIC_0 = 0x46;
@@ -75,11 +96,15 @@ export const PUBLIC_KEY_LENGTH = 32;
 export const RESET_TOKEN_LENGTH = 16;
 /** CLIENT_HELLO before its padding: head + nonce + key + 3 x u32 + u16 padding length. */
 export const CLIENT_HELLO_FIXED_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH + PUBLIC_KEY_LENGTH + 12 + 2;
+/** A version-2 CLIENT_HELLO before its padding: the version-1 fields, then u32 features. */
+export const CLIENT_HELLO_V2_FIXED_LENGTH = CLIENT_HELLO_FIXED_LENGTH + 4;
 /** SERVER_WELCOME: head + 2 nonces + key + conn id + 3 x u32 + access + reset token. */
 export const SERVER_WELCOME_LENGTH =
   PACKET_HEAD_LENGTH + 2 * NONCE_LENGTH + PUBLIC_KEY_LENGTH + CONN_ID_LENGTH + 12 + 1 + RESET_TOKEN_LENGTH;
 /** SERVER_TIME: head + the echoed client nonce. */
 export const SERVER_TIME_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH;
+/** A version-2 SERVER_WELCOME: the version-1 fields, then u32 features. */
+export const SERVER_WELCOME_V2_LENGTH = SERVER_WELCOME_LENGTH + 4;
 /** DATA header: head + packetNumber + sendTime + transferId + blockIndex; the payload follows. */
 export const DATA_HEADER_LENGTH = PACKET_HEAD_LENGTH + 16;
 /** ACK without ranges or flows: head + 5 x u32 + rangeCount + flowCount. */
@@ -163,6 +188,21 @@ export const MAX_RESUME_RANGES = 256;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** Longest list `cursor` (characters of the base64url alphabet); servers should keep theirs short. */
 export const MAX_CURSOR_LENGTH = 1024;
+
+// --- Trees (feature Trees) -------------------------------------------------------------------------
+/**
+ * Longest walk cursor: room for a path of MAX_PATH_BYTES in base64url plus a little framing, since a
+ * walk may have to continue after any path of the tree.
+ */
+export const MAX_WALK_CURSOR_LENGTH = 6144;
+/** A walk descends at most this many directory levels below the directory walked (deeper: ETOOBIG). */
+export const MAX_WALK_DEPTH = 256;
+/** Most files in one putFiles or getFiles batch. */
+export const MAX_BATCH_FILES = 100;
+/** Most bytes of file data in one putFiles or getFiles batch. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** Permission bits a `mode` may carry (rwx for user, group and others; no set-id or sticky bits). */
+export const MODE_MASK = 0o777;
 
 // --- Timers (the transport's defaults; documented in PROTOCOL.md) ----------------------------------
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;

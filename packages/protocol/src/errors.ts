@@ -37,6 +37,7 @@ const TABLE = [
   ['ECANCELED', 18, 130, 'the transfer or session was canceled'],
   ['ETOOBIG', 19, 2, 'a file or listing exceeds a protocol limit'],
   ['ENAMETOOLONG', 20, 2, 'a path or name exceeds a protocol limit'],
+  ['ENOTEMPTY', 21, 4, 'the directory is not empty'],
 ] as const;
 
 export type ErrorName = (typeof TABLE)[number][0];

@@ -35,6 +35,7 @@ export {
 } from './packets/data.js';
 export {
   CLIENT_HELLO_PADDING,
+  CLIENT_HELLO_V2_PADDING,
   type ClientHelloFields,
   type ClientHelloPacket,
   ClientHelloSchema,

@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_FILES,
   MAX_BLOCK_COUNT,
   MAX_BLOCK_SIZE,
   MAX_CONTROL_BYTES,
@@ -9,7 +11,9 @@ import {
   MAX_NAME_BYTES,
   MAX_PATH_BYTES,
   MAX_RESUME_RANGES,
+  MAX_WALK_CURSOR_LENGTH,
   MIN_BLOCK_SIZE,
+  MODE_MASK,
 } from './constants.js';
 import {
   type DecodeResult,
@@ -50,6 +54,14 @@ const cursor = z
   .min(1)
   .max(MAX_CURSOR_LENGTH)
   .regex(/^[A-Za-z0-9_=-]+$/, 'must use the base64url alphabet');
+/** A walk's cursor: longer than a list's, as it may have to name any path of the tree. */
+const walkCursor = z
+  .string()
+  .min(1)
+  .max(MAX_WALK_CURSOR_LENGTH)
+  .regex(/^[A-Za-z0-9_=-]+$/, 'must use the base64url alphabet');
+/** Permission bits (0..0o777); set-id and sticky bits never travel. */
+const mode = z.int().min(0).max(MODE_MASK);
 
 /** Half-open block ranges [start, end): ascending, disjoint, each non-empty, at most MAX_RESUME_RANGES. */
 export const BlockRangesSchema = z.lazy(() =>
@@ -70,6 +82,22 @@ export const EntrySchema = z.lazy(() =>
     size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
     mtimeMs,
   }),
+);
+
+/** One entry of a walk: its path relative to the directory walked. Symbolic links are 'link', never followed. */
+export const WalkEntrySchema = z.lazy(() =>
+  z.strictObject({
+    path: nonEmptyPath,
+    type: z.enum(['file', 'dir', 'link', 'other']),
+    size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+    mtimeMs,
+    mode: mode.optional(),
+  }),
+);
+
+/** Why one file of a batch failed: its index in the request's `files`. */
+export const FileFailureSchema = z.lazy(() =>
+  z.strictObject({ index: u32, code: errorCode, message: errorMessage }),
 );
 
 // --- requests (each gets exactly one reply with the same id) --------------------------------------
@@ -107,6 +135,8 @@ export const PutRequestSchema = z.lazy(() =>
     mtimeMs: mtimeMs.optional(),
     overwrite: z.boolean(),
     resume: z.boolean(),
+    /** Feature Trees: the permission bits the file gets. */
+    mode: mode.optional(),
   }),
 );
 
@@ -126,6 +156,86 @@ export const RenameRequestSchema = z.lazy(() =>
 
 export const DeleteRequestSchema = z.lazy(() =>
   z.strictObject({ op: z.literal('delete'), id, path: nonEmptyPath }),
+);
+
+// Feature Trees.
+export const MkdirRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('mkdir'),
+    id,
+    path: nonEmptyPath,
+    /** Make missing parents too, and accept an existing directory. */
+    parents: z.boolean(),
+    mode: mode.optional(),
+  }),
+);
+
+export const RmdirRequestSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('rmdir'), id, path: nonEmptyPath }),
+);
+
+export const WalkRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('walk'),
+    id,
+    path,
+    cursor: walkCursor.optional(),
+    limit: z.int().min(1).max(0xffff_ffff).optional(),
+  }),
+);
+
+export const HashRequestSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('hash'), id, path: nonEmptyPath }),
+);
+
+function batchBytes(files: ReadonlyArray<{ size: number }>): boolean {
+  let total = 0;
+  for (const f of files) total += f.size;
+  return total <= MAX_BATCH_BYTES;
+}
+
+export const PutFilesRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('putFiles'),
+    id,
+    files: z
+      .array(
+        z.strictObject({
+          path: nonEmptyPath,
+          size: fileSize,
+          mtimeMs: mtimeMs.optional(),
+          mode: mode.optional(),
+          sha256,
+        }),
+      )
+      .min(1)
+      .max(MAX_BATCH_FILES)
+      .refine(batchBytes, `the files must hold at most ${MAX_BATCH_BYTES} bytes in all`),
+    overwrite: z.boolean(),
+    /** Do not send a file whose target already holds the same bytes (same size and SHA-256). */
+    skipIdentical: z.boolean(),
+  }),
+);
+
+export const CommitFilesRequestSchema = z.lazy(() =>
+  z.strictObject({ op: z.literal('commitFiles'), id, transferId }),
+);
+
+export const GetFilesRequestSchema = z.lazy(() =>
+  z.strictObject({
+    op: z.literal('getFiles'),
+    id,
+    files: z
+      .array(
+        z.strictObject({
+          path: nonEmptyPath,
+          /** The client holds a file with this SHA-256: the server sends the file only if it differs. */
+          sha256: sha256.optional(),
+        }),
+      )
+      .min(1)
+      .max(MAX_BATCH_FILES),
+  }),
 );
 
 // --- messages without a reply ---------------------------------------------------------------------
@@ -167,6 +277,8 @@ export const GetReplySchema = z.lazy(() =>
     blockCount,
     /** The resume state no longer matched the file: the client discards its partial copy. */
     restarted: z.boolean().optional(),
+    /** Feature Trees: the file's permission bits. */
+    mode: mode.optional(),
   }),
 );
 export const PutReplySchema = z.lazy(() =>
@@ -179,8 +291,60 @@ export const PutReplySchema = z.lazy(() =>
     have: BlockRangesSchema,
   }),
 );
-/** The reply to commit, rename and delete. */
+/** The reply to commit, rename, delete, mkdir and rmdir. */
 export const OkReplySchema = z.lazy(() => z.strictObject(okHead));
+export const WalkReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    entries: z.array(WalkEntrySchema),
+    /** Present when the walk continues: send the same walk request again with this cursor. */
+    next: walkCursor.optional(),
+  }),
+);
+export const HashReplySchema = z.lazy(() => z.strictObject({ ...okHead, sha256, size: fileSize }));
+export const PutFilesReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    transferId,
+    blockSize,
+    blockCount,
+    /** Indices of files whose target already holds the same bytes: not sent, not written. */
+    skipped: z.array(u32).max(MAX_BATCH_FILES),
+    /** Files refused up front (for example EEXIST): not sent. */
+    failed: z.array(FileFailureSchema).max(MAX_BATCH_FILES),
+  }),
+);
+export const CommitFilesReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    /** Files that could not be placed; every other file sent is in place. */
+    failed: z.array(FileFailureSchema).max(MAX_BATCH_FILES),
+  }),
+);
+/** One file of a getFiles reply: what it is and whether its bytes follow, or why it cannot be had. */
+export const GetFilesItemSchema = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      size: fileSize,
+      mtimeMs,
+      mode: mode.optional(),
+      sha256,
+      /** False when the client's SHA-256 matched: its bytes are not in the transfer. */
+      sent: z.boolean(),
+    }),
+    z.strictObject({ code: errorCode, message: errorMessage }),
+  ]),
+);
+export const GetFilesReplySchema = z.lazy(() =>
+  z.strictObject({
+    ...okHead,
+    transferId,
+    blockSize,
+    blockCount,
+    /** One item per requested file, in order; the transfer carries the sent files back to back. */
+    files: z.array(GetFilesItemSchema).max(MAX_BATCH_FILES),
+  }),
+);
 export const ErrorReplySchema = z.lazy(() =>
   z.strictObject({
     op: z.literal('reply'),
@@ -199,7 +363,20 @@ export const ReplySchema = z.lazy(() =>
       z.discriminatedUnion('ok', [
         z
           .looseObject({ op: z.literal('reply'), ok: z.literal(true) })
-          .pipe(z.union([OkReplySchema, ListReplySchema, StatReplySchema, GetReplySchema, PutReplySchema])),
+          .pipe(
+            z.union([
+              OkReplySchema,
+              ListReplySchema,
+              StatReplySchema,
+              GetReplySchema,
+              PutReplySchema,
+              WalkReplySchema,
+              HashReplySchema,
+              PutFilesReplySchema,
+              CommitFilesReplySchema,
+              GetFilesReplySchema,
+            ]),
+          ),
         ErrorReplySchema.unwrap(),
       ]),
     ),
@@ -217,6 +394,13 @@ const SCHEMA_BY_OP = {
   commit: CommitRequestSchema,
   rename: RenameRequestSchema,
   delete: DeleteRequestSchema,
+  mkdir: MkdirRequestSchema,
+  rmdir: RmdirRequestSchema,
+  walk: WalkRequestSchema,
+  hash: HashRequestSchema,
+  putFiles: PutFilesRequestSchema,
+  commitFiles: CommitFilesRequestSchema,
+  getFiles: GetFilesRequestSchema,
   cancel: CancelMessageSchema,
   digest: DigestMessageSchema,
   abort: AbortMessageSchema,
@@ -233,6 +417,13 @@ export const ControlMessageSchema = z.lazy(() =>
     CommitRequestSchema.unwrap(),
     RenameRequestSchema.unwrap(),
     DeleteRequestSchema.unwrap(),
+    MkdirRequestSchema.unwrap(),
+    RmdirRequestSchema.unwrap(),
+    WalkRequestSchema.unwrap(),
+    HashRequestSchema.unwrap(),
+    PutFilesRequestSchema.unwrap(),
+    CommitFilesRequestSchema.unwrap(),
+    GetFilesRequestSchema.unwrap(),
     CancelMessageSchema.unwrap(),
     DigestMessageSchema.unwrap(),
     AbortMessageSchema.unwrap(),
@@ -242,6 +433,9 @@ export const ControlMessageSchema = z.lazy(() =>
 
 export type BlockRanges = z.infer<typeof BlockRangesSchema>;
 export type Entry = z.infer<typeof EntrySchema>;
+export type WalkEntry = z.infer<typeof WalkEntrySchema>;
+export type FileFailure = z.infer<typeof FileFailureSchema>;
+export type GetFilesItem = z.infer<typeof GetFilesItemSchema>;
 export type ResumeState = z.infer<typeof ResumeStateSchema>;
 export type ListRequest = z.infer<typeof ListRequestSchema>;
 export type StatRequest = z.infer<typeof StatRequestSchema>;
@@ -250,6 +444,13 @@ export type PutRequest = z.infer<typeof PutRequestSchema>;
 export type CommitRequest = z.infer<typeof CommitRequestSchema>;
 export type RenameRequest = z.infer<typeof RenameRequestSchema>;
 export type DeleteRequest = z.infer<typeof DeleteRequestSchema>;
+export type MkdirRequest = z.infer<typeof MkdirRequestSchema>;
+export type RmdirRequest = z.infer<typeof RmdirRequestSchema>;
+export type WalkRequest = z.infer<typeof WalkRequestSchema>;
+export type HashRequest = z.infer<typeof HashRequestSchema>;
+export type PutFilesRequest = z.infer<typeof PutFilesRequestSchema>;
+export type CommitFilesRequest = z.infer<typeof CommitFilesRequestSchema>;
+export type GetFilesRequest = z.infer<typeof GetFilesRequestSchema>;
 export type CancelMessage = z.infer<typeof CancelMessageSchema>;
 export type DigestMessage = z.infer<typeof DigestMessageSchema>;
 export type AbortMessage = z.infer<typeof AbortMessageSchema>;
@@ -258,6 +459,11 @@ export type StatReply = z.infer<typeof StatReplySchema>;
 export type GetReply = z.infer<typeof GetReplySchema>;
 export type PutReply = z.infer<typeof PutReplySchema>;
 export type OkReply = z.infer<typeof OkReplySchema>;
+export type WalkReply = z.infer<typeof WalkReplySchema>;
+export type HashReply = z.infer<typeof HashReplySchema>;
+export type PutFilesReply = z.infer<typeof PutFilesReplySchema>;
+export type CommitFilesReply = z.infer<typeof CommitFilesReplySchema>;
+export type GetFilesReply = z.infer<typeof GetFilesReplySchema>;
 export type ErrorReply = z.infer<typeof ErrorReplySchema>;
 export type Reply = z.infer<typeof ReplySchema>;
 export type Request =
@@ -267,7 +473,25 @@ export type Request =
   | PutRequest
   | CommitRequest
   | RenameRequest
-  | DeleteRequest;
+  | DeleteRequest
+  | MkdirRequest
+  | RmdirRequest
+  | WalkRequest
+  | HashRequest
+  | PutFilesRequest
+  | CommitFilesRequest
+  | GetFilesRequest;
+
+/** Requests of feature Trees: a client sends them only in a session whose welcome listed it. */
+export const TREE_OPS: ReadonlySet<string> = new Set([
+  'mkdir',
+  'rmdir',
+  'walk',
+  'hash',
+  'putFiles',
+  'commitFiles',
+  'getFiles',
+]);
 export type ControlMessage = z.infer<typeof ControlMessageSchema>;
 export type ControlOp = ControlMessage['op'];
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  FEATURES_VERSION,
   MAGIC_0,
   MAGIC_1,
   PACKET_HEAD_LENGTH,
@@ -95,10 +96,14 @@ export function decodePacket(
     return failure('prefix-mismatch', 'bad expected prefix');
   if (!bytesEqual(plaintext, 0, expected, 0, PREFIX_LENGTH)) return failure('prefix-mismatch');
   if (plaintext[0] !== MAGIC_0 || plaintext[1] !== MAGIC_1) return failure('bad-magic');
-  if (plaintext[2] !== PROTOCOL_VERSION) {
+  const space = plaintext[3];
+  // Version 2 differs from version 1 in its handshake packets only; its sessions are version 1.
+  if (
+    plaintext[2] !== PROTOCOL_VERSION &&
+    !(plaintext[2] === FEATURES_VERSION && space === Space.Handshake)
+  ) {
     return failure('unsupported-version', `version ${plaintext[2]}`, 'EVERSION');
   }
-  const space = plaintext[3];
   const type = plaintext[PREFIX_LENGTH]!;
   if (space === Space.Handshake) {
     if (type === PacketType.ClientHello) return decodeClientHelloBody(plaintext);

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import {
+  FEATURES_VERSION,
   MAGIC_0,
   MAGIC_1,
   PREFIX_LENGTH,
@@ -34,6 +35,7 @@ export function isKnownSpace(version: number, space: number): boolean {
       space === Space.Handshake || space === Space.Session || space === Space.Reset || space === Space.Reject
     );
   }
+  if (version === FEATURES_VERSION) return space === Space.Handshake; // its other datagrams are version 1
   return true; // another version's spaces are not ours to judge
 }
 

@@ -30,25 +30,46 @@ export const bytes = (length: number) =>
 const blockSize = fc.integer({ min: MIN_BLOCK_SIZE, max: MAX_BLOCK_SIZE });
 const idleTimeoutMs = fc.integer({ min: 1, max: 0xffff_ffff });
 
-export const clientHello: fc.Arbitrary<ClientHelloFields> = fc.record({
-  clientNonce: bytes(16),
-  publicKey: bytes(32),
-  maxBlockSize: blockSize,
-  receiveWindow: u32,
-  idleTimeoutMs,
-});
+/** Version 1 (no features) or version 2 (with). */
+export const clientHello: fc.Arbitrary<ClientHelloFields> = fc.record(
+  {
+    clientNonce: bytes(16),
+    publicKey: bytes(32),
+    maxBlockSize: blockSize,
+    receiveWindow: u32,
+    idleTimeoutMs,
+    features: u32,
+  },
+  { requiredKeys: ['clientNonce', 'publicKey', 'maxBlockSize', 'receiveWindow', 'idleTimeoutMs'] },
+);
 
-export const serverWelcome: fc.Arbitrary<ServerWelcomeFields> = fc.record({
-  clientNonce: bytes(16),
-  serverNonce: bytes(16),
-  publicKey: bytes(32),
-  sessionConnId: connId,
-  blockSize,
-  receiveWindow: u32,
-  idleTimeoutMs,
-  access: fc.constantFrom('read-only' as const, 'read-write' as const),
-  resetToken: bytes(16),
-});
+export const serverWelcome: fc.Arbitrary<ServerWelcomeFields> = fc.record(
+  {
+    clientNonce: bytes(16),
+    serverNonce: bytes(16),
+    publicKey: bytes(32),
+    sessionConnId: connId,
+    blockSize,
+    receiveWindow: u32,
+    idleTimeoutMs,
+    access: fc.constantFrom('read-only' as const, 'read-write' as const),
+    resetToken: bytes(16),
+    features: u32,
+  },
+  {
+    requiredKeys: [
+      'clientNonce',
+      'serverNonce',
+      'publicKey',
+      'sessionConnId',
+      'blockSize',
+      'receiveWindow',
+      'idleTimeoutMs',
+      'access',
+      'resetToken',
+    ],
+  },
+);
 
 export const serverTime = fc.record({ clientNonce: bytes(16) });
 
@@ -154,7 +175,9 @@ const nonEmptyPath = text(300, { minBytes: 1, exclude: '\0' });
 const size = fc.integer({ min: 0, max: MAX_FILE_SIZE });
 const sha256 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const cursor = fc.stringMatching(/^[A-Za-z0-9_=-]+$/).filter((s) => s.length <= MAX_CURSOR_LENGTH);
+const mode = fc.integer({ min: 0, max: 0o777 });
 const code = fc.constantFrom(...REPLY_ERROR_NAMES);
+const failure = fc.record({ index: u32, code, message: text(200) });
 const blockRanges = fc
   .array(fc.tuple(fc.nat({ max: 1000 }), fc.integer({ min: 1, max: 1000 })), { maxLength: MAX_RESUME_RANGES })
   .map((steps) => {
@@ -205,9 +228,111 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       mtimeMs,
       overwrite: fc.boolean(),
       resume: fc.boolean(),
+      mode,
     },
     { requiredKeys: ['op', 'id', 'path', 'size', 'overwrite', 'resume'] },
   ),
+  fc.record(
+    { op: fc.constant('mkdir' as const), id: u32, path: nonEmptyPath, parents: fc.boolean(), mode },
+    { requiredKeys: ['op', 'id', 'path', 'parents'] },
+  ),
+  fc.record({ op: fc.constant('rmdir' as const), id: u32, path: nonEmptyPath }),
+  fc.record(
+    {
+      op: fc.constant('walk' as const),
+      id: u32,
+      path,
+      cursor,
+      limit: fc.integer({ min: 1, max: 0xffff_ffff }),
+    },
+    { requiredKeys: ['op', 'id', 'path'] },
+  ),
+  fc.record({ op: fc.constant('hash' as const), id: u32, path: nonEmptyPath }),
+  fc.record({
+    op: fc.constant('putFiles' as const),
+    id: u32,
+    files: fc.array(
+      fc.record(
+        {
+          path: nonEmptyPath,
+          size: fc.integer({ min: 0, max: 40_000 }),
+          mtimeMs,
+          mode,
+          sha256,
+        },
+        { requiredKeys: ['path', 'size', 'sha256'] },
+      ),
+      { minLength: 1, maxLength: 5 },
+    ),
+    overwrite: fc.boolean(),
+    skipIdentical: fc.boolean(),
+  }),
+  fc.record({ op: fc.constant('commitFiles' as const), id: u32, transferId: u32 }),
+  fc.record({
+    op: fc.constant('getFiles' as const),
+    id: u32,
+    files: fc.array(fc.record({ path: nonEmptyPath, sha256 }, { requiredKeys: ['path'] }), {
+      minLength: 1,
+      maxLength: 5,
+    }),
+  }),
+  fc.record(
+    {
+      op: fc.constant('reply' as const),
+      id: u32,
+      ok: fc.constant(true as const),
+      entries: fc.array(
+        fc.record(
+          {
+            path: nonEmptyPath,
+            type: fc.constantFrom('file' as const, 'dir' as const, 'link' as const, 'other' as const),
+            size: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+            mtimeMs,
+            mode,
+          },
+          { requiredKeys: ['path', 'type', 'size', 'mtimeMs'] },
+        ),
+        { maxLength: 5 },
+      ),
+      next: cursor,
+    },
+    { requiredKeys: ['op', 'id', 'ok', 'entries'] },
+  ),
+  fc.record({ op: fc.constant('reply' as const), id: u32, ok: fc.constant(true as const), sha256, size }),
+  fc.record({
+    op: fc.constant('reply' as const),
+    id: u32,
+    ok: fc.constant(true as const),
+    transferId: u32,
+    blockSize,
+    blockCount: fc.integer({ min: 0, max: MAX_BLOCK_COUNT }),
+    skipped: fc.array(u32, { maxLength: 5 }),
+    failed: fc.array(failure, { maxLength: 5 }),
+  }),
+  fc.record({
+    op: fc.constant('reply' as const),
+    id: u32,
+    ok: fc.constant(true as const),
+    failed: fc.array(failure, { maxLength: 5 }),
+  }),
+  fc.record({
+    op: fc.constant('reply' as const),
+    id: u32,
+    ok: fc.constant(true as const),
+    transferId: u32,
+    blockSize,
+    blockCount: fc.integer({ min: 0, max: MAX_BLOCK_COUNT }),
+    files: fc.array(
+      fc.oneof(
+        fc.record(
+          { size, mtimeMs, mode, sha256, sent: fc.boolean() },
+          { requiredKeys: ['size', 'mtimeMs', 'sha256', 'sent'] },
+        ),
+        fc.record({ code, message: text(200) }),
+      ),
+      { maxLength: 5 },
+    ),
+  }),
   fc.record({ op: fc.constant('commit' as const), id: u32, transferId: u32, sha256 }),
   fc.record({
     op: fc.constant('rename' as const),
@@ -242,6 +367,7 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       blockSize,
       blockCount: fc.integer({ min: 0, max: MAX_BLOCK_COUNT }),
       restarted: fc.boolean(),
+      mode,
     },
     { requiredKeys: ['op', 'id', 'ok', 'transferId', 'size', 'mtimeMs', 'blockSize', 'blockCount'] },
   ),

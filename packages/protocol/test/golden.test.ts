@@ -101,6 +101,11 @@ const welcome: PacketInput = {
   resetToken: seq(16, 0xf0),
 };
 
+const helloV2: PacketInput = { ...hello, features: 1 } as PacketInput;
+const welcomeV2: PacketInput = { ...welcome, features: 1 } as PacketInput;
+
+const SHA = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
 const CONTROL_EXAMPLES: ControlMessage[] = [
   { op: 'list', id: 1, path: '', limit: 100 },
   { op: 'list', id: 2, path: 'photos/2024', cursor: 'MTAw' },
@@ -179,6 +184,86 @@ const CONTROL_EXAMPLES: ControlMessage[] = [
   { op: 'reply', id: 6, ok: true, transferId: 2, blockSize: 32768, blockCount: 31, have: [[0, 4]] },
   { op: 'reply', id: 7, ok: true },
   { op: 'reply', id: 9, ok: false, code: 'ENOENT', message: 'old.log: no such file' },
+  // Feature Trees.
+  {
+    op: 'put',
+    id: 10,
+    path: 'run.sh',
+    size: 120,
+    mtimeMs: 1700000000000,
+    overwrite: false,
+    resume: false,
+    mode: 0o755,
+  },
+  { op: 'mkdir', id: 11, path: 'photos/2024', parents: true, mode: 0o750 },
+  { op: 'rmdir', id: 12, path: 'photos/old' },
+  { op: 'walk', id: 13, path: 'photos', limit: 500 },
+  { op: 'walk', id: 14, path: 'photos', cursor: 'AXBob3Rvcy8yMDI0L2EuanBn' },
+  { op: 'hash', id: 15, path: 'photos/big.raw' },
+  {
+    op: 'putFiles',
+    id: 16,
+    files: [
+      { path: 'site/index.html', size: 1234, mtimeMs: 1700000000000, mode: 0o644, sha256: SHA },
+      { path: 'site/css/a.css', size: 0, sha256: SHA },
+    ],
+    overwrite: false,
+    skipIdentical: true,
+  },
+  { op: 'commitFiles', id: 17, transferId: 4 },
+  { op: 'getFiles', id: 18, files: [{ path: 'site/index.html' }, { path: 'site/css/a.css', sha256: SHA }] },
+  {
+    op: 'reply',
+    id: 13,
+    ok: true,
+    entries: [
+      { path: '2024', type: 'dir', size: 0, mtimeMs: 1700000000000, mode: 0o755 },
+      { path: '2024/a.jpg', type: 'file', size: 3000, mtimeMs: 1700000000000.5, mode: 0o644 },
+      { path: '2024/latest', type: 'link', size: 0, mtimeMs: 1700000000000 },
+    ],
+    next: 'AXBob3Rvcy8yMDI0L2xhdGVzdA',
+  },
+  { op: 'reply', id: 15, ok: true, sha256: SHA, size: 0 },
+  {
+    op: 'reply',
+    id: 16,
+    ok: true,
+    transferId: 4,
+    blockSize: 64512,
+    blockCount: 1,
+    skipped: [1],
+    failed: [],
+  },
+  {
+    op: 'reply',
+    id: 17,
+    ok: true,
+    failed: [{ index: 0, code: 'EEXIST', message: '"site/index.html" already exists' }],
+  },
+  {
+    op: 'reply',
+    id: 18,
+    ok: true,
+    transferId: 5,
+    blockSize: 64512,
+    blockCount: 1,
+    files: [
+      { size: 1234, mtimeMs: 1700000000000, mode: 0o644, sha256: SHA, sent: true },
+      { code: 'ENOENT', message: '"site/css/a.css": no such file or directory' },
+    ],
+  },
+  {
+    op: 'reply',
+    id: 19,
+    ok: true,
+    transferId: 6,
+    size: 120,
+    mtimeMs: 1700000000000,
+    blockSize: 64512,
+    blockCount: 1,
+    mode: 0o755,
+  },
+  { op: 'reply', id: 12, ok: false, code: 'ENOTEMPTY', message: '"photos/old": the directory is not empty' },
 ];
 
 describe('golden vectors', () => {
@@ -190,6 +275,18 @@ describe('golden vectors', () => {
         type: 'server-time',
         clientNonce: seq(16, 0x00),
       }),
+      sealedVector(
+        'client-hello-v2',
+        'version-2 CLIENT_HELLO listing feature Trees (1), padded to a 1205-byte datagram',
+        CLIENT_ID,
+        helloV2,
+      ),
+      sealedVector(
+        'server-welcome-v2',
+        'version-2 SERVER_WELCOME granting feature Trees',
+        CLIENT_ID,
+        welcomeV2,
+      ),
     ]);
   });
 

@@ -101,7 +101,7 @@ describe('the error table', () => {
   it('has unique wire numbers and names, and the exit codes of the specification', () => {
     const wires = WIRE_ERROR_NAMES.map((n) => ERRORS[n].wire);
     expect(new Set(wires).size).toBe(wires.length);
-    expect(ERROR_NAMES.length).toBe(24);
+    expect(ERROR_NAMES.length).toBe(25);
     expect(Object.fromEntries(ERROR_NAMES.map((n) => [n, [ERRORS[n].wire, ERRORS[n].exitCode]]))).toEqual({
       OK: [0, 0],
       EINTERNAL: [1, 1],
@@ -127,6 +127,7 @@ describe('the error table', () => {
       ECANCELED: [18, 130],
       ETOOBIG: [19, 2],
       ENAMETOOLONG: [20, 2],
+      ENOTEMPTY: [21, 4],
     });
     expect(REPLY_ERROR_NAMES).not.toContain('OK');
     expect(REPLY_ERROR_NAMES).not.toContain('EUSAGE');
@@ -134,7 +135,8 @@ describe('the error table', () => {
 
   it('looks errors up by wire number and by name', () => {
     expect(errorByWire(12)?.name).toBe('ECONNRESET');
-    expect(errorByWire(21)).toBeUndefined();
+    expect(errorByWire(21)?.name).toBe('ENOTEMPTY');
+    expect(errorByWire(22)).toBeUndefined();
     expect(errorByName('EACCES')?.wire).toBe(4);
     expect(errorByName('toString')).toBeUndefined();
     expect(exitCodeFor('ECANCELED')).toBe(130);

@@ -33,10 +33,12 @@ import {
   encodeServerWelcome,
   encodeVersionNegotiation,
   MIN_HELLO_DATAGRAM,
+  MIN_HELLO_PLAINTEXT,
   type Packet,
   packetSpace,
   SERVER_TIME_LENGTH,
   SERVER_WELCOME_LENGTH,
+  SERVER_WELCOME_V2_LENGTH,
   Space,
 } from '../src/index.js';
 import * as arb from './arbitraries.js';
@@ -48,29 +50,42 @@ function decodeOk(bytes: Buffer): Packet {
 }
 
 describe('packet round trips', () => {
-  it('client hello decodes to its fields and its datagram reaches MIN_HELLO_DATAGRAM', () => {
+  it('client hello decodes to its fields and its datagram reaches MIN_HELLO_DATAGRAM (version 2 with features)', () => {
     fc.assert(
       fc.property(arb.connId, arb.clientHello, (id, f) => {
         const bytes = encodeClientHello(id, f);
         expect(decodeOk(bytes)).toEqual({ type: 'client-hello', ...f });
         expect(datagramLength(bytes.length)).toBeGreaterThanOrEqual(MIN_HELLO_DATAGRAM);
+        expect(bytes.length).toBe(MIN_HELLO_PLAINTEXT);
         expect(decodePrefix(bytes)).toEqual({
           ok: true,
-          value: { version: 1, space: Space.Handshake, connId: id },
+          value: { version: f.features === undefined ? 1 : 2, space: Space.Handshake, connId: id },
         });
       }),
     );
   });
 
-  it('server welcome decodes to its fields and is smaller than the hello it answers', () => {
+  it('server welcome decodes to its fields and is smaller than the hello it answers (version 2 with features)', () => {
     fc.assert(
       fc.property(arb.connId, arb.serverWelcome, (id, f) => {
         const bytes = encodeServerWelcome(id, f);
-        expect(bytes.length).toBe(SERVER_WELCOME_LENGTH);
+        expect(bytes.length).toBe(
+          f.features === undefined ? SERVER_WELCOME_LENGTH : SERVER_WELCOME_V2_LENGTH,
+        );
+        expect(bytes[2]).toBe(f.features === undefined ? 1 : 2);
         expect(decodeOk(bytes)).toEqual({ type: 'server-welcome', ...f });
       }),
     );
-    expect(datagramLength(SERVER_WELCOME_LENGTH)).toBeLessThan(MIN_HELLO_DATAGRAM);
+    expect(datagramLength(SERVER_WELCOME_V2_LENGTH)).toBeLessThan(MIN_HELLO_DATAGRAM);
+  });
+
+  it('only the handshake speaks version 2: a session packet with version byte 2 is refused (EVERSION)', () => {
+    const ping = encodePacket(7n, { type: 'ping', packetNumber: 1 });
+    ping[2] = 2;
+    const result = decodePacket(ping, ping.subarray(0, 12));
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.code).toBe('EVERSION');
+    expect(decodePrefix(ping).ok).toBe(false);
   });
 
   it('server time decodes to its fields and is smaller than the hello it answers', () => {
@@ -149,8 +164,11 @@ describe('packet round trips', () => {
     fc.assert(
       fc.property(arb.connId, arb.packet, (id, p) => {
         const bytes = encodePacket(id, p);
-        expect(bytes.subarray(0, 12)).toEqual(encodePrefix({ space: packetSpace(p.type), connId: id }));
-        const viaObject = decodePacket(bytes, { version: 1, space: packetSpace(p.type), connId: id });
+        const version = 'features' in p && p.features !== undefined ? 2 : 1;
+        expect(bytes.subarray(0, 12)).toEqual(
+          encodePrefix({ version, space: packetSpace(p.type), connId: id }),
+        );
+        const viaObject = decodePacket(bytes, { version, space: packetSpace(p.type), connId: id });
         expect(viaObject.ok).toBe(true);
       }),
     );

@@ -39,6 +39,11 @@ export interface FerryServerOptions {
   localStorage?: LocalDiskStorageOptions;
   /** Also serve the store to the seed's own client, on a port of its own (see seed-compat/). */
   seedCompat?: SeedCompatOptions;
+  /**
+   * Protocol versions to accept (default: every version this build speaks). [1] behaves exactly as a
+   * server from before version 2, without directory operations: for compatibility tests.
+   */
+  versions?: readonly number[];
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -100,6 +105,7 @@ export class FerryServer implements SessionHost {
       ...(this.options.maxSessionBufferedBytes !== undefined
         ? { maxSessionBufferedBytes: this.options.maxSessionBufferedBytes }
         : {}),
+      ...(this.options.versions !== undefined ? { versions: this.options.versions } : {}),
     });
     udp.onSession((session, info) => {
       const handler = new SessionHandler(this, session, info, this.storage!, this.options.readOnly ?? false);

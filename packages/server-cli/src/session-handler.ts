@@ -1,19 +1,25 @@
 import {
   blockCountFor,
+  type CommitFilesReply,
   type ControlMessage,
   decodeControlMessage,
   encodeControlMessage,
+  Feature,
   FerryError,
   type GetReply,
+  type HashReply,
   type ListReply,
   MAX_CONTROL_BYTES,
   type OkReply,
+  type PutFilesReply,
   type PutReply,
   type StatReply,
+  type WalkReply,
 } from '@ferry/protocol';
 import type { ReadableFile, Storage, Upload } from '@ferry/storage';
 import { IncomingFile, OutgoingFile, resumeOffer } from '@ferry/transfer';
 import type { ServerSession, Session } from '@ferry/transport';
+import { TreeRequests } from './trees.js';
 
 /**
  * Gets and puts one session may run at once (the reference client runs 4). Each holds a descriptor
@@ -48,13 +54,23 @@ export interface SessionHost {
 }
 
 type Request = Extract<ControlMessage, { id: number }>;
-type Reply = ListReply | StatReply | GetReply | PutReply | OkReply;
+type Reply =
+  | ListReply
+  | StatReply
+  | GetReply
+  | PutReply
+  | OkReply
+  | WalkReply
+  | HashReply
+  | PutFilesReply
+  | CommitFilesReply;
 
 interface PutState {
   incoming: IncomingFile;
   upload: Upload;
   overwrite: boolean;
   mtimeMs: number | undefined;
+  mode: number | undefined;
   path: string;
 }
 
@@ -72,6 +88,8 @@ export class SessionHandler {
   private readonly gets = new Map<number, ReadableFile>();
   /** Why recent puts failed, by transfer id (a bounded, oldest-first map). */
   private readonly failedPuts = new Map<number, FerryError>();
+  /** Requests of feature Trees (directories, walks, batches of small files). */
+  private readonly trees: TreeRequests;
   readonly label: string;
 
   constructor(
@@ -82,12 +100,21 @@ export class SessionHandler {
     private readonly readOnly: boolean,
   ) {
     this.label = `${info.id.slice(0, 8)} ${info.keyName}@${info.address.replace('|', ' port ')}`;
+    this.trees = new TreeRequests({
+      storage,
+      session,
+      label: this.label,
+      send: (message) => this.send(message),
+      log: (type, level, msg, extra) => this.host.emit({ type, level, msg, ...extra }),
+      writable: (what) => this.writable(what),
+      nextTransferId: () => this.nextTransferId++,
+    });
     session.onMessage((body) => this.onMessage(body));
     void session.closed().then((closed) => this.onClosed(closed.code, closed.message));
   }
 
   get activeTransfers(): number {
-    return this.puts.size + this.gets.size;
+    return this.puts.size + this.gets.size + this.trees.activeTransfers;
   }
 
   private send(message: ControlMessage): number | undefined {
@@ -114,6 +141,13 @@ export class SessionHandler {
       case 'commit':
       case 'rename':
       case 'delete':
+      case 'mkdir':
+      case 'rmdir':
+      case 'walk':
+      case 'hash':
+      case 'putFiles':
+      case 'commitFiles':
+      case 'getFiles':
         this.handle(m).then(
           (reply) => {
             if (reply !== undefined) this.send(reply);
@@ -122,8 +156,20 @@ export class SessionHandler {
             const e = FerryError.from(error);
             // Every refused request ends here. A lookup finding nothing is an answer, not a refusal,
             // and a failed commit was logged as put-failed: log the rest, with the code.
-            if (m.op !== 'list' && m.op !== 'stat' && m.op !== 'commit') {
-              const target = m.op === 'rename' ? { from: m.from, to: m.to } : { path: m.path };
+            if (
+              m.op !== 'list' &&
+              m.op !== 'stat' &&
+              m.op !== 'commit' &&
+              m.op !== 'walk' &&
+              m.op !== 'hash' &&
+              m.op !== 'commitFiles'
+            ) {
+              const target =
+                m.op === 'rename'
+                  ? { from: m.from, to: m.to }
+                  : m.op === 'putFiles' || m.op === 'getFiles'
+                    ? { path: `${m.files[0]!.path} and ${m.files.length - 1} more` }
+                    : { path: m.path };
               this.host.emit({
                 type: 'refused',
                 level: 'warn',
@@ -138,9 +184,11 @@ export class SessionHandler {
         );
         return;
       case 'cancel':
+        if (this.trees.cancel(m.transferId)) return;
         void this.cancelTransfer(m.transferId, 'cancelled by the client');
         return;
       case 'abort':
+        if (this.trees.cancel(m.transferId)) return;
         // A source that changed makes what was received of it worthless: nothing is kept to resume.
         void this.cancelTransfer(m.transferId, `client aborted: ${m.message}`, {
           keep: m.code !== 'EFILECHANGED',
@@ -196,6 +244,24 @@ export class SessionHandler {
         await this.storage.delete(m.path);
         this.host.emit({ type: 'delete', level: 'info', msg: `${this.label} deleted ${m.path}` });
         return { op: 'reply', id: m.id, ok: true };
+      case 'mkdir':
+        await this.trees.mkdir(m);
+        return { op: 'reply', id: m.id, ok: true };
+      case 'rmdir':
+        await this.trees.rmdir(m);
+        return { op: 'reply', id: m.id, ok: true };
+      case 'walk':
+        // A page holds a descriptor per directory level it is in (up to MAX_WALK_DEPTH): bounded too.
+        return this.withTransferSlot(() => this.trees.walk(m));
+      case 'hash':
+        return this.withTransferSlot(() => this.trees.hash(m));
+      case 'putFiles':
+        return this.withTransferSlot(() => this.trees.putFiles(m));
+      case 'commitFiles':
+        return this.trees.commitFiles(m);
+      case 'getFiles':
+        await this.withTransferSlot(() => this.trees.getFiles(m));
+        return undefined;
       default:
         return undefined;
     }
@@ -203,7 +269,7 @@ export class SessionHandler {
 
   /** Runs `start` if the session is under MAX_TRANSFERS_PER_SESSION (counting those still opening), else EBUSY. */
   private async withTransferSlot<T>(start: () => Promise<T>): Promise<T> {
-    if (this.puts.size + this.gets.size + this.starting >= MAX_TRANSFERS_PER_SESSION) {
+    if (this.activeTransfers + this.starting >= MAX_TRANSFERS_PER_SESSION) {
       throw new FerryError(
         'EBUSY',
         `too many transfers at once in this session (at most ${MAX_TRANSFERS_PER_SESSION}); wait for one to finish`,
@@ -235,6 +301,10 @@ export class SessionHandler {
       blockSize,
       blockCount: blockCountFor(file.size, blockSize),
       ...(m.resume !== undefined && !sameFile ? { restarted: true } : {}),
+      // A client of feature Trees learns the file's permission bits (for get -p).
+      ...((this.session.features & Feature.Trees) !== 0 && file.mode !== undefined
+        ? { mode: file.mode }
+        : {}),
     };
     const seq = this.send(reply);
     if (seq === undefined) {
@@ -314,7 +384,14 @@ export class SessionHandler {
       throw error;
     }
     incoming.received.catch((error: unknown) => this.putFailed(transferId, error));
-    this.puts.set(transferId, { incoming, upload, overwrite: m.overwrite, mtimeMs: m.mtimeMs, path: m.path });
+    this.puts.set(transferId, {
+      incoming,
+      upload,
+      overwrite: m.overwrite,
+      mtimeMs: m.mtimeMs,
+      mode: m.mode,
+      path: m.path,
+    });
     this.host.registerPut(this.info.keyName, m.path, this, transferId);
     this.host.emit({
       type: 'put-start',
@@ -346,6 +423,7 @@ export class SessionHandler {
         sha256: m.sha256,
         overwrite: put.overwrite,
         ...(put.mtimeMs !== undefined ? { mtimeMs: put.mtimeMs } : {}),
+        ...(put.mode !== undefined ? { mode: put.mode } : {}),
       });
     } catch (error) {
       const e = FerryError.from(error);
@@ -414,6 +492,7 @@ export class SessionHandler {
   }
 
   private onClosed(code: string, message: string): void {
+    this.trees.closed();
     for (const [id, put] of this.puts) {
       this.puts.delete(id);
       this.host.unregisterPut(this.info.keyName, put.path, this);

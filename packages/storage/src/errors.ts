@@ -18,7 +18,8 @@ export type FileErrorCode =
   | 'EINTEGRITY'
   | 'EFILECHANGED'
   | 'ETOOBIG'
-  | 'ENAMETOOLONG';
+  | 'ENAMETOOLONG'
+  | 'ENOTEMPTY';
 
 export class FileError extends FerryError {
   declare readonly code: FileErrorCode;
@@ -55,8 +56,9 @@ export function toFileError(error: unknown, what: string): FileError {
     case 'ENOENT':
       return new FileError('ENOENT', `${what}: no such file or directory`, options);
     case 'EEXIST':
-    case 'ENOTEMPTY':
       return new FileError('EEXIST', `${what}: already exists`, options);
+    case 'ENOTEMPTY':
+      return new FileError('ENOTEMPTY', `${what}: the directory is not empty`, options);
     case 'EACCES':
     case 'EPERM':
       return new FileError('EACCES', `${what}: permission denied`, options);

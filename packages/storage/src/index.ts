@@ -1,10 +1,12 @@
 /**
  * @ferry/storage: where ferry's files live. The `Storage` interface is everything a server needs of a
  * store (stat, paged list, reads at block offsets, resumable uploads committed atomically with a
- * verified SHA-256, rename, delete, mkdir, expiry of abandoned uploads); `LocalDiskStorage` is the
+ * verified SHA-256, rename, delete, mkdir, rmdir, paged walks of a tree, small files written and read
+ * whole, expiry of abandoned uploads); `LocalDiskStorage` is the
  * embedded store, confined to one directory. Fault injection for tests: `@ferry/storage/testing`.
  */
 export { FileError, type FileErrorCode, isFileError, systemCode, toFileError } from './errors.js';
+export { readFilesThroughReads, writeFilesThroughUploads } from './generic.js';
 export {
   describeFileType,
   LocalFile,
@@ -20,6 +22,7 @@ export {
   type CommitOptions,
   type CommitResult,
   DEFAULT_LIST_LIMIT,
+  type FileContent,
   type ListOptions,
   type ListPage,
   MAX_LIST_LIMIT,
@@ -28,4 +31,7 @@ export {
   type Storage,
   type Upload,
   type UploadOptions,
+  type WalkOptions,
+  type WalkPage,
+  type WholeFile,
 } from './storage.js';

@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { blockCountFor } from '@ferry/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileError, type Storage, type Upload } from '../src/index.js';
+import { type FileContent, FileError, type Storage, type Upload } from '../src/index.js';
 
 export interface StorageFixture {
   /** A store with nothing in it. */
@@ -385,6 +385,193 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       await put('moving.bin', randomBytes(3 * BLOCK), true);
       expect(await codeOf(file.sha256())).toBe('EFILECHANGED');
       await file.close();
+    });
+
+    it('rmdir removes an empty directory only: ENOTEMPTY, ENOTDIR, ENOENT, and never the root', async () => {
+      await storage.mkdir('empty');
+      await storage.rmdir('empty');
+      expect(await codeOf(storage.stat('empty'))).toBe('ENOENT');
+      expect(await codeOf(storage.rmdir('empty'))).toBe('ENOENT');
+      await storage.mkdir('full/inner', { parents: true });
+      expect(await codeOf(storage.rmdir('full'))).toBe('ENOTEMPTY');
+      await put('full/inner/f', Buffer.from('x'));
+      expect(await codeOf(storage.rmdir('full/inner'))).toBe('ENOTEMPTY');
+      expect(await codeOf(storage.rmdir('full/inner/f'))).toBe('ENOTDIR');
+      expect(await codeOf(storage.rmdir(''))).toBe('EINVAL');
+      expect((await storage.stat('full/inner')).type).toBe('dir');
+      await storage.delete('full/inner/f');
+      await storage.rmdir('full/inner');
+      await storage.rmdir('full');
+      expect((await storage.list('')).entries).toEqual([]);
+    });
+
+    it('an upload abandoned in a directory does not keep rmdir from removing it', async () => {
+      await storage.mkdir('left');
+      const upload = await storage.beginUpload('left/partial.bin', {
+        size: 3 * BLOCK,
+        blockSize: BLOCK,
+        overwrite: false,
+        resume: true,
+        identity: 'x',
+      });
+      await upload.write(0, Buffer.alloc(BLOCK));
+      await upload.abort({ keep: true });
+      expect((await storage.list('left')).entries).toEqual([]);
+      await storage.rmdir('left');
+      expect(await codeOf(storage.stat('left'))).toBe('ENOENT');
+    });
+
+    it('mkdir gives a new directory the permission bits asked for, where the store keeps them', async () => {
+      await storage.mkdir('private', { mode: 0o700 });
+      await storage.mkdir('a/b/shared', { parents: true, mode: 0o755 });
+      const { entries } = await storage.walk('');
+      const modes = Object.fromEntries(entries.map((e) => [e.path, e.mode]));
+      if (modes.private !== undefined) {
+        expect(modes.private).toBe(0o700);
+        expect(modes['a/b/shared']).toBe(0o755);
+      }
+    });
+
+    it('walk lists a whole tree in pre-order (a directory before its contents, empty ones too), in pages that resume', async () => {
+      await storage.mkdir('t/b/empty', { parents: true });
+      await storage.mkdir('t/a', { parents: true });
+      await put('t/a/2.txt', Buffer.from('22'));
+      await put('t/a/1.txt', Buffer.from('1'));
+      await put('t/b/x', Buffer.from('xxx'));
+      await put('t/top.txt', Buffer.from('top'));
+      await put('outside.txt', Buffer.from('not in t'));
+      const pending = await storage.beginUpload('t/a/zz-pending', {
+        size: 3 * BLOCK,
+        blockSize: BLOCK,
+        overwrite: false,
+        resume: true,
+        identity: 'x',
+      });
+      await pending.write(0, Buffer.alloc(BLOCK));
+      const expected = [
+        ['a', 'dir', 0],
+        ['a/1.txt', 'file', 1],
+        ['a/2.txt', 'file', 2],
+        ['b', 'dir', 0],
+        ['b/empty', 'dir', 0],
+        ['b/x', 'file', 3],
+        ['top.txt', 'file', 3],
+      ];
+      const whole = await storage.walk('t');
+      expect(whole.next).toBeUndefined();
+      expect(whole.entries.map((e) => [e.path, e.type, e.type === 'file' ? e.size : 0])).toEqual(expected);
+      for (const limit of [1, 2, 3]) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < 20; page++) {
+          const result = await storage.walk('t', { limit, ...(cursor !== undefined ? { cursor } : {}) });
+          expect(result.entries.length).toBeLessThanOrEqual(limit);
+          seen.push(...result.entries.map((e) => e.path));
+          cursor = result.next;
+          if (cursor === undefined) break;
+        }
+        expect(seen, `limit ${limit}`).toEqual(expected.map(([p]) => p));
+      }
+      const small = await storage.walk('t', { maxBytes: 300 });
+      expect(small.entries.length).toBeGreaterThan(0);
+      expect(small.entries.length).toBeLessThan(expected.length);
+      expect(Buffer.byteLength(JSON.stringify(small))).toBeLessThanOrEqual(300);
+      expect(small.next).toBeDefined();
+      expect((await storage.walk('')).entries.map((e) => e.path)).toContain('t/b/x');
+      expect(await codeOf(storage.walk('t', { cursor: 'bm90IGEgY3Vyc29y' }))).toBe('EINVAL');
+      expect(await codeOf(storage.walk('t/b', { cursor: small.next! }))).toBe('EINVAL');
+      expect(await codeOf(storage.walk('t/top.txt'))).toBe('ENOTDIR');
+      expect(await codeOf(storage.walk('nowhere'))).toBe('ENOENT');
+      await pending.abort({ keep: false });
+    });
+
+    it('a walk goes on after a page whose last directory was removed meanwhile, never repeating an entry', async () => {
+      await storage.mkdir('w/a', { parents: true });
+      await storage.mkdir('w/b', { parents: true });
+      await put('w/a/f', Buffer.from('f'));
+      await put('w/b/g', Buffer.from('g'));
+      const first = await storage.walk('w', { limit: 1 });
+      expect(first.entries.map((e) => e.path)).toEqual(['a']);
+      await storage.delete('w/a/f');
+      await storage.rmdir('w/a');
+      const rest: string[] = [];
+      let cursor = first.next;
+      for (let page = 0; page < 10 && cursor !== undefined; page++) {
+        const result = await storage.walk('w', { limit: 1, cursor });
+        rest.push(...result.entries.map((e) => e.path));
+        cursor = result.next;
+      }
+      expect(rest).toEqual(['b', 'b/g']);
+    });
+
+    it('writeFiles stores small files whole, each verified and never replacing unless asked; one result per file', async () => {
+      await storage.mkdir('batch');
+      await put('batch/taken', Buffer.from('old'));
+      await storage.mkdir('batch/dir');
+      const a = Buffer.from('alpha');
+      const b = randomBytes(3 * BLOCK + 5);
+      const results = await storage.writeFiles(
+        [
+          { path: 'batch/a.txt', data: a, sha256: sha256(a), mtimeMs: 1_600_000_000_000, mode: 0o640 },
+          { path: 'batch/b.bin', data: b, sha256: sha256(b) },
+          { path: 'batch/bad', data: a, sha256: sha256(b) },
+          { path: 'batch/taken', data: a, sha256: sha256(a) },
+          { path: 'batch/dir', data: a, sha256: sha256(a) },
+          { path: 'missing/c', data: a, sha256: sha256(a) },
+          { path: 'batch/empty', data: Buffer.alloc(0), sha256: sha256(Buffer.alloc(0)) },
+          { path: '../escape', data: a, sha256: sha256(a) },
+        ],
+        { overwrite: false },
+      );
+      expect(results.map((r) => r?.code)).toEqual([
+        undefined,
+        undefined,
+        'EINTEGRITY',
+        'EEXIST',
+        'EISDIR',
+        'ENOENT',
+        undefined,
+        'EINVAL',
+      ]);
+      expect(await readAll(storage, 'batch/a.txt')).toEqual(a);
+      expect(await readAll(storage, 'batch/b.bin')).toEqual(b);
+      expect(await readAll(storage, 'batch/taken')).toEqual(Buffer.from('old'));
+      expect(await codeOf(storage.stat('batch/bad'))).toBe('ENOENT');
+      const entry = await storage.stat('batch/a.txt');
+      expect(Math.abs(entry.mtimeMs - 1_600_000_000_000)).toBeLessThan(1000);
+      const mode = (await storage.walk('batch')).entries.find((e) => e.path === 'a.txt')?.mode;
+      if (mode !== undefined) expect(mode).toBe(0o640);
+      expect((await storage.list('batch')).entries.map((e) => e.name)).toEqual([
+        'a.txt',
+        'b.bin',
+        'dir',
+        'empty',
+        'taken',
+      ]);
+      const again = await storage.writeFiles([{ path: 'batch/taken', data: a, sha256: sha256(a) }], {
+        overwrite: true,
+      });
+      expect(again).toEqual([undefined]);
+      expect(await readAll(storage, 'batch/taken')).toEqual(a);
+    });
+
+    it('readFiles reads small files whole within a byte budget, one result per path', async () => {
+      const one = randomBytes(1000);
+      const two = randomBytes(2000);
+      await storage.mkdir('r');
+      await put('r/one', one, false, 1_600_000_000_000);
+      await put('r/two', two);
+      await put('r/three', randomBytes(10));
+      const results = await storage.readFiles(['r/one', 'r', 'r/none', 'r/two', 'r/one', 'r/three'], {
+        maxBytes: 3015,
+      });
+      // Taken in order: the second 'one' would go over the budget, the 10 bytes after it still fit.
+      const codes = results.map((r) => (r instanceof FileError ? r.code : 'ok'));
+      expect(codes).toEqual(['ok', 'EISDIR', 'ENOENT', 'ok', 'ETOOBIG', 'ok']);
+      const first = results[0] as FileContent;
+      expect(first.data).toEqual(one);
+      expect(Math.abs(first.mtimeMs - 1_600_000_000_000)).toBeLessThan(1000);
+      expect((results[3] as FileContent).data).toEqual(two);
     });
 
     it('refuses paths that are not plain relative names (EINVAL), or too long (ENAMETOOLONG)', async () => {

@@ -729,3 +729,142 @@ describe('LocalDiskStorage and links to its own partial files', () => {
     await upload.abort({ keep: false });
   });
 });
+
+describe('LocalDiskStorage trees: walk, rmdir, whole files', () => {
+  async function walkAll(dir: string, limit = 1000, store = storage): Promise<string[]> {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const result = await store.walk(dir, { limit, ...(cursor !== undefined ? { cursor } : {}) });
+      seen.push(...result.entries.map((e) => `${e.path}:${e.type}`));
+      cursor = result.next;
+      if (cursor === undefined) break;
+    }
+    return seen;
+  }
+
+  it('never follows a symbolic link: a link into the tree, out of the root and to itself are entries of type link', async () => {
+    await fsp.mkdir(join(root, 'tree', 'sub'), { recursive: true });
+    await fsp.writeFile(join(root, 'tree', 'sub', 'f.txt'), 'f');
+    await fsp.symlink('sub', join(root, 'tree', 'again'));
+    await fsp.symlink(outside, join(root, 'tree', 'away'));
+    await fsp.symlink('.', join(root, 'tree', 'sub', 'loop'));
+    await fsp.symlink(join(outside, 'secret.txt'), join(root, 'tree', 'secret'));
+    expect(await walkAll('tree')).toEqual([
+      'again:link',
+      'away:link',
+      'secret:link',
+      'sub:dir',
+      'sub/f.txt:file',
+      'sub/loop:link',
+    ]);
+    expect(await walkAll('tree', 1)).toEqual(await walkAll('tree'));
+  });
+
+  it('walks no deeper than MAX_WALK_DEPTH levels: deeper is ETOOBIG, not a stack overflow', async () => {
+    const levels = Array.from({ length: 257 }, () => 'd');
+    await fsp.mkdir(join(root, 'deep', ...levels), { recursive: true });
+    expect(await codeOf(walkAll('deep', 50))).toBe('ETOOBIG');
+    const fine = Array.from({ length: 255 }, () => 'd');
+    await fsp.mkdir(join(root, 'ok', ...fine), { recursive: true });
+    expect(await walkAll('ok', 50)).toHaveLength(255);
+  });
+
+  it('reads a large directory once for a whole paged walk, not once per page', async () => {
+    await fsp.mkdir(join(root, 'wide'));
+    for (let i = 0; i < 2000; i++) await fsp.writeFile(join(root, 'wide', `f${i}`), '');
+    let reads = 0;
+    const counting = await LocalDiskStorage.open(root, {
+      fs: {
+        readdir: ((...args: Parameters<typeof fsp.readdir>) => {
+          reads++;
+          return fsp.readdir(...args);
+        }) as FileSystem['readdir'],
+      },
+    });
+    try {
+      expect(await walkAll('wide', 100, counting)).toHaveLength(2000);
+      expect(reads).toBe(1);
+    } finally {
+      await counting.close();
+    }
+  });
+
+  it('rmdir refuses a directory an upload is writing into (EBUSY) and a symbolic link to one (ENOTDIR)', async () => {
+    await storage.mkdir('busy');
+    const upload = await storage.beginUpload('busy/f.bin', {
+      size: 3 * BLOCK,
+      blockSize: BLOCK,
+      overwrite: false,
+      resume: true,
+      identity: 'x',
+    });
+    await upload.write(0, Buffer.alloc(BLOCK));
+    expect(await codeOf(storage.rmdir('busy'))).toBe('EBUSY');
+    await upload.abort({ keep: false });
+    await fsp.symlink('busy', join(root, 'link'));
+    expect(await codeOf(storage.rmdir('link'))).toBe('ENOTDIR');
+    await storage.rmdir('busy');
+  });
+
+  it('writeFiles replaces a symbolic link itself, never what it points to outside the root', async () => {
+    await fsp.symlink(join(outside, 'secret.txt'), join(root, 'link.txt'));
+    const data = Buffer.from('new');
+    expect(
+      await storage.writeFiles([{ path: 'link.txt', data, sha256: sha256(data) }], { overwrite: false }),
+    ).toEqual([expect.objectContaining({ code: 'EEXIST' })]);
+    expect(
+      await storage.writeFiles([{ path: 'link.txt', data, sha256: sha256(data) }], { overwrite: true }),
+    ).toEqual([undefined]);
+    expect(await fsp.readFile(join(outside, 'secret.txt'), 'utf8')).toBe('outside the root');
+    expect((await fsp.lstat(join(root, 'link.txt'))).isFile()).toBe(true);
+    expect(await fsp.readFile(join(root, 'link.txt'), 'utf8')).toBe('new');
+    expect((await fsp.readdir(root)).filter((n) => n.startsWith('.ferry-partial-'))).toEqual([]);
+  });
+
+  it('readFiles follows a link inside the root, refuses one out of it and a FIFO', async () => {
+    await fsp.writeFile(join(root, 'real.txt'), 'real');
+    await fsp.symlink('real.txt', join(root, 'inside'));
+    await fsp.symlink(join(outside, 'secret.txt'), join(root, 'out'));
+    execFileSync('mkfifo', [join(root, 'pipe')]);
+    const results = await storage.readFiles(['inside', 'out', 'pipe'], { maxBytes: 1000 });
+    expect(results[0]).toMatchObject({ data: Buffer.from('real') });
+    expect(results.slice(1).map((r) => (r as FileError).code)).toEqual(['EINVAL', 'EINVAL']);
+  });
+});
+
+describe('LocalDiskStorage as built: small files written on a thread of their own', () => {
+  it('gives the same results as on the calling thread: placed, EINTEGRITY, EEXIST, EISDIR, ENOENT', async () => {
+    // The worker's script is JavaScript next to the compiled module: this test runs the build.
+    const built = (await import('../dist/index.js')) as unknown as typeof import('../src/index.js');
+    const store = await built.LocalDiskStorage.open(root);
+    try {
+      await fsp.mkdir(join(root, 'w'));
+      await fsp.mkdir(join(root, 'w', 'sub'));
+      await fsp.writeFile(join(root, 'w', 'taken'), 'old');
+      const threadsBefore = (await fsp.readdir('/proc/self/task')).length;
+      const a = Buffer.from('alpha');
+      const results = await store.writeFiles(
+        [
+          { path: 'w/a', data: a, sha256: sha256(a), mtimeMs: 1_600_000_000_000, mode: 0o640 },
+          { path: 'w/bad', data: a, sha256: sha256(Buffer.from('other')) },
+          { path: 'w/taken', data: a, sha256: sha256(a) },
+          { path: 'w/sub', data: a, sha256: sha256(a) },
+          { path: 'nowhere/x', data: a, sha256: sha256(a) },
+        ],
+        { overwrite: false },
+      );
+      expect(results.map((r) => r?.code)).toEqual([undefined, 'EINTEGRITY', 'EEXIST', 'EISDIR', 'ENOENT']);
+      expect(results.every((r) => r === undefined || r instanceof built.FileError)).toBe(true);
+      // The writing thread was started for the batch.
+      expect((await fsp.readdir('/proc/self/task')).length).toBeGreaterThan(threadsBefore);
+      expect(await fsp.readFile(join(root, 'w', 'a'), 'utf8')).toBe('alpha');
+      const stats = await fsp.stat(join(root, 'w', 'a'));
+      expect([stats.mode & 0o777, stats.mtimeMs]).toEqual([0o640, 1_600_000_000_000]);
+      expect(await fsp.readFile(join(root, 'w', 'taken'), 'utf8')).toBe('old');
+      expect((await fsp.readdir(join(root, 'w'))).sort()).toEqual(['a', 'sub', 'taken']);
+    } finally {
+      await store.close();
+    }
+  });
+});

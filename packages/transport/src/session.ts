@@ -60,6 +60,8 @@ export class Session {
     readonly connection: Connection,
     private readonly driver: SessionDriver,
     readonly access: 'read-only' | 'read-write',
+    /** Features the session may use (bits of @ferry/protocol's Feature): 0 in a version-1 session. */
+    readonly features = 0,
   ) {}
 
   get blockSize(): number {

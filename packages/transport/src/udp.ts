@@ -120,6 +120,8 @@ export interface ConnectOptions extends TransportTuning {
   port: number;
   key: FernetKey;
   handshakeTimeoutMs?: number;
+  /** Features to ask for (default: all this build implements); see ClientHandshakeOptions.features. */
+  features?: number;
   /** Abort the handshake. */
   signal?: AbortSignal;
 }
@@ -140,8 +142,9 @@ export class ClientSession extends Session {
     private readonly shutdown: () => void,
     /** Resolves once every datagram handed to the socket has left it (bounded wait). */
     private readonly flushed: () => Promise<void> = async () => undefined,
+    features = 0,
   ) {
-    super(connection, clientDriver, access);
+    super(connection, clientDriver, access, features);
   }
 
   /** Closes the session: sends CLOSE and releases the socket without waiting out the draining period. */
@@ -253,6 +256,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
+    ...(options.features !== undefined ? { features: options.features } : {}),
     ...(options.connection !== undefined ? { connection: options.connection } : {}),
   });
 
@@ -313,6 +317,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           { address, port: options.port },
           shutdown,
           () => sends.flushed(),
+          outcome.features,
         );
         session.clockOffsetSeconds = outcome.clockOffsetSeconds;
         settle?.resolve(session);
@@ -380,6 +385,8 @@ export interface ListenOptions extends TransportTuning {
   maxBufferedBytes?: number;
   /** Most bytes of block data one session holds at once. Default 16 MiB. */
   maxSessionBufferedBytes?: number;
+  /** Protocol versions to accept (default: all); [1] behaves as a server from before version 2. */
+  versions?: readonly number[];
 }
 
 /** A server's peer: the address and port a datagram came from, as node:dgram reports them. */
@@ -428,6 +435,7 @@ export class UdpServer {
       ...(options.maxSessionBufferedBytes !== undefined
         ? { maxSessionBufferedBytes: options.maxSessionBufferedBytes }
         : {}),
+      ...(options.versions !== undefined ? { versions: options.versions } : {}),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
     });
     this.pump = new Pump(() => this.run());
@@ -482,7 +490,7 @@ export class UdpServer {
           this.endpoint.wake(info);
           this.pump.kick();
         };
-        const session = new Session(info.connection, { now, kick: wake }, info.access);
+        const session = new Session(info.connection, { now, kick: wake }, info.access, info.features);
         this.sessions.set(info, session);
         this.onSessionListener?.(session, info);
       } else {

@@ -1,17 +1,21 @@
-import { Fernet, type FernetKey } from '@ferry/crypto';
+import { Fernet, type FernetKey, generateX25519 } from '@ferry/crypto';
 import type { LinkConfig, SimTraceEvent } from '@ferry/netsim';
-import type { ErrorName } from '@ferry/protocol';
+import { ALL_FEATURES, type ErrorName, FEATURES_VERSION } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
 import type { Connection } from '../src/core/connection.js';
-import type { ServerEndpoint } from '../src/core/endpoint.js';
+import { ServerEndpoint } from '../src/core/endpoint.js';
 import {
+  decodeHandshakePacket,
   encodeAck,
   encodeControl,
+  encodeHello,
   encodeReject,
   encodeVersionNegotiation,
+  openToken,
   PROTOCOL_VERSION,
   SPACE,
   sealDatagram,
+  sealHandshake,
   sessionPrefix,
 } from '../src/core/wire.js';
 import {
@@ -398,12 +402,54 @@ describe('authentication', () => {
         ctx.net.schedule(21, () => {
           const id = connIdOf(firstHello(cap.upstream)!);
           attack.attacker.send(encodeReject(id, 'EAUTH'), CLIENT_ADDRESS);
-          attack.attacker.send(encodeVersionNegotiation(id, [PROTOCOL_VERSION, 9]), CLIENT_ADDRESS);
+          attack.attacker.send(
+            encodeVersionNegotiation(id, [FEATURES_VERSION, PROTOCOL_VERSION, 9]),
+            CLIENT_ADDRESS,
+          );
         });
       },
     });
     expect(r.handshakeError).toBeUndefined();
     expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+  });
+});
+
+describe('versions and features', () => {
+  it('a client and server of this build agree on version 2 and every feature, both sides alike', () => {
+    const r = runSimTransfer({ seed: 40, size: 10_000, up: LINK });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+    expect(r.clientFeatures).toBe(ALL_FEATURES);
+    expect(r.serverSession!.features).toBe(ALL_FEATURES);
+  });
+
+  it('the server grants only features the client asked for', () => {
+    const r = runSimTransfer({ seed: 41, size: 10_000, up: LINK, clientFeatures: 0 });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(FEATURES_VERSION);
+    expect(r.clientFeatures).toBe(0);
+    expect(r.serverSession!.features).toBe(0);
+  });
+
+  it('a server from before version 2 answers VERSION NEGOTIATION; the client says hello again in version 1 at once, without features', () => {
+    const cap = capture();
+    const r = runSimTransfer({
+      seed: 42,
+      size: 10_000,
+      up: { delayMs: 20 },
+      serverVersions: [PROTOCOL_VERSION],
+      onTrace: cap.onTrace,
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientVersion).toBe(PROTOCOL_VERSION);
+    expect(r.clientFeatures).toBe(0);
+    expect(r.serverSession!.features).toBe(0);
+    // Two round trips (VERSION NEGOTIATION, then the version-1 welcome), not a wait for a timer.
+    expect(r.establishedAt).toBeLessThan(4 * 20 + 10);
+    const hellos = cap.upstream.filter((d) => space(d) === SPACE.handshake);
+    expect(hellos.map((d) => d[2])).toEqual([FEATURES_VERSION, PROTOCOL_VERSION]);
+    expect(cap.downstream.filter((d) => space(d) === SPACE.versionNegotiation)).toHaveLength(1);
   });
 });
 
@@ -548,4 +594,35 @@ describe('NAT rebinding', () => {
       expect(r.completedAt!).toBeLessThan(3_000);
     });
   }
+});
+
+describe('a client from before version 2', () => {
+  it('gets a version-1 welcome and a session without features from this server', () => {
+    const wallClock = (): number => WALL_EPOCH;
+    const endpoint = new ServerEndpoint({
+      keys: [{ name: 'k', key: TEST_KEY, access: 'read-write' }],
+      wallClock,
+      maxBlockSize: 64512,
+      receiveWindow: 1 << 20,
+      idleTimeoutMs: 30_000,
+    });
+    const nonce = Buffer.alloc(16, 7);
+    const hello = encodeHello(0x1234n, {
+      clientNonce: nonce,
+      publicKey: generateX25519().publicKey,
+      maxBlockSize: 64512,
+      receiveWindow: 1 << 20,
+      idleTimeoutMs: 30_000,
+    });
+    expect(hello[2]).toBe(PROTOCOL_VERSION);
+    endpoint.receive(sealHandshake(new Fernet(TEST_KEY), hello, WALL_EPOCH), CLIENT_ADDRESS, 0);
+    const answers: Buffer[] = [];
+    endpoint.poll(0, (datagram) => answers.push(Buffer.concat([datagram].flat())));
+    const welcome = answers[0]!;
+    expect(welcome[2]).toBe(PROTOCOL_VERSION);
+    const plaintext = openToken(new Fernet(TEST_KEY), welcome, { ttl: 120, now: WALL_EPOCH }) as Buffer;
+    const decoded = decodeHandshakePacket(plaintext, welcome);
+    expect(decoded.ok && decoded.value.type === 'server-welcome' && decoded.value.features).toBe(undefined);
+    expect([...endpoint.sessions.values()][0]!.features).toBe(0);
+  });
 });

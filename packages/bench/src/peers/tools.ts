@@ -36,6 +36,11 @@ function rshQuote(word: string): string {
   return word.includes("'") ? `"${word}"` : `'${word}'`;
 }
 
+/** rsync's -e command: ssh with the throwaway client's options. */
+export function rshCommand(client: SshClientConfig): string {
+  return ['ssh', ...sshOptions(client), '-p', String(client.port)].map(rshQuote).join(' ');
+}
+
 /** The command that moves `local` to `remote` on the sshd (put) or `remote` to `local` (get). */
 export function peerInvocation(
   tool: PeerTool,
@@ -59,11 +64,9 @@ export function peerInvocation(
             ? `put ${sftpQuote(local)} ${sftpQuote(remote)}\n`
             : `get ${sftpQuote(remote)} ${sftpQuote(local)}\n`,
       };
-    case 'rsync': {
-      const rsh = ['ssh', ...sshOptions(client), '-p', String(client.port)].map(rshQuote).join(' ');
+    case 'rsync':
       // -s: the remote path goes to the remote rsync as is, not through a shell.
-      return { file: 'rsync', args: ['-s', '-e', rsh, from, to] };
-    }
+      return { file: 'rsync', args: ['-s', '-e', rshCommand(client), from, to] };
   }
 }
 
@@ -125,7 +128,7 @@ export async function runPeerTransfer(spec: PeerSpec): Promise<TransferRecord> {
   return verifyAndClean(record, spec.op === 'put' ? remote : local, what, undefined);
 }
 
-interface TimedExit {
+export interface TimedExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   wallSeconds: number;
@@ -134,7 +137,8 @@ interface TimedExit {
   timedOut: boolean;
 }
 
-function runTimed(invocation: PeerInvocation, timeoutMs: number): Promise<TimedExit> {
+/** Runs a peer tool's command, timed from spawn to exit; killed after `timeoutMs`. */
+export function runTimed(invocation: PeerInvocation, timeoutMs: number): Promise<TimedExit> {
   const startedAt = performance.now();
   const child = spawn(invocation.file, invocation.args, {
     stdio: [invocation.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

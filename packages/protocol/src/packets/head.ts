@@ -6,10 +6,16 @@ import { checkConnId, writePrefix } from '../prefix.js';
  * A packet plaintext of `length` bytes whose first 13 (repeated prefix + type byte) are written.
  * The rest is uninitialised: the encoder must write every byte.
  */
-export function startPacket(length: number, space: number, type: number, connId: bigint): Buffer {
+export function startPacket(
+  length: number,
+  space: number,
+  type: number,
+  connId: bigint,
+  version: number = PROTOCOL_VERSION,
+): Buffer {
   checkConnId(connId);
   const out = Buffer.allocUnsafe(length);
-  writePrefix(out, 0, space, connId, PROTOCOL_VERSION);
+  writePrefix(out, 0, space, connId, version);
   out[PREFIX_LENGTH] = type;
   return out;
 }

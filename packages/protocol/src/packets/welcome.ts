@@ -1,14 +1,17 @@
 import * as z from 'zod';
 import {
   CONN_ID_LENGTH,
+  FEATURES_VERSION,
   MAX_BLOCK_SIZE,
   MIN_BLOCK_SIZE,
   NONCE_LENGTH,
   PACKET_HEAD_LENGTH,
   PacketType,
+  PROTOCOL_VERSION,
   PUBLIC_KEY_LENGTH,
   RESET_TOKEN_LENGTH,
   SERVER_WELCOME_LENGTH,
+  SERVER_WELCOME_V2_LENGTH,
   Space,
 } from '../constants.js';
 import { type DecodeResult, failure } from '../errors.js';
@@ -35,6 +38,11 @@ export interface ServerWelcomeFields {
   readonly access: Access;
   /** Token a RESET datagram for sessionConnId carries, 16 bytes. */
   readonly resetToken: Uint8Array;
+  /**
+   * The features the session may use (those of the hello's the server also implements): present in a
+   * version-2 welcome only, which answers a version-2 hello.
+   */
+  readonly features?: number;
 }
 
 export interface ServerWelcomePacket extends ServerWelcomeFields {
@@ -52,6 +60,7 @@ export const ServerWelcomeSchema = z.lazy(() =>
     idleTimeoutMs: z.uint32().min(1),
     access: z.enum(['read-only', 'read-write']),
     resetToken: bytesOf(RESET_TOKEN_LENGTH),
+    features: z.uint32().optional(),
   }),
 );
 
@@ -69,11 +78,20 @@ function check(f: ServerWelcomeFields): void {
   if (!isU32(f.idleTimeoutMs) || f.idleTimeoutMs === 0) invalidField('idleTimeoutMs must be a u32 >= 1');
   if (f.access !== 'read-only' && f.access !== 'read-write') invalidField('access');
   if (!isBytes(f.resetToken, RESET_TOKEN_LENGTH)) invalidField('resetToken must be 16 bytes');
+  if (f.features !== undefined && !isU32(f.features)) invalidField('features must be a u32');
 }
 
+/** The SERVER_WELCOME plaintext: version 2 (with the features) when `fields.features` is given. */
 export function encodeServerWelcome(connId: bigint, fields: ServerWelcomeFields): Buffer {
   check(fields);
-  const out = startPacket(SERVER_WELCOME_LENGTH, Space.Handshake, PacketType.ServerWelcome, connId);
+  const v2 = fields.features !== undefined;
+  const out = startPacket(
+    v2 ? SERVER_WELCOME_V2_LENGTH : SERVER_WELCOME_LENGTH,
+    Space.Handshake,
+    PacketType.ServerWelcome,
+    connId,
+    v2 ? FEATURES_VERSION : PROTOCOL_VERSION,
+  );
   let o = PACKET_HEAD_LENGTH;
   out.set(fields.clientNonce, o);
   o += NONCE_LENGTH;
@@ -88,12 +106,16 @@ export function encodeServerWelcome(connId: bigint, fields: ServerWelcomeFields)
   writeU32(out, o + 8, fields.idleTimeoutMs);
   out[o + 12] = ACCESS_BYTES[fields.access];
   out.set(fields.resetToken, o + 13);
+  if (fields.features !== undefined) writeU32(out, o + 13 + RESET_TOKEN_LENGTH, fields.features);
   return out;
 }
 
+/** Decodes the fields after the checked head (the version byte, already checked, says which layout). */
 export function decodeServerWelcomeBody(p: Uint8Array): DecodeResult<ServerWelcomePacket> {
-  if (p.length < SERVER_WELCOME_LENGTH) return failure('truncated', 'server welcome');
-  if (p.length > SERVER_WELCOME_LENGTH) return failure('trailing-bytes', 'server welcome');
+  const v2 = p[2] === FEATURES_VERSION;
+  const length = v2 ? SERVER_WELCOME_V2_LENGTH : SERVER_WELCOME_LENGTH;
+  if (p.length < length) return failure('truncated', 'server welcome');
+  if (p.length > length) return failure('trailing-bytes', 'server welcome');
   const n = PACKET_HEAD_LENGTH + 2 * NONCE_LENGTH + PUBLIC_KEY_LENGTH; // offset of sessionConnId
   const o = n + CONN_ID_LENGTH;
   const blockSize = readU32(p, o);
@@ -118,6 +140,7 @@ export function decodeServerWelcomeBody(p: Uint8Array): DecodeResult<ServerWelco
       idleTimeoutMs,
       access: accessByte === 1 ? 'read-write' : 'read-only',
       resetToken: copy(p, o + 13, o + 13 + RESET_TOKEN_LENGTH),
+      ...(v2 ? { features: readU32(p, o + 13 + RESET_TOKEN_LENGTH) } : {}),
     },
   };
 }

@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { blockCountFor, MAX_FILE_SIZE } from '@ferry/protocol';
+import { blockCountFor, MAX_FILE_SIZE, MODE_MASK } from '@ferry/protocol';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import type { ProgressCallback, ReadableFile } from '../storage.js';
 import type { Dir } from './beneath.js';
@@ -68,6 +68,8 @@ export function requireRegularFile(stats: Stats, name: string): void {
 export class LocalFile implements ReadableFile {
   readonly size: number;
   readonly mtimeMs: number;
+  /** Permission bits (0..0o777). */
+  readonly mode: number;
   readonly ino: number;
   readonly dev: number;
   readonly #handle: FileHandle;
@@ -90,6 +92,7 @@ export class LocalFile implements ReadableFile {
   private constructor(handle: FileHandle, stats: Stats, statAtName: StatAtName, name: string) {
     this.size = stats.size;
     this.mtimeMs = stats.mtimeMs;
+    this.mode = stats.mode & MODE_MASK;
     this.ino = stats.ino;
     this.dev = stats.dev;
     this.#handle = handle;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 /**
@@ -9,6 +10,7 @@ export interface FileSystem {
   open: typeof fsp.open;
   access: typeof fsp.access;
   mkdir: typeof fsp.mkdir;
+  rmdir: typeof fsp.rmdir;
   rename: typeof fsp.rename;
   link: typeof fsp.link;
   unlink: typeof fsp.unlink;
@@ -20,12 +22,29 @@ export interface FileSystem {
   statfs: typeof fsp.statfs;
   utimes: typeof fsp.utimes;
   readlink: typeof fsp.readlink;
+  /**
+   * Synchronous calls, for small files moved whole a batch at a time (see whole-files.ts): a few
+   * system calls each without a round trip through the I/O thread pool, which measured several times
+   * faster for thousands of small files.
+   */
+  openSync: typeof fs.openSync;
+  closeSync: typeof fs.closeSync;
+  writeSync: (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
+  readSync: (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
+  fstatSync: (fd: number) => fs.Stats;
+  fchmodSync: typeof fs.fchmodSync;
+  futimesSync: typeof fs.futimesSync;
+  linkSync: typeof fs.linkSync;
+  unlinkSync: typeof fs.unlinkSync;
+  renameSync: typeof fs.renameSync;
+  lstatSync: (path: string) => fs.Stats;
 }
 
 export const nodeFileSystem: FileSystem = {
   open: fsp.open,
   access: fsp.access,
   mkdir: fsp.mkdir,
+  rmdir: fsp.rmdir,
   rename: fsp.rename,
   link: fsp.link,
   unlink: fsp.unlink,
@@ -37,6 +56,17 @@ export const nodeFileSystem: FileSystem = {
   statfs: fsp.statfs,
   utimes: fsp.utimes,
   readlink: fsp.readlink,
+  openSync: fs.openSync,
+  closeSync: fs.closeSync,
+  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  fstatSync: (fd) => fs.fstatSync(fd),
+  fchmodSync: fs.fchmodSync,
+  futimesSync: fs.futimesSync,
+  linkSync: fs.linkSync,
+  unlinkSync: fs.unlinkSync,
+  renameSync: fs.renameSync,
+  lstatSync: (path) => fs.lstatSync(path),
 };
 
 export function withFileSystem(overrides: Partial<FileSystem> | undefined): FileSystem {

@@ -1,15 +1,19 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
-import type { Entry } from '@ferry/protocol';
+import { type Entry, MODE_MASK } from '@ferry/protocol';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { FileError, systemCode, toFileError } from '../errors.js';
-import { type ClientPath, isPartialName, parseClientPath, showPath } from '../paths.js';
+import { type ClientPath, isPartialName, PARTIAL_PREFIX, parseClientPath, showPath } from '../paths.js';
 import {
   DEFAULT_LIST_LIMIT,
+  type FileContent,
   type ListOptions,
   type ListPage,
   MAX_LIST_LIMIT,
   type Storage,
   type UploadOptions,
+  type WalkOptions,
+  type WalkPage,
+  type WholeFile,
 } from '../storage.js';
 import { Beneath, Dir, escapes, ignoreMissing } from './beneath.js';
 import { LocalFile } from './file.js';
@@ -18,6 +22,15 @@ import { placeNoReplace } from './place.js';
 import { type SpaceClaim, SpaceLedger } from './space.js';
 import { sweepPartials } from './sweep.js';
 import { LocalUpload } from './upload.js';
+import { decodeWalkCursor, ListingCache, walkPage } from './walk.js';
+import {
+  type OpenedWhole,
+  readWholeFiles,
+  type WholeFileInDir,
+  type WholeFileToRead,
+  writeWholeFiles,
+} from './whole-files.js';
+import { WholeFileWriter } from './whole-files-writer.js';
 
 export interface LocalDiskStorageOptions {
   /** Replacement file-system calls (fault injection in tests; see `@ferry/storage/testing`). */
@@ -69,6 +82,9 @@ export class LocalDiskStorage implements Storage {
   readonly #inUse = new Set<string>();
   readonly #space = new SpaceLedger();
   #sweeping: Promise<string[]> | undefined;
+  readonly #listings = new ListingCache();
+  /** Writes batches of small files on their own thread; not with injected faults (tests). */
+  readonly #writer: WholeFileWriter | undefined;
 
   private constructor(root: string, dir: Dir, fs: FileSystem, options: LocalDiskStorageOptions) {
     this.root = root;
@@ -77,6 +93,7 @@ export class LocalDiskStorage implements Storage {
     this.#fs = fs;
     this.#options = options;
     this.#beneath = new Beneath(dir, root, fs);
+    this.#writer = options.fs === undefined ? new WholeFileWriter() : undefined;
   }
 
   /** Opens the store rooted at `root`, which must be an existing directory (a symlink to one is fine). */
@@ -113,6 +130,7 @@ export class LocalDiskStorage implements Storage {
   }
 
   async close(): Promise<void> {
+    await this.#writer?.close();
     await this.#dir.close();
     for (const dir of this.#retired.splice(0)) await dir.close();
   }
@@ -156,10 +174,7 @@ export class LocalDiskStorage implements Storage {
   /** One page of a directory, sorted by name (UTF-16 code units), partial files never shown. */
   async list(dirPath: string, options: ListOptions = {}): Promise<ListPage> {
     const path = parseClientPath(dirPath);
-    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new FileError('EINVAL', `list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    }
+    const limit = checkLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, path.rel);
     return this.#guard(`listing ${showPath(path.rel)}`, async () => {
       const dir = await this.#openDir(path);
@@ -381,7 +396,7 @@ export class LocalDiskStorage implements Storage {
    * Creates a directory. EEXIST if the name exists; ENOENT if its parent does not. With `parents`,
    * missing parents are created too and an existing directory is not an error (a file is: EEXIST).
    */
-  async mkdir(relPath: string, options: { parents?: boolean } = {}): Promise<void> {
+  async mkdir(relPath: string, options: { parents?: boolean; mode?: number } = {}): Promise<void> {
     const path = parseClientPath(relPath);
     await this.#guard(`creating ${showPath(path.rel)}`, async () => {
       if (options.parents !== true) {
@@ -391,6 +406,7 @@ export class LocalDiskStorage implements Storage {
         try {
           await this.#beneath.requireInside(dir, path.rel);
           await this.#fs.mkdir(dir.at(name), 0o777);
+          if (options.mode !== undefined) await this.#chmodChild(dir, name, options.mode);
           await dir.handle.sync().catch(() => {});
         } catch (error) {
           if (systemCode(error) === 'EEXIST') {
@@ -413,11 +429,23 @@ export class LocalDiskStorage implements Storage {
           let next = await dir.openChild(this.#fs, segment).catch(async (error: unknown) => {
             if (systemCode(error) !== 'ENOENT') throw error;
             await this.#beneath.requireInside(dir, prefix.rel);
-            await this.#fs.mkdir(dir.at(segment), 0o777).catch((made: unknown) => {
-              if (systemCode(made) !== 'EEXIST') throw made;
+            let made = true;
+            await this.#fs.mkdir(dir.at(segment), 0o777).catch((error: unknown) => {
+              if (systemCode(error) !== 'EEXIST') throw error;
+              made = false;
             });
             await dir.handle.sync().catch(() => {});
-            return dir.openChild(this.#fs, segment);
+            const child = await dir.openChild(this.#fs, segment);
+            // The mode is for the directory asked for, when this call made it (not its parents).
+            if (
+              made &&
+              options.mode !== undefined &&
+              i === path.segments.length - 1 &&
+              child instanceof Dir
+            ) {
+              await child.handle.chmod(options.mode & MODE_MASK);
+            }
+            return child;
           });
           if (next === 'symlink') next = await this.#openDir(prefix);
           await dir.close();
@@ -434,6 +462,203 @@ export class LocalDiskStorage implements Storage {
         await dir.close();
       }
     });
+  }
+
+  /** Sets the permission bits of the directory `name` in `dir`, through a descriptor (never a link). */
+  async #chmodChild(dir: Dir, name: string, mode: number): Promise<void> {
+    const child = await dir.openChild(this.#fs, name);
+    if (child === 'symlink') return;
+    try {
+      await child.handle.chmod(mode & MODE_MASK);
+    } finally {
+      await child.close();
+    }
+  }
+
+  /**
+   * Removes an empty directory (see Storage.rmdir). Partial files of abandoned uploads in it go with
+   * it; a partial being written now makes it EBUSY.
+   */
+  async rmdir(relPath: string): Promise<void> {
+    const path = parseClientPath(relPath);
+    const name = path.segments.at(-1);
+    if (name === undefined) throw new FileError('EINVAL', 'the root directory cannot be removed');
+    await this.#guard(`removing ${showPath(path.rel)}`, async () => {
+      const dir = await this.#openDir(parentOf(path));
+      try {
+        const stats = await this.#lstatExisting(dir, name, path);
+        if (stats.isSymbolicLink()) {
+          throw new FileError('ENOTDIR', `${showPath(path.rel)} is a symbolic link, not a directory`);
+        }
+        if (!stats.isDirectory()) throw new FileError('ENOTDIR', `${showPath(path.rel)} is not a directory`);
+        await this.#beneath.requireInside(dir, path.rel);
+        const child = await dir.openChild(this.#fs, name);
+        if (child === 'symlink') {
+          throw new FileError('ENOTDIR', `${showPath(path.rel)} is a symbolic link, not a directory`);
+        }
+        try {
+          const names = await this.#fs.readdir(child.self());
+          if (names.some((n) => !isPartialName(n))) {
+            throw new FileError('ENOTEMPTY', `${showPath(path.rel)}: the directory is not empty`);
+          }
+          for (const partial of names) {
+            if (this.#inUse.has(`${child.key}/${partial.slice(0, PARTIAL_BASE_LENGTH)}`)) {
+              throw new FileError('EBUSY', `${showPath(path.rel)}: a file is being uploaded into it`);
+            }
+          }
+          for (const partial of names) await this.#fs.unlink(child.at(partial)).catch(ignoreMissing);
+        } finally {
+          await child.close();
+        }
+        await this.#fs.rmdir(dir.at(name));
+        await dir.handle.sync().catch(() => {});
+      } finally {
+        await dir.close();
+      }
+    });
+  }
+
+  /** One page of the tree below `dirPath` (see Storage.walk). */
+  async walk(dirPath: string, options: WalkOptions = {}): Promise<WalkPage> {
+    const path = parseClientPath(dirPath);
+    const limit = checkLimit(options.limit);
+    const after = options.cursor === undefined ? undefined : decodeWalkCursor(options.cursor, path.rel);
+    return this.#guard(`walking ${showPath(path.rel)}`, async () => {
+      const top = await this.#openDir(path);
+      try {
+        return await walkPage({
+          fs: this.#fs,
+          listings: this.#listings,
+          top,
+          topRel: path.rel,
+          after,
+          limit,
+          maxBytes: options.maxBytes,
+        });
+      } finally {
+        await top.close();
+      }
+    });
+  }
+
+  /**
+   * Stores small files whole (see Storage.writeFiles), a directory at a time: each directory is
+   * opened once and checked once to be below the root, then its files are written into it.
+   */
+  async writeFiles(
+    files: readonly WholeFile[],
+    options: { overwrite: boolean },
+  ): Promise<Array<FileError | undefined>> {
+    const results: Array<FileError | undefined> = new Array(files.length).fill(undefined);
+    for (const group of this.#byDirectory(
+      files.map((f) => f.path),
+      results,
+    )) {
+      await this.#guard(`writing into ${showPath(group.dir.rel)}`, async () => {
+        const dir = await this.#openDir(group.dir);
+        try {
+          await this.#beneath.requireInside(dir, group.dir.rel);
+          const inDir: WholeFileInDir[] = group.members.map((m) => ({ name: m.name, file: files[m.index]! }));
+          const written = this.#writer?.available
+            ? await this.#writer.write(dir, inDir, options.overwrite)
+            : await writeWholeFiles(this.#fs, dir, inDir, options.overwrite);
+          written.forEach((result, i) => {
+            results[group.members[i]!.index] = result;
+          });
+        } finally {
+          await dir.close();
+        }
+      }).catch((error: unknown) => {
+        for (const m of group.members) results[m.index] = toFileError(error, `writing ${showPath(m.rel)}`);
+      });
+    }
+    return results;
+  }
+
+  /** Reads small files whole (see Storage.readFiles), a directory at a time. */
+  async readFiles(
+    paths: readonly string[],
+    options: { maxBytes: number },
+  ): Promise<Array<FileContent | FileError>> {
+    const results: Array<FileContent | FileError> = new Array(paths.length);
+    const budget = { left: options.maxBytes };
+    for (const group of this.#byDirectory(paths, results)) {
+      await this.#guard(`reading in ${showPath(group.dir.rel)}`, async () => {
+        const dir = await this.#openDir(group.dir);
+        try {
+          const toRead: WholeFileToRead[] = group.members.map((m) => ({
+            name: m.name,
+            path: m.rel,
+            throughLink: () => this.#openThroughLink(m.rel),
+          }));
+          const read = await readWholeFiles(this.#fs, dir, toRead, budget);
+          read.forEach((result, i) => {
+            results[group.members[i]!.index] = result;
+          });
+        } finally {
+          await dir.close();
+        }
+      }).catch((error: unknown) => {
+        for (const m of group.members) results[m.index] = toFileError(error, `reading ${showPath(m.rel)}`);
+      });
+    }
+    return results;
+  }
+
+  /** A file reached through a symbolic link inside the root, opened the ordinary way, to be read whole. */
+  async #openThroughLink(relPath: string): Promise<OpenedWhole> {
+    const file = await this.openRead(relPath);
+    return {
+      size: file.size,
+      read: async () => {
+        const data = Buffer.allocUnsafe(file.size);
+        const blockSize = 1024 * 1024;
+        for (let i = 0; i * blockSize < file.size; i++) {
+          const block = await file.read(i, blockSize);
+          block.copy(data, i * blockSize);
+          file.release(block);
+        }
+        await file.sha256(); // EFILECHANGED if it changed while read
+        return { data, mtimeMs: file.mtimeMs, mode: file.mode };
+      },
+      close: () => file.close(),
+    };
+  }
+
+  /**
+   * Groups client paths by their directory, in order of first appearance; a path that is not valid
+   * gets its error in `results` and no group.
+   */
+  #byDirectory(
+    paths: readonly string[],
+    results: Array<unknown>,
+  ): Array<{ dir: ClientPath; members: Array<{ index: number; name: string; rel: string }> }> {
+    const groups = new Map<
+      string,
+      { dir: ClientPath; members: Array<{ index: number; name: string; rel: string }> }
+    >();
+    paths.forEach((rel, index) => {
+      let path: ClientPath;
+      try {
+        path = parseClientPath(rel);
+      } catch (error) {
+        results[index] = error;
+        return;
+      }
+      const name = path.segments.at(-1);
+      if (name === undefined) {
+        results[index] = new FileError('EISDIR', 'the root directory is not a file');
+        return;
+      }
+      const dir = parentOf(path);
+      let group = groups.get(dir.rel);
+      if (group === undefined) {
+        group = { dir, members: [] };
+        groups.set(dir.rel, group);
+      }
+      group.members.push({ index, name, rel: path.rel });
+    });
+    return [...groups.values()];
   }
 
   /**
@@ -623,6 +848,17 @@ export class LocalDiskStorage implements Storage {
       return undefined;
     }
   }
+}
+
+/** A partial's name without a suffix: the prefix and 32 hex digits (the in-use key). */
+const PARTIAL_BASE_LENGTH = PARTIAL_PREFIX.length + 32;
+
+function checkLimit(limit: number | undefined): number {
+  const value = limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
+    throw new FileError('EINVAL', `list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  return value;
 }
 
 function parentOf(path: ClientPath): ClientPath {

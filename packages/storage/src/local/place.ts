@@ -26,3 +26,22 @@ export async function placeNoReplace(
   await fs.rename(from, to);
   return 'renamed';
 }
+
+/** placeNoReplace with synchronous calls (small files written whole; see whole-files.ts). */
+export function placeNoReplaceSync(fs: FileSystem, from: string, to: string): 'linked' | 'renamed' {
+  try {
+    fs.linkSync(from, to);
+    return 'linked';
+  } catch (error) {
+    if (!NO_HARD_LINKS.has(systemCode(error) ?? '')) throw error;
+  }
+  let existing = true;
+  try {
+    fs.lstatSync(to);
+  } catch {
+    existing = false;
+  }
+  if (existing) throw Object.assign(new Error(`EEXIST: ${to} exists`), { code: 'EEXIST' });
+  fs.renameSync(from, to);
+  return 'renamed';
+}

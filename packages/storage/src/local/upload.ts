@@ -9,6 +9,7 @@ import {
   MAX_BITMAP_BLOCKS,
   MAX_FILE_SIZE,
   MIN_BLOCK_SIZE,
+  MODE_MASK,
 } from '@ferry/protocol';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
@@ -392,6 +393,7 @@ export class LocalUpload implements Upload {
       );
     }
     try {
+      if (options.mode !== undefined) await this.#handle.chmod(options.mode & MODE_MASK);
       if (options.mtimeMs !== undefined) {
         const seconds = options.mtimeMs / 1000;
         await this.#handle.utimes(seconds, seconds);

@@ -10,18 +10,23 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { Entry } from '@ferry/protocol';
+import { type Entry, MAX_WALK_DEPTH, type WalkEntry } from '@ferry/protocol';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { FileError } from '../errors.js';
+import { readFilesThroughReads, writeFilesThroughUploads } from '../generic.js';
 import { LocalUpload } from '../local/upload.js';
 import { type ClientPath, isPartialName, parseClientPath, showPath } from '../paths.js';
 import {
   DEFAULT_LIST_LIMIT,
+  type FileContent,
   type ListOptions,
   type ListPage,
   MAX_LIST_LIMIT,
   type Storage,
   type UploadOptions,
+  type WalkOptions,
+  type WalkPage,
+  type WholeFile,
 } from '../storage.js';
 import { firstFailure, META_MTIME, type ObjectInfo, S3Bucket } from './bucket.js';
 import { isPreconditionFailed, s3Code, s3Status } from './errors.js';
@@ -420,6 +425,151 @@ export class S3Storage implements Storage {
       (await this.#bucket.head(this.#bucket.key(path), what)) !== undefined;
     if (taken) throw new FileError('EEXIST', `${showPath(path.rel)} already exists`);
     await this.#marker(path, true, what);
+  }
+
+  /**
+   * Removes an empty directory: its marker object. ENOTEMPTY if any object (but its own marker and
+   * ferry's hidden ones) has its prefix; ENOTDIR for a file; ENOENT if there is neither marker nor
+   * content. Checking and deleting are two requests: a file put into it in between stays, with its
+   * directory then implied by its name.
+   */
+  async rmdir(relPath: string): Promise<void> {
+    const path = parseClientPath(relPath);
+    if (path.segments.length === 0) throw new FileError('EINVAL', 'the root directory cannot be removed');
+    const what = `removing ${showPath(path.rel)}`;
+    this.#requireWritable(what);
+    if ((await this.#bucket.head(this.#bucket.key(path), what)) !== undefined) {
+      throw new FileError('ENOTDIR', `${showPath(path.rel)} is not a directory`);
+    }
+    const prefix = this.#bucket.dirPrefix(path);
+    let marker = false;
+    let out: ListObjectsV2CommandOutput;
+    try {
+      out = await this.#bucket.client.send(
+        new ListObjectsV2Command({ Bucket: this.#bucket.bucket, Prefix: prefix, MaxKeys: 1000 }),
+      );
+    } catch (error) {
+      throw this.#bucket.error(error, what);
+    }
+    for (const object of out.Contents ?? []) {
+      const suffix = (object.Key ?? '').slice(prefix.length);
+      if (suffix === '') marker = true;
+      else if (!suffix.split('/').some(isPartialName)) {
+        throw new FileError('ENOTEMPTY', `${showPath(path.rel)} is not empty`);
+      }
+    }
+    if (!marker) throw new FileError('ENOENT', `${showPath(path.rel)}: no such file or directory`);
+    await this.#bucket.delete(prefix, what);
+  }
+
+  /**
+   * One page of the tree below `dir`, in key order (see Storage.walk): a directory is an entry before
+   * the first key below it (from its marker, or implied by a file's name); each key is an entry once.
+   * The cursor is the last key done, so a walk goes on after a restart of the server.
+   */
+  async walk(dirPath: string, options: WalkOptions = {}): Promise<WalkPage> {
+    const path = parseClientPath(dirPath);
+    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new FileError('EINVAL', `walk limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    }
+    const tag = `walk\0${path.rel}`;
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, tag);
+    const what = `walking ${showPath(path.rel)}`;
+    if (path.segments.length > 0 && after === undefined) {
+      if ((await this.#bucket.head(this.#bucket.key(path), what)) !== undefined) {
+        throw new FileError('ENOTDIR', `${showPath(path.rel)} is not a directory`);
+      }
+      if ((await this.#bucket.dir(path, what)) === undefined) {
+        throw new FileError('ENOENT', `${showPath(path.rel)}: no such file or directory`);
+      }
+    }
+    const prefix = this.#bucket.dirPrefix(path);
+    const entries: WalkEntry[] = [];
+    let bytes = 2 + 64; // the page's brackets and its cursor's room
+    let previous = after ?? '';
+    let done: string | undefined;
+    let more = false;
+    let token: string | undefined;
+    pages: for (let request = 0; request < 1000; request++) {
+      let out: ListObjectsV2CommandOutput;
+      try {
+        out = await this.#bucket.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.#bucket.bucket,
+            Prefix: prefix,
+            MaxKeys: 1000,
+            ...(token !== undefined
+              ? { ContinuationToken: token }
+              : after !== undefined
+                ? { StartAfter: prefix + after }
+                : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.#bucket.error(error, what);
+      }
+      for (const object of out.Contents ?? []) {
+        const suffix = (object.Key ?? '').slice(prefix.length);
+        const names = suffix.split('/');
+        if (suffix === '' || names.some(isPartialName)) continue; // the directory's marker; ferry's own
+        if (names.length - (suffix.endsWith('/') ? 1 : 0) > MAX_WALK_DEPTH) {
+          throw new FileError('ETOOBIG', `${showPath(path.rel)} is more than ${MAX_WALK_DEPTH} levels deep`);
+        }
+        // Keys below one directory are contiguous in key order: a directory is new unless the key
+        // before this one was below it too.
+        const found: WalkEntry[] = [];
+        const dirs = names.length - 1;
+        for (let i = 1; i <= dirs; i++) {
+          const dir = names.slice(0, i).join('/');
+          if (!previous.startsWith(`${dir}/`)) {
+            const mtimeMs = i === dirs && suffix.endsWith('/') ? (object.LastModified?.getTime() ?? 0) : 0;
+            found.push({ path: dir, type: 'dir', size: 0, mtimeMs });
+          }
+        }
+        if (!suffix.endsWith('/')) {
+          found.push({
+            path: suffix,
+            type: 'file',
+            size: object.Size ?? 0,
+            mtimeMs: object.LastModified?.getTime() ?? 0,
+          });
+        }
+        const size = found.reduce((n, e) => n + Buffer.byteLength(JSON.stringify(e)) + 1, 0);
+        const full =
+          entries.length + found.length > limit ||
+          (options.maxBytes !== undefined && bytes + size > options.maxBytes);
+        if (entries.length > 0 && full) {
+          more = true;
+          break pages;
+        }
+        entries.push(...found);
+        bytes += size;
+        previous = suffix;
+        done = suffix;
+      }
+      if (out.IsTruncated !== true || out.NextContinuationToken === undefined) break;
+      token = out.NextContinuationToken;
+    }
+    const page: WalkPage = { entries };
+    if (more && done !== undefined) page.next = encodeCursor(tag, done);
+    return page;
+  }
+
+  /** Small files through uploads, one after another (S3 has no faster way to write them whole). */
+  writeFiles(
+    files: readonly WholeFile[],
+    options: { overwrite: boolean },
+  ): Promise<Array<FileError | undefined>> {
+    return writeFilesThroughUploads(this, files, options);
+  }
+
+  /** Small files through reads, one after another, within `maxBytes` in all. */
+  readFiles(
+    paths: readonly string[],
+    options: { maxBytes: number },
+  ): Promise<Array<FileContent | FileError>> {
+    return readFilesThroughReads(this, paths, options);
   }
 
   /** Writes the marker object of directory `path` (`name/`, empty); `exclusive`: EEXIST if it is there. */

@@ -7,7 +7,7 @@ import {
   x25519SharedSecret,
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
-import { handshakeContext } from '@ferry/protocol';
+import { ALL_FEATURES, FEATURES_VERSION, handshakeContext, SUPPORTED_VERSIONS } from '@ferry/protocol';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
@@ -84,6 +84,13 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   maxBufferedBytes?: number;
   /** Most bytes of block data one session holds at once; default 16 MiB. */
   maxSessionBufferedBytes?: number;
+  /**
+   * Protocol versions to accept, most preferred first (default: all this build speaks). [1] makes the
+   * endpoint behave as a server from before version 2 (tests of older servers).
+   */
+  versions?: readonly number[];
+  /** Features a version-2 session may be granted (default: all this build implements). */
+  features?: number;
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
@@ -100,6 +107,8 @@ export interface ServerSession<Peer = unknown> {
   readonly address: string;
   readonly keyName: string;
   readonly access: Access;
+  /** Features the session may use (bits of @ferry/protocol's Feature); 0 in a version-1 session. */
+  readonly features: number;
   readonly openedAt: number;
   /** The client proved it holds the session key (its first SESSION packet arrived). */
   readonly validated: boolean;
@@ -124,6 +133,7 @@ class SessionEntry<Peer> implements ServerSession<Peer>, HeapItem {
     public address: string,
     readonly keyName: string,
     readonly access: Access,
+    readonly features: number,
     readonly openedAt: number,
   ) {
     this.validatedPeer = peer;
@@ -195,15 +205,16 @@ export class ServerEndpoint<Peer = string> {
       this.counters.drops.malformed++;
       return;
     }
-    if (prefix.version !== PROTOCOL_VERSION) {
+    const versions = this.options.versions ?? SUPPORTED_VERSIONS;
+    // Version 2 changes only the handshake: a version-2 hello is answered, every other datagram is version 1.
+    const helloV2 =
+      prefix.version === FEATURES_VERSION &&
+      prefix.space === SPACE.handshake &&
+      versions.includes(FEATURES_VERSION);
+    if (prefix.version !== PROTOCOL_VERSION && !helloV2) {
       this.counters.drops.version++;
       if (prefix.space === SPACE.handshake && datagram.length >= MIN_HELLO_DATAGRAM) {
-        this.sendStateless(
-          from,
-          encodeVersionNegotiation(prefix.connId, [PROTOCOL_VERSION]),
-          datagram.length,
-          now,
-        );
+        this.sendStateless(from, encodeVersionNegotiation(prefix.connId, versions), datagram.length, now);
       }
       return;
     }
@@ -369,6 +380,9 @@ export class ServerEndpoint<Peer = string> {
     const serverNonce = randomBytesPooled(16);
     const blockSize = Math.min(this.options.maxBlockSize, hello.maxBlockSize);
     const idleTimeoutMs = Math.min(this.options.idleTimeoutMs, hello.idleTimeoutMs);
+    // A version-2 hello gets a version-2 welcome granting the features both sides have.
+    const features =
+      hello.features === undefined ? undefined : hello.features & (this.options.features ?? ALL_FEATURES);
     const welcomePlaintext = encodeWelcome(initialConnId, {
       clientNonce: hello.clientNonce,
       serverNonce,
@@ -383,6 +397,7 @@ export class ServerEndpoint<Peer = string> {
       idleTimeoutMs,
       access: matched.key.access,
       resetToken: resetToken(this.options.keys[0]!.key, sessionConnId),
+      ...(features !== undefined ? { features } : {}),
     });
     const keys = deriveSessionKeys({
       psk: matched.key.key,
@@ -413,7 +428,7 @@ export class ServerEndpoint<Peer = string> {
         if (entry !== undefined) this.wakeEntry(entry);
       },
     });
-    const welcome = sealHandshake(matched.fernet, initialConnId, welcomePlaintext, wall);
+    const welcome = sealHandshake(matched.fernet, welcomePlaintext, wall);
     const session = new SessionEntry(
       connection,
       sessionConnId.toString(16).padStart(16, '0'),
@@ -421,6 +436,7 @@ export class ServerEndpoint<Peer = string> {
       this.peers.label(from),
       matched.key.name,
       matched.key.access,
+      features ?? 0,
       now,
     );
     entry = session;
@@ -463,12 +479,7 @@ export class ServerEndpoint<Peer = string> {
     if (typeof plaintext === 'string') return;
     const decoded = decodeHandshakePacket(plaintext, datagram);
     if (!decoded.ok || decoded.value.type !== 'client-hello') return;
-    const reply = sealHandshake(
-      fernet,
-      initialConnId,
-      encodeServerTime(initialConnId, decoded.value.clientNonce),
-      wall,
-    );
+    const reply = sealHandshake(fernet, encodeServerTime(initialConnId, decoded.value.clientNonce), wall);
     if (this.sendStateless(from, reply, datagram.length, now)) this.counters.serverTimesSent++;
   }
 

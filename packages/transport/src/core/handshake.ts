@@ -6,7 +6,13 @@ import {
   randomBytesPooled,
   x25519SharedSecret,
 } from '@ferry/crypto';
-import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
+import {
+  ALL_FEATURES,
+  type ErrorName,
+  FEATURES_VERSION,
+  handshakeContext,
+  resetTokenFor,
+} from '@ferry/protocol';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { announcedReceiveWindow } from './flow-reports.js';
@@ -70,6 +76,10 @@ export type HandshakeOutcome =
       resetToken: Buffer;
       /** The server's clock minus this one's, in seconds, when the server said its hello was stale. */
       clockOffsetSeconds: number;
+      /** The protocol version of the handshake (1 or 2). */
+      version: number;
+      /** Features the session may use (bits of @ferry/protocol's Feature); 0 in a version-1 session. */
+      features: number;
     }
   | { type: 'failed'; code: ErrorName; message: string };
 
@@ -81,6 +91,12 @@ export interface ClientHandshakeOptions extends SessionParameters {
   now: number;
   wallClock: () => number;
   handshakeTimeoutMs?: number;
+  /**
+   * Features to ask for (default: every feature this build implements). The hello is a version-2 one
+   * carrying them; a server that speaks only version 1 answers VERSION NEGOTIATION and the handshake
+   * starts again in version 1, without features.
+   */
+  features?: number;
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
@@ -95,10 +111,12 @@ export interface ClientHandshakeOptions extends SessionParameters {
 export class ClientHandshake {
   readonly initialConnId = randomConnId();
   private readonly fernet: Fernet;
-  private readonly nonce = randomBytesPooled(16);
+  private nonce = randomBytesPooled(16);
   private readonly ephemeral = generateX25519();
   private hello: Buffer;
-  private readonly helloPlaintext: Buffer;
+  private helloPlaintext: Buffer;
+  /** The version of the hello being sent: 2 until a server says it speaks only version 1. */
+  private version = FEATURES_VERSION;
   /** Seconds to add to the local clock to stamp a hello the server accepts (from SERVER_TIME). */
   private clockOffset = 0;
   private clockCorrections = 0;
@@ -119,19 +137,45 @@ export class ClientHandshake {
     this.started = options.now;
     this.nextSend = options.now;
     this.timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.helloPlaintext = encodeHello(this.initialConnId, {
+    this.helloPlaintext = this.encodeHello();
+    this.hello = this.sealHello();
+  }
+
+  /** The hello sealed now, stamped by the server's clock once it told us ours is off. */
+  private sealHello(): Buffer {
+    return sealHandshake(this.fernet, this.helloPlaintext, this.options.wallClock() + this.clockOffset);
+  }
+
+  private encodeHello(): Buffer {
+    return encodeHello(this.initialConnId, {
       clientNonce: this.nonce,
       publicKey: this.ephemeral.publicKey,
-      maxBlockSize: options.maxBlockSize,
+      maxBlockSize: this.options.maxBlockSize,
       // A rate-limited client announces a small window: the server may send that much before any flow
       // entry, and the client grants the rest at its rate.
       receiveWindow: announcedReceiveWindow(
-        options.receiveWindow,
-        options.connection?.receiveRateBytesPerMs ?? options.connection?.congestion?.maxRateBytesPerMs,
+        this.options.receiveWindow,
+        this.options.connection?.receiveRateBytesPerMs ??
+          this.options.connection?.congestion?.maxRateBytesPerMs,
       ),
-      idleTimeoutMs: options.idleTimeoutMs,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      ...(this.version === FEATURES_VERSION ? { features: this.options.features ?? ALL_FEATURES } : {}),
     });
-    this.hello = sealHandshake(this.fernet, this.initialConnId, this.helloPlaintext, options.wallClock());
+  }
+
+  /**
+   * The server speaks version 1 only (an older ferry-server): say hello again in version 1, at once.
+   * A forged VERSION NEGOTIATION can cause this too; it costs the session its features, nothing else
+   * (docs/PROTOCOL.md §18).
+   */
+  private fallBackToVersion1(now: number): void {
+    this.version = PROTOCOL_VERSION;
+    this.nonce = randomBytesPooled(16); // a new hello, not a retransmission of the old one
+    this.helloPlaintext = this.encodeHello();
+    this.hello = this.sealHello();
+    this.helloSent = 0;
+    this.nextSend = now;
+    this.rto = INITIAL_HANDSHAKE_RTO_MS;
   }
 
   poll(now: number): Buffer[] {
@@ -198,10 +242,14 @@ export class ClientHandshake {
     if (prefix.space === SPACE.versionNegotiation) {
       const versions = decodeVersionNegotiation(datagram);
       // A list holding our own version answers a damaged hello, or is forged (RFC 9000 §6.2): ignore it.
-      if (versions === undefined || versions.includes(PROTOCOL_VERSION)) return false;
+      if (versions === undefined || versions.includes(this.version)) return false;
+      if (this.version === FEATURES_VERSION && versions.includes(PROTOCOL_VERSION)) {
+        this.fallBackToVersion1(now);
+        return true;
+      }
       this.refused(
         'EVERSION',
-        `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks ${PROTOCOL_VERSION}; upgrade the older side`,
+        `the server speaks protocol version(s) ${versions.join(', ') || 'none'}, this client speaks ${FEATURES_VERSION} and ${PROTOCOL_VERSION}; upgrade the older side`,
         now,
       );
       return true;
@@ -238,12 +286,7 @@ export class ClientHandshake {
     this.clockCorrections++;
     // Fernet timestamps are whole seconds (rounded down): the server's clock is up to 1 s later.
     this.clockOffset = serverSeconds + 0.5 - this.options.wallClock();
-    this.hello = sealHandshake(
-      this.fernet,
-      this.initialConnId,
-      this.helloPlaintext,
-      this.options.wallClock() + this.clockOffset,
-    );
+    this.hello = this.sealHello();
     this.nextSend = now;
     this.rto = INITIAL_HANDSHAKE_RTO_MS;
   }
@@ -255,6 +298,8 @@ export class ClientHandshake {
     now: number,
   ): boolean {
     if (!Buffer.from(w.clientNonce).equals(this.nonce)) return false;
+    // A welcome answers a hello of its own version (the nonce echo already ties it to this hello).
+    if (prefix.version !== this.version) return false;
     let shared: Buffer;
     try {
       shared = x25519SharedSecret(this.ephemeral.privateKey, w.publicKey);
@@ -262,7 +307,6 @@ export class ClientHandshake {
       this.outcome = { type: 'failed', code: 'EAUTH', message: 'the server sent an invalid key exchange' };
       return true;
     }
-    void prefix;
     const keys = deriveSessionKeys({
       psk: this.options.key,
       sharedSecret: shared,
@@ -296,6 +340,8 @@ export class ClientHandshake {
       access: w.access,
       resetToken: Buffer.from(w.resetToken),
       clockOffsetSeconds: this.clockCorrections > 0 ? Math.round(this.clockOffset) : 0,
+      version: this.version,
+      features: w.features ?? 0,
     };
     return true;
   }

@@ -121,8 +121,9 @@ export function sealDatagramv(
   return list.length === 1 ? list[0]! : list;
 }
 
-export function sealHandshake(key: Fernet, connId: bigint, plaintext: Buffer, wallSeconds: number): Buffer {
-  return sealDatagram(key, encodePrefix({ space: Space.Handshake, connId }), [plaintext], wallSeconds);
+/** Seals a handshake packet; its cleartext prefix is the packet's own (version 1 or 2). */
+export function sealHandshake(key: Fernet, plaintext: Buffer, wallSeconds: number): Buffer {
+  return sealDatagram(key, plaintext.subarray(0, PREFIX_LENGTH), [plaintext], wallSeconds);
 }
 
 /** Opens a datagram's token: the plaintext, or why it was refused (never throws on network input). */

@@ -47,6 +47,10 @@ export interface SimTransferOptions {
   stopWhen?: 'transfer' | 'both-closed';
   key?: FernetKey;
   serverKeys?: ServerKey[];
+  /** Protocol versions the server accepts (default: all); [1] is a server from before version 2. */
+  serverVersions?: number[];
+  /** Features the client asks for (default: all). */
+  clientFeatures?: number;
   /**
    * Hand the sender a fresh copy of each block and overwrite it with garbage when the transport
    * releases it: a block sent after its release arrives corrupted (and the run is not bit-exact).
@@ -89,6 +93,11 @@ export interface SimTransferResult {
   clientClosedAt: number | undefined;
   serverClosedAt: number | undefined;
   handshakeError: ErrorName | undefined;
+  /** The handshake's protocol version and the features the client was granted. */
+  clientVersion: number | undefined;
+  clientFeatures: number | undefined;
+  /** Virtual time at which the client's handshake completed. */
+  establishedAt: number | undefined;
   timeMs: number;
   /** Virtual time at which the transfer was opened on both sides (the handshake had completed). */
   startedAt: number | undefined;
@@ -167,6 +176,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     maxBlockSize: blockSize,
     receiveWindow,
     idleTimeoutMs,
+    ...(o.serverVersions !== undefined ? { versions: o.serverVersions } : {}),
     ...(congestion ? { connection: { congestion } } : {}),
     ...o.endpoint,
   });
@@ -179,6 +189,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     maxBlockSize: blockSize,
     receiveWindow,
     idleTimeoutMs,
+    ...(o.clientFeatures !== undefined ? { features: o.clientFeatures } : {}),
     connection: clientConnectionOptions,
   });
 
@@ -196,6 +207,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
   let clientClosedAt: number | undefined;
   let serverClosedAt: number | undefined;
   let handshakeError: ErrorName | undefined;
+  let clientVersion: number | undefined;
+  let clientFeatures: number | undefined;
+  let establishedAt: number | undefined;
 
   const ctx: SimContext = {
     net,
@@ -318,6 +332,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       if (outcome?.type === 'established') {
         clientConn = outcome.connection;
         resetToken = outcome.resetToken;
+        clientVersion = outcome.version;
+        clientFeatures = outcome.features;
+        establishedAt = t;
       } else {
         schedule('client', handshake.nextTimeout());
         return;
@@ -418,6 +435,9 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     clientClosedAt,
     serverClosedAt,
     handshakeError,
+    clientVersion,
+    clientFeatures,
+    establishedAt,
     timeMs: run.timeMs,
     startedAt,
     completedAt,
