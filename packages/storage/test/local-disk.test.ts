@@ -868,3 +868,20 @@ describe('LocalDiskStorage as built: small files written on a thread of their ow
     }
   });
 });
+
+describe('LocalDiskStorage and whole small files a killed process was writing', () => {
+  it('removes at once a batch temp file from before the store was opened, keeps a newer one', async () => {
+    const orphan = join(root, `.ferry-partial-whole-${'a'.repeat(32)}`);
+    await fsp.writeFile(orphan, 'half a small file');
+    const before = new Date(Date.now() - 60_000);
+    await fsp.utimes(orphan, before, before);
+    const store = await openStore(root);
+    const fresh = join(root, `.ferry-partial-whole-${'b'.repeat(32)}`);
+    await fsp.writeFile(fresh, 'being written now');
+    const later = new Date(Date.now() + 5_000);
+    await fsp.utimes(fresh, later, later);
+    expect(await store.sweepUploads(24 * 3_600_000)).toEqual([`.ferry-partial-whole-${'a'.repeat(32)}`]);
+    expect(existsSync(orphan)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+  });
+});

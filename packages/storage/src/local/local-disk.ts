@@ -82,6 +82,8 @@ export class LocalDiskStorage implements Storage {
   readonly #inUse = new Set<string>();
   readonly #space = new SpaceLedger();
   #sweeping: Promise<string[]> | undefined;
+  /** When this store was opened: a whole-file temp from before is an orphan of another process. */
+  readonly #openedAt = Date.now();
   readonly #listings = new ListingCache();
   /** Writes batches of small files on their own thread; not with injected faults (tests). */
   readonly #writer: WholeFileWriter | undefined;
@@ -701,7 +703,15 @@ export class LocalDiskStorage implements Storage {
     }
     const names = entries.filter((entry) => isPartialName(entry.name)).map((entry) => entry.name);
     if (names.length > 0) {
-      for (const name of await sweepPartials(this.#fs, dir, names, maxAgeMs, now, this.#inUse)) {
+      for (const name of await sweepPartials(
+        this.#fs,
+        dir,
+        names,
+        maxAgeMs,
+        now,
+        this.#inUse,
+        this.#openedAt,
+      )) {
         removed.push(prefix + name);
       }
     }

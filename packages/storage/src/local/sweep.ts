@@ -6,6 +6,8 @@ import { STATE_SUFFIX } from './sidecar.js';
 
 // Names an upload creates: data file, its state sidecar, and the sidecar's temp file.
 const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{32}(\.state(\.tmp)?)?$/;
+// A whole small file of a batch while it is written (whole-files.ts).
+const WHOLE_FILE_TEMP = /^\.ferry-partial-whole-[0-9a-f]{32}$/;
 
 /**
  * Deletes expired partials among `names` in `dir`: a partial (data file, sidecar, the sidecar's temp
@@ -19,16 +21,29 @@ export async function sweepPartials(
   maxAgeMs: number,
   now: number,
   inUse: ReadonlySet<string>,
+  orphanedBefore = Number.NEGATIVE_INFINITY,
 ): Promise<string[]> {
   const groups = new Map<string, string[]>();
+  const removed: string[] = [];
   for (const name of names) {
+    // A whole small file being written by a batch is never resumed: one from before this store was
+    // opened belongs to a process that died (or to a batch long over) and goes at once.
+    if (WHOLE_FILE_TEMP.test(name)) {
+      const stats = await fs.lstat(dir.at(name)).catch(() => undefined);
+      if (stats?.isFile() && (stats.mtimeMs < orphanedBefore || now - stats.mtimeMs > maxAgeMs)) {
+        await fs.unlink(dir.at(name)).then(
+          () => removed.push(name),
+          () => {},
+        );
+      }
+      continue;
+    }
     if (!PARTIAL_NAME.test(name)) continue;
     const base = name.slice(0, PARTIAL_PREFIX.length + 32);
     const group = groups.get(base);
     if (group === undefined) groups.set(base, [name]);
     else group.push(name);
   }
-  const removed: string[] = [];
   for (const [base, members] of groups) {
     // Only lstat: nothing a local user planted at these names is ever opened.
     let lastActivity = Number.NEGATIVE_INFINITY;

@@ -153,9 +153,12 @@ export function writeWholeFileSync(
 const TEMP_BASE = randomBytes(8).toString('hex');
 let tempCounter = 0;
 
+/** Names of whole files being written (never resumed: the expiry sweep removes orphans at once). */
+export const WHOLE_FILE_TEMP_PREFIX = `${PARTIAL_PREFIX}whole-`;
+
 function temporaryName(): string {
   tempCounter = (tempCounter + 1) % 0x1_0000_0000;
-  return `${PARTIAL_PREFIX}${TEMP_BASE}${tempCounter.toString(16).padStart(16, '0')}`;
+  return `${WHOLE_FILE_TEMP_PREFIX}${TEMP_BASE}${tempCounter.toString(16).padStart(16, '0')}`;
 }
 
 function lstatOrUndefined(fs: FileSystem, path: string): Stats | undefined {
