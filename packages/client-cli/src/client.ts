@@ -6,22 +6,20 @@ import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
 import {
-  type CommitFilesReply,
   type ControlMessage,
   DEFAULT_BLOCK_SIZE,
   decodeControlMessage,
   type Entry,
   encodeControlMessage,
+  encodeRequest,
   Feature,
   FerryError,
   type GetFilesItem,
-  type GetFilesReply,
-  type GetReply,
-  type HashReply,
   INTERNET_BLOCK_SIZE,
-  type PutFilesReply,
-  type PutReply,
-  type Reply,
+  isReplyTo,
+  type ReplyByOp,
+  type RequestFields,
+  type SuccessReply,
   type WalkEntry,
   type WalkReply,
 } from '@ferry/protocol';
@@ -117,7 +115,7 @@ function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-type Waiter = { resolve: (reply: Reply & { ok: true }) => void; reject: (error: FerryError) => void };
+type Waiter = { resolve: (reply: SuccessReply) => void; reject: (error: FerryError) => void };
 
 export class FerryClient {
   private nextId = 1;
@@ -216,7 +214,7 @@ export class FerryClient {
       const w = this.waiting.get(m.id);
       if (w === undefined) return;
       this.waiting.delete(m.id);
-      if (m.ok) w.resolve(m as Reply & { ok: true });
+      if (m.ok) w.resolve(m);
       else w.reject(new FerryError(m.code, m.message));
     } else if (m.op === 'digest') {
       const d = this.digests.get(m.transferId);
@@ -238,16 +236,21 @@ export class FerryClient {
     return this.session.send(encodeControlMessage(message));
   }
 
-  /** Sends a request and waits for its reply; FerryError on an error reply or a lost session. */
-  private request<T extends Reply & { ok: true }>(
-    message: Record<string, unknown> & { op: string },
-  ): Promise<T> {
+  /**
+   * Sends request `op` and waits for its reply; FerryError on an error reply or a lost session, EPROTO
+   * for a reply that is not of the kind `op` gets.
+   */
+  private request<Op extends keyof ReplyByOp>(op: Op, fields: RequestFields<Op>): Promise<ReplyByOp[Op]> {
     this.assertOpen();
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (r: Reply & { ok: true }) => void, reject });
+    return new Promise<ReplyByOp[Op]>((resolve, reject) => {
+      const answered = (reply: SuccessReply): void => {
+        if (isReplyTo(op, reply)) resolve(reply);
+        else reject(new FerryError('EPROTO', `the server answered ${op} with a reply of another kind`));
+      };
+      this.waiting.set(id, { resolve: answered, reject });
       try {
-        this.send({ ...message, id } as ControlMessage);
+        this.session.send(encodeRequest(op, id, fields));
       } catch (error) {
         this.waiting.delete(id);
         // Refused before sending (a NUL in a path, a path over the limit): the request is invalid.
@@ -265,8 +268,7 @@ export class FerryClient {
     const entries: Entry[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 1_000_000; page++) {
-      const reply = await this.request<Extract<Reply, { entries: Entry[] }>>({
-        op: 'list',
+      const reply = await this.request('list', {
         path,
         ...(cursor !== undefined ? { cursor } : {}),
       });
@@ -278,23 +280,22 @@ export class FerryClient {
   }
 
   async stat(path: string): Promise<Entry> {
-    const reply = await this.request<Extract<Reply, { entry: Entry }>>({ op: 'stat', path });
+    const reply = await this.request('stat', { path });
     return reply.entry;
   }
 
   async rename(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<void> {
-    await this.request({ op: 'rename', from, to, overwrite: options.overwrite ?? false });
+    await this.request('rename', { from, to, overwrite: options.overwrite ?? false });
   }
 
   async delete(path: string): Promise<void> {
-    await this.request({ op: 'delete', path });
+    await this.request('delete', { path });
   }
 
   /** Creates a directory; with `parents`, missing parents too, and an existing directory is fine. */
   async mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Promise<void> {
     this.requireTrees('mkdir');
-    await this.request({
-      op: 'mkdir',
+    await this.request('mkdir', {
       path,
       parents: options.parents ?? false,
       ...(options.mode !== undefined ? { mode: options.mode } : {}),
@@ -304,7 +305,7 @@ export class FerryClient {
   /** Removes an empty directory. */
   async rmdir(path: string): Promise<void> {
     this.requireTrees('rmdir');
-    await this.request({ op: 'rmdir', path });
+    await this.request('rmdir', { path });
   }
 
   /**
@@ -313,13 +314,10 @@ export class FerryClient {
    */
   async *walk(path: string): AsyncGenerator<WalkEntry[]> {
     this.requireTrees('a recursive listing');
-    let next: Promise<WalkReply> | undefined = this.request<WalkReply>({ op: 'walk', path });
+    let next: Promise<WalkReply> | undefined = this.request('walk', { path });
     for (let page = 0; page < 100_000_000 && next !== undefined; page++) {
       const reply: WalkReply = await next;
-      next =
-        reply.next === undefined
-          ? undefined
-          : this.request<WalkReply>({ op: 'walk', path, cursor: reply.next });
+      next = reply.next === undefined ? undefined : this.request('walk', { path, cursor: reply.next });
       next?.catch(() => {}); // reported when awaited
       yield reply.entries;
     }
@@ -328,7 +326,7 @@ export class FerryClient {
   /** SHA-256 and size of a file on the server (resuming a tree: is the copy there complete?). */
   async hash(path: string): Promise<{ sha256: string; size: number }> {
     this.requireTrees('hash');
-    const reply = await this.request<HashReply>({ op: 'hash', path });
+    const reply = await this.request('hash', { path });
     return { sha256: reply.sha256, size: reply.size };
   }
 
@@ -342,8 +340,7 @@ export class FerryClient {
     options: BatchOptions & { overwrite: boolean; skipIdentical: boolean },
   ): Promise<BatchOutcome[]> {
     this.requireTrees('sending a directory');
-    const reply = await this.request<PutFilesReply>({
-      op: 'putFiles',
+    const reply = await this.request('putFiles', {
       files: files.map((f) => ({
         path: f.path,
         size: f.data.length,
@@ -366,8 +363,7 @@ export class FerryClient {
         ? { onProgress: (p: TransferProgress) => options.onBytes?.(p.bytes) }
         : {}),
     });
-    const committed = await this.request<CommitFilesReply>({
-      op: 'commitFiles',
+    const committed = await this.request('commitFiles', {
       transferId: reply.transferId,
     });
     for (const f of committed.failed) {
@@ -386,8 +382,7 @@ export class FerryClient {
     options: BatchOptions = {},
   ): Promise<FetchedFile[]> {
     this.requireTrees('fetching a directory');
-    const reply = await this.request<GetFilesReply>({
-      op: 'getFiles',
+    const reply = await this.request('getFiles', {
       files: files.map((f) => ({ path: f.path, ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}) })),
     });
     const sizes = reply.files.filter(isSent).map((f) => f.size);
@@ -458,8 +453,7 @@ export class FerryClient {
         upload = await openUpload(entry.size, entry.mtimeMs, true);
       }
       let offer = upload === undefined ? undefined : resumeOffer(upload.held(), this.blockSize, upload.size);
-      const reply = await this.request<GetReply>({
-        op: 'get',
+      const reply = await this.request('get', {
         path: remote,
         ...(entry !== undefined && offer !== undefined && offer.have.length > 0
           ? { resume: { size: entry.size, mtimeMs: entry.mtimeMs, have: offer.have } }
@@ -528,8 +522,7 @@ export class FerryClient {
     const started = performance.now();
     const file = await LocalFile.open(local, { displayName: local });
     try {
-      const reply = await this.request<PutReply>({
-        op: 'put',
+      const reply = await this.request('put', {
         path: remote,
         size: file.size,
         mtimeMs: file.mtimeMs,
@@ -554,7 +547,7 @@ export class FerryClient {
           this.abortRemote(reply.transferId, error);
         throw error;
       }
-      await this.request({ op: 'commit', transferId: reply.transferId, sha256 });
+      await this.request('commit', { transferId: reply.transferId, sha256 });
       return {
         remote,
         local,

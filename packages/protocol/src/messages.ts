@@ -482,6 +482,55 @@ export type Request =
   | CommitFilesRequest
   | GetFilesRequest;
 
+/** A successful reply. */
+export type SuccessReply = Exclude<Reply, ErrorReply>;
+
+/** The successful reply each request gets. */
+export interface ReplyByOp {
+  list: ListReply;
+  stat: StatReply;
+  get: GetReply;
+  put: PutReply;
+  commit: OkReply;
+  rename: OkReply;
+  delete: OkReply;
+  mkdir: OkReply;
+  rmdir: OkReply;
+  walk: WalkReply;
+  hash: HashReply;
+  putFiles: PutFilesReply;
+  commitFiles: CommitFilesReply;
+  getFiles: GetFilesReply;
+}
+
+/** The members that tell each successful reply from the others (all but op, id and ok). */
+const REPLY_MEMBERS: { readonly [Op in keyof ReplyByOp]: readonly string[] } = {
+  list: ['entries'],
+  stat: ['entry'],
+  get: ['transferId', 'size', 'mtimeMs'],
+  put: ['transferId', 'have'],
+  commit: [],
+  rename: [],
+  delete: [],
+  mkdir: [],
+  rmdir: [],
+  walk: ['entries'],
+  hash: ['sha256', 'size'],
+  putFiles: ['transferId', 'skipped', 'failed'],
+  commitFiles: ['failed'],
+  getFiles: ['transferId', 'files'],
+};
+
+/**
+ * Whether a (decoded, hence valid) successful reply is the kind of reply request `op` gets: its
+ * distinguishing members are there, and a plain ok reply has none but op, id and ok.
+ */
+export function isReplyTo<Op extends keyof ReplyByOp>(op: Op, reply: SuccessReply): reply is ReplyByOp[Op] {
+  const members = REPLY_MEMBERS[op];
+  if (members.length === 0) return Object.keys(reply).length === 3;
+  return members.every((member) => Object.hasOwn(reply, member));
+}
+
 /** Requests of feature Trees: a client sends them only in a session whose welcome listed it. */
 export const TREE_OPS: ReadonlySet<string> = new Set([
   'mkdir',
@@ -525,6 +574,22 @@ function describe(error: z.ZodError): string {
  * above MAX_CONTROL_BYTES): both are bugs of the caller, which builds messages from valid data.
  */
 export function encodeControlMessage(message: ControlMessage): Buffer {
+  return encodeValid(message);
+}
+
+/** The fields of request `op`, but its op and id. */
+export type RequestFields<Op extends keyof ReplyByOp> = Omit<Extract<Request, { op: Op }>, 'id' | 'op'>;
+
+/** Encodes request `op` with id `id` (see encodeControlMessage). */
+export function encodeRequest<Op extends keyof ReplyByOp>(
+  op: Op,
+  id: number,
+  fields: RequestFields<Op>,
+): Buffer {
+  return encodeValid({ ...fields, op, id });
+}
+
+function encodeValid(message: unknown): Buffer {
   const parsed = validate(message);
   if (!parsed.success) throw protocolError('schema', describe(parsed.error));
   const body = Buffer.from(JSON.stringify(parsed.data), 'utf8');

@@ -259,3 +259,18 @@ describe('tokenless datagrams and control messages round-trip', () => {
     );
   });
 });
+
+describe('replies and the requests they answer', () => {
+  it('isReplyTo tells each successful reply kind from the others', async () => {
+    const { isReplyTo } = await import('../src/index.js');
+    const ok = { op: 'reply', id: 1, ok: true } as const;
+    const stat = { ...ok, entry: { name: 'a', type: 'file', size: 1, mtimeMs: 0 } } as const;
+    const list = { ...ok, entries: [] };
+    expect(isReplyTo('stat', stat)).toBe(true);
+    expect(isReplyTo('list', stat)).toBe(false);
+    expect(isReplyTo('delete', stat)).toBe(false);
+    expect(isReplyTo('delete', ok)).toBe(true);
+    expect(isReplyTo('list', list)).toBe(true);
+    expect(isReplyTo('get', list)).toBe(false);
+  });
+});
