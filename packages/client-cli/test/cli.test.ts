@@ -6,7 +6,7 @@ import { CryptoError } from '@ferry/crypto';
 import { FerryError } from '@ferry/protocol';
 import { cac } from 'cac';
 import { describe, expect, it } from 'vitest';
-import { EXIT_PROBE, ferry, sandbox } from '../../cli-kit/testing/harness.js';
+import { EXIT_PROBE, ferry, sandbox } from '../../../tests/e2e/src/harness.js';
 import { parseBytes, parseCount, parseSeconds, parseTarget, quoteWord, splitWords } from '../src/args.js';
 import { planGet, planPut, remoteBase } from '../src/commands.js';
 import { describeError } from '../src/errors.js';

@@ -8,7 +8,7 @@ import {
   ServerProcess,
   sandbox,
   sha256File,
-} from '../../cli-kit/testing/harness.js';
+} from '../../../tests/e2e/src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

@@ -9,7 +9,7 @@ import {
   ServerProcess,
   sandbox,
   spawnFerry,
-} from '../../cli-kit/testing/harness.js';
+} from '../../../tests/e2e/src/harness.js';
 
 /**
  * A tree transfer interrupted at any point (SIGKILL, Ctrl-C, the server going away) and then run again

@@ -10,7 +10,7 @@ import {
   ServerProcess,
   sandbox,
   waitUntil,
-} from '../../cli-kit/testing/harness.js';
+} from '../../../tests/e2e/src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

@@ -8,7 +8,7 @@ import {
   sandbox,
   sha256File,
   waitUntil,
-} from '../../cli-kit/testing/harness.js';
+} from '../../../tests/e2e/src/harness.js';
 
 async function keyText(file: string): Promise<string> {
   return (await readFile(file, 'utf8')).trim();

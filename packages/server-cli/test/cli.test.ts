@@ -14,7 +14,7 @@ import {
   spawnFerry,
   UdpRelay,
   waitUntil,
-} from '../../cli-kit/testing/harness.js';
+} from '../../../tests/e2e/src/harness.js';
 import { parseDuration } from '../src/cli.js';
 
 async function freePort(): Promise<number> {

@@ -15,8 +15,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
 import { afterAll, vi } from 'vitest';
-import { CLIENT_BIN, SERVER_BIN } from '../../../cli-kit/testing/bins.js';
-import { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
+import { CLIENT_BIN, SERVER_BIN } from '../../../../tests/e2e/src/bins.js';
+import { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
 
 export const MB = 1024 * 1024;
 export const HOST = '127.0.0.1';
@@ -49,8 +49,8 @@ export {
   persistedPartial,
   randomFile,
   sha256File,
-} from '../../../cli-kit/testing/files.js';
-export { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
+} from '../../../../tests/e2e/src/files.js';
+export { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
 
 // ---- keys ----
 
@@ -417,7 +417,7 @@ export async function flood(
 
 // ---- an on-path relay ----
 
-export { type Direction, UdpRelay } from '../../../cli-kit/testing/relay.js';
+export { type Direction, UdpRelay } from '../../../../tests/e2e/src/relay.js';
 
 // ---- datagram shapes ----
 

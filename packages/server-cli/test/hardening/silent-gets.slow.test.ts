@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { type FernetKey, readKeyFile } from '@ferry/crypto';
 import { ClientHandshake, type Connection } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
-import { ServerProcess, sandbox } from '../../../cli-kit/testing/harness.js';
-import { sleep, waitUntil, within } from '../../../cli-kit/testing/wait.js';
+import { ServerProcess, sandbox } from '../../../../tests/e2e/src/harness.js';
+import { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
 
 /**
  * The memory of a real ferry-server whose clients fall silent: 200 sessions each start a get of a

@@ -9,7 +9,7 @@ import {
   ServerProcess,
   sandbox,
   waitUntil,
-} from '../../../cli-kit/testing/harness.js';
+} from '../../../../tests/e2e/src/harness.js';
 import { LIST_MORE_LINE, SEED_TEXT } from '../../src/seed-compat/codec.js';
 import { runSeedClient, seedClientMissing } from './seed-client.js';
 

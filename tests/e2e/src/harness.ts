@@ -1,7 +1,8 @@
 /**
  * End-to-end harness: runs the real `ferry` and `ferry-server` bins as separate processes on
  * loopback, each test with its own temporary root, key and config directory. Every process is
- * bounded in time and killed when the test file ends. Both CLI packages' tests import this one file.
+ * bounded in time and killed when the test file ends. The end-to-end tests here, and those of
+ * tests/s3, import this one module (`@ferry/e2e-tests`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
