@@ -1,14 +1,7 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ferry,
-  randomFile,
-  type Sandbox,
-  ServerProcess,
-  sandbox,
-  sha256File,
-} from '../../../tests/e2e/src/harness.js';
+import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from '../../src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

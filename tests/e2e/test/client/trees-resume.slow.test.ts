@@ -2,14 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ferry,
-  randomFile,
-  type Sandbox,
-  ServerProcess,
-  sandbox,
-  spawnFerry,
-} from '../../../tests/e2e/src/harness.js';
+import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, spawnFerry } from '../../src/harness.js';
 
 /**
  * A tree transfer interrupted at any point (SIGKILL, Ctrl-C, the server going away) and then run again

@@ -5,7 +5,7 @@
 import { createSocket } from 'node:dgram';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
-import { ferry, sandbox } from '../../../tests/e2e/src/harness.js';
+import { ferry, sandbox } from '../../src/harness.js';
 
 describe('timeouts', () => {
   it('--help states the defaults the transport uses: one to answer, one once connected', async () => {

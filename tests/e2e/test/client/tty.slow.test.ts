@@ -16,7 +16,7 @@ import {
   sha256File,
   UdpRelay,
   waitUntil,
-} from '../../../tests/e2e/src/harness.js';
+} from '../../src/harness.js';
 
 const hasScript =
   process.platform === 'linux' && spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -11,7 +11,7 @@ import {
   sha256File,
   spawnFerry,
   UdpRelay,
-} from '../../../tests/e2e/src/harness.js';
+} from '../../src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;

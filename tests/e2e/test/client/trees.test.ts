@@ -1,6 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ferry,
@@ -10,7 +12,7 @@ import {
   ServerProcess,
   sandbox,
   waitUntil,
-} from '../../../tests/e2e/src/harness.js';
+} from '../../src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;
@@ -289,8 +291,9 @@ describe('listing a tree, directories and patterns', () => {
 
 describe('an older server', () => {
   it("answers a newer client's tree commands with a clear 'not supported by this server' (exit 9); plain transfers still work", async () => {
-    const serverLib = new URL('../../server-cli/dist/index.js', import.meta.url).href;
-    const cryptoLib = new URL('../../crypto/dist/index.js', import.meta.url).href;
+    const require = createRequire(import.meta.url);
+    const serverLib = pathToFileURL(require.resolve('@ferry/server-cli')).href;
+    const cryptoLib = pathToFileURL(require.resolve('@ferry/crypto')).href;
     const oldRoot = join(box.dir, 'old-root');
     await mkdir(oldRoot);
     const script = `

@@ -14,7 +14,7 @@ import {
   ServerProcess,
   sandbox,
   sha256File,
-} from '../../../tests/e2e/src/harness.js';
+} from '../../src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;
