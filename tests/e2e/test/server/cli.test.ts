@@ -14,8 +14,7 @@ import {
   spawnFerry,
   UdpRelay,
   waitUntil,
-} from '../../../tests/e2e/src/harness.js';
-import { parseDuration } from '../src/cli.js';
+} from '../../src/harness.js';
 
 async function freePort(): Promise<number> {
   const socket = createSocket('udp6');
@@ -27,13 +26,6 @@ async function freePort(): Promise<number> {
 }
 
 describe('ferry-server options', () => {
-  it('reads durations for --partial-ttl and --timeout', () => {
-    expect(parseDuration('--partial-ttl', '24h')).toBe(86_400_000);
-    expect(parseDuration('--partial-ttl', '90')).toBe(90_000);
-    expect(parseDuration('--timeout', '2.5s')).toBe(2500);
-    expect(() => parseDuration('--timeout', 'soon')).toThrow(/invalid --timeout/);
-  });
-
   it('prints help at once and exits 0', async () => {
     const r = await run(SERVER_BIN, ['--help']);
     expect(r.code).toBe(0);

@@ -1,14 +1,7 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ferry,
-  randomFile,
-  ServerProcess,
-  sandbox,
-  sha256File,
-  waitUntil,
-} from '../../../tests/e2e/src/harness.js';
+import { ferry, randomFile, ServerProcess, sandbox, sha256File, waitUntil } from '../../src/harness.js';
 
 async function keyText(file: string): Promise<string> {
   return (await readFile(file, 'utf8')).trim();
@@ -16,7 +9,7 @@ async function keyText(file: string): Promise<string> {
 
 /** A section of docs/SECURITY.md, from its heading to the next one. */
 async function securityDoc(heading: string): Promise<string> {
-  const doc = await readFile(new URL('../../../docs/SECURITY.md', import.meta.url), 'utf8');
+  const doc = await readFile(new URL('../../../../docs/SECURITY.md', import.meta.url), 'utf8');
   const start = doc.indexOf(`\n## ${heading}\n`);
   expect(start, `a "## ${heading}" section in docs/SECURITY.md`).toBeGreaterThan(0);
   const end = doc.indexOf('\n## ', start + 1);

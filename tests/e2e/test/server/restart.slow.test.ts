@@ -10,7 +10,7 @@ import {
   sha256File,
   spawnFerry,
   UdpRelay,
-} from '../../../tests/e2e/src/harness.js';
+} from '../../src/harness.js';
 
 const MB = 1024 * 1024;
 
