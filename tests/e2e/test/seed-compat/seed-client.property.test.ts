@@ -2,7 +2,7 @@ import { createCipheriv, createHash, randomInt } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ServerProcess, sandbox, waitUntil } from '../../../../tests/e2e/src/harness.js';
+import { ServerProcess, sandbox, waitUntil } from '../../src/harness.js';
 import { runSeedClient, seedClientMissing } from './seed-client.js';
 
 const missing = seedClientMissing();

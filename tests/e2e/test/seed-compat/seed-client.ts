@@ -4,6 +4,17 @@ import { fileURLToPath } from 'node:url';
 
 export const SEED_CLIENT = fileURLToPath(new URL('./seed_client.py', import.meta.url));
 
+/**
+ * Replies of the seed's protocol as its client prints them: the texts of server-cli's seed-compat
+ * codec (SEED_TEXT, LIST_MORE_LINE; not exported), written out, as a seed client sees them.
+ */
+export const SEED_TEXT = {
+  listHeader: 'Files in the server directory are: \n',
+  exit: 'Client and Server exit',
+} as const;
+/** The last line of a list reply that had to leave names out. */
+export const LIST_MORE_LINE = '(more not shown: the seed client reads 2,048 bytes; ferry ls lists all)';
+
 /** Why the seed client cannot run here (no python3, or no `cryptography`), or undefined. */
 export function seedClientMissing(): string | undefined {
   const probe = spawnSync('python3', ['-c', 'import cryptography.fernet'], { encoding: 'utf8' });

@@ -2,16 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  run,
-  type Sandbox,
-  SERVER_BIN,
-  ServerProcess,
-  sandbox,
-  waitUntil,
-} from '../../../../tests/e2e/src/harness.js';
-import { LIST_MORE_LINE, SEED_TEXT } from '../../src/seed-compat/codec.js';
-import { runSeedClient, seedClientMissing } from './seed-client.js';
+import { run, type Sandbox, SERVER_BIN, ServerProcess, sandbox, waitUntil } from '../../src/harness.js';
+import { LIST_MORE_LINE, runSeedClient, SEED_TEXT, seedClientMissing } from './seed-client.js';
 
 const missing = seedClientMissing();
 if (missing !== undefined) console.warn(`seed client tests skipped: ${missing}`);
