@@ -5,14 +5,14 @@
  * tests/s3, import this one module (`@ferry/e2e-tests`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeNewKeyFile } from '@ferry/crypto';
-import { afterAll, vi } from 'vitest';
+import { vi } from 'vitest';
 
 import { CLIENT_BIN, EXIT_PROBE, SERVER_BIN } from './bins.js';
+import { onCleanup, tempDir } from './cleanup.js';
 
 export { CLIENT_BIN, EXIT_PROBE, SERVER_BIN };
 
@@ -20,14 +20,12 @@ export { CLIENT_BIN, EXIT_PROBE, SERVER_BIN };
 // more) a process that starts in 0.1 s alone takes seconds, and a test runs several of them.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
-const live = new Set<ChildProcess>();
-const dirs: string[] = [];
-
-afterAll(async () => {
-  for (const child of live) child.kill('SIGKILL');
-  live.clear();
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+/** Kills `child` when the test file ends, unless it has ended by then. */
+function killAtEnd(child: ChildProcess): void {
+  onCleanup(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+}
 
 export interface Sandbox {
   /** The temporary directory holding everything below. */
@@ -43,24 +41,28 @@ export interface Sandbox {
 }
 
 export async function sandbox(): Promise<Sandbox> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-e2e-'));
-  dirs.push(dir);
+  const dir = await tempDir();
   const root = join(dir, 'root');
   const work = join(dir, 'work');
   await mkdir(root);
   await mkdir(work);
   const keyFile = join(dir, 'key');
   await writeNewKeyFile(keyFile);
+  return { dir, root, work, keyFile, env: binEnv(dir) };
+}
+
+/** An environment for the bins: HOME and XDG_CONFIG_HOME (state under HOME) in `home`, no FERRY_KEY, no colour. */
+export function binEnv(home: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    HOME: dir,
-    XDG_CONFIG_HOME: join(dir, 'config'),
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
     NO_COLOR: '1',
   };
   delete env.FERRY_KEY;
   delete env.FERRY_DEBUG;
   delete env.XDG_STATE_HOME;
-  return { dir, root, work, keyFile, env };
+  return env;
 }
 
 export interface RunResult {
@@ -90,7 +92,7 @@ export function run(bin: string, args: readonly string[], options: RunOptions = 
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    live.add(child);
+    killAtEnd(child);
     let stdout = '';
     let stderr = '';
     if (options.closeStdout === true) child.stdout.destroy();
@@ -111,7 +113,6 @@ export function run(bin: string, args: readonly string[], options: RunOptions = 
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      live.delete(child);
       resolve({ code, signal, stdout, stderr, events: parseEvents(stdout) });
     });
     child.stdin.on('error', () => {});
@@ -137,29 +138,36 @@ export function ferry(args: readonly string[], options: RunOptions = {}): Promis
   return run(CLIENT_BIN, args, options);
 }
 
-/** A client left running, for tests that kill it: its stdout lines arrive as they are printed. */
-export interface LiveClient {
+/** A bin left running (a client a test kills, say): its NDJSON events as they are printed. */
+export interface BinProcess {
   child: ChildProcess;
-  /** Resolves with the first NDJSON event that `match` accepts (rejects if the process ends first). */
+  /** The NDJSON events printed so far (lines that are not JSON are skipped). */
+  events: Record<string, unknown>[];
+  stderr: () => string;
+  /** The first NDJSON event `match` accepts (rejects if the process ends first, or after `timeoutMs`). */
   waitFor(
     match: (event: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
+  /** Resolves once the process has exited and all of its output has been read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-export function spawnFerry(args: readonly string[], options: RunOptions = {}): LiveClient {
-  const child = spawn(process.execPath, [CLIENT_BIN, ...args], {
+/** Starts `node BIN ARGS…` with NDJSON stdout parsed into events; killed when the test file ends. */
+export function spawnBin(
+  bin: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): BinProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
+  killAtEnd(child);
   const events: Record<string, unknown>[] = [];
-  const waiters: {
-    match: (e: Record<string, unknown>) => boolean;
-    resolve: (e: Record<string, unknown>) => void;
-  }[] = [];
+  // Told each new event as it is printed, then `undefined` once the process has closed.
+  const listeners = new Set<(event: Record<string, unknown> | undefined) => void>();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
@@ -168,24 +176,25 @@ export function spawnFerry(args: readonly string[], options: RunOptions = {}): L
     const [event] = parseEvents(line);
     if (event === undefined) return;
     events.push(event);
-    for (const w of [...waiters]) {
-      if (w.match(event)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(event);
-      }
-    }
+    for (const l of [...listeners]) l(event);
   });
+  // 'close', not 'exit': only then has every line of its output been read. A process that has
+  // exited may still have lines in the pipe, the awaited event among them.
+  let closed = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
-    (resolve) => {
+    (resolve) =>
       child.on('close', (code, signal) => {
-        live.delete(child);
+        closed = true;
+        for (const l of [...listeners]) l(undefined);
         resolve({ code, signal, stderr });
-      });
-    },
+      }),
   );
   return {
     child,
+    events,
+    stderr: () => stderr,
     exited,
+    // `match` sees each event once, in order, so a matcher may count (the 300th 'done', say).
     waitFor: (match, timeoutMs = 60_000) =>
       new Promise((resolve, reject) => {
         const seen = events.find(match);
@@ -193,23 +202,35 @@ export function spawnFerry(args: readonly string[], options: RunOptions = {}): L
           resolve(seen);
           return;
         }
+        const ended = (): Error => new Error(`${args[0]} exited before the expected event: ${stderr}`);
+        if (closed) {
+          reject(ended());
+          return;
+        }
+        const listener = (event: Record<string, unknown> | undefined): void => {
+          if (event === undefined) finish(() => reject(ended()));
+          else if (match(event)) finish(() => resolve(event));
+        };
         const timer = setTimeout(
-          () => reject(new Error(`no matching event in ${timeoutMs} ms; ${stderr}`)),
+          () =>
+            finish(() =>
+              reject(new Error(`no matching event from ${args[0]} in ${timeoutMs} ms: ${stderr}`)),
+            ),
           timeoutMs,
         );
-        waiters.push({
-          match,
-          resolve: (e) => {
-            clearTimeout(timer);
-            resolve(e);
-          },
-        });
-        void exited.then(({ code }) => {
+        const finish = (settle: () => void): void => {
           clearTimeout(timer);
-          reject(new Error(`client exited (${code}) before the expected event; ${stderr}`));
-        });
+          listeners.delete(listener);
+          settle();
+        };
+        listeners.add(listener);
       }),
   };
+}
+
+/** A ferry client left running, for tests that kill it. */
+export function spawnFerry(args: readonly string[], options: RunOptions = {}): BinProcess {
+  return spawnBin(CLIENT_BIN, args, options);
 }
 
 export interface ServerOptions {
@@ -237,10 +258,7 @@ export class ServerProcess {
     public port: number,
   ) {
     this.exited = new Promise((resolve) => {
-      child.on('close', (code, signal) => {
-        live.delete(child);
-        resolve({ code, signal });
-      });
+      child.on('close', (code, signal) => resolve({ code, signal }));
     });
   }
 
@@ -258,7 +276,7 @@ export class ServerProcess {
       ...(options.uid !== undefined ? { uid: options.uid } : {}),
       ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
-    live.add(child);
+    killAtEnd(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
@@ -299,6 +317,7 @@ export class ServerProcess {
   }
 }
 
+export { onCleanup, tempDir } from './cleanup.js';
 export { partialFiles, persistedPartial, randomFile, sha256File } from './files.js';
-export { UdpRelay } from './relay.js';
+export { bindSocket, type Direction, UdpRelay } from './relay.js';
 export { sleep, waitUntil, within } from './wait.js';

@@ -4,27 +4,22 @@
  * the test file ends.
  */
 import * as dgram from 'node:dgram';
-import { afterAll } from 'vitest';
+import { onCleanup } from './cleanup.js';
 
 const HOST = '127.0.0.1';
 /** Datagrams a hold keeps at most (a stopped sender retransmits with backoff, so few arrive). */
 const MAX_HELD = 65_536;
 
-const sockets = new Set<dgram.Socket>();
-afterAll(() => {
-  for (const socket of sockets) {
+/** A UDP socket bound to a free port on 127.0.0.1, closed when the test file ends. */
+export function bindSocket(): Promise<dgram.Socket> {
+  const socket = dgram.createSocket('udp4');
+  onCleanup(() => {
     try {
       socket.close();
     } catch {
       /* already closed */
     }
-  }
-  sockets.clear();
-});
-
-function bindSocket(): Promise<dgram.Socket> {
-  const socket = dgram.createSocket('udp4');
-  sockets.add(socket);
+  });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(0, HOST, () => {
