@@ -3,7 +3,7 @@
 // the first argument (JSON). Answers {type:'stats'} with the server's counters and memory use, and
 // {type:'close'} by closing gracefully and exiting 0.
 import { parseKey } from '@ferry/crypto';
-import { FerryServer } from '../../dist/index.js';
+import { FerryServer } from '@ferry/server-cli';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const server = new FerryServer({

@@ -11,7 +11,7 @@ import {
   onCleanup,
   partialFiles,
   randomFile,
-  runBin,
+  run,
   sha256File,
   startServerBin,
   tempDir,
@@ -51,7 +51,7 @@ describe('three 12 MiB puts at once into a 20 MiB file system', () => {
     await randomFile(join(work, 'small.bin'), 1000);
     await randomFile(join(work, 'empty.bin'), 0);
     const ferry = (args: readonly string[]) =>
-      runBin(CLIENT_BIN, [...args, '--key', keyFile], { cwd: work, env, timeoutMs: 120_000 });
+      run(CLIENT_BIN, [...args, '--key', keyFile], { cwd: work, env, timeoutMs: 120_000 });
     const tally: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const results = await Promise.all(

@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FerryServer, type ServerLogEvent } from '@ferry/server-cli';
 import { LocalDiskStorage, type Storage, type Upload, type UploadOptions } from '@ferry/storage';
 import { describe, expect, it } from 'vitest';
-import { FerryServer, type ServerLogEvent } from '../../src/index.js';
 import { connectClient, HOST, newKey, onCleanup, randomFile, sha256File, waitUntil } from './helpers.js';
 
 /**

@@ -1,20 +1,17 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewKeyFile } from '@ferry/crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  binEnv,
+  sandbox as baseSandbox,
   CLIENT_BIN,
   MB,
   partialFiles,
   persistedPartial,
   randomFile,
-  runBin,
+  run,
   sha256File,
   spawnBin,
   startServerBin,
-  tempDir,
   UdpRelay,
 } from './helpers.js';
 
@@ -30,25 +27,16 @@ import {
 
 /** A test's own root, working directory and key: what one test leaves behind never fails another. */
 async function sandbox() {
-  const dir = await tempDir();
-  const root = join(dir, 'root');
-  const work = join(dir, 'work');
-  await mkdir(root);
-  await mkdir(work);
-  const keyFile = join(dir, 'key');
-  await writeNewKeyFile(keyFile);
-  const env = binEnv(dir);
+  const box = await baseSandbox();
+  const { root, work, keyFile, env } = box;
   return {
-    root,
-    work,
-    keyFile,
-    env,
+    ...box,
     /** `ferry ARGS… --key KEY --json`, left running. */
     ferry: (args: readonly string[]) =>
       spawnBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env }),
     /** `ferry ARGS… --key KEY --json`, run to completion. */
     ferryDone: (args: readonly string[]) =>
-      runBin(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env, timeoutMs: 90_000 }),
+      run(CLIENT_BIN, [...args, '--key', keyFile, '--json'], { cwd: work, env, timeoutMs: 90_000 }),
     async noTemporaryFiles(): Promise<void> {
       expect(await partialFiles(root)).toEqual([]);
       expect(await partialFiles(work)).toEqual([]);

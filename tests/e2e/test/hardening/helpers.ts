@@ -1,56 +1,56 @@
 /**
- * Tools for the hardening tests: a FerryServer in a child process (memory measured apart, killable),
- * the FerryClient library, a capturing UDP relay that sits on the path between a client and the
- * server, attacker sockets that count every byte both ways, and a flood pump that never lets the
- * server's receive queue overflow (so that what the server counts can be compared with what was sent).
- * Everything binds 127.0.0.1 only, and every wait is bounded.
+ * Tools for the hardening tests, on top of the end-to-end harness (../../src: the bins, the relay,
+ * cleanup, waits): a FerryServer in a child process (memory measured apart, killable), the
+ * FerryClient library, attacker sockets that count every byte both ways, and a flood pump that never
+ * lets the server's receive queue overflow (so that what the server counts can be compared with what
+ * was sent). Everything binds 127.0.0.1 only, and every wait is bounded.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as dgram from 'node:dgram';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import type * as dgram from 'node:dgram';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { FerryClient, type FerryClientOptions } from '@ferry/client-cli';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
-import { afterAll, vi } from 'vitest';
-import { CLIENT_BIN, SERVER_BIN } from '../../../../tests/e2e/src/bins.js';
-import { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
+import {
+  type BinProcess,
+  bindSocket,
+  onCleanup,
+  SERVER_BIN,
+  sleep,
+  spawnBin,
+  waitUntil,
+  within,
+} from '../../src/harness.js';
 
 export const MB = 1024 * 1024;
 export const HOST = '127.0.0.1';
-export { CLIENT_BIN, SERVER_BIN };
 
 const SERVER_CHILD = fileURLToPath(new URL('./server-child.mjs', import.meta.url));
-const CLIENT_LIB = new URL('../../../client-cli/dist/index.js', import.meta.url).href;
 
-// These tests start processes and move real data; on a busy machine (2 cores at load 10 or more) a
-// step that takes a second alone takes ten.
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
-
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-/** Runs `fn` when the test file ends (children killed, sockets closed, directories removed). */
-export function onCleanup(fn: () => Promise<unknown> | unknown): void {
-  cleanups.push(fn);
-}
-afterAll(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await Promise.resolve(fn()).catch(() => {});
-});
-
-export async function tempDir(prefix = 'ferry-hardening-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
+// What these tests share with every end-to-end test: the bins, the cleanup when a file ends
+// (children killed, sockets closed, directories removed), waits, files, the relay.
 export {
+  type BinProcess,
+  bindSocket,
+  binEnv,
+  CLIENT_BIN,
+  type Direction,
+  onCleanup,
   partialFiles,
   persistedPartial,
   randomFile,
+  run,
+  SERVER_BIN,
+  sandbox,
   sha256File,
-} from '../../../../tests/e2e/src/files.js';
-export { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
+  sleep,
+  spawnBin,
+  tempDir,
+  UdpRelay,
+  waitUntil,
+  within,
+} from '../../src/harness.js';
 
 // ---- keys ----
 
@@ -64,60 +64,16 @@ export function newKey(name = 'default', access: TestKey['access'] = 'read-write
   return { name, access, key: parseKey(generateKey()) };
 }
 
-// ---- the client library (FerryClient), loaded from client-cli's build ----
+// ---- the client library (FerryClient) ----
 
-export interface Entry {
-  name: string;
-  type: 'file' | 'dir' | 'other';
-  size: number;
-  mtimeMs: number;
-}
+/** What these tests call a client: the library's own. */
+export type Client = FerryClient;
 
-export interface TransferResult {
-  size: number;
-  bytesTransferred: number;
-  resumedBytes: number;
-  sha256: string;
-  seconds: number;
-  stats: Record<string, unknown>;
-}
-
-export interface TransferOptions {
-  overwrite?: boolean;
-  resume?: boolean;
-  onProgress?: (p: { phase: string; bytes: number; size: number }) => void;
-  signal?: AbortSignal;
-}
-
-/** The part of FerryClient these tests use (server-cli does not depend on client-cli, so no types). */
-export interface Client {
-  readonly closed: boolean;
-  list(path?: string): Promise<Entry[]>;
-  stat(path: string): Promise<Entry>;
-  get(remote: string, local: string, options?: TransferOptions): Promise<TransferResult>;
-  put(local: string, remote: string, options?: TransferOptions): Promise<TransferResult>;
-  rename(from: string, to: string, options?: { overwrite?: boolean }): Promise<void>;
-  delete(path: string): Promise<void>;
-  stats(): Record<string, unknown>;
-  close(): Promise<void>;
-}
-
-export interface ClientOptions {
-  port: number;
-  key: FernetKey;
-  host?: string;
-  blockSize?: number;
-  idleTimeoutMs?: number;
-  handshakeTimeoutMs?: number;
-  rateLimit?: number;
-}
+export type ClientOptions = Omit<FerryClientOptions, 'host'> & { host?: string };
 
 export async function connectClient(options: ClientOptions): Promise<Client> {
-  const lib = (await import(/* @vite-ignore */ CLIENT_LIB)) as {
-    FerryClient: { connect(o: ClientOptions & { host: string }): Promise<Client> };
-  };
   // The library's 10 s handshake timeout is too tight for a busy machine; tests that mean a timeout say so.
-  const client = await lib.FerryClient.connect({ host: HOST, handshakeTimeoutMs: 30_000, ...options });
+  const client = await FerryClient.connect({ host: HOST, handshakeTimeoutMs: 30_000, ...options });
   onCleanup(() => client.close());
   return client;
 }
@@ -302,25 +258,6 @@ export function drained(ports: readonly number[], timeoutMs = 30_000): Promise<t
 
 // ---- sockets ----
 
-export function bindSocket(): Promise<dgram.Socket> {
-  const socket = dgram.createSocket('udp4');
-  onCleanup(() => {
-    try {
-      socket.close();
-    } catch {
-      /* already closed */
-    }
-  });
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, HOST, () => {
-      socket.off('error', reject);
-      socket.on('error', () => {});
-      resolve(socket);
-    });
-  });
-}
-
 /** A socket that counts what it sends to and receives from the server, datagrams and bytes. */
 export class AttackerSocket {
   bytesSent = 0;
@@ -415,10 +352,6 @@ export async function flood(
   return { sent, bytes, seconds: (Date.now() - started) / 1000, kernelDrops: after - before };
 }
 
-// ---- an on-path relay ----
-
-export { type Direction, UdpRelay } from '../../../../tests/e2e/src/relay.js';
-
 // ---- datagram shapes ----
 
 export const SPACE = { handshake: 1, session: 2 } as const;
@@ -448,102 +381,6 @@ export function randomConnId(): bigint {
 
 // ---- the real bins ----
 
-export interface BinProcess {
-  child: ChildProcess;
-  events: Array<Record<string, unknown>>;
-  stderr: () => string;
-  /** The first NDJSON event `match` accepts (rejects if the process ends first, or after `timeoutMs`). */
-  waitFor(
-    match: (event: Record<string, unknown>) => boolean,
-    timeoutMs?: number,
-  ): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node BIN ARGS…` with NDJSON stdout parsed into events; killed when the test file ends. */
-export function spawnBin(
-  bin: string,
-  args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): BinProcess {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: options.cwd,
-    env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  onCleanup(() => child.kill('SIGKILL'));
-  const events: Array<Record<string, unknown>> = [];
-  const listeners = new Set<() => void>();
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (!line.startsWith('{')) return;
-    try {
-      events.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      return;
-    }
-    for (const l of [...listeners]) l();
-  });
-  // 'close', not 'exit': only then has every line of its output been read. A process that has
-  // exited may still have lines in the pipe, the awaited event among them.
-  let closed = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => {
-      closed = true;
-      for (const l of [...listeners]) l();
-      resolve({ code, signal });
-    }),
-  );
-  return {
-    child,
-    events,
-    stderr: () => stderr,
-    exited,
-    waitFor: (match, timeoutMs = 60_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          const found = events.find(match);
-          if (found !== undefined) finish(() => resolve(found));
-          else if (closed)
-            finish(() => reject(new Error(`${args[0]} exited before the expected event: ${stderr}`)));
-        };
-        const timer = setTimeout(
-          () =>
-            finish(() =>
-              reject(new Error(`no matching event from ${args[0]} in ${timeoutMs} ms: ${stderr}`)),
-            ),
-          timeoutMs,
-        );
-        const finish = (f: () => void): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          f();
-        };
-        listeners.add(check);
-        check();
-      }),
-  };
-}
-
-/** Runs a bin to completion (bounded by `timeoutMs`). */
-export async function runBin(
-  bin: string,
-  args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<{ code: number | null; events: Array<Record<string, unknown>>; stderr: string }> {
-  const p = spawnBin(bin, args, options);
-  const { code } = await within(`${args.join(' ')}`, options.timeoutMs ?? 60_000, p.exited).catch(
-    (error: Error) => {
-      p.child.kill('SIGKILL');
-      throw error;
-    },
-  );
-  return { code, events: p.events, stderr: p.stderr() };
-}
-
 /** A ferry-server bin on 127.0.0.1, started and waited for (its "listening" event gives the port). */
 export async function startServerBin(
   root: string,
@@ -567,17 +404,4 @@ export async function startServerBin(
   );
   const listening = await p.waitFor((e) => e.type === 'listening', 30_000);
   return Object.assign(p, { port: Number(listening.port) });
-}
-
-/** An environment for the bins: its own HOME and config directory, no key in the environment. */
-export function binEnv(home: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    NO_COLOR: '1',
-  };
-  delete env.FERRY_KEY;
-  delete env.FERRY_DEBUG;
-  return env;
 }

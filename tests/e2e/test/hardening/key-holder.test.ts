@@ -1,9 +1,9 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ControlMessage, decodeControlMessage, encodeControlMessage } from '@ferry/protocol';
+import { MAX_TRANSFERS_PER_SESSION } from '@ferry/server-cli';
 import { connect } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
-import { MAX_TRANSFERS_PER_SESSION } from '../../src/server.js';
 import {
   ChildServer,
   codeOf,

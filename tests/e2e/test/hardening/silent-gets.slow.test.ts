@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { type FernetKey, readKeyFile } from '@ferry/crypto';
 import { ClientHandshake, type Connection } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
-import { ServerProcess, sandbox } from '../../../../tests/e2e/src/harness.js';
-import { sleep, waitUntil, within } from '../../../../tests/e2e/src/wait.js';
+import { ServerProcess, sandbox } from '../../src/harness.js';
+import { sleep, waitUntil, within } from '../../src/wait.js';
 
 /**
  * The memory of a real ferry-server whose clients fall silent: 200 sessions each start a get of a

@@ -1,7 +1,7 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FerryServer } from '@ferry/server-cli';
 import { describe, expect, it } from 'vitest';
-import { FerryServer } from '../../src/index.js';
 import {
   codeOf,
   connectClient,

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { FerryServer, type FerryServerOptions } from '@ferry/server-cli';
 import { failPartialWritesAfter } from '@ferry/storage/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FerryServer, type FerryServerOptions } from '../../src/index.js';
 import {
   ChildServer,
   type Client,
