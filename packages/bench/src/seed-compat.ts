@@ -2,8 +2,9 @@
  * The seed's client against two servers, side by side on the same machine and file: ferry-server
  * --seed-compat, and a reimplementation of the seed's own server (python/seed_reference_server.py,
  * written from the description of its wire format: the seed's code is not in this repository). The
- * client is ferry's seed-protocol test client (server-cli's test/seed-compat/seed_client.py), one
- * Python process per transfer; every file that arrives is checked by SHA-256.
+ * client is ferry's seed-protocol test client (tests/e2e/test/seed-compat/seed_client.py, the
+ * end-to-end tests' copy), one Python process per transfer; every file that arrives is checked by
+ * SHA-256.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
@@ -37,14 +38,14 @@ export interface SeedCompatResult {
   ratio: { put?: Summary; get?: Summary };
 }
 
-/** The seed-protocol test client of @ferry/server-cli (its tests' copy), or undefined. */
+/** The seed-protocol test client of the end-to-end tests (@ferry/e2e-tests), or undefined. */
 export function locateSeedClient(): string | undefined {
   const require = createRequire(import.meta.url);
   let packageDir: string;
   try {
-    packageDir = dirname(realpathSync(require.resolve('@ferry/server-cli/package.json')));
+    packageDir = dirname(realpathSync(require.resolve('@ferry/e2e-tests/package.json')));
   } catch {
-    packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..', 'server-cli');
+    packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../..', 'tests', 'e2e');
   }
   const path = join(packageDir, 'test', 'seed-compat', 'seed_client.py');
   return existsSync(path) ? path : undefined;
@@ -55,8 +56,7 @@ export function seedCompatUnavailable(): string | undefined {
   const probe = spawnSync('python3', ['-c', 'import cryptography.fernet'], { encoding: 'utf8' });
   if (probe.error) return 'python3 not runnable';
   if (probe.status !== 0) return 'python3 has no cryptography module (pip install cryptography)';
-  if (locateSeedClient() === undefined)
-    return "the seed test client (server-cli's test/seed-compat) is missing";
+  if (locateSeedClient() === undefined) return 'the seed test client (tests/e2e/test/seed-compat) is missing';
   return undefined;
 }
 

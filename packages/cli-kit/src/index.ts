@@ -1,8 +1,7 @@
 /**
  * @ferry/cli-kit: what the `ferry` and `ferry-server` commands share — argument parsing without
  * cac's number coercion, and the usage error (exit 2). Kept free of the protocol and transport
- * packages so that parsing and --help stay instant. Its `testing/` folder holds the end-to-end test
- * harness both CLI packages' tests use (spawning the real bins).
+ * packages so that parsing and --help stay instant.
  */
 export * from './argv.js';
 export { outputClosed, quietOnClosedOutput } from './runtime.js';

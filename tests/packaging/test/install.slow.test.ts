@@ -11,8 +11,8 @@ import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
+import { randomFile, sha256File } from '@ferry/e2e-tests/files';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomFile, sha256File } from '../../../packages/cli-kit/testing/files.js';
 import {
   binsOf,
   describeResult,

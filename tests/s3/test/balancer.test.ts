@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ferry,
   randomFile,
@@ -19,7 +18,8 @@ import {
   sha256File,
   spawnFerry,
   waitUntil,
-} from '../../../packages/cli-kit/testing/harness.js';
+} from '@ferry/e2e-tests';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyPrefix, freshPrefix, type S3TestEnv, s3 } from './s3-env.js';
 
 const runScript = promisify(execFile);

@@ -4,7 +4,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ferry,
   randomFile,
@@ -15,7 +14,8 @@ import {
   sandbox,
   sha256File,
   spawnFerry,
-} from '../../../packages/cli-kit/testing/harness.js';
+} from '@ferry/e2e-tests';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyPrefix, freshPrefix, keysUnder, type S3TestEnv, s3 } from './s3-env.js';
 
 const MB = 1024 * 1024;

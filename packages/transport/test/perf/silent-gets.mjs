@@ -1,6 +1,6 @@
 // Reproduces "many clients start a get, then go silent" and measures the server process's memory.
 // Not a unit test (vitest does not pick up *.mjs); the real server's bounds are tested by
-// packages/server-cli/test/hardening/silent-gets.slow.test.ts.
+// tests/e2e/test/hardening/silent-gets.slow.test.ts.
 // Build first (`pnpm turbo run build`), then:
 //
 //   node packages/transport/test/perf/silent-gets.mjs [--sessions 200] [--size-mib 64] [--idle-s 30]
