@@ -5,6 +5,8 @@ export default defineProject({
   test: {
     name: 'bench',
     include: ['test/**/*.test.ts'],
+    // Runs of the bench itself (it spawns the bins and sshd) are the slow project below.
+    exclude: ['test/**/*.slow.test.ts'],
     ...loadTolerantTimeouts,
   },
 });
