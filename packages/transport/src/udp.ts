@@ -20,6 +20,7 @@ import {
   isResetFor,
 } from './core/handshake.js';
 import type { Datagram } from './core/wire.js';
+import { Pump } from './pump.js';
 import { Session, type SessionDriver } from './session.js';
 
 /**
@@ -45,62 +46,6 @@ function enlargeBuffers(socket: dgram.Socket, bytes: number): void {
         /* try a smaller size */
       }
     }
-  }
-}
-
-/** Runs `work` soon (setImmediate) or at a deadline (setTimeout); never more than one of each pending. */
-class Pump {
-  private immediate: NodeJS.Immediate | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
-  private stopped = false;
-
-  constructor(private readonly work: () => number) {}
-
-  kick(): void {
-    if (this.immediate !== undefined || this.stopped) return;
-    this.immediate = setImmediate(() => {
-      this.immediate = undefined;
-      this.run();
-    });
-  }
-
-  private run(): void {
-    if (this.stopped) return;
-    const next = this.work();
-    this.arm(next);
-  }
-
-  private arm(at: number): void {
-    if (this.stopped) return;
-    if (!Number.isFinite(at)) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      return;
-    }
-    const delay = at - now();
-    if (delay <= 0) {
-      this.kick();
-      return;
-    }
-    if (this.timer !== undefined && Math.abs(this.timerAt - at) < 0.5) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = Number.POSITIVE_INFINITY;
-        this.run();
-      },
-      Math.max(1, Math.ceil(delay)),
-    );
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
 
