@@ -184,7 +184,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
-    ...(options.connection !== undefined ? { connection: options.connection } : {}),
+    connection: { ...options.connection, socketReceiveBufferBytes: socket.getRecvBufferSize() },
   });
 
   let session: ClientSession | undefined;
@@ -384,6 +384,7 @@ export class UdpServer {
       );
     });
     enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+    this.endpoint.socketReceiveBufferBytes = socket.getRecvBufferSize();
     socket.on('message', (datagram, rinfo) => {
       this.endpoint.receive(datagram, rinfo, now());
       this.pump.kick();

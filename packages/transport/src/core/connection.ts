@@ -4,7 +4,12 @@ import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-schedul
 import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
-import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
+import {
+  announcedReceiveWindow,
+  effectiveReceiveWindow,
+  type FlowEntry,
+  FlowReports,
+} from './flow-reports.js';
 import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
@@ -55,8 +60,13 @@ export interface ConnectionOptions {
   blockSize: number;
   /** The peer's receive window in bytes (from the handshake). */
   peerReceiveWindow: number;
-  /** Our receive window per transfer, in bytes. */
+  /** Our receive window per transfer, in bytes (as announced in the handshake). */
   receiveWindow: number;
+  /**
+   * The size of the socket our datagrams arrive on, as the kernel accounts it (getRecvBufferSize()):
+   * our window never grants more than it can queue (see effectiveReceiveWindow).
+   */
+  socketReceiveBufferBytes?: number;
   /**
    * Caps what the peer sends us, in bytes per millisecond, through flow control (the window is granted
    * at this rate). Default: the congestion rate limit, so that a user's limit holds both ways.
@@ -189,7 +199,13 @@ export class Connection {
     });
     this.pacer = new Pacer(2 * mss);
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
-    this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
+    this.windowBlocks = Math.max(
+      1,
+      Math.floor(
+        effectiveReceiveWindow(options.receiveWindow, options.socketReceiveBufferBytes, this.blockSize) /
+          this.blockSize,
+      ),
+    );
     const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
     this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
     this.initialReceiveBlocks = Math.max(

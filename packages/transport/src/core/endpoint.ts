@@ -10,7 +10,7 @@ import type { ErrorName } from '@ferry/protocol';
 import { handshakeContext } from '@ferry/protocol';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
-import { announcedReceiveWindow } from './flow-reports.js';
+import { announcedReceiveWindow, effectiveReceiveWindow } from './flow-reports.js';
 import {
   type Access,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -162,6 +162,11 @@ export class ServerEndpoint<Peer = string> {
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
+  /**
+   * The size of the socket datagrams arrive on, as the kernel accounts it (getRecvBufferSize()), set
+   * by the driver once it has one: sessions' receive windows never grant more than it can queue.
+   */
+  socketReceiveBufferBytes: number | undefined;
   private accepting = true;
   readonly counters = {
     handshakes: 0,
@@ -366,6 +371,11 @@ export class ServerEndpoint<Peer = string> {
     const serverNonce = randomBytesPooled(16);
     const blockSize = Math.min(this.options.maxBlockSize, hello.maxBlockSize);
     const idleTimeoutMs = Math.min(this.options.idleTimeoutMs, hello.idleTimeoutMs);
+    const receiveWindow = effectiveReceiveWindow(
+      this.options.receiveWindow,
+      this.socketReceiveBufferBytes,
+      blockSize,
+    );
     const welcomePlaintext = encodeWelcome(initialConnId, {
       clientNonce: hello.clientNonce,
       serverNonce,
@@ -373,7 +383,7 @@ export class ServerEndpoint<Peer = string> {
       sessionConnId,
       blockSize,
       receiveWindow: announcedReceiveWindow(
-        this.options.receiveWindow,
+        receiveWindow,
         this.options.connection?.receiveRateBytesPerMs ??
           this.options.connection?.congestion?.maxRateBytesPerMs,
       ),
@@ -396,7 +406,7 @@ export class ServerEndpoint<Peer = string> {
       receiveKey: new Fernet(keys.clientToServer),
       blockSize,
       peerReceiveWindow: hello.receiveWindow,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow,
       idleTimeoutMs,
       now,
       wallClock: this.options.wallClock,

@@ -8,7 +8,7 @@ import {
 } from '@ferry/crypto';
 import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { announcedReceiveWindow } from './flow-reports.js';
+import { announcedReceiveWindow, effectiveReceiveWindow } from './flow-reports.js';
 import {
   decodeHandshakePacket,
   decodeReject,
@@ -81,7 +81,10 @@ export interface ClientHandshakeOptions extends SessionParameters {
   wallClock: () => number;
   handshakeTimeoutMs?: number;
   connection?: Partial<
-    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+    Pick<
+      ConnectionOptions,
+      'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs' | 'socketReceiveBufferBytes'
+    >
   >;
 }
 
@@ -101,6 +104,8 @@ export class ClientHandshake {
   private clockCorrections = 0;
   private readonly started: number;
   private readonly timeoutMs: number;
+  /** The receive window announced (the server may choose a smaller block: see effectiveReceiveWindow). */
+  private readonly receiveWindow: number;
   private nextSend: number;
   private lastSent = Number.NEGATIVE_INFINITY;
   private rto = INITIAL_HANDSHAKE_RTO_MS;
@@ -116,6 +121,11 @@ export class ClientHandshake {
     this.started = options.now;
     this.nextSend = options.now;
     this.timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.receiveWindow = effectiveReceiveWindow(
+      options.receiveWindow,
+      options.connection?.socketReceiveBufferBytes,
+      options.maxBlockSize,
+    );
     this.helloPlaintext = encodeHello(this.initialConnId, {
       clientNonce: this.nonce,
       publicKey: this.ephemeral.publicKey,
@@ -123,7 +133,7 @@ export class ClientHandshake {
       // A rate-limited client announces a small window: the server may send that much before any flow
       // entry, and the client grants the rest at its rate.
       receiveWindow: announcedReceiveWindow(
-        options.receiveWindow,
+        this.receiveWindow,
         options.connection?.receiveRateBytesPerMs ?? options.connection?.congestion?.maxRateBytesPerMs,
       ),
       idleTimeoutMs: options.idleTimeoutMs,
@@ -274,7 +284,7 @@ export class ClientHandshake {
       receiveKey: new Fernet(keys.serverToClient),
       blockSize: w.blockSize,
       peerReceiveWindow: w.receiveWindow,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow: this.receiveWindow,
       idleTimeoutMs: w.idleTimeoutMs,
       now,
       wallClock: this.options.wallClock,

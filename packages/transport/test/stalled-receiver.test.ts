@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { effectiveReceiveWindow, socketBytesPerDatagram } from '../src/core/flow-reports.js';
+import { SESSION_OVERHEAD } from '../src/core/wire.js';
+import { describeRun, runSimTransfer } from './helpers/sim-harness.js';
+
+/**
+ * A receiver on a busy machine is descheduled now and then: what arrives meanwhile waits in its
+ * socket, and what does not fit there is lost. Its receive window is capped at what the socket can
+ * queue, so a sender however fast never has more in flight than the socket holds.
+ */
+const MiB = 1024 * 1024;
+
+describe('a receiver that stalls', () => {
+  it('loses nothing to its socket: the window never grants more than the socket can queue', () => {
+    // A loopback-like path (2 GB/s, 0.1 ms RTT), a 1 MiB socket, and a receiver descheduled for 5 ms
+    // of every 10 ms while a 32 MiB get arrives.
+    const stalls: Array<[number, number]> = [];
+    for (let t = 5; t < 2_000; t += 10) stalls.push([t, t + 5]);
+    const r = runSimTransfer({
+      seed: 41,
+      size: 32 * MiB,
+      blockSize: 16 * 1024,
+      direction: 'get',
+      receiveWindow: 16 * MiB,
+      up: { rateBitsPerSecond: 16e9, delayMs: 0.05, queueBytes: 64 * MiB },
+      clientSocket: { bufferBytes: 1 * MiB, stalls },
+      maxTimeMs: 60_000,
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.clientSocketDrops).toBe(0);
+  });
+
+  it('still has a window of at least one block on a tiny socket', () => {
+    const block = 64_512;
+    expect(effectiveReceiveWindow(16 * MiB, 1024, block)).toBe(block);
+    expect(effectiveReceiveWindow(16 * MiB, undefined, block)).toBe(16 * MiB);
+    // 8 MiB (what a 4 MiB request gives on Linux) holds 125 datagrams of the largest block.
+    expect(effectiveReceiveWindow(16 * MiB, 8 * MiB, block)).toBe(
+      Math.floor((8 * MiB) / socketBytesPerDatagram(block + SESSION_OVERHEAD)) * block,
+    );
+  });
+});
