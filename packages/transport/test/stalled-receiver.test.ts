@@ -30,6 +30,27 @@ describe('a receiver that stalls', () => {
     expect(r.clientSocketDrops).toBe(0);
   });
 
+  it('is not taken for a lossy path: a timeout while it stalls declares nothing lost', () => {
+    // The sender's probe timeout (a few ms on this path) expires during the stalls; acknowledgements of
+    // everything arrive once the receiver runs again, so nothing was lost and none is counted.
+    const stalls: Array<[number, number]> = [];
+    for (let t = 5; t < 2_000; t += 40) stalls.push([t, t + 20]);
+    const r = runSimTransfer({
+      seed: 42,
+      size: 16 * MiB,
+      blockSize: 16 * 1024,
+      direction: 'get',
+      up: { rateBitsPerSecond: 16e9, delayMs: 0.05, queueBytes: 64 * MiB },
+      clientSocket: { bufferBytes: 8 * MiB, stalls },
+      maxTimeMs: 60_000,
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    const stats = r.sender!.stats;
+    expect(stats.rtoCount, 'the stalls outlast the probe timeout').toBeGreaterThan(0);
+    expect(stats.packetsLost).toBe(0);
+    expect(r.sender!.cc.lossRate).toBe(0);
+  });
+
   it('still has a window of at least one block on a tiny socket', () => {
     const block = 64_512;
     expect(effectiveReceiveWindow(16 * MiB, 1024, block)).toBe(block);

@@ -808,11 +808,11 @@ export class Connection {
     if (this.sent.ackElicitingInFlight > 0 && now >= this.rtoDeadline()) {
       this.stats.rtoCount++;
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
+      // A probe timeout declares nothing lost (RFC 9002 §6.2): the peer may only have been slow to
+      // answer (descheduled, on a busy machine), and a loss would cost the controller's estimates. The
+      // first probe carries the oldest packet's content again; acknowledgements then tell what was lost.
       const oldest = this.sent.oldestInFlight();
-      if (oldest !== undefined) {
-        this.sent.declareLost(oldest);
-        this.onLost([oldest]);
-      }
+      if (oldest !== undefined) this.probeWith(oldest.content);
       this.probeCredits = PROBE_PACKETS;
       this.probeDue = true;
       if (!this.hasSomethingToProbeWith()) this.pingPending = true;
@@ -831,6 +831,13 @@ export class Connection {
       this.lastBlockOrProbeAt = now;
     }
     if (now - this.lastAckElicitingSent >= this.idleTimeoutMs / 3) this.pingPending = true;
+  }
+
+  /** Sends `content` again as a probe, leaving the packet that carried it in flight. */
+  private probeWith(content: PacketContent | undefined): void {
+    if (content === undefined) return;
+    if (content.kind === 'data') this.sending.get(content.transferId)?.sendAgain(content.block);
+    else if (content.kind === 'control') this.controlOut.onLost(content.seq);
   }
 
   private hasSomethingToProbeWith(): boolean {

@@ -224,12 +224,6 @@ export class SentPackets {
     return undefined;
   }
 
-  /** Declares a packet lost on a retransmission timeout. */
-  declareLost(p: SentPacket): void {
-    this.settle(p, 'lost');
-    this.trim();
-  }
-
   /** Forgets everything in flight (connection closing). */
   clear(): void {
     this.base = this.nextPn;
