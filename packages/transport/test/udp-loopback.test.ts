@@ -218,9 +218,10 @@ describe('UDP server wake-ups', () => {
 
     const activePolls = polls.get(active)!;
     const idlePolls = idle.map((s) => polls.get(s)!);
-    // Hundreds of wake-ups for the transfer; an idle session runs only for its own keep-alive (every
-    // 10 s), so all 500 together ran less often than the one that worked. Before: 500 per wake-up.
-    expect(activePolls).toBeGreaterThan(50);
+    // Dozens of wake-ups for the transfer (fewer on a busy machine, where each reads a longer batch of
+    // datagrams: 39 to 50 were seen at load 20); an idle session runs only for its own keep-alive
+    // (every 10 s), so all 500 together ran less often than the one that worked. Before: 500 per wake-up.
+    expect(activePolls).toBeGreaterThan(20);
     expect(idlePolls.reduce((a, b) => a + b, 0)).toBeLessThan(activePolls);
     expect(Math.max(...idlePolls)).toBeLessThanOrEqual(6);
   }, 180_000);
