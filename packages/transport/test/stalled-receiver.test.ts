@@ -51,6 +51,26 @@ describe('a receiver that stalls', () => {
     expect(r.sender!.cc.lossRate).toBe(0);
   });
 
+  it('once seen, a stall of the same length no longer times out: the timeout covers the longest recent round trip', () => {
+    // Stalls of 15 ms every 40 ms on a 0.1 ms path: the smoothed RTT forgets each within a few dozen
+    // samples, so a timeout from it alone expired at every stall; the longest recent round trip stays.
+    const stalls: Array<[number, number]> = [];
+    for (let t = 5; t < 5_000; t += 40) stalls.push([t, t + 15]);
+    const r = runSimTransfer({
+      seed: 43,
+      size: 64 * MiB,
+      blockSize: 16 * 1024,
+      direction: 'get',
+      up: { rateBitsPerSecond: 1e9, delayMs: 0.05, queueBytes: 64 * MiB },
+      clientSocket: { bufferBytes: 8 * MiB, stalls },
+      maxTimeMs: 60_000,
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    const stalled = stalls.filter(([from]) => from < (r.completedAt ?? 0)).length;
+    expect(stalled, 'the transfer spans many stalls').toBeGreaterThan(10);
+    expect(r.sender!.stats.rtoCount).toBeLessThanOrEqual(1);
+  });
+
   it('still has a window of at least one block on a tiny socket', () => {
     const block = 64_512;
     expect(effectiveReceiveWindow(16 * MiB, 1024, block)).toBe(block);

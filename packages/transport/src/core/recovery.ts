@@ -167,7 +167,7 @@ export class SentPackets {
       const p = this.slotAny(largestInAck);
       if (p !== undefined && result.largestNewlyAcked === largestInAck && p.ackEliciting) {
         result.rttSample = now - p.time;
-        rtt.update(result.rttSample, ackDelayMs);
+        rtt.update(result.rttSample, ackDelayMs, now);
       }
     }
     if (newest !== undefined) {

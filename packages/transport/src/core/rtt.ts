@@ -1,3 +1,5 @@
+import { WindowedMax } from './windowed-filter.js';
+
 /**
  * Round-trip time estimation (RFC 6298 smoothing, RFC 9002 §5 ack-delay handling).
  * Packet numbers are never reused, so every sample is unambiguous: Karn's rule holds by construction.
@@ -5,6 +7,13 @@
 export const GRANULARITY_MS = 1;
 export const MIN_RTO_MS = 5;
 export const MAX_RTO_MS = 60_000;
+/**
+ * The timeout is never shorter than the longest round trip sampled over this window. On a busy
+ * machine a round trip is now and then a peer's scheduling delay (tens of milliseconds on a path of
+ * 0.1 ms), and the smoothed variance forgets it within a few dozen samples: a timeout below it
+ * fires for a peer that was only descheduled, again at its next delay.
+ */
+export const MAX_RTT_WINDOW_MS = 10_000;
 
 export class RttEstimator {
   latest = 0;
@@ -12,6 +21,8 @@ export class RttEstimator {
   variance: number;
   min = Number.POSITIVE_INFINITY;
   samples = 0;
+  /** Longest sample over the last MAX_RTT_WINDOW_MS. */
+  private readonly recentMax = new WindowedMax(MAX_RTT_WINDOW_MS);
 
   constructor(
     readonly initialRttMs = 100,
@@ -21,10 +32,14 @@ export class RttEstimator {
     this.variance = initialRttMs / 2;
   }
 
-  /** Feed one RTT sample; `ackDelayMs` is the peer's reported delay before acknowledging. */
-  update(sampleMs: number, ackDelayMs: number): void {
+  /**
+   * Feed one RTT sample; `ackDelayMs` is the peer's reported delay before acknowledging, `now` the
+   * time of the sample (for the window of the longest recent one).
+   */
+  update(sampleMs: number, ackDelayMs: number, now = 0): void {
     const sample = Math.max(sampleMs, 0.001);
     this.latest = sample;
+    this.recentMax.update(sample, now);
     if (sample < this.min) this.min = sample;
     // Subtract the peer's ack delay only when that leaves a plausible sample (RFC 9002 §5.3).
     const delay = Math.min(Math.max(ackDelayMs, 0), this.maxAckDelayMs);
@@ -39,18 +54,33 @@ export class RttEstimator {
     this.samples++;
   }
 
-  /** Retransmission timeout before backoff: srtt + max(4·rttvar, G) + the peer's max ack delay. */
+  /**
+   * Retransmission (probe) timeout before backoff: srtt + max(4·rttvar, G) + the peer's max ack delay,
+   * at least the longest round trip of the last MAX_RTT_WINDOW_MS.
+   */
   rto(): number {
     const base = this.smoothed + Math.max(4 * this.variance, GRANULARITY_MS) + this.maxAckDelayMs;
-    return Math.min(Math.max(base, MIN_RTO_MS), MAX_RTO_MS);
+    return Math.min(Math.max(base, this.recentMax.get(), MIN_RTO_MS), MAX_RTO_MS);
   }
 
-  toJSON(): { latestMs: number; smoothedMs: number; varianceMs: number; minMs: number | null } {
+  /** The longest round trip of the last MAX_RTT_WINDOW_MS (0 before any). */
+  get recentMaxMs(): number {
+    return this.recentMax.get();
+  }
+
+  toJSON(): {
+    latestMs: number;
+    smoothedMs: number;
+    varianceMs: number;
+    minMs: number | null;
+    recentMaxMs: number;
+  } {
     return {
       latestMs: this.latest,
       smoothedMs: this.smoothed,
       varianceMs: this.variance,
       minMs: Number.isFinite(this.min) ? this.min : null,
+      recentMaxMs: this.recentMax.get(),
     };
   }
 }
