@@ -1,4 +1,5 @@
 import * as dgram from 'node:dgram';
+import type { LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -105,41 +106,63 @@ export class ClientSession extends Session {
   }
 }
 
-/** Counts datagrams handed to a socket and not yet sent, so that a close can let them leave first. */
+/**
+ * Hands datagrams to a socket. A send normally completes at once (the kernel takes the datagram) and
+ * then needs no completion callback: a callback costs a tick per datagram, which the profile of a
+ * 1,200-byte-block transfer showed. What libuv had to queue (a full socket buffer) the socket counts
+ * itself (getSendQueueCount), so a close can still let it leave first. Errors: a datagram that cannot
+ * be sent is lost like one dropped on the way, except where `report` asks for a callback (a client
+ * before its session opens: an unreachable network should fail at once, not time out).
+ */
 class SendTracker {
-  private pending = 0;
-  private waiters: Array<() => void> = [];
-  /** One completion callback for every send (none allocated per datagram). */
   private readonly done = (error: Error | null): void => {
-    this.pending--;
     if (error) this.onError?.(error);
-    if (this.pending === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
   };
 
   constructor(private readonly onError?: (e: Error) => void) {}
 
   /** Sends on a connected socket (`port` undefined) or to `address`:`port`. */
-  send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string): void {
-    this.pending++;
+  send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string, report = false): void {
     try {
-      if (port === undefined) socket.send(datagram, this.done);
-      else socket.send(datagram, port, address, this.done);
+      if (port === undefined) {
+        if (report) socket.send(datagram, this.done);
+        else socket.send(datagram);
+      } else if (report) socket.send(datagram, port, address, this.done);
+      else socket.send(datagram, port, address);
     } catch (error) {
-      this.done(error as Error); // the socket is already closed
+      if (report) this.done(error as Error); // the socket is already closed
     }
   }
 
-  /** Resolves when nothing is pending, or after `maxMs`. */
-  flushed(maxMs = 500): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
+  /** Resolves once `socket` has no send queued, or after `maxMs`. */
+  flushed(socket: dgram.Socket | undefined, maxMs = 500): Promise<void> {
+    const until = performance.now() + maxMs;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, maxMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+      const check = (): void => {
+        let queued = 0;
+        try {
+          queued = socket?.getSendQueueCount() ?? 0;
+        } catch {
+          // Closed: nothing can leave any more.
+        }
+        if (queued === 0 || performance.now() >= until) resolve();
+        else setTimeout(check, 1);
+      };
+      check();
     });
   }
+}
+
+/**
+ * The address lookup of a server's socket. A server only ever sends to the address a datagram came
+ * from (an IP literal), and Node's default lookup answers even those a tick later, per datagram.
+ */
+function literalAddress(
+  address: string,
+  _options: LookupOneOptions,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, isIP(address) === 6 ? 6 : 4);
 }
 
 function describeAddress(host: string, port: number): string {
@@ -199,7 +222,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     if (session === undefined)
       fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
   });
-  const send = (datagram: Datagram): void => sends.send(socket, datagram);
+  const send = (datagram: Datagram): void => sends.send(socket, datagram, undefined, undefined, !session);
 
   const shutdown = (): void => {
     if (finished) return;
@@ -243,7 +266,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           outcome.access,
           { address, port: options.port },
           shutdown,
-          () => sends.flushed(),
+          () => sends.flushed(socket),
         );
         session.clockOffsetSeconds = outcome.clockOffsetSeconds;
         settle?.resolve(session);
@@ -368,7 +391,7 @@ export class UdpServer {
   async listen(): Promise<{ address: string; port: number; family: string }> {
     const host = this.options.host ?? '::';
     const family = isIP(host) === 4 ? 'udp4' : 'udp6';
-    const socket = dgram.createSocket({ type: family, ipv6Only: false });
+    const socket = dgram.createSocket({ type: family, ipv6Only: false, lookup: literalAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(this.options.port, host, () => {
@@ -447,9 +470,9 @@ export class UdpServer {
     }
     this.run();
     this.pump.stop();
-    // The CLOSE datagrams were only handed to the socket (sending to an address resolves it on a later
-    // tick): closing the socket now would drop them, and clients would wait for their idle timeout.
-    await this.sends.flushed();
+    // A CLOSE that libuv had to queue (a full socket buffer) would be dropped by closing the socket now,
+    // and its client would wait for its idle timeout.
+    await this.sends.flushed(this.sockets[0]);
     for (const s of this.sessions.values()) s.terminate('OK', 'server shutting down');
     await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.sockets.length = 0;
