@@ -14,6 +14,18 @@ export const MAX_RTO_MS = 60_000;
  * fires for a peer that was only descheduled, again at its next delay.
  */
 export const MAX_RTT_WINDOW_MS = 10_000;
+/**
+ * On a path whose minimum RTT is below LOCAL_PATH_RTT_MS (loopback, a LAN), the timeout is at least
+ * LOCAL_MIN_PTO_MS. There a round trip is the peer's scheduling more than the network: on a busy
+ * machine a process waits its turn for a scheduler period (Linux: 6 ms × (1 + log2 CPUs), longer with
+ * many runnable tasks), so a timeout of a few milliseconds fires for peers that were only descheduled
+ * (measured on loopback beside two CPU-bound loops, other work loading the machine too: stalls of
+ * 10-110 ms, timeouts in most runs; minimum RTTs of 0.7-0.9 ms with 64 KiB datagrams). A timeout only
+ * probes (it declares nothing lost), and on such a path real loss is rare: the window fits the
+ * receiver's socket; TCP's minimum is 200 ms.
+ */
+export const LOCAL_PATH_RTT_MS = 2;
+export const LOCAL_MIN_PTO_MS = 50;
 
 export class RttEstimator {
   latest = 0;
@@ -56,11 +68,13 @@ export class RttEstimator {
 
   /**
    * Retransmission (probe) timeout before backoff: srtt + max(4·rttvar, G) + the peer's max ack delay,
-   * at least the longest round trip of the last MAX_RTT_WINDOW_MS.
+   * at least the longest round trip of the last MAX_RTT_WINDOW_MS, and LOCAL_MIN_PTO_MS on a local path.
    */
   rto(): number {
     const base = this.smoothed + Math.max(4 * this.variance, GRANULARITY_MS) + this.maxAckDelayMs;
-    return Math.min(Math.max(base, this.recentMax.get(), MIN_RTO_MS), MAX_RTO_MS);
+    const local = Math.min(this.min, this.initialRttMs) < LOCAL_PATH_RTT_MS;
+    const floor = local ? LOCAL_MIN_PTO_MS : MIN_RTO_MS;
+    return Math.min(Math.max(base, this.recentMax.get(), floor), MAX_RTO_MS);
   }
 
   /** The longest round trip of the last MAX_RTT_WINDOW_MS (0 before any). */
