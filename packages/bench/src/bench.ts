@@ -620,7 +620,8 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
     contender: Contender | undefined,
     ferry: Contender,
   ) => {
-    const why = peerSetup.notRunBy.get(tool);
+    const why =
+      peerSetup.notRunBy.get(tool) ?? (options.peers.includes(tool) ? undefined : 'left out (--skip-peers)');
     const base = {
       tool,
       fileBytes,
