@@ -53,17 +53,17 @@ describe('a receiver that stalls', () => {
   });
 
   it('once seen, a stall of the same length no longer times out: the timeout covers the longest recent round trip', () => {
-    // Stalls of 30 ms every 100 ms on a 2.5 ms path (not a local one: no 50 ms floor): the smoothed RTT
-    // forgets each within a few dozen samples, so a timeout from it alone expired at every stall (9
-    // times); the longest recent round trip stays.
+    // Stalls of 80 ms every 200 ms on a loopback-like path: longer than the 50 ms floor, so a timeout
+    // from the smoothed RTT and the floor alone expired at every stall; the longest recent round trip
+    // stays.
     const stalls: Array<[number, number]> = [];
-    for (let t = 5; t < 5_000; t += 100) stalls.push([t, t + 30]);
+    for (let t = 5; t < 5_000; t += 200) stalls.push([t, t + 80]);
     const r = runSimTransfer({
       seed: 43,
       size: 64 * MiB,
       blockSize: 16 * 1024,
       direction: 'get',
-      up: { rateBitsPerSecond: 1e9, delayMs: 1.25, queueBytes: 64 * MiB },
+      up: { rateBitsPerSecond: 1e9, delayMs: 0.05, queueBytes: 64 * MiB },
       clientSocket: { bufferBytes: 8 * MiB, stalls },
       maxTimeMs: 60_000,
     });

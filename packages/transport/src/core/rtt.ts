@@ -8,10 +8,12 @@ export const GRANULARITY_MS = 1;
 export const MIN_RTO_MS = 5;
 export const MAX_RTO_MS = 60_000;
 /**
- * The timeout is never shorter than the longest round trip sampled over this window. On a busy
- * machine a round trip is now and then a peer's scheduling delay (tens of milliseconds on a path of
- * 0.1 ms), and the smoothed variance forgets it within a few dozen samples: a timeout below it
- * fires for a peer that was only descheduled, again at its next delay.
+ * On a local path (LOCAL_PATH_RTT_MS) the timeout is never shorter than the longest round trip sampled
+ * over this window. On a busy machine a round trip there is now and then a peer's scheduling delay
+ * (tens of milliseconds on a path of 0.1 ms), and the smoothed variance forgets it within a few dozen
+ * samples: a timeout below it fires for a peer that was only descheduled, again at its next delay. (On
+ * a longer path a long round trip is a queue, which the variance follows; there the floor would only
+ * slow the recovery of a lost tail.)
  */
 export const MAX_RTT_WINDOW_MS = 10_000;
 /**
@@ -67,14 +69,14 @@ export class RttEstimator {
   }
 
   /**
-   * Retransmission (probe) timeout before backoff: srtt + max(4·rttvar, G) + the peer's max ack delay,
-   * at least the longest round trip of the last MAX_RTT_WINDOW_MS, and LOCAL_MIN_PTO_MS on a local path.
+   * Retransmission (probe) timeout before backoff: srtt + max(4·rttvar, G) + the peer's max ack delay;
+   * on a local path at least LOCAL_MIN_PTO_MS and the longest round trip of the last MAX_RTT_WINDOW_MS.
    */
   rto(): number {
     const base = this.smoothed + Math.max(4 * this.variance, GRANULARITY_MS) + this.maxAckDelayMs;
     const local = Math.min(this.min, this.initialRttMs) < LOCAL_PATH_RTT_MS;
-    const floor = local ? LOCAL_MIN_PTO_MS : MIN_RTO_MS;
-    return Math.min(Math.max(base, this.recentMax.get(), floor), MAX_RTO_MS);
+    const floor = local ? Math.max(LOCAL_MIN_PTO_MS, this.recentMax.get()) : MIN_RTO_MS;
+    return Math.min(Math.max(base, floor), MAX_RTO_MS);
   }
 
   /** The longest round trip of the last MAX_RTT_WINDOW_MS (0 before any). */
