@@ -49,8 +49,13 @@ export interface BenchOptions {
   trees: boolean;
   /** Runs per tree row and direction. */
   treeRuns: number;
-  /** Run the 1 GiB peak-RSS check. */
+  /**
+   * The large-file row: 1 GiB put and get with ferry beside scp, the one-core seal + hash ceiling
+   * measured before each ferry run, and each side's peak RSS.
+   */
   memory: boolean;
+  /** The busy-machine row: two CPU-bound processes beside 56 MiB transfers of ferry and scp. */
+  busy: boolean;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
   seedCompat: boolean;
   memorySize: number;
@@ -88,8 +93,9 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
   (no option)           the headline, ~1 minute: 56 MiB put and get with ferry, scp and sftp (over a
                         throwaway sshd on 127.0.0.1, when /usr/sbin/sshd is installed) and ferry's
                         stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
-  --full                the whole matrix (~20 minutes): the headline plus rsync, block sizes,
-                        impaired links, crypto, directory trees, a 1 GiB memory check and the
+  --full                the whole matrix (~30 minutes): the headline plus rsync, block sizes,
+                        impaired links, crypto, directory trees, the 1 GiB row, the busy-machine
+                        row and the
                         seed's client
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
@@ -111,9 +117,14 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
                         ferry -r and a single file of the same bytes (--quick: smaller trees)
   --skip-trees          no directory trees in --full
   --tree-runs N         measured runs per tree row and direction (default 3; --quick 1)
-  --skip-memory         no 1 GiB memory check in --full
-  --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
+  --skip-memory         no 1 GiB row in --full
+  --memory              also the 1 GiB row: ferry and scp put and get, ferry against the one-core
+                        seal + hash ceiling measured in the same run, peak RSS (slow; not for CI)
   --memory-size BYTES   file for --memory (default 1GiB)
+  --busy                also the busy-machine row: two CPU-bound processes run beside 56 MiB puts
+                        and gets of ferry and scp (interleaved, --runs each), then are killed; ferry's
+                        retransmission timeouts are counted (part of --full)
+  --skip-busy           leave the busy-machine row out of --full
   --seed-compat         also run the seed's client (ferry's Python test client of the seed's
                         protocol) against ferry-server --seed-compat and against a reimplementation
                         of the seed's own server, side by side (part of --full; needs python3 with
@@ -178,6 +189,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         trees: { type: 'boolean' },
         'skip-trees': { type: 'boolean' },
         'tree-runs': { type: 'string' },
+        busy: { type: 'boolean' },
+        'skip-busy': { type: 'boolean' },
         memory: { type: 'boolean' },
         'memory-size': { type: 'string' },
         'seed-compat': { type: 'boolean' },
@@ -265,6 +278,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     trees,
     treeRuns: treeRunsText !== undefined ? positiveInt('tree-runs', treeRunsText) : quick ? 1 : 3,
     memory: values.memory === true || (full && values['skip-memory'] !== true),
+    busy: values.busy === true || (full && values['skip-busy'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
     seedCompat: values['seed-compat'] === true || (full && values['skip-seed-compat'] !== true),
     json: values.json === true,

@@ -1,5 +1,13 @@
 import { LARGE_TREE_TARGET, PEER_TARGET_RATIO, TREE_TARGET_RATIO } from './args.js';
-import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult, TreeResult } from './bench.js';
+import {
+  type BenchResult,
+  CEILING_TARGET,
+  type DirectionSummary,
+  type ImpairedDirection,
+  LARGE_PEER_TARGET_RATIO,
+  type PeerResult,
+  type TreeResult,
+} from './bench.js';
 import { describeLink } from './scenarios.js';
 import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
@@ -250,7 +258,10 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('');
     out.push(result.crypto.note);
   }
-  if (result.memory) {
+  if (result.large) {
+    out.push('');
+    out.push(...largeSection(result.large));
+  } else if (result.memory) {
     out.push('');
     out.push(`## Memory: ${formatFileSize(result.memory.fileBytes)} each way, default settings`);
     out.push('');
@@ -264,6 +275,10 @@ export function renderMarkdown(result: BenchResult): string {
       ];
     });
     out.push(table(['op', 'MB/s', 'client peak RSS MB', 'server peak RSS MB'], rows));
+  }
+  if (result.busy) {
+    out.push('');
+    out.push(...busySection(result.busy));
   }
   if (result.targets.length > 0) {
     out.push('');
@@ -297,6 +312,7 @@ export function renderMarkdown(result: BenchResult): string {
 function formatTargetValue(t: BenchResult['targets'][number]): string {
   if (t.value === undefined) return '–';
   if (t.unit === '×') return `${t.value.toFixed(2)}×`;
+  if (t.unit === 'timeouts') return `${t.value} ${t.value === 1 ? 'timeout' : 'timeouts'}`;
   return `${t.value.toFixed(t.unit === '%' ? 0 : 1)} ${t.unit}`;
 }
 
@@ -375,6 +391,95 @@ function peersSection(result: BenchResult, peers: readonly PeerResult[]): string
       `same round (above 1: ferry is faster), median (min–max) over the rounds.${
         versions.length > 0 ? ` Versions: ${versions.join('; ')}.` : ''
       }`,
+  ];
+}
+
+function largeSection(large: NonNullable<BenchResult['large']>): string[] {
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    const d = large[op];
+    const bad = failed(d);
+    const fraction = d.ceilingFraction;
+    const scp = large.scp.notRun === undefined ? large.scp[op] : undefined;
+    const ratio = scp?.ferryRatio;
+    rows.push([
+      op,
+      bad && !d.transferMbps ? bad : `${formatSummary(d.transferMbps, 1)}${bad ? ` ${bad}` : ''}`,
+      formatSummary(d.wallSeconds, 2),
+      fraction
+        ? `${formatSummary(fraction, 0, 100)} %${fraction.median >= CEILING_TARGET ? ' ✓' : ' ✗'}`
+        : '–',
+      large.scp.notRun !== undefined ? `not run: ${large.scp.notRun}` : formatSummary(scp?.mbps, 1),
+      ratio ? `${formatSummary(ratio, 2)}${ratio.median >= LARGE_PEER_TARGET_RATIO ? ' ✓' : ' ✗'}` : '–',
+      formatSummary(d.clientPeakRssBytes, 0, 1e-6),
+      formatSummary(d.serverPeakRssBytes, 0, 1e-6),
+    ]);
+  }
+  return [
+    `## Large file: ${formatFileSize(large.fileBytes)} each way, ferry beside scp and the one-core ceiling`,
+    '',
+    table(
+      [
+        'op',
+        'ferry transfer MB/s',
+        'ferry seconds',
+        `of the ceiling (≥ ${CEILING_TARGET * 100} %)`,
+        'scp MB/s',
+        `ferry ÷ scp (≥ ${LARGE_PEER_TARGET_RATIO}×)`,
+        'client peak RSS MB',
+        'server peak RSS MB',
+      ],
+      rows,
+    ),
+    '',
+    `The ceiling: 64,512-byte blocks sealed into Fernet tokens as DATA packets and hashed with SHA-256, in ` +
+      `one loop on one core (the least a sender does per byte besides reading and sending), for 1 s right ` +
+      `before each ferry run: ${formatSummary(large.ceilingMbps, 0)} MB/s. ferry's transfer MB/s is its own ` +
+      'timing of the transfer (request to verified end); ferry ÷ scp compares whole commands (spawn to ' +
+      'exit), runs interleaved.',
+  ];
+}
+
+function busySection(busy: NonNullable<BenchResult['busy']>): string[] {
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    const d = busy.ferry[op];
+    const bad = failed(d);
+    const timeouts = busy.rtoCount[op];
+    rows.push([
+      'ferry',
+      op,
+      formatSummary(d.wallSeconds, 2),
+      bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+      '',
+      timeouts === undefined ? '–' : `${timeouts}${timeouts === 0 ? ' ✓' : ' ✗'}`,
+    ]);
+    for (const p of busy.peers) {
+      if (p.notRun !== undefined) {
+        rows.push([p.tool, op, `not run: ${p.notRun}`, '–', '–', '']);
+        continue;
+      }
+      const pd = p[op];
+      const ratio = pd.ferryRatio;
+      rows.push([
+        p.tool,
+        op,
+        formatSummary(pd.wallSeconds, 2),
+        failed(pd) ?? formatSummary(pd.mbps, 1),
+        ratio ? `${formatSummary(ratio, 2)}${ratio.median >= 1 ? ' ✓' : ' ✗'}` : '–',
+        '',
+      ]);
+    }
+  }
+  return [
+    `## Busy machine: ${busy.hogs} CPU-bound processes beside ${formatFileSize(busy.fileBytes)} transfers; median (min–max)`,
+    '',
+    table(['tool', 'op', 'seconds', 'MB/s', 'ferry ÷ tool (≥ 1×)', 'ferry timeouts (0)'], rows),
+    '',
+    `${busy.hogs} processes each run an endless loop, at the priority of the transfers, from the first run ` +
+      'to the last, then are killed. ferry timeouts: retransmission (probe) timeouts of client and server, ' +
+      "summed over the measured runs (from each side's session counters): on loopback nothing is lost, " +
+      'so each one is a peer that was only descheduled.',
   ];
 }
 
