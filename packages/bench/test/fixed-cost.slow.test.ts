@@ -35,6 +35,9 @@ describe('pnpm bench -- --fixed-cost', () => {
       out,
     ]);
     expect(code, `bench exited ${code}:\n${stderr.slice(-4000)}`).toBe(0);
+    // No throughput, so no chart.
+    expect(existsSync(join(dir, 'result.svg'))).toBe(false);
+    expect(stdout).not.toContain('chart:');
     const result = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
     expect(result.failures).toEqual([]);
     expect(result.loopback).toEqual([]);
