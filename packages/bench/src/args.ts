@@ -102,8 +102,7 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
                         stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
   --full                the whole matrix (~30 minutes): the headline plus rsync, block sizes,
                         impaired links, crypto, directory trees, the 1 GiB row, the busy-machine
-                        row and the
-                        seed's client
+                        row, the seed's client and the fixed-cost row
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
   --runs N              measured runs per configuration and direction (default 5)
