@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   type Bins,
   checkBins,
@@ -205,8 +205,9 @@ export async function runFixedCost(ws: Workspace, options: FixedCostOptions): Pr
       try {
         const baselineBins: Bins = {
           ...ws.bins,
-          ferry: options.baselineFerry,
-          server: options.baselineServer ?? ws.bins.server,
+          // Absolute, as --ferry is: the clients run in the workspace's client directory.
+          ferry: resolve(options.baselineFerry),
+          server: options.baselineServer !== undefined ? resolve(options.baselineServer) : ws.bins.server,
         };
         await checkBins(baselineBins);
         let port = server.port;
