@@ -3,10 +3,12 @@
  * from spawn to exit against a server started once, so nearly all of what is measured is Node's
  * start-up, loading the CLI, the handshake and the request round trips. With a baseline build
  * (--baseline-ferry) both clients run in turn, round by round, and each pair gives a ratio. Every
- * command also runs without NODE_EXTRA_CA_CERTS (what the CA file costs), and `node -e 0` with and
- * without it is the floor no Node program goes below.
+ * command runs as a user's shell runs it (through the client's launcher where the build has one) and
+ * also without NODE_EXTRA_CA_CERTS (what the CA file costs), and `node -e 0` with and without it is
+ * the floor no Node program goes below.
  */
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -19,6 +21,24 @@ import {
 } from './ferry.js';
 import { applyChildPriority, tail } from './processes.js';
 import { type Summary, summarize } from './summary.js';
+
+/**
+ * How a user's shell runs a client: through the package's launcher when the build has one (bin/ferry
+ * beside bin/ferry.js, a /bin/sh script that starts Node without NODE_EXTRA_CA_CERTS), else the bin
+ * with Node.
+ */
+export function clientCommand(ferry: string): { file: string; args: string[] } {
+  const launcher = ferry.endsWith('.js') ? ferry.slice(0, -3) : undefined;
+  if (launcher !== undefined) {
+    try {
+      accessSync(launcher, constants.X_OK);
+      return { file: launcher, args: [] };
+    } catch {
+      // No launcher in this build.
+    }
+  }
+  return { file: process.execPath, args: [ferry] };
+}
 
 /** The issue's target: each command at most half of the baseline build's wall time. */
 export const FIXED_COST_TARGET_RATIO = 0.5;
@@ -245,11 +265,12 @@ export async function runFixedCost(ws: Workspace, options: FixedCostOptions): Pr
     ): Promise<FixedCostRun> => {
       const local = join(ws.clientDir, `fixed-cost-${++n}.bin`);
       const address = `127.0.0.1:${client.port}`;
+      const run = clientCommand(client.ferry);
       const args =
         command === 'stat'
-          ? [client.ferry, 'stat', address, ONE_BYTE_NAME, '--key', ws.keyFile]
-          : [client.ferry, 'get', address, ONE_BYTE_NAME, local, '--key', ws.keyFile];
-      const p = await timeProcess(process.execPath, args, envFor(caCerts), ws.clientDir, 30_000);
+          ? [...run.args, 'stat', address, ONE_BYTE_NAME, '--key', ws.keyFile]
+          : [...run.args, 'get', address, ONE_BYTE_NAME, local, '--key', ws.keyFile];
+      const p = await timeProcess(run.file, args, envFor(caCerts), ws.clientDir, 30_000);
       const label = `fixed cost: ${client.build === 'this' ? '' : 'baseline '}ferry ${command}${caCerts ? '' : ' without NODE_EXTRA_CA_CERTS'}`;
       let error: string | undefined;
       if (p.timedOut) error = `${label}: timed out after 30 s`;
