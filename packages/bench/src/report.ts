@@ -394,8 +394,8 @@ function fixedCostSection(f: FixedCostResult): string[] {
     out.push('');
   }
   out.push(
-    'One ferry-server per build serves a 1-byte file for the whole row; each command is a fresh `node BIN …` ' +
-      'process, timed by the bench from spawn to exit: Node start-up, loading the CLI, handshake, request. ' +
+    'One ferry-server per build serves a 1-byte file for the whole row; each command is a fresh process as a shell runs it ' +
+      '(the client’s launcher `bin/ferry` where the build has one, else `node BIN …`), timed by the bench from spawn to exit: Node start-up, loading the CLI, handshake, request. ' +
       'Each round runs every command of every build in turn, in both environments, then `node -e 0` (the floor ' +
       'of any Node program). ferry’s code cache lives in a cache directory of the bench’s, filled by the warm-up. ' +
       (withCa
