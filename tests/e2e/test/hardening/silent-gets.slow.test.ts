@@ -165,6 +165,7 @@ describe('memory of a server whose clients fall silent', () => {
       expect(peak, `peak RSS (baseline ${baseline})`).toBeLessThanOrEqual(PEAK_BOUND);
 
       const samples: number[] = [];
+      const endedAt = performance.now();
       const settled = await waitUntil(
         'the server to give its memory back',
         async () => {
@@ -180,6 +181,10 @@ describe('memory of a server whose clients fall silent', () => {
         settled,
         `RSS after the sessions ended (MB): ${samples.map(mb).join(' ')}; baseline ${mb(baseline)}, peak ${mb(peak)}`,
       ).toBeDefined();
+      console.log(
+        `${SESSIONS} stalled gets: server RSS baseline ${mb(baseline)} MB, peak ${mb(peak)} MB, ` +
+          `${mb(settled!)} MB ${((performance.now() - endedAt) / 1000).toFixed(1)} s after the sessions ended`,
+      );
     } finally {
       for (const close of closers) close();
       await server.stop();
