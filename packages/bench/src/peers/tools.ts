@@ -93,6 +93,8 @@ export interface PeerSpec {
   /** Where a get lands. */
   localDir: string;
   timeoutMs: number;
+  /** Runs the client elsewhere: `ip netns exec NAME` (a network namespace). */
+  wrap?: readonly string[];
 }
 
 let peerRunCounter = 0;
@@ -104,7 +106,7 @@ export async function runPeerTransfer(spec: PeerSpec): Promise<TransferRecord> {
   const local = spec.op === 'put' ? spec.source.path : join(spec.localDir, name);
   const remote = spec.op === 'put' ? join(spec.remoteDir, name) : spec.source.path;
   const invocation = peerInvocation(spec.tool, spec.op, spec.client, local, remote);
-  const exit = await runTimed(invocation, spec.timeoutMs);
+  const exit = await runTimed(invocation, spec.timeoutMs, spec.wrap ?? []);
   const record: TransferRecord = {
     op: spec.op,
     bytes: spec.source.size,
@@ -134,9 +136,14 @@ interface TimedExit {
   timedOut: boolean;
 }
 
-function runTimed(invocation: PeerInvocation, timeoutMs: number): Promise<TimedExit> {
+function runTimed(
+  invocation: PeerInvocation,
+  timeoutMs: number,
+  wrap: readonly string[],
+): Promise<TimedExit> {
   const startedAt = performance.now();
-  const child = spawn(invocation.file, invocation.args, {
+  const [file, ...args] = [...wrap, invocation.file, ...invocation.args];
+  const child = spawn(file!, args, {
     stdio: [invocation.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   applyChildPriority(child.pid);
