@@ -33,11 +33,13 @@ export const PacketType = {
   ClientHello: 0x01,
   ServerWelcome: 0x02,
   ServerTime: 0x03,
+  ServerFeatures: 0x04,
   Data: 0x10,
   Ack: 0x11,
   Control: 0x12,
   Ping: 0x13,
   Close: 0x14,
+  Probe: 0x15,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -80,6 +82,12 @@ export const SERVER_WELCOME_LENGTH =
   PACKET_HEAD_LENGTH + 2 * NONCE_LENGTH + PUBLIC_KEY_LENGTH + CONN_ID_LENGTH + 12 + 1 + RESET_TOKEN_LENGTH;
 /** SERVER_TIME: head + the echoed client nonce. */
 export const SERVER_TIME_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH;
+/** SERVER_FEATURES: head + the echoed client nonce + a u32 of feature bits. */
+export const SERVER_FEATURES_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH + 4;
+/** Feature bits of SERVER_FEATURES (PROTOCOL.md §18.1). */
+export const FEATURE_PATH_MTU = 0x1;
+/** PROBE before its zero padding: head + packetNumber (a PING's layout). */
+export const PROBE_MIN_LENGTH = PACKET_HEAD_LENGTH + 4;
 /** DATA header: head + packetNumber + sendTime + transferId + blockIndex; the payload follows. */
 export const DATA_HEADER_LENGTH = PACKET_HEAD_LENGTH + 16;
 /** ACK without ranges or flows: head + 5 x u32 + rangeCount + flowCount. */

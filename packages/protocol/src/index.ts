@@ -41,6 +41,7 @@ export {
   encodeClientHello,
 } from './packets/hello.js';
 export { encodePing, type PingFields, type PingPacket, PingSchema } from './packets/ping.js';
+export { encodeProbe, type ProbeFields, type ProbePacket, ProbeSchema } from './packets/probe.js';
 export { decodeRejectDatagram, encodeRejectDatagram, type RejectDatagram } from './packets/reject.js';
 export {
   decodeResetDatagram,
@@ -48,6 +49,12 @@ export {
   type ResetDatagram,
   resetTokenFor,
 } from './packets/reset.js';
+export {
+  encodeServerFeatures,
+  type ServerFeaturesFields,
+  type ServerFeaturesPacket,
+  ServerFeaturesSchema,
+} from './packets/server-features.js';
 export {
   encodeServerTime,
   type ServerTimeFields,

@@ -95,6 +95,8 @@ export const GetRequestSchema = z.lazy(() =>
     id,
     path: nonEmptyPath,
     resume: ResumeStateSchema.optional(),
+    /** Path-MTU feature only (PROTOCOL.md §18.1): the largest block the client takes for this get. */
+    maxBlockSize: blockSize.optional(),
   }),
 );
 
@@ -107,6 +109,8 @@ export const PutRequestSchema = z.lazy(() =>
     mtimeMs: mtimeMs.optional(),
     overwrite: z.boolean(),
     resume: z.boolean(),
+    /** Path-MTU feature only (PROTOCOL.md §18.1): the largest block the client can send now. */
+    maxBlockSize: blockSize.optional(),
   }),
 );
 

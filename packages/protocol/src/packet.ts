@@ -15,6 +15,12 @@ import { type ControlPacket, decodeControlBody, encodeControl } from './packets/
 import { type DataPacket, decodeDataBody, encodeData } from './packets/data.js';
 import { type ClientHelloPacket, decodeClientHelloBody, encodeClientHello } from './packets/hello.js';
 import { decodePingBody, encodePing, type PingPacket } from './packets/ping.js';
+import { decodeProbeBody, encodeProbe, type ProbePacket } from './packets/probe.js';
+import {
+  decodeServerFeaturesBody,
+  encodeServerFeatures,
+  type ServerFeaturesPacket,
+} from './packets/server-features.js';
 import { decodeServerTimeBody, encodeServerTime, type ServerTimePacket } from './packets/server-time.js';
 import { decodeServerWelcomeBody, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
 import { encodePrefix, type Prefix } from './prefix.js';
@@ -25,11 +31,13 @@ export type Packet =
   | ClientHelloPacket
   | ServerWelcomePacket
   | ServerTimePacket
+  | ServerFeaturesPacket
   | DataPacket
   | AckPacket
   | ControlPacket
   | PingPacket
-  | ClosePacket;
+  | ClosePacket
+  | ProbePacket;
 
 export type PacketKind = Packet['type'];
 
@@ -40,14 +48,17 @@ export type PacketInput =
 
 /** The space each packet type travels in. */
 export function packetSpace(type: PacketKind): Space {
-  return type === 'client-hello' || type === 'server-welcome' || type === 'server-time'
+  return type === 'client-hello' ||
+    type === 'server-welcome' ||
+    type === 'server-time' ||
+    type === 'server-features'
     ? Space.Handshake
     : Space.Session;
 }
 
-/** DATA, CONTROL and PING make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
+/** DATA, CONTROL, PING and PROBE make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
 export function isAckEliciting(type: PacketKind): boolean {
-  return type === 'data' || type === 'control' || type === 'ping';
+  return type === 'data' || type === 'control' || type === 'ping' || type === 'probe';
 }
 
 /** The plaintext of any packet (the hot path uses encodeDataHeader for DATA). Throws ProtocolError on bad fields. */
@@ -59,6 +70,8 @@ export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
       return encodeServerWelcome(connId, packet);
     case 'server-time':
       return encodeServerTime(connId, packet);
+    case 'server-features':
+      return encodeServerFeatures(connId, packet);
     case 'data':
       return encodeData(connId, packet);
     case 'ack':
@@ -69,6 +82,8 @@ export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
       return encodePing(connId, packet);
     case 'close':
       return encodeClose(connId, packet);
+    case 'probe':
+      return encodeProbe(connId, packet);
   }
 }
 
@@ -78,6 +93,7 @@ const SESSION_TYPES = new Set<number>([
   PacketType.Control,
   PacketType.Ping,
   PacketType.Close,
+  PacketType.Probe,
 ]);
 
 /**
@@ -104,6 +120,7 @@ export function decodePacket(
     if (type === PacketType.ClientHello) return decodeClientHelloBody(plaintext);
     if (type === PacketType.ServerWelcome) return decodeServerWelcomeBody(plaintext);
     if (type === PacketType.ServerTime) return decodeServerTimeBody(plaintext);
+    if (type === PacketType.ServerFeatures) return decodeServerFeaturesBody(plaintext);
     return failure(
       SESSION_TYPES.has(type) ? 'wrong-space' : 'unknown-type',
       `type ${type} in handshake space`,
@@ -121,9 +138,12 @@ export function decodePacket(
         return decodePingBody(plaintext);
       case PacketType.Close:
         return decodeCloseBody(plaintext);
+      case PacketType.Probe:
+        return decodeProbeBody(plaintext);
       case PacketType.ClientHello:
       case PacketType.ServerWelcome:
       case PacketType.ServerTime:
+      case PacketType.ServerFeatures:
         return failure('wrong-space', `type ${type} in session space`);
       default:
         return failure('unknown-type', `type ${type}`);
@@ -168,6 +188,12 @@ export function decodePing(plaintext: Uint8Array, expectedPrefix: Uint8Array | P
 }
 export function decodeClose(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
   return decodeKind('close', plaintext, expectedPrefix);
+}
+export function decodeServerFeatures(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('server-features', plaintext, expectedPrefix);
+}
+export function decodeProbe(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('probe', plaintext, expectedPrefix);
 }
 
 function safePrefix(prefix: Prefix): Buffer | undefined {

@@ -51,6 +51,10 @@ export const serverWelcome: fc.Arbitrary<ServerWelcomeFields> = fc.record({
 });
 
 export const serverTime = fc.record({ clientNonce: bytes(16) });
+export const serverFeatures = fc.record({
+  clientNonce: bytes(16),
+  features: fc.integer({ min: 0, max: 0xffff_ffff }),
+});
 
 export const dataHeader = fc.record({
   packetNumber: u32,
@@ -193,6 +197,7 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       id: u32,
       path: nonEmptyPath,
       resume: fc.record({ size, mtimeMs, have: blockRanges }),
+      maxBlockSize: blockSize,
     },
     { requiredKeys: ['op', 'id', 'path'] },
   ),
@@ -205,6 +210,7 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       mtimeMs,
       overwrite: fc.boolean(),
       resume: fc.boolean(),
+      maxBlockSize: blockSize,
     },
     { requiredKeys: ['op', 'id', 'path', 'size', 'overwrite', 'resume'] },
   ),
@@ -269,6 +275,7 @@ const packetWith = (payload: fc.Arbitrary<Buffer>): fc.Arbitrary<PacketInput> =>
     clientHello.map((f) => ({ type: 'client-hello' as const, ...f })),
     serverWelcome.map((f) => ({ type: 'server-welcome' as const, ...f })),
     serverTime.map((f) => ({ type: 'server-time' as const, ...f })),
+    serverFeatures.map((f) => ({ type: 'server-features' as const, ...f })),
     dataWith(payload).map((f) => ({ type: 'data' as const, ...f })),
     ack.map((f) => ({ type: 'ack' as const, ...f })),
     fc
@@ -281,6 +288,9 @@ const packetWith = (payload: fc.Arbitrary<Buffer>): fc.Arbitrary<PacketInput> =>
       })),
     u32.map((packetNumber) => ({ type: 'ping' as const, packetNumber })),
     close.map((f) => ({ type: 'close' as const, ...f })),
+    fc
+      .record({ packetNumber: u32, padding: fc.integer({ min: 0, max: 1500 }) })
+      .map((f) => ({ type: 'probe' as const, ...f })),
   );
 
 /** Any packet of any kind, as encodePacket takes it. */

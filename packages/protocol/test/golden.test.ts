@@ -106,6 +106,7 @@ const CONTROL_EXAMPLES: ControlMessage[] = [
   { op: 'list', id: 2, path: 'photos/2024', cursor: 'MTAw' },
   { op: 'stat', id: 3, path: 'notes.txt' },
   { op: 'get', id: 4, path: 'big.iso' },
+  { op: 'get', id: 10, path: 'big.iso', maxBlockSize: 64512 },
   {
     op: 'get',
     id: 5,
@@ -127,6 +128,15 @@ const CONTROL_EXAMPLES: ControlMessage[] = [
     mtimeMs: 1700000000000,
     overwrite: false,
     resume: true,
+  },
+  {
+    op: 'put',
+    id: 11,
+    path: 'up/report.pdf',
+    size: 1000000,
+    overwrite: false,
+    resume: false,
+    maxBlockSize: 1362,
   },
   {
     op: 'commit',
@@ -190,6 +200,16 @@ describe('golden vectors', () => {
         type: 'server-time',
         clientNonce: seq(16, 0x00),
       }),
+      sealedVector(
+        'server-features',
+        'SERVER_FEATURES sent with the welcome: the path-MTU feature',
+        CLIENT_ID,
+        {
+          type: 'server-features',
+          clientNonce: seq(16, 0x00),
+          features: 1,
+        },
+      ),
     ]);
   });
 
@@ -251,6 +271,11 @@ describe('golden vectors', () => {
         body: encodeControlMessage({ op: 'list', id: 1, path: '' }),
       }),
       sealedVector('ping', 'PING', SESSION_ID, { type: 'ping', packetNumber: 99 }),
+      sealedVector('probe', 'PROBE padded to a 1461-byte datagram (a 1500-byte MTU over IPv4)', SESSION_ID, {
+        type: 'probe',
+        packetNumber: 7,
+        padding: 1374,
+      }),
       sealedVector('close-normal', 'CLOSE, normal', SESSION_ID, {
         type: 'close',
         packetNumber: 100,
