@@ -129,6 +129,8 @@ export class FerryClient {
         ? { receiveWindow: Math.min(0xffff_ffff, options.fixedWindowPackets * blockSize) }
         : {}),
       connection: { congestion },
+      // A block size the user chose is the block size; otherwise transfers use what the path carries.
+      discoverPathMtu: options.blockSize === undefined && options.fixedWindowPackets === undefined,
     });
     return new FerryClient(session, address);
   }
@@ -139,6 +141,19 @@ export class FerryClient {
 
   get blockSize(): number {
     return this.session.blockSize;
+  }
+
+  /**
+   * The `maxBlockSize` member of a get or put (PROTOCOL.md §18.1), with a server that speaks the
+   * path-MTU feature, after discovery had its first say: for a get, the largest block this side can
+   * receive; for a put, the largest its path to the server was found to carry. Undefined otherwise
+   * (the session's block size then applies).
+   */
+  private async maxBlockSizeFor(op: 'get' | 'put'): Promise<number | undefined> {
+    await this.session.pathSettled();
+    const connection = this.session.connection;
+    if (!connection.peerSpeaksPathMtu) return undefined;
+    return op === 'get' ? connection.receivableBlockSize : connection.pathBlockSize;
   }
 
   get closed(): boolean {
@@ -238,11 +253,11 @@ export class FerryClient {
     const overwrite = options.overwrite ?? false;
     await refuseExisting(local, overwrite);
     const store = await openLocalStore(local);
-    const openUpload = (size: number, mtimeMs: number, resume: boolean): Promise<Upload> =>
+    const openUpload = (size: number, mtimeMs: number, resume: boolean, blockSize: number): Promise<Upload> =>
       store
         .beginUpload(basename(local), {
           size,
-          blockSize: this.blockSize,
+          blockSize,
           identity: `ferry get\n${remote}\n${size}\n${mtimeMs}`,
           overwrite,
           resume,
@@ -263,18 +278,23 @@ export class FerryClient {
         if (entry.type !== 'file') {
           throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
         }
-        upload = await openUpload(entry.size, entry.mtimeMs, true);
+        upload = await openUpload(entry.size, entry.mtimeMs, true, this.blockSize);
       }
       let offer = upload === undefined ? undefined : resumeOffer(upload.held(), this.blockSize, upload.size);
+      const resuming = entry !== undefined && offer !== undefined && offer.have.length > 0;
+      // A resumed get keeps the session's block size: `have` counts its blocks.
+      const maxBlockSize = resuming ? undefined : await this.maxBlockSizeFor('get');
       const reply = await this.request<GetReply>({
         op: 'get',
         path: remote,
-        ...(entry !== undefined && offer !== undefined && offer.have.length > 0
-          ? { resume: { size: entry.size, mtimeMs: entry.mtimeMs, have: offer.have } }
-          : {}),
+        ...(resuming ? { resume: { size: entry!.size, mtimeMs: entry!.mtimeMs, have: offer!.have } } : {}),
+        ...(maxBlockSize !== undefined ? { maxBlockSize } : {}),
       });
       const size = reply.size;
-      if (upload !== undefined && (reply.size !== entry?.size || reply.restarted)) {
+      if (
+        upload !== undefined &&
+        (reply.size !== entry?.size || reply.restarted || reply.blockSize !== upload.blockSize)
+      ) {
         // The file changed since stat: what we hold is stale.
         await upload.abort({ keep: false });
         upload = undefined;
@@ -282,8 +302,15 @@ export class FerryClient {
       }
       // The receive transfer must be open before the first block arrives (a round trip after the
       // reply): open it right away, the local upload possibly still opening.
-      const opening = upload ?? openUpload(size, reply.mtimeMs, false);
-      incoming = new IncomingFile(this.session, reply.transferId, size, opening, offer?.have ?? []);
+      const opening = upload ?? openUpload(size, reply.mtimeMs, false, reply.blockSize);
+      incoming = new IncomingFile(
+        this.session,
+        reply.transferId,
+        size,
+        opening,
+        offer?.have ?? [],
+        reply.blockSize,
+      );
       try {
         upload = await opening;
       } catch (error) {
@@ -310,7 +337,7 @@ export class FerryClient {
         resumedBytes,
         sha256,
         seconds: (performance.now() - started) / 1000,
-        stats: this.stats(),
+        stats: { ...this.stats(), blockSize: reply.blockSize },
       };
     } finally {
       // Keep what arrived for `--resume` (a failed verification already discarded it).
@@ -325,6 +352,7 @@ export class FerryClient {
     const started = performance.now();
     const file = await LocalFile.open(local, { displayName: local });
     try {
+      const maxBlockSize = await this.maxBlockSizeFor('put');
       const reply = await this.request<PutReply>({
         op: 'put',
         path: remote,
@@ -332,9 +360,13 @@ export class FerryClient {
         mtimeMs: file.mtimeMs,
         overwrite: options.overwrite ?? false,
         resume: options.resume ?? false,
+        ...(maxBlockSize !== undefined ? { maxBlockSize } : {}),
       });
-      const resumedBytes = resumeOffer(reply.have, this.blockSize, file.size).bytes;
-      const outgoing = new OutgoingFile(this.session, reply.transferId, file, { have: reply.have });
+      const resumedBytes = resumeOffer(reply.have, reply.blockSize, file.size).bytes;
+      const outgoing = new OutgoingFile(this.session, reply.transferId, file, {
+        have: reply.have,
+        blockSize: reply.blockSize,
+      });
       let sha256: string;
       try {
         await this.track(reply.transferId, outgoing.sent, resumedBytes, file.size, options);
@@ -357,7 +389,7 @@ export class FerryClient {
         resumedBytes,
         sha256,
         seconds: (performance.now() - started) / 1000,
-        stats: this.stats(),
+        stats: { ...this.stats(), blockSize: reply.blockSize },
       };
     } finally {
       await file.close().catch(() => {});

@@ -83,6 +83,8 @@ export class FerryServer implements SessionHost {
       ...(this.options.host !== undefined ? { host: this.options.host } : {}),
       keys,
       maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
+      // A block size set by the operator is the block size: no per-transfer sizes from path MTU discovery.
+      discoverPathMtu: this.options.blockSize === undefined,
       ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
       ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
       ...(this.options.maxBufferedBytes !== undefined

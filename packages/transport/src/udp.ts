@@ -19,7 +19,8 @@ import {
   DEFAULT_RECEIVE_WINDOW,
   isResetFor,
 } from './core/handshake.js';
-import type { Datagram } from './core/wire.js';
+import { type Datagram, SPACE } from './core/wire.js';
+import { localMaxDatagram } from './interface-mtu.js';
 import { Session, type SessionDriver } from './session.js';
 
 /**
@@ -112,6 +113,12 @@ export interface TransportTuning {
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /**
+   * Discover how large a datagram the path carries (path MTU discovery, with a peer that speaks it),
+   * within the local interface's MTU, so that transfers can use larger blocks than the base. Default
+   * true; false keeps every transfer at the session's block size.
+   */
+  discoverPathMtu?: boolean;
 }
 
 export interface ConnectOptions extends TransportTuning {
@@ -230,6 +237,8 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     throw new FerryError('EHOSTUNREACH', `cannot reach ${where}: ${(error as Error).message}`);
   });
   enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+  const maxDatagram =
+    options.discoverPathMtu === false ? undefined : localMaxDatagram(socket.address().address);
 
   const handshake = new ClientHandshake({
     key: options.key,
@@ -240,6 +249,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
     ...(options.connection !== undefined ? { connection: options.connection } : {}),
+    ...(maxDatagram !== undefined ? { maxDatagram } : {}),
   });
 
   let session: ClientSession | undefined;
@@ -325,6 +335,9 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     const t = now();
     if (session === undefined) {
       handshake.receive(datagram, t);
+    } else if (datagram.length > 3 && datagram[3] === SPACE.handshake) {
+      // A SERVER_FEATURES that followed the welcome (anything else of the handshake is dropped).
+      handshake.receive(datagram, t);
     } else if (
       resetTokenValue !== undefined &&
       isResetFor(datagram, session.connection.connId, resetTokenValue)
@@ -399,6 +412,8 @@ export class UdpServer {
   address: { address: string; port: number; family: string } | undefined;
 
   constructor(private readonly options: ListenOptions) {
+    const maxDatagram =
+      options.discoverPathMtu === false ? undefined : localMaxDatagram(options.host ?? '::');
     this.endpoint = new ServerEndpoint<UdpPeer>({
       keys: options.keys,
       peers: UDP_PEERS,
@@ -412,6 +427,7 @@ export class UdpServer {
         ? { maxSessionBufferedBytes: options.maxSessionBufferedBytes }
         : {}),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
+      ...(maxDatagram !== undefined ? { maxDatagram } : {}),
     });
     this.pump = new Pump(() => this.run());
   }

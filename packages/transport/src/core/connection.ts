@@ -6,6 +6,7 @@ import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
 import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
 import { Pacer } from './pacer.js';
+import { alignDatagram, BASE_DATAGRAM, blockSizeFor, PathMtu } from './pmtu.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
 import { RttEstimator } from './rtt.js';
@@ -21,10 +22,12 @@ import {
   encodeControl,
   encodeDataHeader,
   encodePing,
+  encodeProbe,
   errorCodeFromWire,
   errorCodeToWire,
   MAX_ACK_RANGES,
   openToken,
+  probeDatagramLength,
   SESSION_OVERHEAD,
   type SessionPacket,
   sealDatagram,
@@ -45,6 +48,8 @@ export type ConnectionEvent =
   | { type: 'block'; transferId: number; index: number; data: Buffer }
   | { type: 'send-complete'; transferId: number }
   | { type: 'receive-complete'; transferId: number }
+  /** Path MTU discovery settled its first round: block sizes chosen now are as good as they get soon. */
+  | { type: 'path-settled' }
   | { type: 'closed'; code: ErrorName; message: string; remote: boolean };
 
 export interface ConnectionOptions {
@@ -77,6 +82,12 @@ export interface ConnectionOptions {
   /** Largest ack delay we allow ourselves, in ms. */
   maxAckDelayMs?: number;
   initialRttMs?: number;
+  /**
+   * The largest datagram this side could send on the path to the peer (its interface MTU less IP and
+   * UDP headers). Above the 1,232-byte base, and once the peer speaks the path-MTU feature (PROTOCOL.md
+   * §18.1), the connection discovers how much of it the path carries.
+   */
+  maxDatagram?: number;
 }
 
 export { ACK_EVERY, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
@@ -139,6 +150,10 @@ export class Connection {
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
+  /** The windows in bytes, for transfers whose blocks are not the session's size. */
+  private readonly peerReceiveWindow: number;
+  private readonly receiveWindowBytes: number;
+  private readonly announcedWindowBytes: number;
   private readonly readAheadBlocks: number;
   private readonly acks: AckScheduler;
   /** Anti-amplification towards an unvalidated peer address (see `limitSending`). */
@@ -167,6 +182,19 @@ export class Connection {
   private roundRobin = 0;
   /** Set once the peer has sent an authenticated session packet (address validation, key confirmation). */
   peerValidated: boolean;
+  /** Path MTU discovery toward the peer, once the peer speaks the feature (see `maxDatagram`). */
+  private pmtu: PathMtu | undefined;
+  private readonly localMaxDatagram: number;
+  /** The peer speaks the path-MTU feature: PROBE packets and per-transfer block sizes. */
+  private pathMtuPeer = false;
+  /** The largest PROBE datagram received from the peer (it reaches us). */
+  largestProbeReceived = 0;
+  /**
+   * A client knows whether its server speaks the path-MTU feature once SERVER_FEATURES came, or the
+   * server's first session packet came without it (an older server), or `featuresBy` passed.
+   */
+  private featuresKnown: boolean;
+  private featuresBy: number;
 
   constructor(options: ConnectionOptions) {
     this.role = options.role;
@@ -192,10 +220,10 @@ export class Connection {
     this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
     const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
     this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
-    this.initialReceiveBlocks = Math.max(
-      1,
-      Math.floor(announcedReceiveWindow(options.receiveWindow, receiveRate) / this.blockSize),
-    );
+    this.peerReceiveWindow = options.peerReceiveWindow;
+    this.receiveWindowBytes = options.receiveWindow;
+    this.announcedWindowBytes = announcedReceiveWindow(options.receiveWindow, receiveRate);
+    this.initialReceiveBlocks = Math.max(1, Math.floor(this.announcedWindowBytes / this.blockSize));
     this.readAheadBytes = options.readAheadBytes ?? 4 * 1024 * 1024;
     this.readAheadBlocks = Math.max(4, Math.ceil(this.readAheadBytes / this.blockSize));
     this.buffers = new SendBuffers(
@@ -208,6 +236,21 @@ export class Connection {
     this.lastProgress = options.now;
     this.lastAckElicitingSent = options.now;
     this.peerValidated = options.role === 'client';
+    this.localMaxDatagram = options.maxDatagram ?? 0;
+    // Nothing to learn when the session's blocks fill what this side could send anyway (loopback).
+    this.featuresKnown = options.role === 'server' || blockSizeFor(this.localMaxDatagram) <= this.blockSize;
+    this.featuresBy = options.now + this.settleWithinMs();
+  }
+
+  /** How long the first round of path MTU discovery may wait for its answers. */
+  private settleWithinMs(): number {
+    return Math.min(1000, Math.max(50, 3 * this.rtt.rto()));
+  }
+
+  private learnFeatures(): void {
+    if (this.featuresKnown) return;
+    this.featuresKnown = true;
+    if (this.pathSettled) this.events.push({ type: 'path-settled' });
   }
 
   // ---------------------------------------------------------------- application interface
@@ -227,6 +270,48 @@ export class Connection {
     this.pingPending = true;
   }
 
+  /**
+   * The peer speaks the path-MTU feature (a client learns it from SERVER_FEATURES; a server from the
+   * client's first PROBE): discovery toward it starts, if this side's interface allows more than the
+   * base and the session's block size does not already fill it.
+   */
+  enablePathMtu(now: number, peerMaxDatagram = Number.POSITIVE_INFINITY): void {
+    this.pathMtuPeer = true;
+    const max = Math.min(this.localMaxDatagram, peerMaxDatagram);
+    if (this.pmtu !== undefined) this.pmtu.raiseMax(max, now);
+    else if (alignDatagram(max) > alignDatagram(BASE_DATAGRAM) && blockSizeFor(max) > this.blockSize) {
+      // (When the session's blocks fill the local limit already, there is nothing to discover.)
+      this.pmtu = new PathMtu(max, now, this.settleWithinMs());
+    }
+    this.learnFeatures();
+  }
+
+  /** The peer speaks the path-MTU feature (see `enablePathMtu`). */
+  get peerSpeaksPathMtu(): boolean {
+    return this.pathMtuPeer;
+  }
+
+  /** Path MTU discovery has nothing more to say soon: no discovery, or its first round is over. */
+  get pathSettled(): boolean {
+    return this.featuresKnown && (this.pmtu === undefined || this.pmtu.settled);
+  }
+
+  /**
+   * The largest block a transfer sent by this side may use now: what the confirmed path MTU carries,
+   * or the session's block size when discovery found no more (or does not run).
+   */
+  get pathBlockSize(): number {
+    const p = this.pmtu;
+    if (p === undefined || p.confirmed <= alignDatagram(BASE_DATAGRAM)) return this.blockSize;
+    return Math.max(this.blockSize, blockSizeFor(p.confirmed));
+  }
+
+  /** The largest block this side can receive unfragmented (its interface's limit). */
+  get receivableBlockSize(): number {
+    if (this.localMaxDatagram <= 0) return this.blockSize;
+    return Math.max(this.blockSize, blockSizeFor(this.localMaxDatagram));
+  }
+
   /** Whether control message `seq` has been acknowledged. */
   messageAcked(seq: number): boolean {
     return this.controlOut.isAcked(seq);
@@ -243,13 +328,16 @@ export class Connection {
     have: ReadonlyArray<BlockRange> = [],
     afterMessage?: number,
     release?: (data: Buffer) => void,
+    blockSize = this.blockSize,
   ): void {
     if (this.sending.has(transferId)) throw new Error(`transfer ${transferId} is already being sent`);
     const t = new SendTransfer(
       transferId,
       size,
-      this.blockSize,
-      this.peerWindowBlocks,
+      blockSize,
+      blockSize === this.blockSize
+        ? this.peerWindowBlocks
+        : Math.max(1, Math.floor(this.peerReceiveWindow / blockSize)),
       have,
       afterMessage,
       release,
@@ -300,17 +388,26 @@ export class Connection {
     return this.buffers.heldBytes;
   }
 
-  /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
-  openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
+  /**
+   * Starts receiving transfer `transferId` in blocks of `blockSize` (default: the session's); blocks in
+   * `have` are already held (resume).
+   */
+  openReceive(
+    transferId: number,
+    size: number,
+    have: ReadonlyArray<BlockRange> = [],
+    blockSize = this.blockSize,
+  ): void {
     if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
     this.flows.forget(transferId);
+    const same = blockSize === this.blockSize;
     const t = new ReceiveTransfer(
       transferId,
       size,
-      this.blockSize,
-      this.windowBlocks,
+      blockSize,
+      same ? this.windowBlocks : Math.max(1, Math.floor(this.receiveWindowBytes / blockSize)),
       have,
-      this.initialReceiveBlocks,
+      same ? this.initialReceiveBlocks : Math.max(1, Math.floor(this.announcedWindowBytes / blockSize)),
       this.flows.rateLimited,
     );
     this.receiving.set(transferId, t);
@@ -486,6 +583,15 @@ export class Connection {
         this.accept(p.pn, 0, now, true, true);
         this.flows.onPing();
         return;
+      case 'probe': {
+        // Answered at once like a PING; a peer that probes speaks the path-MTU feature, and the size
+        // reached us.
+        this.accept(p.pn, 0, now, true, true);
+        const size = probeDatagramLength(p.padding);
+        if (size > this.largestProbeReceived) this.largestProbeReceived = size;
+        if (this.role === 'server') this.enablePathMtu(now, this.largestProbeReceived);
+        return;
+      }
       case 'ack':
         this.accept(p.pn, 0, now, false, false);
         this.onAck(p, now);
@@ -507,6 +613,7 @@ export class Connection {
   }
 
   private accept(pn: number, sendTime: number, now: number, ackEliciting: boolean, immediate: boolean): void {
+    if (!this.featuresKnown) this.learnFeatures(); // the server's first packet: SERVER_FEATURES came first, or never
     const inOrder = pn === this.received.largest + 1;
     this.received.record(pn, now, sendTime);
     this.lastReceived = now;
@@ -521,7 +628,8 @@ export class Connection {
       this.lastProgress = now;
     }
     for (const sp of result.newlyAcked) this.onContentAcked(sp.content);
-    this.onLost(result.lost);
+    if (this.pmtu !== undefined) this.pathAcked(result.newlyAcked, now);
+    this.onLost(result.lost, now);
     for (const f of p.flows) this.sending.get(f.transferId)?.onFlow(f.cumulativeBlocks, f.blockLimit);
     this.checkFinalReports(p.flows, result.newlyAcked);
     this.cc.onAck({
@@ -537,20 +645,43 @@ export class Connection {
     this.checkSendCompletion();
   }
 
+  /** Acknowledged probes and DATA datagrams, for path MTU discovery. */
+  private pathAcked(acked: ReadonlyArray<SentPacket>, now: number): void {
+    const pmtu = this.pmtu!;
+    const wasSettled = pmtu.settled;
+    for (const sp of acked) {
+      const c = sp.content;
+      if (c?.kind === 'probe') pmtu.onProbeAcked(c.size, now);
+      else if (c?.kind === 'data') pmtu.onDataAcked(sp.size);
+    }
+    if (!wasSettled && pmtu.settled) this.events.push({ type: 'path-settled' });
+  }
+
   private onContentAcked(c: PacketContent | undefined): void {
     if (c === undefined) return;
     if (c.kind === 'data') this.sending.get(c.transferId)?.onAcked(c.block);
     else if (c.kind === 'control') this.controlOut.onAcked(c.seq);
   }
 
-  private onLost(lost: ReadonlyArray<{ content: PacketContent | undefined; size: number }>): void {
+  private onLost(
+    lost: ReadonlyArray<{ content: PacketContent | undefined; size: number }>,
+    now = this.lastPoll,
+  ): void {
     if (lost.length === 0) return;
     let bytes = 0;
+    const pmtu = this.pmtu;
+    const wasSettled = pmtu?.settled ?? true;
     for (const p of lost) {
+      const c = p.content;
+      if (c?.kind === 'probe') {
+        // A probe too big for the path is an answer, not congestion.
+        pmtu?.onProbeLost(c.size, now);
+        continue;
+      }
       bytes += p.size;
       this.stats.packetsLost++;
-      const c = p.content;
       if (c === undefined) continue;
+      if (c.kind === 'data') pmtu?.onDataLost(p.size, now);
       if (c.kind === 'data') {
         const t = this.sending.get(c.transferId);
         if (t !== undefined) {
@@ -562,7 +693,8 @@ export class Connection {
         this.stats.retransmits++;
       }
     }
-    this.cc.onPacketsLost(bytes);
+    if (pmtu !== undefined && !wasSettled && pmtu.settled) this.events.push({ type: 'path-settled' });
+    if (bytes > 0) this.cc.onPacketsLost(bytes);
   }
 
   /**
@@ -646,6 +778,8 @@ export class Connection {
       t = Math.min(t, this.lastAckElicitingSent + this.probeTimeout());
     }
     t = Math.min(t, this.receiveProbeDeadline());
+    if (this.pmtu !== undefined) t = Math.min(t, this.pmtu.hasProbes ? 0 : this.pmtu.nextTimeout());
+    if (!this.featuresKnown) t = Math.min(t, this.featuresBy);
     if (this.controlOut.hasPending() || this.pingPending) t = 0;
     else if (this.hasDataReady()) {
       t = Math.min(
@@ -784,10 +918,16 @@ export class Connection {
       this.timeOut(now, `nothing acknowledged by the peer for ${Math.round(this.idleTimeoutMs / 1000)} s`);
       return;
     }
+    if (!this.featuresKnown && now >= this.featuresBy) this.learnFeatures();
+    if (this.pmtu !== undefined && now >= this.pmtu.nextTimeout()) {
+      const wasSettled = this.pmtu.settled;
+      this.pmtu.handleTimeout(now);
+      if (!wasSettled && this.pmtu.settled) this.events.push({ type: 'path-settled' });
+    }
     if (this.sent.lossTime > 0 && now >= this.sent.lossTime) {
       const result = { lost: [] as SentPacket[], lostBytes: 0 };
       this.sent.detectLost(now, this.rtt, result);
-      this.onLost(result.lost);
+      this.onLost(result.lost, now);
     }
     if (this.sent.ackElicitingInFlight > 0 && now >= this.rtoDeadline()) {
       this.stats.rtoCount++;
@@ -795,7 +935,9 @@ export class Connection {
       const oldest = this.sent.oldestInFlight();
       if (oldest !== undefined) {
         this.sent.declareLost(oldest);
-        this.onLost([oldest]);
+        this.onLost([oldest], now);
+        // A whole PTO without an answer while large datagrams were out: perhaps a black hole.
+        if (oldest.content?.kind === 'data') this.pmtu?.onRetransmissionTimeout(oldest.size, now);
       }
       this.probeCredits = PROBE_PACKETS;
       this.probeDue = true;
@@ -905,6 +1047,7 @@ export class Connection {
         out.push(this.emitAckEliciting(ping, now, { kind: 'ping' }));
       }
     }
+    if (this.pmtu?.hasProbes) this.emitProbes(now, out);
     if (this.shouldAck(now)) this.pushAck(now, out);
     while (out.length < MAX_DATAGRAMS_PER_POLL) {
       const m = this.controlOut.peek();
@@ -930,6 +1073,16 @@ export class Connection {
     if (this.shouldAck(now)) this.pushAck(now, out);
     this.requestReads();
     return out;
+  }
+
+  /** Path-MTU probes: padded PINGs of the sizes discovery asks for, ahead of what else goes out. */
+  private emitProbes(now: number, out: Datagram[]): void {
+    // Toward an address not yet validated, probes wait: the sending cap is for the PING that validates.
+    if (this.amplification.limited) return;
+    for (const size of this.pmtu!.takeProbes()) {
+      const probe = encodeProbe(this.prefix, this.nextPn(), size);
+      out.push(this.emitAckEliciting(probe, now, { kind: 'probe', size }));
+    }
   }
 
   private emitData(now: number, out: Datagram[]): void {
@@ -1066,6 +1219,7 @@ export class Connection {
       congestion: this.cc.toJSON(),
       bytesInFlight: this.sent.bytesInFlight,
       bufferedBytes: this.buffers.heldBytes,
+      ...(this.pmtu !== undefined ? { pathMtu: this.pmtu.toJSON() } : {}),
       ...this.stats.toJSON(),
     };
   }

@@ -7,7 +7,7 @@ import {
   x25519SharedSecret,
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
-import { handshakeContext } from '@ferry/protocol';
+import { FEATURE_PATH_MTU, handshakeContext } from '@ferry/protocol';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
 import { announcedReceiveWindow } from './flow-reports.js';
@@ -18,6 +18,7 @@ import {
   resetToken,
   type SessionParameters,
 } from './handshake.js';
+import { BASE_DATAGRAM } from './pmtu.js';
 import {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_SESSION_BUFFERED_BYTES,
@@ -29,6 +30,7 @@ import {
   decodeHandshakePacket,
   encodeReject,
   encodeReset,
+  encodeServerFeatures,
   encodeServerTime,
   encodeVersionNegotiation,
   encodeWelcome,
@@ -86,6 +88,12 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /**
+   * The largest datagram this server could send (its interfaces' MTU less IP and UDP headers). Above
+   * the 1,232-byte base, the server announces the path-MTU feature (SERVER_FEATURES) and discovers the
+   * path toward each client that speaks it; undefined: neither.
+   */
+  maxDatagram?: number;
 }
 
 export interface ServerSession<Peer = unknown> {
@@ -130,6 +138,8 @@ class SessionEntry<Peer> implements ServerSession<Peer>, HeapItem {
 interface HalfOpen<Peer> {
   session: SessionEntry<Peer>;
   welcome: Buffer;
+  /** SERVER_FEATURES, sent after the welcome (and again with it). */
+  features: Buffer | undefined;
   expires: number;
   nonce: string;
 }
@@ -334,8 +344,7 @@ export class ServerEndpoint<Peer = string> {
       const pending = this.halfOpen.get(seen.connId);
       if (pending !== undefined && pending.nonce === nonce && seen.connId !== undefined) {
         // Our welcome was lost (or this is a replay): the same bytes again, never more than received.
-        if (pending.welcome.length <= datagram.length)
-          this.outbox.push({ to: from, datagram: pending.welcome });
+        this.sendWelcome(from, pending.welcome, pending.features, datagram.length);
         return;
       }
       this.counters.drops.replay++;
@@ -401,6 +410,7 @@ export class ServerEndpoint<Peer = string> {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
+      ...(this.options.maxDatagram !== undefined ? { maxDatagram: this.options.maxDatagram } : {}),
       maxBufferedBytes: this.options.maxSessionBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
       sharedBuffers: this.buffers,
       onBuffersAvailable: () => {
@@ -408,6 +418,15 @@ export class ServerEndpoint<Peer = string> {
       },
     });
     const welcome = sealHandshake(matched.fernet, initialConnId, welcomePlaintext, wall);
+    const features =
+      this.features === 0
+        ? undefined
+        : sealHandshake(
+            matched.fernet,
+            initialConnId,
+            encodeServerFeatures(initialConnId, hello.clientNonce, this.features),
+            wall,
+          );
     const session = new SessionEntry(
       connection,
       sessionConnId.toString(16).padStart(16, '0'),
@@ -423,6 +442,7 @@ export class ServerEndpoint<Peer = string> {
     this.halfOpen.set(sessionConnId, {
       session,
       welcome,
+      features,
       // The client counts the session open once it has our welcome, and keeps confirming it (PING) with
       // backoff until the idle timeout; forgetting it earlier would turn a few lost PINGs into a RESET.
       // Only a client holding the key gets here (the hello authenticated, its nonce is new), so this
@@ -435,7 +455,23 @@ export class ServerEndpoint<Peer = string> {
     });
     this.nonces.set(nonce, { expires: now + 2 * HANDSHAKE_TTL_SECONDS * 1000, connId: sessionConnId });
     this.counters.handshakes++;
-    if (welcome.length <= datagram.length) this.outbox.push({ to: from, datagram: welcome });
+    this.sendWelcome(from, welcome, features, datagram.length);
+  }
+
+  /**
+   * The welcome, then SERVER_FEATURES (a client from before it drops it), each only while what goes to
+   * the unvalidated address stays within the hello's size (no amplification, PROTOCOL.md §7.4).
+   */
+  private sendWelcome(to: Peer, welcome: Buffer, features: Buffer | undefined, received: number): void {
+    if (welcome.length > received) return;
+    this.outbox.push({ to, datagram: welcome });
+    if (features !== undefined && welcome.length + features.length <= received)
+      this.outbox.push({ to, datagram: features });
+  }
+
+  /** Feature bits this server announces in SERVER_FEATURES (0: it sends none). */
+  private get features(): number {
+    return (this.options.maxDatagram ?? 0) > BASE_DATAGRAM ? FEATURE_PATH_MTU : 0;
   }
 
   /**

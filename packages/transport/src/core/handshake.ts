@@ -6,7 +6,7 @@ import {
   randomBytesPooled,
   x25519SharedSecret,
 } from '@ferry/crypto';
-import { type ErrorName, handshakeContext, resetTokenFor } from '@ferry/protocol';
+import { type ErrorName, FEATURE_PATH_MTU, handshakeContext, resetTokenFor } from '@ferry/protocol';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { announcedReceiveWindow } from './flow-reports.js';
 import {
@@ -83,6 +83,8 @@ export interface ClientHandshakeOptions extends SessionParameters {
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /** The largest datagram this client could send to the server (its interface MTU less headers). */
+  maxDatagram?: number;
 }
 
 /**
@@ -110,6 +112,8 @@ export class ClientHandshake {
     | undefined;
   outcome: HandshakeOutcome | undefined;
   helloSent = 0;
+  /** Feature bits of a SERVER_FEATURES that came before the welcome. */
+  private features = 0;
 
   constructor(private readonly options: ClientHandshakeOptions) {
     this.fernet = new Fernet(options.key);
@@ -187,11 +191,24 @@ export class ClientHandshake {
     this.handleTimeout(now);
   }
 
-  /** Feeds a datagram from the server; returns true if it was consumed. */
+  /**
+   * Feeds a datagram from the server; returns true if it was consumed. Once the session is open, only
+   * a late SERVER_FEATURES is still taken (it may follow the welcome).
+   */
   receive(datagram: Buffer, now: number): boolean {
-    if (this.outcome !== undefined) return false;
+    if (this.outcome?.type === 'failed') return false;
     const prefix = readPrefix(datagram);
     if (prefix === undefined || prefix.connId !== this.initialConnId) return false;
+    if (this.outcome !== undefined) {
+      if (prefix.space !== SPACE.handshake) return false;
+      const plaintext = openToken(this.fernet, datagram);
+      if (typeof plaintext === 'string') return false;
+      const decoded = decodeHandshakePacket(plaintext, datagram);
+      if (!decoded.ok || decoded.value.type !== 'server-features') return false;
+      if (!Buffer.from(decoded.value.clientNonce).equals(this.nonce)) return false;
+      this.applyFeatures(decoded.value.features, now);
+      return true;
+    }
     if (prefix.space === SPACE.versionNegotiation) {
       const versions = decodeVersionNegotiation(datagram);
       // A list holding our own version answers a damaged hello, or is forged (RFC 9000 §6.2): ignore it.
@@ -222,8 +239,18 @@ export class ClientHandshake {
       this.onServerTime(tokenTime(datagram), now);
       return true;
     }
+    if (p.type === 'server-features') {
+      if (!Buffer.from(p.clientNonce).equals(this.nonce)) return false;
+      this.features = p.features;
+      return true;
+    }
     if (p.type !== 'server-welcome') return false;
     return this.onWelcome(p, plaintext, prefix, now);
+  }
+
+  /** A SERVER_FEATURES that came after the welcome. */
+  private applyFeatures(features: number, now: number): void {
+    if (this.outcome?.type === 'established') enableFeatures(this.outcome.connection, features, now);
   }
 
   /**
@@ -281,9 +308,11 @@ export class ClientHandshake {
       ...this.options.connection,
       // Karn's rule: a retransmitted hello makes the sample ambiguous; then the default initial RTT.
       ...(this.helloSent === 1 ? { initialRttMs: Math.max(1, now - this.lastSent) } : {}),
+      ...(this.options.maxDatagram !== undefined ? { maxDatagram: this.options.maxDatagram } : {}),
     });
     // Key confirmation and address validation: the server counts the session as open once it sees this.
     connection.ping();
+    if (this.features !== 0) enableFeatures(connection, this.features, now);
     this.outcome = {
       type: 'established',
       connection,
@@ -293,6 +322,11 @@ export class ClientHandshake {
     };
     return true;
   }
+}
+
+/** What the server's SERVER_FEATURES enables on the session (PROTOCOL.md §18.1). */
+function enableFeatures(connection: Connection, features: number, now: number): void {
+  if ((features & FEATURE_PATH_MTU) !== 0) connection.enablePathMtu(now);
 }
 
 /** "70 s behind the server's" / "70 s ahead of the server's". */

@@ -11,7 +11,9 @@ export const TIME_THRESHOLD = 9 / 8;
 export type PacketContent =
   | { kind: 'data'; transferId: number; block: number }
   | { kind: 'control'; seq: number }
-  | { kind: 'ping' };
+  | { kind: 'ping' }
+  /** A path-MTU probe of `size` datagram bytes: never sent again, its loss is not congestion. */
+  | { kind: 'probe'; size: number };
 
 export interface SentPacket {
   pn: number;

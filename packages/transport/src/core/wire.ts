@@ -16,8 +16,10 @@ import {
   encodeDataHeader as encodeDataHeaderPacket,
   encodePing as encodePingPacket,
   encodePrefix,
+  encodeProbe as encodeProbePacket,
   encodeRejectDatagram,
   encodeResetDatagram,
+  encodeServerFeatures as encodeServerFeaturesPacket,
   encodeServerTime as encodeServerTimePacket,
   encodeServerWelcome,
   encodeVersionNegotiation as encodeVersions,
@@ -25,7 +27,9 @@ import {
   FERNET_BLOCK,
   FERNET_OVERHEAD,
   type FlowEntry,
+  maxPlaintextLength,
   PREFIX_LENGTH,
+  PROBE_MIN_LENGTH,
   MAX_ACK_RANGES as PROTOCOL_MAX_ACK_RANGES,
   MAX_FLOWS as PROTOCOL_MAX_FLOWS,
   MIN_HELLO_DATAGRAM as PROTOCOL_MIN_HELLO_DATAGRAM,
@@ -33,6 +37,7 @@ import {
   type Prefix as ProtocolPrefix,
   type ServerWelcomeFields,
   Space,
+  sealedLength,
   TOKEN_TTL_SECONDS,
   PROTOCOL_VERSION as VERSION,
   wireCodeFor,
@@ -135,6 +140,7 @@ export type SessionPacket =
     }
   | { type: 'control'; pn: number; seq: number; body: Buffer }
   | { type: 'ping'; pn: number }
+  | { type: 'probe'; pn: number; padding: number }
   | { type: 'close'; pn: number; errorCode: number; reason: string };
 
 /** Decodes an opened SESSION token; the repeated prefix must equal the datagram's. */
@@ -174,6 +180,8 @@ export function decodeSessionPacket(
       return { ok: true, value: { type: 'control', pn: p.packetNumber, seq: p.messageSeq, body: p.body } };
     case 'ping':
       return { ok: true, value: { type: 'ping', pn: p.packetNumber } };
+    case 'probe':
+      return { ok: true, value: { type: 'probe', pn: p.packetNumber, padding: p.padding } };
     case 'close':
       return {
         ok: true,
@@ -225,6 +233,17 @@ export function encodePing(prefix: Buffer, pn: number): Buffer {
   return encodePingPacket(connIdOf(prefix), { packetNumber: pn });
 }
 
+/** A PROBE whose sealed datagram is exactly `datagramLength` bytes (a length a sealed datagram can have). */
+export function encodeProbe(prefix: Buffer, pn: number, datagramLength: number): Buffer {
+  const padding = maxPlaintextLength(datagramLength) - PROBE_MIN_LENGTH;
+  return encodeProbePacket(connIdOf(prefix), { packetNumber: pn, padding: Math.max(0, padding) });
+}
+
+/** The datagram length of a PROBE that carried `padding` bytes. */
+export function probeDatagramLength(padding: number): number {
+  return PREFIX_LENGTH + sealedLength(PROBE_MIN_LENGTH + padding);
+}
+
 export function encodeClose(prefix: Buffer, pn: number, errorCode: number, reason: string): Buffer {
   return encodeClosePacket(connIdOf(prefix), { packetNumber: pn, errorCode, reason: truncate(reason, 256) });
 }
@@ -245,6 +264,10 @@ export function encodeWelcome(connId: bigint, fields: ServerWelcomeFields): Buff
 
 export function encodeServerTime(connId: bigint, clientNonce: Uint8Array): Buffer {
   return encodeServerTimePacket(connId, { clientNonce });
+}
+
+export function encodeServerFeatures(connId: bigint, clientNonce: Uint8Array, features: number): Buffer {
+  return encodeServerFeaturesPacket(connId, { clientNonce, features });
 }
 
 /** The Unix time (seconds) a datagram's token was stamped with; only for a token that opened. */

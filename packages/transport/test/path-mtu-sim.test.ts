@@ -1,0 +1,124 @@
+import { dataDatagramLength, INTERNET_BLOCK_SIZE } from '@ferry/protocol';
+import { describe, expect, it } from 'vitest';
+import type { Connection } from '../src/core/connection.js';
+import { alignDatagram, blockSizeFor } from '../src/core/pmtu.js';
+import { CLIENT_ADDRESS, runSimTransfer, SERVER_ADDRESS } from './helpers/sim-harness.js';
+
+/**
+ * Path MTU discovery end to end on the simulated network, whose links drop datagrams longer than
+ * their `mtu` without a word (a black hole, as a path that filters ICMP is). Both sides' interfaces
+ * say 1,500 bytes (1,472 of UDP payload); what the path carries is the link's `mtu`.
+ */
+const ETHERNET = 1472;
+const PATH_MTU = { client: ETHERNET, server: ETHERNET };
+const FULL_BLOCK = blockSizeFor(ETHERNET); // 1362: a 1461-byte DATA datagram
+const MiB = 1024 * 1024;
+
+function pathMtuOf(c: Connection | undefined): Record<string, unknown> | undefined {
+  return c?.toJSON().pathMtu as Record<string, unknown> | undefined;
+}
+
+describe('path MTU discovery on the simulated network', () => {
+  for (const direction of ['put', 'get'] as const) {
+    it(`a ${direction} on a 1500-byte path uses ${FULL_BLOCK}-byte blocks, bit-exact`, () => {
+      const link = { mtu: ETHERNET, delayMs: 10, rateBitsPerSecond: 50e6 };
+      const r = runSimTransfer({
+        seed: 11,
+        size: 2 * MiB,
+        direction,
+        blockSize: INTERNET_BLOCK_SIZE,
+        up: link,
+        pathMtu: PATH_MTU,
+      });
+      expect(r.ok).toBe(true);
+      expect(r.blockSizes).toEqual([FULL_BLOCK]);
+      expect(pathMtuOf(r.sender)).toMatchObject({ confirmedDatagram: 1461, phase: 'complete' });
+      // The first round costs about a round trip before the transfer starts, no more.
+      expect(r.startedAt!).toBeLessThan(4 * 20 + 10);
+    });
+  }
+
+  it('a path that carries less than the interfaces: probes lost to the black hole, blocks of what it carries', () => {
+    const link = { mtu: 1400, delayMs: 5 };
+    const r = runSimTransfer({
+      seed: 12,
+      size: 1 * MiB,
+      direction: 'get',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: link,
+      pathMtu: PATH_MTU,
+    });
+    expect(r.ok).toBe(true);
+    // What the sender had confirmed when the transfer started: larger than the base, within the path.
+    const [used] = r.blockSizes;
+    expect(used).toBeGreaterThan(INTERNET_BLOCK_SIZE);
+    expect(dataDatagramLength(used!)).toBeLessThanOrEqual(1400);
+    // The search goes on: the sender ends up with the largest sealed size the path carries.
+    expect(pathMtuOf(r.sender)).toMatchObject({ confirmedDatagram: alignDatagram(1400) });
+    // The path dropped probes that were too big (the client's, which bound the server's), and no data:
+    const dropped = r.net.linkStats(CLIENT_ADDRESS, SERVER_ADDRESS).dropped.mtu;
+    expect(dropped).toBeGreaterThan(0);
+    expect(r.net.linkStats(SERVER_ADDRESS, CLIENT_ADDRESS).dropped.mtu).toBe(0);
+    expect(r.sender!.stats.blocksRetransmitted).toBe(0);
+  });
+
+  it('a path that carries only the base keeps the internet block size', () => {
+    const r = runSimTransfer({
+      seed: 13,
+      size: 512 * 1024,
+      direction: 'put',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: { mtu: 1232, delayMs: 5 },
+      pathMtu: PATH_MTU,
+    });
+    expect(r.ok).toBe(true);
+    expect(r.blockSizes).toEqual([INTERNET_BLOCK_SIZE]);
+  });
+
+  it('with an older peer (no discovery on its side) every transfer keeps the session block size', () => {
+    const r = runSimTransfer({
+      seed: 14,
+      size: 512 * 1024,
+      direction: 'get',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: { mtu: ETHERNET, delayMs: 5 },
+      // The server announces nothing (no interface limit): as a server from before the feature.
+      pathMtu: { client: ETHERNET, server: 0 },
+    });
+    expect(r.ok).toBe(true);
+    expect(r.blockSizes).toEqual([INTERNET_BLOCK_SIZE]);
+    expect(r.clientConnection!.peerSpeaksPathMtu).toBe(false);
+    expect(r.net.linkStats(CLIENT_ADDRESS, SERVER_ADDRESS).dropped.mtu).toBe(0);
+  });
+
+  it('random loss of 1 % does not keep discovery from the full size, and probes are not counted as congestion', () => {
+    const r = runSimTransfer({
+      seed: 15,
+      size: 2 * MiB,
+      direction: 'put',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: { mtu: ETHERNET, delayMs: 5, loss: 0.01, rateBitsPerSecond: 100e6 },
+      pathMtu: PATH_MTU,
+    });
+    expect(r.ok).toBe(true);
+    expect(r.blockSizes).toEqual([FULL_BLOCK]);
+  });
+
+  it('every transfer of a session, either way, uses what discovery found', () => {
+    const r = runSimTransfer({
+      seed: 16,
+      size: 256 * 1024,
+      direction: 'get',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: { mtu: ETHERNET, delayMs: 5 },
+      pathMtu: PATH_MTU,
+      sequential: true,
+      extraTransfers: [
+        { direction: 'put', size: 256 * 1024 },
+        { direction: 'get', size: 256 * 1024 },
+      ],
+    });
+    expect(r.ok).toBe(true);
+    expect(r.blockSizes).toEqual([FULL_BLOCK, FULL_BLOCK, FULL_BLOCK]);
+  });
+});
