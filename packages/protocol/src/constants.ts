@@ -40,6 +40,7 @@ export const PacketType = {
   Ping: 0x13,
   Close: 0x14,
   Probe: 0x15,
+  Part: 0x16,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -90,6 +91,8 @@ export const FEATURE_PATH_MTU = 0x1;
 export const PROBE_MIN_LENGTH = PACKET_HEAD_LENGTH + 4;
 /** DATA header: head + packetNumber + sendTime + transferId + blockIndex; the payload follows. */
 export const DATA_HEADER_LENGTH = PACKET_HEAD_LENGTH + 16;
+/** PART header: a DATA header + the offset of its bytes within the block (u32). */
+export const PART_HEADER_LENGTH = DATA_HEADER_LENGTH + 4;
 /** ACK without ranges or flows: head + 5 x u32 + rangeCount + flowCount. */
 export const ACK_MIN_LENGTH = PACKET_HEAD_LENGTH + 20 + 2;
 export const ACK_RANGE_LENGTH = 8;

@@ -14,6 +14,7 @@ import { type ClosePacket, decodeCloseBody, encodeClose } from './packets/close.
 import { type ControlPacket, decodeControlBody, encodeControl } from './packets/control.js';
 import { type DataPacket, decodeDataBody, encodeData } from './packets/data.js';
 import { type ClientHelloPacket, decodeClientHelloBody, encodeClientHello } from './packets/hello.js';
+import { decodePartBody, encodePart, type PartPacket } from './packets/part.js';
 import { decodePingBody, encodePing, type PingPacket } from './packets/ping.js';
 import { decodeProbeBody, encodeProbe, type ProbePacket } from './packets/probe.js';
 import {
@@ -37,13 +38,15 @@ export type Packet =
   | ControlPacket
   | PingPacket
   | ClosePacket
-  | ProbePacket;
+  | ProbePacket
+  | PartPacket;
 
 export type PacketKind = Packet['type'];
 
 /** What encodePacket takes: a packet, where a CONTROL packet's parsed `message` may be left out. */
 export type PacketInput =
-  | Exclude<Packet, ControlPacket>
+  | Exclude<Packet, ControlPacket | PartPacket>
+  | (Omit<PartPacket, 'payload'> & { payload: Uint8Array })
   | (Omit<ControlPacket, 'message' | 'body'> & { body: Uint8Array });
 
 /** The space each packet type travels in. */
@@ -56,9 +59,9 @@ export function packetSpace(type: PacketKind): Space {
     : Space.Session;
 }
 
-/** DATA, CONTROL, PING and PROBE make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
+/** DATA, PART, CONTROL, PING and PROBE make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
 export function isAckEliciting(type: PacketKind): boolean {
-  return type === 'data' || type === 'control' || type === 'ping' || type === 'probe';
+  return type === 'data' || type === 'control' || type === 'ping' || type === 'probe' || type === 'part';
 }
 
 /** The plaintext of any packet (the hot path uses encodeDataHeader for DATA). Throws ProtocolError on bad fields. */
@@ -84,6 +87,8 @@ export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
       return encodeClose(connId, packet);
     case 'probe':
       return encodeProbe(connId, packet);
+    case 'part':
+      return encodePart(connId, packet);
   }
 }
 
@@ -94,6 +99,7 @@ const SESSION_TYPES = new Set<number>([
   PacketType.Ping,
   PacketType.Close,
   PacketType.Probe,
+  PacketType.Part,
 ]);
 
 /**
@@ -140,6 +146,8 @@ export function decodePacket(
         return decodeCloseBody(plaintext);
       case PacketType.Probe:
         return decodeProbeBody(plaintext);
+      case PacketType.Part:
+        return decodePartBody(plaintext);
       case PacketType.ClientHello:
       case PacketType.ServerWelcome:
       case PacketType.ServerTime:
@@ -194,6 +202,9 @@ export function decodeServerFeatures(plaintext: Uint8Array, expectedPrefix: Uint
 }
 export function decodeProbe(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
   return decodeKind('probe', plaintext, expectedPrefix);
+}
+export function decodePart(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('part', plaintext, expectedPrefix);
 }
 
 function safePrefix(prefix: Prefix): Buffer | undefined {

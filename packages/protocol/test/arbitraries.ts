@@ -291,6 +291,20 @@ const packetWith = (payload: fc.Arbitrary<Buffer>): fc.Arbitrary<PacketInput> =>
     fc
       .record({ packetNumber: u32, padding: fc.integer({ min: 0, max: 1500 }) })
       .map((f) => ({ type: 'probe' as const, ...f })),
+    fc
+      .record({
+        header: dataWith(payload),
+        offset: fc.integer({ min: 0, max: MAX_BLOCK_SIZE - 200 }),
+      })
+      .map(({ header, offset }) => ({
+        type: 'part' as const,
+        packetNumber: header.packetNumber,
+        sendTime: header.sendTime,
+        transferId: header.transferId,
+        blockIndex: header.blockIndex,
+        offset: Math.min(offset, MAX_BLOCK_SIZE - header.payload.length),
+        payload: header.payload,
+      })),
   );
 
 /** Any packet of any kind, as encodePacket takes it. */

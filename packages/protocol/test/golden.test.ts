@@ -271,6 +271,15 @@ describe('golden vectors', () => {
         body: encodeControlMessage({ op: 'list', id: 1, path: '' }),
       }),
       sealedVector('ping', 'PING', SESSION_ID, { type: 'ping', packetNumber: 99 }),
+      sealedVector('part', 'PART: bytes 1000..1004 of block 7 of transfer 1', SESSION_ID, {
+        type: 'part',
+        packetNumber: 43,
+        sendTime: 123456,
+        transferId: 1,
+        blockIndex: 7,
+        offset: 1000,
+        payload: seq(5, 0xa0),
+      }),
       sealedVector('probe', 'PROBE padded to a 1461-byte datagram (a 1500-byte MTU over IPv4)', SESSION_ID, {
         type: 'probe',
         packetNumber: 7,

@@ -10,6 +10,7 @@ import {
   decodeControlMessage,
   decodeData,
   decodePacket,
+  decodePart,
   decodePing,
   decodePrefix,
   decodeProbe,
@@ -187,6 +188,7 @@ describe('packet round trips', () => {
       close: decodeClose,
       'server-features': decodeServerFeatures,
       probe: decodeProbe,
+      part: decodePart,
     } as const;
     fc.assert(
       fc.property(arb.connId, arb.packet, (id, p) => {

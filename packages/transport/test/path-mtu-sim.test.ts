@@ -121,4 +121,35 @@ describe('path MTU discovery on the simulated network', () => {
     expect(r.ok).toBe(true);
     expect(r.blockSizes).toEqual([FULL_BLOCK, FULL_BLOCK, FULL_BLOCK]);
   });
+
+  for (const direction of ['get', 'put'] as const) {
+    it(`an MTU that shrinks in the middle of a ${direction} (a black hole): detected, the transfer finishes in PARTs, nothing lost`, () => {
+      const r = runSimTransfer({
+        seed: 17,
+        size: 3 * MiB,
+        direction,
+        blockSize: INTERNET_BLOCK_SIZE,
+        up: { mtu: ETHERNET, delayMs: 5, rateBitsPerSecond: 50e6 },
+        pathMtu: PATH_MTU,
+        sequential: true,
+        extraTransfers: [{ direction, size: 256 * 1024 }],
+        setup: (ctx) => {
+          // 200 ms in, the path's MTU drops to 1,300 bytes both ways, without a word (no ICMP).
+          ctx.net.schedule(200, () => {
+            ctx.net.link(CLIENT_ADDRESS, SERVER_ADDRESS)!.reconfigure({ mtu: 1300 });
+            ctx.net.link(SERVER_ADDRESS, CLIENT_ADDRESS)!.reconfigure({ mtu: 1300 });
+          });
+        },
+      });
+      expect(r.ok).toBe(true); // both transfers bit-exact
+      const [first, second] = r.blockSizes;
+      expect(first).toBe(FULL_BLOCK);
+      // The next transfer uses what the path carries now.
+      expect(dataDatagramLength(second!)).toBeLessThanOrEqual(1300);
+      const sender = direction === 'get' ? r.serverSession!.connection : r.clientConnection!;
+      expect(pathMtuOf(sender)).toMatchObject({ blackHoles: 1, confirmedDatagram: alignDatagram(1300) });
+      expect(sender.stats.partsSent).toBeGreaterThan(0);
+      expect(r.completedAt!).toBeLessThan(10_000);
+    });
+  }
 });

@@ -140,6 +140,20 @@ describe('path MTU discovery (RFC 8899 search, sans-I/O)', () => {
     expect(pmtu.hasProbes).toBe(false);
   });
 
+  it('while the path is suspect, every retransmission timeout sends another confirmation pair (the first may be lost at random)', () => {
+    const pmtu = new PathMtu(1472, 0, 1000);
+    drive(pmtu, () => 1472);
+    pmtu.onRetransmissionTimeout(1461, 50);
+    expect(pmtu.takeProbes()).toEqual([1461, 1221]); // both lost at random: no verdict comes
+    pmtu.onRetransmissionTimeout(1461, 60);
+    expect(pmtu.takeProbes()).toEqual([1461, 1221]);
+    // The second pair's small probe gets through; its acknowledgement shows the large ones lost.
+    pmtu.onProbeAcked(1221, 70);
+    for (let i = 0; i < 2; i++) pmtu.onProbeLost(1461, 70);
+    expect(pmtu.blackHoles).toBe(1);
+    expect(pmtu.confirmed).toBe(1221);
+  });
+
   it('tries larger sizes again after the raise interval', () => {
     let path = 1400;
     const pmtu = new PathMtu(1472, 0, 1000);

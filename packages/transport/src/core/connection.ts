@@ -1,5 +1,11 @@
 import { type Fernet, sealedLength } from '@ferry/crypto';
-import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
+import {
+  dataDatagramLength,
+  decodeControlMessage,
+  type ErrorName,
+  FerryError,
+  PREFIX_LENGTH,
+} from '@ferry/protocol';
 import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
 import { AmplificationBudget } from './amplification.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
@@ -21,6 +27,7 @@ import {
   encodeClose,
   encodeControl,
   encodeDataHeader,
+  encodePart,
   encodePing,
   encodeProbe,
   errorCodeFromWire,
@@ -569,6 +576,35 @@ export class Connection {
         this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data: p.payload });
         return;
       }
+      case 'part': {
+        // A piece of a block whose DATA datagram no longer fits the sender's path: once every byte of
+        // the block is here, it is a block like any other.
+        const t = this.receiving.get(p.transferId);
+        if (t === undefined) {
+          if (this.flows.has(p.transferId)) this.accept(p.pn, p.sendTime, now, true, true);
+          else this.drop('unknown-transfer');
+          return;
+        }
+        const verdict = t.acceptsPart(p.blockIndex, p.offset, p.payload.length);
+        if (verdict === 'invalid') {
+          this.drop('malformed');
+          return;
+        }
+        if (verdict === 'beyond-window') {
+          this.drop('flow-control');
+          return;
+        }
+        this.accept(p.pn, p.sendTime, now, true, false);
+        if (verdict === 'duplicate') return;
+        const data = t.onPart(p.blockIndex, p.offset, p.payload);
+        if (data === undefined) return;
+        t.onBlock(p.blockIndex);
+        this.lastBlockOrProbeAt = now;
+        this.receiveProbes = 0;
+        this.stats.blocksReceived++;
+        this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data });
+        return;
+      }
       case 'control': {
         const verdict = this.controlIn.offer(p.seq, p.body);
         if (verdict === 'reject') {
@@ -652,7 +688,7 @@ export class Connection {
     for (const sp of acked) {
       const c = sp.content;
       if (c?.kind === 'probe') pmtu.onProbeAcked(c.size, now);
-      else if (c?.kind === 'data') pmtu.onDataAcked(sp.size);
+      else if (c?.kind === 'data' || c?.kind === 'part') pmtu.onDataAcked(sp.size);
     }
     if (!wasSettled && pmtu.settled) this.events.push({ type: 'path-settled' });
   }
@@ -660,6 +696,7 @@ export class Connection {
   private onContentAcked(c: PacketContent | undefined): void {
     if (c === undefined) return;
     if (c.kind === 'data') this.sending.get(c.transferId)?.onAcked(c.block);
+    else if (c.kind === 'part') this.sending.get(c.transferId)?.onPartAcked(c.block, c.gen);
     else if (c.kind === 'control') this.controlOut.onAcked(c.seq);
   }
 
@@ -681,8 +718,11 @@ export class Connection {
       bytes += p.size;
       this.stats.packetsLost++;
       if (c === undefined) continue;
-      if (c.kind === 'data') pmtu?.onDataLost(p.size, now);
-      if (c.kind === 'data') {
+      if (c.kind === 'data' || c.kind === 'part') pmtu?.onDataLost(p.size, now);
+      if (c.kind === 'part') {
+        this.sending.get(c.transferId)?.onPartLost(c.block, c.gen);
+        this.stats.retransmits++;
+      } else if (c.kind === 'data') {
         const t = this.sending.get(c.transferId);
         if (t !== undefined) {
           t.onLost(c.block);
@@ -937,7 +977,8 @@ export class Connection {
         this.sent.declareLost(oldest);
         this.onLost([oldest], now);
         // A whole PTO without an answer while large datagrams were out: perhaps a black hole.
-        if (oldest.content?.kind === 'data') this.pmtu?.onRetransmissionTimeout(oldest.size, now);
+        const kind = oldest.content?.kind;
+        this.pmtu?.onRetransmissionTimeout(kind === 'data' || kind === 'part' ? oldest.size : 0, now);
       }
       this.probeCredits = PROBE_PACKETS;
       this.probeDue = true;
@@ -1115,6 +1156,17 @@ export class Connection {
         continue;
       }
       idle = 0;
+      if (this.pmtu !== undefined && dataDatagramLength(block.data.length) > this.pmtu.confirmed) {
+        this.emitParts(
+          t.id,
+          t.startParts(block.index, block.data.length, this.pmtu.confirmed),
+          block,
+          now,
+          out,
+        );
+        sent = true;
+        continue;
+      }
       const pn = this.nextPn();
       const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
       const datagram = sealDatagramv(this.sendKey, this.prefix, [header, block.data], this.wallClock());
@@ -1133,6 +1185,38 @@ export class Connection {
       sent = true;
     }
     if (idle >= transfers.length) this.sent.markAppLimited();
+  }
+
+  /**
+   * A block whose DATA datagram no longer fits the path (it shrank after the transfer's block size was
+   * chosen) goes out in PARTs that do: `split` says how many bytes each carries and names the sending.
+   */
+  private emitParts(
+    transferId: number,
+    split: { gen: number; partBytes: number },
+    block: { index: number; data: Buffer; retransmission: boolean },
+    now: number,
+    out: Datagram[],
+  ): void {
+    const { data } = block;
+    for (let offset = 0; offset < data.length; offset += split.partBytes) {
+      const pn = this.nextPn();
+      const payload = data.subarray(offset, Math.min(data.length, offset + split.partBytes));
+      const plaintext = encodePart(this.prefix, pn, microTime(now), transferId, block.index, offset, payload);
+      const datagram = this.emit(plaintext, now);
+      this.afterAckEliciting(pn, datagram.length, now, {
+        kind: 'part',
+        transferId,
+        block: block.index,
+        gen: split.gen,
+      });
+      this.pacer.onSend(datagram.length);
+      if (this.probeCredits > 0) this.probeCredits--;
+      out.push(datagram);
+    }
+    this.stats.blocksSent++;
+    this.stats.partsSent += Math.ceil(data.length / split.partBytes);
+    if (block.retransmission) this.stats.blocksRetransmitted++;
   }
 
   /**

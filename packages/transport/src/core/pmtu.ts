@@ -184,9 +184,15 @@ export class PathMtu {
     if (++this.largeLossStreak >= BLACK_HOLE_LOSSES) this.suspect(now);
   }
 
-  /** A retransmission timeout fired; `largestInFlight` is the largest datagram then unacknowledged. */
-  onRetransmissionTimeout(largestInFlight: number, now: number): void {
-    if (largestInFlight > this.base && this.confirmed > this.base) this.suspect(now);
+  /**
+   * A retransmission timeout fired; `dataSize` is the size of the DATA datagram it gave up on (0 when
+   * it was no DATA). While the path is suspect, every timeout sends another confirmation pair: the
+   * earlier one may have been lost at random, and with nothing else getting through, only an answer
+   * to a small probe can tell what was lost.
+   */
+  onRetransmissionTimeout(dataSize: number, now: number): void {
+    if (this.phase === 'suspect') this.confirm(now);
+    else if (dataSize > this.base && this.confirmed > this.base) this.suspect(now);
   }
 
   private suspect(now: number): void {
@@ -208,7 +214,7 @@ export class PathMtu {
   private judgeSuspicion(now: number): void {
     const big = this.outstanding.get(this.confirmed) ?? 0;
     const small = this.outstanding.get(this.base) ?? 0;
-    if (this.suspectLost && this.baseAcked) {
+    if (this.suspectLost && this.baseAcked && big === 0) {
       // Small datagrams get through, ones of the confirmed size do not: a black hole.
       this.blackHoles++;
       const was = this.confirmed;

@@ -14,6 +14,7 @@ import {
   encodeClose as encodeClosePacket,
   encodeControl as encodeControlPacket,
   encodeDataHeader as encodeDataHeaderPacket,
+  encodePart as encodePartPacket,
   encodePing as encodePingPacket,
   encodePrefix,
   encodeProbe as encodeProbePacket,
@@ -141,6 +142,15 @@ export type SessionPacket =
   | { type: 'control'; pn: number; seq: number; body: Buffer }
   | { type: 'ping'; pn: number }
   | { type: 'probe'; pn: number; padding: number }
+  | {
+      type: 'part';
+      pn: number;
+      sendTime: number;
+      transferId: number;
+      blockIndex: number;
+      offset: number;
+      payload: Buffer;
+    }
   | { type: 'close'; pn: number; errorCode: number; reason: string };
 
 /** Decodes an opened SESSION token; the repeated prefix must equal the datagram's. */
@@ -182,6 +192,19 @@ export function decodeSessionPacket(
       return { ok: true, value: { type: 'ping', pn: p.packetNumber } };
     case 'probe':
       return { ok: true, value: { type: 'probe', pn: p.packetNumber, padding: p.padding } };
+    case 'part':
+      return {
+        ok: true,
+        value: {
+          type: 'part',
+          pn: p.packetNumber,
+          sendTime: p.sendTime,
+          transferId: p.transferId,
+          blockIndex: p.blockIndex,
+          offset: p.offset,
+          payload: p.payload,
+        },
+      };
     case 'close':
       return {
         ok: true,
@@ -231,6 +254,26 @@ export function encodeControl(prefix: Buffer, pn: number, seq: number, body: Buf
 
 export function encodePing(prefix: Buffer, pn: number): Buffer {
   return encodePingPacket(connIdOf(prefix), { packetNumber: pn });
+}
+
+/** A PART: bytes `[offset, offset + payload.length)` of a block (a path that shrank under a transfer). */
+export function encodePart(
+  prefix: Buffer,
+  pn: number,
+  sendTime: number,
+  transferId: number,
+  blockIndex: number,
+  offset: number,
+  payload: Uint8Array,
+): Buffer {
+  return encodePartPacket(connIdOf(prefix), {
+    packetNumber: pn,
+    sendTime,
+    transferId,
+    blockIndex,
+    offset,
+    payload,
+  });
 }
 
 /** A PROBE whose sealed datagram is exactly `datagramLength` bytes (a length a sealed datagram can have). */
