@@ -249,9 +249,13 @@ export class Connection {
     this.featuresBy = options.now + this.settleWithinMs();
   }
 
-  /** How long the first round of path MTU discovery may wait for its answers. */
+  /**
+   * How long the first round of path MTU discovery may wait for its answers: they come within a round
+   * trip on a healthy path; the wait matters only when they do not (all lost), and its floor keeps a
+   * busy machine, whose answers come late, from deciding before they do.
+   */
   private settleWithinMs(): number {
-    return Math.min(1000, Math.max(50, 3 * this.rtt.rto()));
+    return Math.min(1000, Math.max(250, 3 * this.rtt.rto()));
   }
 
   private learnFeatures(): void {
