@@ -132,6 +132,23 @@ async function run(file: string, args: readonly string[], input?: string): Promi
   }
 }
 
+/** Polls until the veth end is operationally up (`state UP`), within COMMAND_TIMEOUT_MS. */
+async function waitUntilUp(end: NamespaceEnd): Promise<void> {
+  const deadline = Date.now() + COMMAND_TIMEOUT_MS;
+  for (;;) {
+    const { stdout } = await execFileAsync('ip', ['-n', end.namespace, '-o', 'link', 'show', end.device], {
+      timeout: COMMAND_TIMEOUT_MS,
+    });
+    if (/\bstate UP\b/.test(stdout)) return;
+    if (Date.now() > deadline) {
+      throw new NamespaceLinkError(
+        `${end.device} in ${end.namespace} did not come up within ${COMMAND_TIMEOUT_MS} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The nftables ruleset that drops `loss` of the packets a namespace receives, at random. */
 export function lossRuleset(loss: number): string {
   // numgen draws from 0..9999: a resolution of 0.01 %.
@@ -240,6 +257,9 @@ export async function createNamespaceLink(
       await run('tc', tbfArgs(end.namespace, end.device, config));
       await run('ip', ['netns', 'exec', end.namespace, 'nft', '-f', '-'], lossRuleset(config.loss));
     }
+    // The kernel reports a new link's carrier up to a second late; until then the interface is not
+    // running (and programs asking for the host's interfaces, as ferry does for its MTU, miss it).
+    for (const end of [server, client]) await waitUntilUp(end);
   } catch (error) {
     await remove();
     throw error;

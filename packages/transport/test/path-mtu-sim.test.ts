@@ -91,6 +91,22 @@ describe('path MTU discovery on the simulated network', () => {
     expect(r.net.linkStats(CLIENT_ADDRESS, SERVER_ADDRESS).dropped.mtu).toBe(0);
   });
 
+  it('a client that does not discover (as one from before the feature) is never probed; the session block size stays', () => {
+    const r = runSimTransfer({
+      seed: 18,
+      size: 512 * 1024,
+      direction: 'get',
+      blockSize: INTERNET_BLOCK_SIZE,
+      up: { mtu: ETHERNET, delayMs: 5 },
+      // The server announces the feature (SERVER_FEATURES goes out); the client never probes.
+      pathMtu: { client: 0, server: ETHERNET },
+    });
+    expect(r.ok).toBe(true);
+    expect(r.blockSizes).toEqual([INTERNET_BLOCK_SIZE]);
+    expect(r.serverSession!.connection.peerSpeaksPathMtu).toBe(false);
+    expect(pathMtuOf(r.serverSession!.connection)).toBeUndefined();
+  });
+
   it('random loss of 1 % does not keep discovery from the full size, and probes are not counted as congestion', () => {
     const r = runSimTransfer({
       seed: 15,
