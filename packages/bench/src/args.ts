@@ -58,6 +58,8 @@ export interface BenchOptions {
   busy: boolean;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
   seedCompat: boolean;
+  /** ferry and scp on a real 1500-MTU link between two network namespaces (root only). */
+  namespaceLink: boolean;
   memorySize: number;
   /** Machine output (the whole result object) on stdout; the table goes to stderr. */
   json: boolean;
@@ -130,6 +132,10 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
                         of the seed's own server, side by side (part of --full; needs python3 with
                         cryptography, else "not run")
   --skip-seed-compat    leave that comparison out of --full
+  --netns               also run ferry and scp on a real link: two network namespaces joined by a
+                        veth pair (MTU 1500), tbf 100 Mbit/s, nftables dropping 1 % at random each
+                        way (part of --full; root only, needs iproute2 and nftables, else "not run")
+  --skip-netns          leave that link out of --full
   --json                print the result object (JSON) on stdout; the table goes to stderr
   --out FILE            JSON result path (default: a new file in packages/bench/results/runs/, which
                         git ignores); the chart is FILE with .svg
@@ -195,6 +201,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'memory-size': { type: 'string' },
         'seed-compat': { type: 'boolean' },
         'skip-seed-compat': { type: 'boolean' },
+        netns: { type: 'boolean' },
+        'skip-netns': { type: 'boolean' },
         json: { type: 'boolean' },
         out: { type: 'string' },
         'save-reference': { type: 'boolean' },
@@ -281,6 +289,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     busy: values.busy === true || (full && values['skip-busy'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
     seedCompat: values['seed-compat'] === true || (full && values['skip-seed-compat'] !== true),
+    namespaceLink: values.netns === true || (full && values['skip-netns'] !== true),
     json: values.json === true,
     out: str('out'),
     saveReference,

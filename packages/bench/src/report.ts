@@ -8,6 +8,7 @@ import {
   type PeerResult,
   type TreeResult,
 } from './bench.js';
+import type { NamespaceLinkResult } from './namespace-link.js';
 import { describeLink } from './scenarios.js';
 import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
@@ -219,6 +220,7 @@ export function renderMarkdown(result: BenchResult): string {
         'through the same link without loss, as a share of the link: what the proxy itself carries on this machine.',
     );
   }
+  if (result.namespaceLink) out.push('', ...namespaceLinkSection(result.namespaceLink));
   if (result.crypto) {
     out.push('');
     out.push('## Crypto, one core (MB/s of plaintext)');
@@ -307,6 +309,53 @@ export function renderMarkdown(result: BenchResult): string {
     out.push(`Every transfer verified by SHA-256. Total bench time ${result.durationSeconds.toFixed(0)} s.`);
   }
   return `${out.join('\n')}\n`;
+}
+
+function namespaceLinkSection(n: NamespaceLinkResult): string[] {
+  const l = n.link;
+  const out = [
+    `## Real link: two network namespaces, veth MTU ${l.mtu}, tbf ${l.rateBitsPerSecond / 1e6} Mbit/s, ${+(l.loss * 100).toFixed(2)} % random drop each way`,
+    '',
+  ];
+  if (n.notRun !== undefined) {
+    out.push(`not run: ${n.notRun}`);
+    return out;
+  }
+  const rows: string[][] = [];
+  for (const tool of n.tools) {
+    for (const op of ['put', 'get'] as const) {
+      const d = tool[op];
+      const bad = failed(d);
+      const ratio = tool.name === 'ferry' ? n.ferryVsScp[op] : undefined;
+      rows.push([
+        op === 'put' ? `${tool.name}${tool.version ? ` (${tool.version})` : ''}` : '',
+        op,
+        tool.notRun !== undefined
+          ? `not run: ${tool.notRun}`
+          : bad && !d.fraction
+            ? bad
+            : `${formatSummary(d.wallSeconds, 2)}${bad ? ` ${bad}` : ''}`,
+        pct(d.fraction),
+        pct(d.transferFraction),
+        formatSummary(d.blockSize, 0),
+        ratio ? `${formatSummary(ratio, 2)}×${ratio.median >= 1 ? ' ✓' : ' ✗'}` : '',
+      ]);
+    }
+  }
+  out.push(
+    table(
+      ['tool', 'op', 'seconds', '% of link', 'transfer % of link', 'block bytes', 'ferry ÷ scp speed (≥ 1)'],
+      rows,
+    ),
+  );
+  out.push('');
+  out.push(
+    `${formatFileSize(n.fileBytes)} file, ${n.runs} run(s) each way, interleaved; median (min–max). % of link: file bits over ` +
+      'the client process’s time from start to exit / link rate, the same measure for both tools (tbf counts Ethernet frames: ' +
+      'headers, IP, UDP or TCP included). transfer % of link: over ferry’s own timing of the transfer (no start-up or handshake). ' +
+      'block bytes: the blocks ferry’s transfer used. ferry ÷ scp: scp’s seconds / ferry’s in the same round.',
+  );
+  return out;
 }
 
 function formatTargetValue(t: BenchResult['targets'][number]): string {
