@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { interfaceMtu } from '@ferry/cli-kit';
 import type { FernetKey } from '@ferry/crypto';
 import {
   type ControlMessage,
@@ -175,6 +176,7 @@ export class FerryClient {
       connection: { congestion },
       // A block size the user chose is the block size; otherwise transfers use what the path carries.
       discoverPathMtu: options.blockSize === undefined && options.fixedWindowPackets === undefined,
+      interfaceMtu,
     });
     return new FerryClient(session, address);
   }

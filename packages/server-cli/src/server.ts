@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { interfaceMtu } from '@ferry/cli-kit';
 import { encodeControlMessage, FerryError, MAX_BLOCK_SIZE } from '@ferry/protocol';
 import { LocalDiskStorage, type LocalDiskStorageOptions, type Storage } from '@ferry/storage';
 import { type ServerKey, UdpServer } from '@ferry/transport';
@@ -104,6 +105,7 @@ export class FerryServer implements SessionHost {
       maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
       // A block size set by the operator is the block size: no per-transfer sizes from path MTU discovery.
       discoverPathMtu: this.options.blockSize === undefined,
+      interfaceMtu,
       ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
       ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
       ...(this.options.maxBufferedBytes !== undefined

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { maxDatagramForMtu } from './core/pmtu.js';
 
@@ -6,19 +5,13 @@ import { maxDatagramForMtu } from './core/pmtu.js';
  * The local side of path MTU discovery: the most a datagram from this host can be before the host
  * itself would fragment it. Node offers no way to set the don't-fragment bit, so a probe larger than
  * the interface's MTU would go out in fragments and "succeed", proving nothing: probes stay within
- * the interface's MTU. Linux reports it in /sys/class/net/NAME/mtu; where it cannot be read, there is
- * no discovery (undefined) and sessions keep the 1,232-byte base.
+ * the interface's MTU. The transport reads no files: the application says how an interface's MTU is
+ * learnt (`interfaceMtu`; on Linux, /sys/class/net/NAME/mtu); where it cannot be, there is no
+ * discovery (undefined) and sessions keep the 1,232-byte base.
  */
 
-/** The MTU of interface `name`, or undefined. */
-export function interfaceMtu(name: string): number | undefined {
-  try {
-    const mtu = Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
-    return Number.isInteger(mtu) && mtu >= 576 ? mtu : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The MTU of the interface named, or undefined when it is not known. */
+export type InterfaceMtu = (name: string) => number | undefined;
 
 function unmapped(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -28,9 +21,9 @@ function unmapped(address: string): string {
  * The largest datagram a socket bound to (or sending from) `localAddress` can send unfragmented: the
  * MTU of the interface holding that address, less IP and UDP headers. For a wildcard address ('::',
  * '0.0.0.0'), the largest over the non-loopback interfaces (a server's probes are bounded by its
- * clients' as well). Undefined when no MTU can be read, or for loopback.
+ * clients' as well). Undefined when no MTU is known, or for loopback.
  */
-export function localMaxDatagram(localAddress: string): number | undefined {
+export function localMaxDatagram(localAddress: string, interfaceMtu: InterfaceMtu): number | undefined {
   const wanted = unmapped(localAddress);
   const wildcard = wanted === '::' || wanted === '0.0.0.0';
   let best: number | undefined;

@@ -23,7 +23,7 @@ import {
 } from './core/handshake.js';
 import { blockSizeFor } from './core/pmtu.js';
 import type { Datagram } from './core/wire.js';
-import { localMaxDatagram } from './interface-mtu.js';
+import { type InterfaceMtu, localMaxDatagram } from './interface-mtu.js';
 import { Pump } from './pump.js';
 import { Session, type SessionDriver } from './session.js';
 
@@ -73,6 +73,19 @@ export interface TransportTuning {
    * every transfer at the session's block size.
    */
   discoverPathMtu?: boolean;
+  /**
+   * How this side learns a local interface's MTU (the transport reads no files: on Linux the
+   * application reads /sys/class/net/NAME/mtu, as @ferry/cli-kit's interfaceMtu does). Without it
+   * this side never probes, though its sessions still have feature PathMtu unless `discoverPathMtu`
+   * is false: the peer may still discover, and this side's transfers keep the session's block size.
+   */
+  interfaceMtu?: InterfaceMtu;
+}
+
+/** The largest datagram this side may probe from `localAddress`, or undefined: no discovery. */
+function maxDatagramFrom(localAddress: string, options: TransportTuning): number | undefined {
+  if (options.discoverPathMtu === false || options.interfaceMtu === undefined) return undefined;
+  return localMaxDatagram(localAddress, options.interfaceMtu);
 }
 
 /** The features to ask for or grant: `features` (default all), without PathMtu when not discovering. */
@@ -237,8 +250,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     throw new FerryError('EHOSTUNREACH', `cannot reach ${where}: ${(error as Error).message}`);
   });
   enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
-  const maxDatagram =
-    options.discoverPathMtu === false ? undefined : localMaxDatagram(socket.address().address);
+  const maxDatagram = maxDatagramFrom(socket.address().address, options);
 
   const ciphertextBuffers = new CiphertextBuffers(largestBlock(options.maxBlockSize, maxDatagram));
   const handshake = new ClientHandshake({
@@ -417,8 +429,7 @@ export class UdpServer {
   address: { address: string; port: number; family: string } | undefined;
 
   constructor(private readonly options: ListenOptions) {
-    const maxDatagram =
-      options.discoverPathMtu === false ? undefined : localMaxDatagram(options.host ?? '::');
+    const maxDatagram = maxDatagramFrom(options.host ?? '::', options);
     const ciphertextBuffers = new CiphertextBuffers(largestBlock(options.maxBlockSize, maxDatagram));
     this.sends = new SendTracker(undefined, ciphertextBuffers);
     this.endpoint = new ServerEndpoint<UdpPeer>({
