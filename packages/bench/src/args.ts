@@ -59,6 +59,8 @@ export interface BenchOptions {
   busy: boolean;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
   seedCompat: boolean;
+  /** ferry and scp on a real 1500-MTU link between two network namespaces (root only). */
+  namespaceLink: boolean;
   memorySize: number;
   /** The fixed-cost row: whole `ferry stat` and 1-byte `ferry get` processes, and `node -e 0`. */
   fixedCost: boolean;
@@ -144,6 +146,10 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
                                round by round with this build's: ratio this / baseline (target <= 0.50)
   --baseline-ferry-server PATH the baseline client talks to this server (its own build's) instead of
                                this build's
+  --netns               also run ferry and scp on a real link: two network namespaces joined by a
+                        veth pair (MTU 1500), tbf 100 Mbit/s, nftables dropping 1 % at random each
+                        way (part of --full; root only, needs iproute2 and nftables, else "not run")
+  --skip-netns          leave that link out of --full
   --json                print the result object (JSON) on stdout; the table goes to stderr
   --out FILE            JSON result path (default: a new file in packages/bench/results/runs/, which
                         git ignores); the chart is FILE with .svg
@@ -213,6 +219,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'skip-fixed-cost': { type: 'boolean' },
         'baseline-ferry': { type: 'string' },
         'baseline-ferry-server': { type: 'string' },
+        netns: { type: 'boolean' },
+        'skip-netns': { type: 'boolean' },
         json: { type: 'boolean' },
         out: { type: 'string' },
         'save-reference': { type: 'boolean' },
@@ -320,6 +328,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     fixedCost: fixedCostOnly || (full && values['skip-fixed-cost'] !== true),
     baselineFerry: str('baseline-ferry'),
     baselineServer: str('baseline-ferry-server'),
+    namespaceLink: values.netns === true || (full && values['skip-netns'] !== true),
     json: values.json === true,
     out: str('out'),
     saveReference,

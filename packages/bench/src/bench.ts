@@ -23,6 +23,8 @@ import { calibrateProxy, type ProxyCalibration } from './calibrate.js';
 import { CEILING_BLOCK_BYTES, type CryptoResult, runCryptoBench, sealHashCeiling } from './crypto-bench.js';
 import { checkBins, locateBins, makeWorkspace, writeRandomFile } from './ferry.js';
 import { FIXED_COST_TARGET_RATIO, type FixedCostResult, runFixedCost } from './fixed-cost.js';
+import { type Contender, runInterleaved } from './interleave.js';
+import { NAMESPACE_FILE_BYTES, type NamespaceLinkResult, runNamespaceLink } from './namespace-link.js';
 import {
   type RunningSshd,
   SSHD_PATH,
@@ -246,6 +248,8 @@ export interface BenchResult {
   seedCompat?: SeedCompatResult;
   /** Whole `ferry stat` and 1-byte get processes (and `node -e 0`), against a baseline build if given. */
   fixedCost?: FixedCostResult;
+  /** ferry and scp on a real 1500-MTU link between two network namespaces. */
+  namespaceLink?: NamespaceLinkResult;
   targets: TargetCheck[];
   failures: string[];
   durationSeconds: number;
@@ -401,43 +405,6 @@ const MiB = 1024 * 1024;
 function formatBytes(n: number): string {
   if (n % MiB === 0) return `${n / MiB} MiB`;
   return `${(n / 1e6).toFixed(1)} MB`;
-}
-
-/** One tool (or ferry configuration) in an interleaved comparison, with its measured runs. */
-interface Contender {
-  name: string;
-  run: (op: 'put' | 'get') => Promise<TransferRecord>;
-  runs: Record<'put' | 'get', TransferRecord[]>;
-}
-
-/**
- * Warm-up rounds, then measured rounds; each round runs every contender's put in turn, then every
- * contender's get, so a drift of the machine's load hits all of them alike.
- */
-async function runInterleaved(
-  contenders: readonly Contender[],
-  runs: number,
-  warmup: number,
-  record: (r: TransferRecord, label: string) => TransferRecord,
-  log: (line: string) => void,
-): Promise<void> {
-  for (let round = -warmup; round < runs; round++) {
-    for (const op of ['put', 'get'] as const) {
-      for (const c of contenders) {
-        const r = await c.run(op);
-        if (round < 0) {
-          if (!r.ok) record(r, `warm-up ${op} ${c.name}`);
-          continue;
-        }
-        record(r, `${op} ${c.name} run ${round + 1}`);
-        c.runs[op].push(r);
-        if (r.ok)
-          log(
-            `  ${c.name} ${op} ${(r.bytes / r.wallSeconds / 1e6).toFixed(1)} MB/s (${r.wallSeconds.toFixed(2)} s)`,
-          );
-      }
-    }
-  }
 }
 
 function emptyDirection(): PeerDirection {
@@ -775,6 +742,19 @@ export async function runBench(ctx: BenchContext): Promise<BenchResult> {
           ratio,
         };
       }
+    }
+
+    if (options.namespaceLink) {
+      const fileBytes = options.quick ? 2 * MiB : NAMESPACE_FILE_BYTES;
+      result.namespaceLink = await runNamespaceLink({
+        ws,
+        source: await source(fileBytes),
+        runs: options.impairmentRuns,
+        skipPeers: options.peers.length === 0,
+        sshdPath: options.sshdPath,
+        record,
+        log,
+      });
     }
 
     if (!options.skipImpairment) {
@@ -1140,6 +1120,20 @@ export function targetChecks(result: BenchResult): TargetCheck[] {
           ),
         );
       }
+    }
+  }
+  const link = result.namespaceLink;
+  if (link !== undefined && link.notRun === undefined && !result.options.quick) {
+    for (const op of ['put', 'get'] as const) {
+      const ratio = link.ferryVsScp[op]?.median;
+      if (ratio === undefined) continue;
+      checks.push({
+        name: `real 1500-MTU link, ${op}: ferry vs scp`,
+        target: ">= 1× scp's speed",
+        value: ratio,
+        unit: '×',
+        met: ratio >= 1,
+      });
     }
   }
   const seedCompat = result.seedCompat;

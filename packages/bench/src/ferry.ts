@@ -200,19 +200,31 @@ export interface RunningServer {
 }
 
 /**
- * Starts ferry-server on 127.0.0.1 (ephemeral port) with --json; resolves once it listens. It serves
- * the workspace's root unless `served` says otherwise (e.g. --storage s3://… and its options).
+ * Where a process runs and the address it uses: 127.0.0.1 on this machine by default, or an address
+ * inside a network namespace (`wrap` = `ip netns exec NAME`).
+ */
+export interface Placement {
+  host: string;
+  wrap?: readonly string[];
+}
+
+export const LOOPBACK: Placement = { host: '127.0.0.1' };
+
+/**
+ * Starts ferry-server at `at` (ephemeral port) with --json; resolves once it listens. It serves the
+ * workspace's root unless `served` says otherwise (e.g. --storage s3://… and its options).
  */
 export async function startServer(
   ws: Workspace,
   env: NodeJS.ProcessEnv = ws.env,
   served: readonly string[] = ['--root', ws.root],
+  at: Placement = LOOPBACK,
 ): Promise<RunningServer> {
   const usageFile = join(ws.usageDir, `server-${++usageCounter}.json`);
   const proc = spawnMeasured(
     ws.bins.server,
-    ['0', ...served, '--key', ws.keyFile, '--host', '127.0.0.1', '--json'],
-    { usageFile, env, nodeArgs: nodeArgsFor(ws, 'server') },
+    ['0', ...served, '--key', ws.keyFile, '--host', at.host, '--json'],
+    { usageFile, env, nodeArgs: nodeArgsFor(ws, 'server'), ...(at.wrap ? { wrap: at.wrap } : {}) },
   );
   const events: Record<string, unknown>[] = [];
   proc.onLine((line) => {
@@ -260,6 +272,10 @@ export interface ClientOptions {
   window?: number | undefined;
   env?: NodeJS.ProcessEnv | undefined;
   timeoutMs: number;
+  /** The server's address (default 127.0.0.1). */
+  serverHost?: string | undefined;
+  /** Runs the client elsewhere (a network namespace: `ip netns exec NAME`). */
+  wrap?: readonly string[] | undefined;
 }
 
 /** A `progress` event of the transfer phase, stamped when the bench read it (ms, performance.now()). */
@@ -284,7 +300,8 @@ export async function runClient(
   paths: [string, string],
   options: ClientOptions,
 ): Promise<ClientRun> {
-  const args = [op, `127.0.0.1:${port}`, ...paths, '--key', ws.keyFile, '--json', '--force'];
+  const host = options.serverHost ?? '127.0.0.1';
+  const args = [op, `${host}:${port}`, ...paths, '--key', ws.keyFile, '--json', '--force'];
   if (options.blockSize !== undefined) args.push('--block-size', String(options.blockSize));
   if (options.window !== undefined) args.push('--window', String(options.window));
   const usageFile = join(ws.usageDir, `client-${++usageCounter}.json`);
@@ -293,6 +310,7 @@ export async function runClient(
     env: options.env ?? ws.env,
     nodeArgs: nodeArgsFor(ws, `client-${op}`),
     timeoutMs: options.timeoutMs,
+    ...(options.wrap ? { wrap: options.wrap } : {}),
   });
   const progress: ProgressSample[] = [];
   proc.onLine((line) => {

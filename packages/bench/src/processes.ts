@@ -44,6 +44,11 @@ export interface SpawnMeasuredOptions {
   cwd?: string;
   /** Extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
   nodeArgs?: readonly string[];
+  /**
+   * Words that run the command somewhere else, e.g. `ip netns exec NAME` (a network namespace); the
+   * prefix execs node in its own process, so the pid is still node's.
+   */
+  wrap?: readonly string[];
   /** Killed (SIGKILL) after this long; the result says timedOut. */
   timeoutMs?: number;
   /** Keep at most this many characters of each stream (the tail). */
@@ -66,15 +71,20 @@ export function spawnMeasured(
   options: SpawnMeasuredOptions,
 ): MeasuredProcess {
   const startedAt = performance.now();
-  const child = spawn(
+  const [file, ...argv] = [
+    ...(options.wrap ?? []),
     process.execPath,
-    [...(options.nodeArgs ?? []), MEASURE_SCRIPT, options.usageFile, script, ...args],
-    {
-      env: options.env ?? process.env,
-      cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+    ...(options.nodeArgs ?? []),
+    MEASURE_SCRIPT,
+    options.usageFile,
+    script,
+    ...args,
+  ];
+  const child = spawn(file!, argv, {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   applyChildPriority(child.pid);
   const max = options.maxOutputChars ?? 4 * 1024 * 1024;
   let stdout = '';

@@ -9,6 +9,7 @@ import {
   type TreeResult,
 } from './bench.js';
 import { FIXED_COST_TARGET_RATIO, type FixedCostResult, type FixedCostRow } from './fixed-cost.js';
+import type { NamespaceLinkResult } from './namespace-link.js';
 import { describeLink } from './scenarios.js';
 import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
@@ -190,6 +191,7 @@ export function renderMarkdown(result: BenchResult): string {
         'through the same link without loss, as a share of the link: what the proxy itself carries on this machine.',
     );
   }
+  if (result.namespaceLink) out.push('', ...namespaceLinkSection(result.namespaceLink));
   if (result.crypto) {
     out.push('');
     out.push('## Crypto, one core (MB/s of plaintext)');
@@ -404,6 +406,53 @@ function fixedCostSection(f: FixedCostResult): string[] {
       'this ÷ baseline: per round, this build’s wall time / the baseline’s; the target is judged in the bench’s own environment. ' +
       `this build: ${f.ferry} (server ${f.ferryServer})` +
       (f.baseline ? `; baseline: ${f.baseline.ferry} (server ${f.baseline.ferryServer}).` : '.'),
+  );
+  return out;
+}
+
+function namespaceLinkSection(n: NamespaceLinkResult): string[] {
+  const l = n.link;
+  const out = [
+    `## Real link: two network namespaces, veth MTU ${l.mtu}, tbf ${l.rateBitsPerSecond / 1e6} Mbit/s, ${+(l.loss * 100).toFixed(2)} % random drop each way`,
+    '',
+  ];
+  if (n.notRun !== undefined) {
+    out.push(`not run: ${n.notRun}`);
+    return out;
+  }
+  const rows: string[][] = [];
+  for (const tool of n.tools) {
+    for (const op of ['put', 'get'] as const) {
+      const d = tool[op];
+      const bad = failed(d);
+      const ratio = tool.name === 'ferry' ? n.ferryVsScp[op] : undefined;
+      rows.push([
+        op === 'put' ? `${tool.name}${tool.version ? ` (${tool.version})` : ''}` : '',
+        op,
+        tool.notRun !== undefined
+          ? `not run: ${tool.notRun}`
+          : bad && !d.fraction
+            ? bad
+            : `${formatSummary(d.wallSeconds, 2)}${bad ? ` ${bad}` : ''}`,
+        pct(d.fraction),
+        pct(d.transferFraction),
+        formatSummary(d.blockSize, 0),
+        ratio ? `${formatSummary(ratio, 2)}×${ratio.median >= 1 ? ' ✓' : ' ✗'}` : '',
+      ]);
+    }
+  }
+  out.push(
+    table(
+      ['tool', 'op', 'seconds', '% of link', 'transfer % of link', 'block bytes', 'ferry ÷ scp speed (≥ 1)'],
+      rows,
+    ),
+  );
+  out.push('');
+  out.push(
+    `${formatFileSize(n.fileBytes)} file, ${n.runs} run(s) each way, interleaved; median (min–max). % of link: file bits over ` +
+      'the client process’s time from start to exit / link rate, the same measure for both tools (tbf counts Ethernet frames: ' +
+      'headers, IP, UDP or TCP included). transfer % of link: over ferry’s own timing of the transfer (no start-up or handshake). ' +
+      'block bytes: the blocks ferry’s transfer used. ferry ÷ scp: scp’s seconds / ferry’s in the same round.',
   );
   return out;
 }

@@ -1,6 +1,8 @@
 import { link } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  LOOPBACK,
+  type Placement,
   type ProcessFigures,
   type ProgressSample,
   removeQuietly,
@@ -33,6 +35,9 @@ export interface TransferSpec {
   proxyArgs?: string[] | undefined;
   seed?: number | undefined;
   timeoutMs: number;
+  /** Where the server runs (default: 127.0.0.1 on this machine); the client runs at `clientWrap`. */
+  server?: Placement | undefined;
+  clientWrap?: readonly string[] | undefined;
 }
 
 export interface ProxyFigures {
@@ -89,7 +94,7 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
   const remote = spec.op === 'put' ? `put-${n}.bin` : spec.source.remote;
   const local = spec.op === 'put' ? spec.source.path : join(ws.clientDir, `get-${n}.bin`);
   const written = spec.op === 'put' ? join(ws.root, remote) : local;
-  const server = await startServer(ws, spec.env ?? ws.env);
+  const server = await startServer(ws, spec.env ?? ws.env, undefined, spec.server ?? LOOPBACK);
   let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
   try {
     if (spec.proxyArgs) proxy = await startProxy(ws, server.port, spec.proxyArgs, spec.seed ?? n);
@@ -104,6 +109,8 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
     window: spec.window,
     env: spec.env,
     timeoutMs: spec.timeoutMs,
+    serverHost: proxy ? undefined : spec.server?.host,
+    wrap: spec.clientWrap,
   });
   const proxyStopped = proxy ? await stopProxy(proxy) : undefined;
   const serverStopped = await stopServer(server);

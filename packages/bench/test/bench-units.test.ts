@@ -57,6 +57,13 @@ describe('bench arguments', () => {
     expect(parseBenchArgs(['--seed-compat']).seedCompat).toBe(true);
   });
 
+  it('runs the real-link scenario (network namespaces) with --full or --netns, not by default', () => {
+    expect(parseBenchArgs([]).namespaceLink).toBe(false);
+    expect(parseBenchArgs(['--full']).namespaceLink).toBe(true);
+    expect(parseBenchArgs(['--full', '--skip-netns']).namespaceLink).toBe(false);
+    expect(parseBenchArgs(['--netns']).namespaceLink).toBe(true);
+  });
+
   it('refuses contradictory modes and a reference from a smoke test', () => {
     expect(() => parseBenchArgs(['--quick', '--full'])).toThrow(/exclude each other/);
     expect(() => parseBenchArgs(['--quick', '--save-reference'])).toThrow(/no reference/);

@@ -8,6 +8,8 @@ import {
   targetChecks,
 } from '../src/bench.js';
 import { renderSvg } from '../src/chart.js';
+import { pairedSpeed } from '../src/namespace-link.js';
+import { ISSUE_LINK } from '../src/netns.js';
 import { formatFactor, renderMarkdown, targetsVerdict, verdictLine } from '../src/report.js';
 import { pairedRatios } from '../src/seed-compat.js';
 import { summarize } from '../src/summary.js';
@@ -276,6 +278,56 @@ describe('bench report', () => {
     expect(renderMarkdown(result)).toContain('Not run: python3 not runnable.');
     expect(targetChecks(result).some((t) => t.name.includes('seed-compat'))).toBe(false);
     expect(verdictLine(result)).toContain("the seed's client not run (python3 not runnable)");
+  });
+
+  it('reports the real-link scenario: % of link for ferry and scp, the paired ratio and a target of 1×', () => {
+    const result = headlineResult();
+    const bytes = 120 * 1024 * 1024;
+    const ferry = { put: runs('put', bytes, [11, 12, 13]), get: runs('get', bytes, [12, 12, 12]) };
+    const scp = { put: runs('put', bytes, [12, 12, 12]), get: runs('get', bytes, [11, 11, 11]) };
+    const direction = (r: TransferRecord[]) => ({
+      ...summarizeDirection(r),
+      fraction: { median: 0.9, min: 0.9, max: 0.9, mean: 0.9, n: 3 },
+    });
+    result.namespaceLink = {
+      link: ISSUE_LINK,
+      fileBytes: bytes,
+      runs: 3,
+      tools: [
+        { name: 'ferry', put: direction(ferry.put), get: direction(ferry.get) },
+        { name: 'scp', put: direction(scp.put), get: direction(scp.get) },
+      ],
+      ferryVsScp: { put: pairedSpeed(ferry.put, scp.put)!, get: pairedSpeed(ferry.get, scp.get)! },
+    };
+    result.targets = targetChecks(result);
+    const text = renderMarkdown(result);
+    expect(text).toContain(
+      '## Real link: two network namespaces, veth MTU 1500, tbf 100 Mbit/s, 1 % random drop',
+    );
+    const lines = text.slice(text.indexOf('## Real link')).split('\n');
+    // put: 12/11, 12/12, 12/13 → median 1; get: 11/12 each.
+    expect(lines.find((l) => l.startsWith('| ferry | put |'))).toMatch(/\| 1\.00 \(0\.92–1\.09\)× ✓ \|$/);
+    expect(lines.find((l) => l.startsWith('|  | get |') && l.includes('×'))).toMatch(/0\.92× ✗ \|$/);
+    expect(result.targets.filter((t) => t.name.startsWith('real 1500-MTU link')).map((t) => t.met)).toEqual([
+      true,
+      false,
+    ]);
+  });
+
+  it('says why the real-link scenario did not run (not root, tools missing)', () => {
+    const result = headlineResult();
+    result.namespaceLink = {
+      link: ISSUE_LINK,
+      fileBytes: 1,
+      runs: 1,
+      tools: [],
+      ferryVsScp: {},
+      notRun: 'not root (network namespaces, tc and nftables need root)',
+    };
+    expect(renderMarkdown(result)).toContain(
+      'not run: not root (network namespaces, tc and nftables need root)',
+    );
+    expect(targetChecks(result).some((t) => t.name.startsWith('real 1500-MTU link'))).toBe(false);
   });
 
   it('draws the peers in the chart, and says when one did not run', () => {

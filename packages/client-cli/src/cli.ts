@@ -55,7 +55,10 @@ function buildCli(select: (invocation: Invocation) => void): CAC {
       '--timeout <seconds>',
       'Give up on a silent server after this long (default: 10 s to answer, 30 s once connected)',
     )
-    .option('--block-size <bytes>', 'Largest data block to use (default 64512 on loopback, 1120 otherwise)')
+    .option(
+      '--block-size <bytes>',
+      'Fixed data block size (default 64512 on loopback, else what the path carries, from 1120)',
+    )
     .option('--limit <rate>', 'Cap the transfer rate, both ways, in bytes/s (10M = 10 MiB/s, 500k, 2MB)')
     .option('--window <packets>', 'Fixed window of N packets, for comparisons (1 = stop-and-wait)');
 

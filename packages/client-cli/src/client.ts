@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { interfaceMtu } from '@ferry/cli-kit';
 import type { FernetKey } from '@ferry/crypto';
 import {
   type ControlMessage,
@@ -173,6 +174,9 @@ export class FerryClient {
         ? { receiveWindow: Math.min(0xffff_ffff, options.fixedWindowPackets * blockSize) }
         : {}),
       connection: { congestion },
+      // A block size the user chose is the block size; otherwise transfers use what the path carries.
+      discoverPathMtu: options.blockSize === undefined && options.fixedWindowPackets === undefined,
+      interfaceMtu,
     });
     return new FerryClient(session, address);
   }
@@ -183,6 +187,18 @@ export class FerryClient {
 
   get blockSize(): number {
     return this.session.blockSize;
+  }
+
+  /**
+   * The `maxBlockSize` member of a get or put, in a session with feature PathMtu, after discovery had
+   * its first say: for a get, the largest block this side can receive; for a put, the largest its path
+   * to the server was found to carry. Undefined otherwise (the session's block size then applies).
+   */
+  private async maxBlockSizeFor(op: 'get' | 'put'): Promise<number | undefined> {
+    if ((this.session.features & Feature.PathMtu) === 0) return undefined;
+    await this.session.pathSettled();
+    const connection = this.session.connection;
+    return op === 'get' ? connection.receivableBlockSize : connection.pathBlockSize;
   }
 
   get closed(): boolean {
@@ -426,11 +442,11 @@ export class FerryClient {
     const overwrite = options.overwrite ?? false;
     await refuseExisting(local, overwrite);
     const store = await openLocalStore(local);
-    const openUpload = (size: number, mtimeMs: number, resume: boolean): Promise<Upload> =>
+    const openUpload = (size: number, mtimeMs: number, resume: boolean, blockSize: number): Promise<Upload> =>
       store
         .beginUpload(basename(local), {
           size,
-          blockSize: this.blockSize,
+          blockSize,
           identity: `ferry get\n${remote}\n${size}\n${mtimeMs}`,
           overwrite,
           resume,
@@ -451,17 +467,22 @@ export class FerryClient {
         if (entry.type !== 'file') {
           throw new FerryError('EINVAL', `${remote} is not a regular file on the server`);
         }
-        upload = await openUpload(entry.size, entry.mtimeMs, true);
+        upload = await openUpload(entry.size, entry.mtimeMs, true, this.blockSize);
       }
       let offer = upload === undefined ? undefined : resumeOffer(upload.held(), this.blockSize, upload.size);
+      const resuming = entry !== undefined && offer !== undefined && offer.have.length > 0;
+      // A resumed get keeps the session's block size: `have` counts its blocks.
+      const maxBlockSize = resuming ? undefined : await this.maxBlockSizeFor('get');
       const reply = await this.request('get', {
         path: remote,
-        ...(entry !== undefined && offer !== undefined && offer.have.length > 0
-          ? { resume: { size: entry.size, mtimeMs: entry.mtimeMs, have: offer.have } }
-          : {}),
+        ...(resuming ? { resume: { size: entry!.size, mtimeMs: entry!.mtimeMs, have: offer!.have } } : {}),
+        ...(maxBlockSize !== undefined ? { maxBlockSize } : {}),
       });
       const size = reply.size;
-      if (upload !== undefined && (reply.size !== entry?.size || reply.restarted)) {
+      if (
+        upload !== undefined &&
+        (reply.size !== entry?.size || reply.restarted || reply.blockSize !== upload.blockSize)
+      ) {
         // The file changed since stat: what we hold is stale.
         await upload.abort({ keep: false });
         upload = undefined;
@@ -469,9 +490,16 @@ export class FerryClient {
       }
       // The receive transfer must be open before the first block arrives (a round trip after the
       // reply): open it right away, the local upload possibly still opening.
-      const opening = upload ?? openUpload(size, reply.mtimeMs, false);
+      const opening = upload ?? openUpload(size, reply.mtimeMs, false, reply.blockSize);
       try {
-        incoming = new IncomingFile(this.session, reply.transferId, size, opening, offer?.have ?? []);
+        incoming = new IncomingFile(
+          this.session,
+          reply.transferId,
+          size,
+          opening,
+          offer?.have ?? [],
+          reply.blockSize,
+        );
       } catch (error) {
         // The session ended at this moment: the upload, once open, is kept for a resume.
         await Promise.resolve(opening).then(
@@ -508,7 +536,7 @@ export class FerryClient {
         resumedBytes,
         sha256,
         seconds: (performance.now() - started) / 1000,
-        stats: this.stats(),
+        stats: { ...this.stats(), blockSize: reply.blockSize },
       };
     } finally {
       // Keep what arrived for `--resume` (a failed verification already discarded it).
@@ -524,6 +552,7 @@ export class FerryClient {
     const { LocalFile } = await loadStorage();
     const file = await LocalFile.open(local, { displayName: local });
     try {
+      const maxBlockSize = await this.maxBlockSizeFor('put');
       const reply = await this.request('put', {
         path: remote,
         size: file.size,
@@ -533,9 +562,13 @@ export class FerryClient {
         ...(options.preserveMode === true && (this.features & Feature.Trees) !== 0
           ? { mode: file.mode }
           : {}),
+        ...(maxBlockSize !== undefined ? { maxBlockSize } : {}),
       });
-      const resumedBytes = resumeOffer(reply.have, this.blockSize, file.size).bytes;
-      const outgoing = new OutgoingFile(this.session, reply.transferId, file, { have: reply.have });
+      const resumedBytes = resumeOffer(reply.have, reply.blockSize, file.size).bytes;
+      const outgoing = new OutgoingFile(this.session, reply.transferId, file, {
+        have: reply.have,
+        blockSize: reply.blockSize,
+      });
       let sha256: string;
       try {
         await this.track(reply.transferId, outgoing.sent, resumedBytes, file.size, options);
@@ -558,7 +591,7 @@ export class FerryClient {
         resumedBytes,
         sha256,
         seconds: (performance.now() - started) / 1000,
-        stats: this.stats(),
+        stats: { ...this.stats(), blockSize: reply.blockSize },
       };
     } finally {
       await file.close().catch(() => {});

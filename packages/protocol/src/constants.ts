@@ -26,10 +26,15 @@ export const SUPPORTED_VERSIONS: readonly number[] = Object.freeze([FEATURES_VER
 export const Feature = {
   /** Directory trees: mkdir, rmdir, walk, hash, putFiles, commitFiles, getFiles, and `mode` members. */
   Trees: 0x1,
+  /**
+   * Path MTU discovery: PROBE and PART packets, and `maxBlockSize` in get and put requests, so that a
+   * transfer's blocks can be as large as the path from its sender carries.
+   */
+  PathMtu: 0x2,
 } as const;
 export type Feature = (typeof Feature)[keyof typeof Feature];
 /** Every feature this package implements. */
-export const ALL_FEATURES = Feature.Trees;
+export const ALL_FEATURES = Feature.Trees | Feature.PathMtu;
 
 /** The two magic bytes that start every ferry datagram: 'F' 'Y'. */
 export const MAGIC_0 = 0x46;
@@ -59,6 +64,8 @@ export const PacketType = {
   Control: 0x12,
   Ping: 0x13,
   Close: 0x14,
+  Probe: 0x15,
+  Part: 0x16,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
@@ -105,8 +112,12 @@ export const SERVER_WELCOME_LENGTH =
 export const SERVER_TIME_LENGTH = PACKET_HEAD_LENGTH + NONCE_LENGTH;
 /** A version-2 SERVER_WELCOME: the version-1 fields, then u32 features. */
 export const SERVER_WELCOME_V2_LENGTH = SERVER_WELCOME_LENGTH + 4;
+/** PROBE before its zero padding: head + packetNumber (a PING's layout). */
+export const PROBE_MIN_LENGTH = PACKET_HEAD_LENGTH + 4;
 /** DATA header: head + packetNumber + sendTime + transferId + blockIndex; the payload follows. */
 export const DATA_HEADER_LENGTH = PACKET_HEAD_LENGTH + 16;
+/** PART header: a DATA header + the offset of its bytes within the block (u32). */
+export const PART_HEADER_LENGTH = DATA_HEADER_LENGTH + 4;
 /** ACK without ranges or flows: head + 5 x u32 + rangeCount + flowCount. */
 export const ACK_MIN_LENGTH = PACKET_HEAD_LENGTH + 20 + 2;
 export const ACK_RANGE_LENGTH = 8;

@@ -41,7 +41,9 @@ export {
   ClientHelloSchema,
   encodeClientHello,
 } from './packets/hello.js';
+export { encodePart, type PartFields, type PartPacket, PartSchema } from './packets/part.js';
 export { encodePing, type PingFields, type PingPacket, PingSchema } from './packets/ping.js';
+export { encodeProbe, type ProbeFields, type ProbePacket, ProbeSchema } from './packets/probe.js';
 export { decodeRejectDatagram, encodeRejectDatagram, type RejectDatagram } from './packets/reject.js';
 export {
   decodeResetDatagram,

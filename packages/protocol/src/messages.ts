@@ -123,6 +123,8 @@ export const GetRequestSchema = z.lazy(() =>
     id,
     path: nonEmptyPath,
     resume: ResumeStateSchema.optional(),
+    /** Feature PathMtu only (PROTOCOL.md §18.1): the largest block the client takes for this get. */
+    maxBlockSize: blockSize.optional(),
   }),
 );
 
@@ -137,6 +139,8 @@ export const PutRequestSchema = z.lazy(() =>
     resume: z.boolean(),
     /** Feature Trees: the permission bits the file gets. */
     mode: mode.optional(),
+    /** Feature PathMtu only (PROTOCOL.md §18.1): the largest block the client can send now. */
+    maxBlockSize: blockSize.optional(),
   }),
 );
 

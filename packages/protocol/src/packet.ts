@@ -15,7 +15,9 @@ import { type ClosePacket, decodeCloseBody, encodeClose } from './packets/close.
 import { type ControlPacket, decodeControlBody, encodeControl } from './packets/control.js';
 import { type DataPacket, decodeDataBody, encodeData } from './packets/data.js';
 import { type ClientHelloPacket, decodeClientHelloBody, encodeClientHello } from './packets/hello.js';
+import { decodePartBody, encodePart, type PartPacket } from './packets/part.js';
 import { decodePingBody, encodePing, type PingPacket } from './packets/ping.js';
+import { decodeProbeBody, encodeProbe, type ProbePacket } from './packets/probe.js';
 import { decodeServerTimeBody, encodeServerTime, type ServerTimePacket } from './packets/server-time.js';
 import { decodeServerWelcomeBody, encodeServerWelcome, type ServerWelcomePacket } from './packets/welcome.js';
 import { encodePrefix, type Prefix } from './prefix.js';
@@ -30,13 +32,16 @@ export type Packet =
   | AckPacket
   | ControlPacket
   | PingPacket
-  | ClosePacket;
+  | ClosePacket
+  | ProbePacket
+  | PartPacket;
 
 export type PacketKind = Packet['type'];
 
 /** What encodePacket takes: a packet, where a CONTROL packet's parsed `message` may be left out. */
 export type PacketInput =
-  | Exclude<Packet, ControlPacket>
+  | Exclude<Packet, ControlPacket | PartPacket>
+  | (Omit<PartPacket, 'payload'> & { payload: Uint8Array })
   | (Omit<ControlPacket, 'message' | 'body'> & { body: Uint8Array });
 
 /** The space each packet type travels in. */
@@ -46,9 +51,9 @@ export function packetSpace(type: PacketKind): Space {
     : Space.Session;
 }
 
-/** DATA, CONTROL and PING make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
+/** DATA, PART, CONTROL, PING and PROBE make the receiver send an ACK; ACK, CLOSE and the handshake do not. */
 export function isAckEliciting(type: PacketKind): boolean {
-  return type === 'data' || type === 'control' || type === 'ping';
+  return type === 'data' || type === 'control' || type === 'ping' || type === 'probe' || type === 'part';
 }
 
 /** The plaintext of any packet (the hot path uses encodeDataHeader for DATA). Throws ProtocolError on bad fields. */
@@ -70,6 +75,10 @@ export function encodePacket(connId: bigint, packet: PacketInput): Buffer {
       return encodePing(connId, packet);
     case 'close':
       return encodeClose(connId, packet);
+    case 'probe':
+      return encodeProbe(connId, packet);
+    case 'part':
+      return encodePart(connId, packet);
   }
 }
 
@@ -79,6 +88,8 @@ const SESSION_TYPES = new Set<number>([
   PacketType.Control,
   PacketType.Ping,
   PacketType.Close,
+  PacketType.Probe,
+  PacketType.Part,
 ]);
 
 /**
@@ -126,6 +137,10 @@ export function decodePacket(
         return decodePingBody(plaintext);
       case PacketType.Close:
         return decodeCloseBody(plaintext);
+      case PacketType.Probe:
+        return decodeProbeBody(plaintext);
+      case PacketType.Part:
+        return decodePartBody(plaintext);
       case PacketType.ClientHello:
       case PacketType.ServerWelcome:
       case PacketType.ServerTime:
@@ -173,6 +188,12 @@ export function decodePing(plaintext: Uint8Array, expectedPrefix: Uint8Array | P
 }
 export function decodeClose(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
   return decodeKind('close', plaintext, expectedPrefix);
+}
+export function decodeProbe(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('probe', plaintext, expectedPrefix);
+}
+export function decodePart(plaintext: Uint8Array, expectedPrefix: Uint8Array | Prefix) {
+  return decodeKind('part', plaintext, expectedPrefix);
 }
 
 function safePrefix(prefix: Prefix): Buffer | undefined {

@@ -216,6 +216,7 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       id: u32,
       path: nonEmptyPath,
       resume: fc.record({ size, mtimeMs, have: blockRanges }),
+      maxBlockSize: blockSize,
     },
     { requiredKeys: ['op', 'id', 'path'] },
   ),
@@ -229,6 +230,7 @@ export const controlMessage: fc.Arbitrary<ControlMessage> = fc.oneof(
       overwrite: fc.boolean(),
       resume: fc.boolean(),
       mode,
+      maxBlockSize: blockSize,
     },
     { requiredKeys: ['op', 'id', 'path', 'size', 'overwrite', 'resume'] },
   ),
@@ -407,6 +409,23 @@ const packetWith = (payload: fc.Arbitrary<Buffer>): fc.Arbitrary<PacketInput> =>
       })),
     u32.map((packetNumber) => ({ type: 'ping' as const, packetNumber })),
     close.map((f) => ({ type: 'close' as const, ...f })),
+    fc
+      .record({ packetNumber: u32, padding: fc.integer({ min: 0, max: 1500 }) })
+      .map((f) => ({ type: 'probe' as const, ...f })),
+    fc
+      .record({
+        header: dataWith(payload),
+        offset: fc.integer({ min: 0, max: MAX_BLOCK_SIZE - 200 }),
+      })
+      .map(({ header, offset }) => ({
+        type: 'part' as const,
+        packetNumber: header.packetNumber,
+        sendTime: header.sendTime,
+        transferId: header.transferId,
+        blockIndex: header.blockIndex,
+        offset: Math.min(offset, MAX_BLOCK_SIZE - header.payload.length),
+        payload: header.payload,
+      })),
   );
 
 /** Any packet of any kind, as encodePacket takes it. */

@@ -111,6 +111,7 @@ const CONTROL_EXAMPLES: ControlMessage[] = [
   { op: 'list', id: 2, path: 'photos/2024', cursor: 'MTAw' },
   { op: 'stat', id: 3, path: 'notes.txt' },
   { op: 'get', id: 4, path: 'big.iso' },
+  { op: 'get', id: 10, path: 'big.iso', maxBlockSize: 64512 },
   {
     op: 'get',
     id: 5,
@@ -132,6 +133,15 @@ const CONTROL_EXAMPLES: ControlMessage[] = [
     mtimeMs: 1700000000000,
     overwrite: false,
     resume: true,
+  },
+  {
+    op: 'put',
+    id: 11,
+    path: 'up/report.pdf',
+    size: 1000000,
+    overwrite: false,
+    resume: false,
+    maxBlockSize: 1362,
   },
   {
     op: 'commit',
@@ -287,6 +297,12 @@ describe('golden vectors', () => {
         CLIENT_ID,
         welcomeV2,
       ),
+      sealedVector(
+        'server-welcome-v2-path-mtu',
+        'version-2 SERVER_WELCOME granting features Trees and PathMtu (1 | 2 = 3)',
+        CLIENT_ID,
+        { ...welcome, features: 3 } as PacketInput,
+      ),
     ]);
   });
 
@@ -348,6 +364,20 @@ describe('golden vectors', () => {
         body: encodeControlMessage({ op: 'list', id: 1, path: '' }),
       }),
       sealedVector('ping', 'PING', SESSION_ID, { type: 'ping', packetNumber: 99 }),
+      sealedVector('part', 'PART: bytes 1000..1004 of block 7 of transfer 1', SESSION_ID, {
+        type: 'part',
+        packetNumber: 43,
+        sendTime: 123456,
+        transferId: 1,
+        blockIndex: 7,
+        offset: 1000,
+        payload: seq(5, 0xa0),
+      }),
+      sealedVector('probe', 'PROBE padded to a 1461-byte datagram (a 1500-byte MTU over IPv4)', SESSION_ID, {
+        type: 'probe',
+        packetNumber: 7,
+        padding: 1374,
+      }),
       sealedVector('close-normal', 'CLOSE, normal', SESSION_ID, {
         type: 'close',
         packetNumber: 100,

@@ -10,8 +10,10 @@ import {
   decodeControlMessage,
   decodeData,
   decodePacket,
+  decodePart,
   decodePing,
   decodePrefix,
+  decodeProbe,
   decodeRejectDatagram,
   decodeResetDatagram,
   decodeServerTime,
@@ -27,6 +29,7 @@ import {
   encodePacket,
   encodePing,
   encodePrefix,
+  encodeProbe,
   encodeRejectDatagram,
   encodeResetDatagram,
   encodeServerTime,
@@ -160,6 +163,22 @@ describe('packet round trips', () => {
     );
   });
 
+  it('a PROBE is a PING padded with zeros to the size asked, and nonzero padding is refused', () => {
+    fc.assert(
+      fc.property(arb.connId, arb.u32, fc.integer({ min: 0, max: 9000 }), (id, packetNumber, padding) => {
+        const bytes = encodeProbe(id, { packetNumber, padding });
+        expect(bytes.length).toBe(17 + padding);
+        expect(decodeOk(bytes)).toEqual({ type: 'probe', packetNumber, padding });
+        if (padding > 0) {
+          const dirty = Buffer.from(bytes);
+          dirty[dirty.length - 1] = 1;
+          const r = decodePacket(dirty, dirty.subarray(0, 12));
+          expect(!r.ok && r.error.reason).toBe('bad-padding');
+        }
+      }),
+    );
+  });
+
   it('every packet carries its own space in a repeated prefix equal to encodePrefix', () => {
     fc.assert(
       fc.property(arb.connId, arb.packet, (id, p) => {
@@ -184,6 +203,8 @@ describe('packet round trips', () => {
       control: decodeControl,
       ping: decodePing,
       close: decodeClose,
+      probe: decodeProbe,
+      part: decodePart,
     } as const;
     fc.assert(
       fc.property(arb.connId, arb.packet, (id, p) => {

@@ -193,7 +193,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--keys <file>', 'Several named keys, each read-only (ro) or read-write (rw)')
     .option('--read-only', 'Refuse put, rename and delete for every key')
     .option('--max-sessions <n>', 'Most clients at once (default 256)')
-    .option('--block-size <bytes>', 'Largest data block offered (default 64512)')
+    .option(
+      '--block-size <bytes>',
+      'Largest data block offered; fixes it, no path MTU discovery (default 64512)',
+    )
     .option('--timeout <seconds>', 'Drop a client silent this long (default 30 s)')
     .option('--partial-ttl <duration>', 'Keep interrupted uploads this long for resume (default 24h)')
     .option('--max-buffer <MiB>', 'Most file data held in memory for sending, all clients (default 256)')

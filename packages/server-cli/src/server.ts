@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { interfaceMtu } from '@ferry/cli-kit';
 import { encodeControlMessage, FerryError, MAX_BLOCK_SIZE } from '@ferry/protocol';
 import { LocalDiskStorage, type LocalDiskStorageOptions, type Storage } from '@ferry/storage';
 import { type ServerKey, UdpServer } from '@ferry/transport';
@@ -44,6 +45,11 @@ export interface FerryServerOptions {
    * server from before version 2, without directory operations: for compatibility tests.
    */
   versions?: readonly number[];
+  /**
+   * Features a version-2 session may be granted (default: every feature this build implements); one
+   * left out behaves as a server without it: for compatibility tests.
+   */
+  features?: number;
 }
 
 export const DEFAULT_PARTIAL_TTL_MS = 24 * 60 * 60 * 1000;
@@ -97,6 +103,9 @@ export class FerryServer implements SessionHost {
       ...(this.options.host !== undefined ? { host: this.options.host } : {}),
       keys,
       maxBlockSize: this.options.blockSize ?? MAX_BLOCK_SIZE,
+      // A block size set by the operator is the block size: no per-transfer sizes from path MTU discovery.
+      discoverPathMtu: this.options.blockSize === undefined,
+      interfaceMtu,
       ...(this.options.maxSessions !== undefined ? { maxSessions: this.options.maxSessions } : {}),
       ...(this.options.idleTimeoutMs !== undefined ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
       ...(this.options.maxBufferedBytes !== undefined
@@ -106,6 +115,7 @@ export class FerryServer implements SessionHost {
         ? { maxSessionBufferedBytes: this.options.maxSessionBufferedBytes }
         : {}),
       ...(this.options.versions !== undefined ? { versions: this.options.versions } : {}),
+      ...(this.options.features !== undefined ? { features: this.options.features } : {}),
     });
     udp.onSession((session, info) => {
       const handler = new SessionHandler(this, session, info, this.storage!, this.options.readOnly ?? false);

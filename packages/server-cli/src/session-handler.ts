@@ -283,10 +283,32 @@ export class SessionHandler {
     }
   }
 
+  /**
+   * The block size of a transfer (feature PathMtu). A session without the feature, or a request that
+   * names no `maxBlockSize` (a resumed get, whose `have` counts the session's blocks), gets the
+   * session's. Otherwise a get (this side sends) uses what the path toward the client was found to
+   * carry, once discovery had its first say (a round trip or two), within the client's maximum; a put
+   * (the client sends) uses the client's maximum, which says what its path carries.
+   */
+  private async transferBlockSize(maxBlockSize: number | undefined, sending: boolean): Promise<number> {
+    if (maxBlockSize === undefined || (this.session.features & Feature.PathMtu) === 0) {
+      return this.session.blockSize;
+    }
+    if (!sending) return maxBlockSize;
+    await this.session.pathSettled();
+    return Math.min(maxBlockSize, this.session.connection.pathBlockSize);
+  }
+
   private async startGet(m: Extract<Request, { op: 'get' }>): Promise<void> {
     const file = await this.storage.openRead(m.path);
     const transferId = this.nextTransferId++;
-    const blockSize = this.session.blockSize;
+    let blockSize: number;
+    try {
+      blockSize = await this.transferBlockSize(m.resume === undefined ? m.maxBlockSize : undefined, true);
+    } catch (error) {
+      await file.close().catch(() => {});
+      throw error;
+    }
     // A resume is honoured only for the very same file (size and modification time); else from 0.
     const sameFile =
       m.resume !== undefined && m.resume.size === file.size && m.resume.mtimeMs === file.mtimeMs;
@@ -325,6 +347,7 @@ export class SessionHandler {
         const sha256 = await new OutgoingFile(this.session, transferId, file, {
           have,
           afterMessage: seq,
+          blockSize,
         }).digest();
         this.send({ op: 'digest', transferId, sha256 });
         this.host.emit({
@@ -353,7 +376,7 @@ export class SessionHandler {
 
   private async startPut(m: Extract<Request, { op: 'put' }>): Promise<PutReply> {
     this.writable('put');
-    const blockSize = this.session.blockSize;
+    const blockSize = await this.transferBlockSize(m.maxBlockSize, false);
     const options = {
       size: m.size,
       blockSize,
@@ -377,7 +400,7 @@ export class SessionHandler {
     // The receive transfer is open before the reply leaves, so no early block is dropped.
     let incoming: IncomingFile;
     try {
-      incoming = new IncomingFile(this.session, transferId, m.size, upload, offer.have);
+      incoming = new IncomingFile(this.session, transferId, m.size, upload, offer.have, blockSize);
     } catch (error) {
       // The session ended while the upload was opening: nobody else will release it.
       await upload.abort({ keep: true });

@@ -19,13 +19,18 @@ export class IncomingFile {
     size: number,
     upload: Upload | Promise<Upload>,
     have: readonly BlockRange[],
+    /** The transfer's block size, from its reply (default: the session's). */
+    blockSize?: number,
   ) {
     this.#upload = Promise.resolve(upload);
     const sink =
       upload instanceof Promise
         ? { write: async (index: number, data: Buffer) => (await upload).write(index, data) }
         : upload;
-    this.received = session.receiveBlocks(transferId, size, sink, { have });
+    this.received = session.receiveBlocks(transferId, size, sink, {
+      have,
+      ...(blockSize !== undefined ? { blockSize } : {}),
+    });
     // Reported through commit() or by whoever awaits `received`; never an unhandled rejection.
     this.received.catch(() => {});
   }

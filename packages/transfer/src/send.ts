@@ -7,6 +7,8 @@ export interface OutgoingFileOptions {
   have?: readonly BlockRange[];
   /** Hold the data back until this control message (the reply announcing the transfer) is acknowledged. */
   afterMessage?: number;
+  /** The transfer's block size, from its reply (default: the session's). */
+  blockSize?: number;
 }
 
 /**
@@ -28,6 +30,7 @@ export class OutgoingFile {
     this.sent = session.sendBlocks(transferId, file, {
       have: options.have ?? [],
       ...(options.afterMessage !== undefined ? { afterMessage: options.afterMessage } : {}),
+      ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
     });
     // Reported by whoever awaits `sent`; never an unhandled rejection.
     this.sent.catch(() => {});

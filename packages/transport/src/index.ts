@@ -25,6 +25,7 @@ export { RttEstimator } from './core/rtt.js';
 export { ConnectionStats, DROP_REASONS, type DropReason } from './core/stats.js';
 export type { BlockRange } from './core/transfers.js';
 export { type Datagram, datagramLength } from './core/wire.js';
+export type { InterfaceMtu } from './interface-mtu.js';
 export {
   type BlockSink,
   type BlockSource,

@@ -51,6 +51,9 @@ interface PendingTransfer {
 export class Session {
   private readonly sources = new Map<number, BlockSource>();
   private readonly sinks = new Map<number, BlockSink>();
+  /** Block sizes of transfers whose blocks are not the session's size. */
+  private readonly blockSizes = new Map<number, number>();
+  private readonly pathWaiters: Array<() => void> = [];
   private readonly pending = new Map<number, PendingTransfer>();
   private readonly messageListeners = new Set<(body: Buffer) => void>();
   private closedInfo: SessionClosed | undefined;
@@ -64,8 +67,18 @@ export class Session {
     readonly features = 0,
   ) {}
 
+  /** The session's block size (from the handshake); a transfer may use another (path MTU). */
   get blockSize(): number {
     return this.connection.blockSize;
+  }
+
+  /**
+   * Resolves once path MTU discovery has had its first say (at once when it does not run; at most a
+   * few round trips otherwise), so that a transfer about to start can use what the path carries.
+   */
+  pathSettled(): Promise<void> {
+    if (this.connection.pathSettled || this.isClosed) return Promise.resolve();
+    return new Promise((resolve) => this.pathWaiters.push(resolve));
   }
 
   get isClosed(): boolean {
@@ -98,13 +111,22 @@ export class Session {
   sendBlocks(
     transferId: number,
     source: BlockSource,
-    options: { have?: ReadonlyArray<BlockRange>; afterMessage?: number } = {},
+    options: { have?: ReadonlyArray<BlockRange>; afterMessage?: number; blockSize?: number } = {},
   ): Promise<void> {
     this.assertOpen();
     const done = this.track(transferId);
     this.sources.set(transferId, source);
     const release = source.release?.bind(source);
-    this.connection.openSend(transferId, source.size, options.have ?? [], options.afterMessage, release);
+    const blockSize = options.blockSize ?? this.connection.blockSize;
+    if (blockSize !== this.connection.blockSize) this.blockSizes.set(transferId, blockSize);
+    this.connection.openSend(
+      transferId,
+      source.size,
+      options.have ?? [],
+      options.afterMessage,
+      release,
+      blockSize,
+    );
     this.driver.kick();
     this.dispatch();
     return done;
@@ -115,12 +137,12 @@ export class Session {
     transferId: number,
     size: number,
     sink: BlockSink,
-    options: { have?: ReadonlyArray<BlockRange> } = {},
+    options: { have?: ReadonlyArray<BlockRange>; blockSize?: number } = {},
   ): Promise<void> {
     this.assertOpen();
     const done = this.track(transferId);
     this.sinks.set(transferId, sink);
-    this.connection.openReceive(transferId, size, options.have ?? []);
+    this.connection.openReceive(transferId, size, options.have ?? [], options.blockSize);
     this.driver.kick();
     this.dispatch();
     return done;
@@ -176,6 +198,7 @@ export class Session {
     const p = this.pending.get(transferId);
     this.sources.delete(transferId);
     this.sinks.delete(transferId);
+    this.blockSizes.delete(transferId);
     if (p === undefined || p.failed) return;
     p.failed = true;
     this.pending.delete(transferId);
@@ -198,7 +221,7 @@ export class Session {
             this.connection.readFailed(e.transferId, e.index);
             break;
           }
-          source.read(e.index, this.connection.blockSize).then(
+          source.read(e.index, this.blockSizes.get(e.transferId) ?? this.connection.blockSize).then(
             (data) => {
               this.connection.provideBlock(e.transferId, e.index, data);
               this.driver.kick();
@@ -226,11 +249,15 @@ export class Session {
           );
           break;
         }
+        case 'path-settled':
+          for (const w of this.pathWaiters.splice(0)) w();
+          break;
         case 'send-complete':
         case 'receive-complete': {
           const p = this.pending.get(e.transferId);
           this.sources.delete(e.transferId);
           this.sinks.delete(e.transferId);
+          this.blockSizes.delete(e.transferId);
           if (p !== undefined && !p.failed) {
             this.pending.delete(e.transferId);
             p.resolve();
@@ -250,6 +277,7 @@ export class Session {
             );
           }
           for (const w of this.closedWaiters.splice(0)) w(info);
+          for (const w of this.pathWaiters.splice(0)) w();
           break;
         }
       }
@@ -285,5 +313,6 @@ export class Session {
     const failCode = code === 'OK' ? 'ECANCELED' : code;
     for (const id of [...this.pending.keys()]) this.fail(id, new FerryError(failCode, message));
     for (const w of this.closedWaiters.splice(0)) w(info);
+    for (const w of this.pathWaiters.splice(0)) w();
   }
 }

@@ -4,7 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FernetKey } from '@ferry/crypto';
-import { FerryError } from '@ferry/protocol';
+import { ALL_FEATURES, Feature, FerryError } from '@ferry/protocol';
 import { CiphertextBuffers } from './core/ciphertext-buffers.js';
 import type { ConnectionOptions } from './core/connection.js';
 import {
@@ -21,7 +21,9 @@ import {
   DEFAULT_RECEIVE_WINDOW,
   isResetFor,
 } from './core/handshake.js';
+import { blockSizeFor } from './core/pmtu.js';
 import type { Datagram } from './core/wire.js';
+import { type InterfaceMtu, localMaxDatagram } from './interface-mtu.js';
 import { Pump } from './pump.js';
 import { Session, type SessionDriver } from './session.js';
 
@@ -51,6 +53,11 @@ function enlargeBuffers(socket: dgram.Socket, bytes: number): void {
   }
 }
 
+/** The largest block this side may send: the session's, or one that fills the interface's MTU. */
+function largestBlock(maxBlockSize: number, maxDatagram: number | undefined): number {
+  return maxDatagram === undefined ? maxBlockSize : Math.max(maxBlockSize, blockSizeFor(maxDatagram));
+}
+
 export interface TransportTuning {
   /** Largest block this side accepts/offers (the server's is the cap). */
   maxBlockSize: number;
@@ -59,6 +66,32 @@ export interface TransportTuning {
   connection?: Partial<
     Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
   >;
+  /**
+   * Discover how large a datagram the path carries (path MTU discovery, feature PathMtu, with a peer
+   * that has it too), within the local interface's MTU, so that transfers can use larger blocks than
+   * the base. Default true; false leaves PathMtu out of the features asked for or granted, which keeps
+   * every transfer at the session's block size.
+   */
+  discoverPathMtu?: boolean;
+  /**
+   * How this side learns a local interface's MTU (the transport reads no files: on Linux the
+   * application reads /sys/class/net/NAME/mtu, as @ferry/cli-kit's interfaceMtu does). Without it
+   * this side never probes, though its sessions still have feature PathMtu unless `discoverPathMtu`
+   * is false: the peer may still discover, and this side's transfers keep the session's block size.
+   */
+  interfaceMtu?: InterfaceMtu;
+}
+
+/** The largest datagram this side may probe from `localAddress`, or undefined: no discovery. */
+function maxDatagramFrom(localAddress: string, options: TransportTuning): number | undefined {
+  if (options.discoverPathMtu === false || options.interfaceMtu === undefined) return undefined;
+  return localMaxDatagram(localAddress, options.interfaceMtu);
+}
+
+/** The features to ask for or grant: `features` (default all), without PathMtu when not discovering. */
+function featuresFor(options: TransportTuning & { features?: number }): number {
+  const features = options.features ?? ALL_FEATURES;
+  return options.discoverPathMtu === false ? features & ~Feature.PathMtu : features;
 }
 
 export interface ConnectOptions extends TransportTuning {
@@ -217,8 +250,9 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     throw new FerryError('EHOSTUNREACH', `cannot reach ${where}: ${(error as Error).message}`);
   });
   enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+  const maxDatagram = maxDatagramFrom(socket.address().address, options);
 
-  const ciphertextBuffers = new CiphertextBuffers(options.maxBlockSize);
+  const ciphertextBuffers = new CiphertextBuffers(largestBlock(options.maxBlockSize, maxDatagram));
   const handshake = new ClientHandshake({
     key: options.key,
     now: now(),
@@ -228,8 +262,9 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
-    ...(options.features !== undefined ? { features: options.features } : {}),
+    features: featuresFor(options),
     connection: { ...options.connection, socketReceiveBufferBytes: socket.getRecvBufferSize() },
+    ...(maxDatagram !== undefined ? { maxDatagram } : {}),
   });
 
   let session: ClientSession | undefined;
@@ -359,6 +394,8 @@ export interface ListenOptions extends TransportTuning {
   maxSessionBufferedBytes?: number;
   /** Protocol versions to accept (default: all); [1] behaves as a server from before version 2. */
   versions?: readonly number[];
+  /** Features a version-2 session may be granted (default: all this build implements). */
+  features?: number;
 }
 
 /** A server's peer: the address and port a datagram came from, as node:dgram reports them. */
@@ -392,7 +429,8 @@ export class UdpServer {
   address: { address: string; port: number; family: string } | undefined;
 
   constructor(private readonly options: ListenOptions) {
-    const ciphertextBuffers = new CiphertextBuffers(options.maxBlockSize);
+    const maxDatagram = maxDatagramFrom(options.host ?? '::', options);
+    const ciphertextBuffers = new CiphertextBuffers(largestBlock(options.maxBlockSize, maxDatagram));
     this.sends = new SendTracker(undefined, ciphertextBuffers);
     this.endpoint = new ServerEndpoint<UdpPeer>({
       ciphertextBuffers,
@@ -408,7 +446,9 @@ export class UdpServer {
         ? { maxSessionBufferedBytes: options.maxSessionBufferedBytes }
         : {}),
       ...(options.versions !== undefined ? { versions: options.versions } : {}),
+      features: featuresFor(options),
       ...(options.connection !== undefined ? { connection: options.connection } : {}),
+      ...(maxDatagram !== undefined ? { maxDatagram } : {}),
     });
     this.pump = new Pump(() => this.run());
   }

@@ -146,9 +146,9 @@ async function keygen(file: string, comment: string): Promise<void> {
   });
 }
 
-export function sshdConfig(dir: string, port: number): string {
+export function sshdConfig(dir: string, port: number, host = HOST): string {
   return [
-    `ListenAddress ${HOST}`,
+    `ListenAddress ${host}`,
     `Port ${port}`,
     `HostKey ${sshConfigWord(join(dir, 'host_ed25519'))}`,
     `PidFile ${sshConfigWord(join(dir, 'sshd.pid'))}`,
@@ -171,6 +171,10 @@ export interface StartSshdOptions {
   /** How long sshd may take to say it listens (generous: a loaded machine). */
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** The address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Runs sshd elsewhere: `ip netns exec NAME` (a network namespace). */
+  wrap?: readonly string[];
 }
 
 /**
@@ -193,9 +197,16 @@ export async function startSshd(dir: string, options: StartSshdOptions = {}): Pr
   // The free port can be taken between our probe and sshd's bind: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    await writeFile(configFile, sshdConfig(dir, port));
+    const host = options.host ?? HOST;
+    await writeFile(configFile, sshdConfig(dir, port, host));
     try {
-      return await launch(sshdPath, configFile, port, dir, options.readyTimeoutMs ?? 30_000);
+      return await launch(
+        sshdPath,
+        configFile,
+        { host, port, wrap: options.wrap ?? [] },
+        dir,
+        options.readyTimeoutMs ?? 30_000,
+      );
     } catch (error) {
       lastError = error as Error;
       if (!/Address already in use|Bind to port/i.test(lastError.message)) break;
@@ -207,12 +218,15 @@ export async function startSshd(dir: string, options: StartSshdOptions = {}): Pr
 function launch(
   sshdPath: string,
   configFile: string,
-  port: number,
+  at: { host: string; port: number; wrap: readonly string[] },
   dir: string,
   readyTimeoutMs: number,
 ): Promise<RunningSshd> {
-  // -D: stay in the foreground (its pid is ours to stop); -e: log to stderr.
-  const child = spawn(sshdPath, ['-D', '-f', configFile, '-e'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { host, port } = at;
+  // -D: stay in the foreground (its pid is ours to stop); -e: log to stderr. A wrap (ip netns exec)
+  // execs sshd in the same process.
+  const [file, ...args] = [...at.wrap, sshdPath, '-D', '-f', configFile, '-e'];
+  const child = spawn(file!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
   watch();
   let stderr = '';
@@ -245,14 +259,14 @@ function launch(
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-16_384);
-      if (settled || !stderr.includes(`Server listening on ${HOST} port ${port}`)) return;
+      if (settled || !stderr.includes(`Server listening on ${host} port ${port}`)) return;
       settled = true;
       clearTimeout(timer);
       resolve({
         pid: child.pid ?? -1,
         port,
         client: {
-          host: HOST,
+          host,
           port,
           identityFile: join(dir, 'client_ed25519'),
           knownHostsFile: join(dir, 'known_hosts'),

@@ -96,6 +96,8 @@ export interface PeerSpec {
   /** Where a get lands. */
   localDir: string;
   timeoutMs: number;
+  /** Runs the client elsewhere: `ip netns exec NAME` (a network namespace). */
+  wrap?: readonly string[];
 }
 
 let peerRunCounter = 0;
@@ -107,7 +109,7 @@ export async function runPeerTransfer(spec: PeerSpec): Promise<TransferRecord> {
   const local = spec.op === 'put' ? spec.source.path : join(spec.localDir, name);
   const remote = spec.op === 'put' ? join(spec.remoteDir, name) : spec.source.path;
   const invocation = peerInvocation(spec.tool, spec.op, spec.client, local, remote);
-  const exit = await runTimed(invocation, spec.timeoutMs);
+  const exit = await runTimed(invocation, spec.timeoutMs, spec.wrap ?? []);
   const record: TransferRecord = {
     op: spec.op,
     bytes: spec.source.size,
@@ -137,10 +139,15 @@ export interface TimedExit {
   timedOut: boolean;
 }
 
-/** Runs a peer tool's command, timed from spawn to exit; killed after `timeoutMs`. */
-export function runTimed(invocation: PeerInvocation, timeoutMs: number): Promise<TimedExit> {
+/** Runs a peer tool's command, timed from spawn to exit; killed after `timeoutMs`; `wrap` goes before it. */
+export function runTimed(
+  invocation: PeerInvocation,
+  timeoutMs: number,
+  wrap: readonly string[] = [],
+): Promise<TimedExit> {
   const startedAt = performance.now();
-  const child = spawn(invocation.file, invocation.args, {
+  const [file, ...args] = [...wrap, invocation.file, ...invocation.args];
+  const child = spawn(file!, args, {
     stdio: [invocation.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   applyChildPriority(child.pid);

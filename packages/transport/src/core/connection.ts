@@ -1,5 +1,11 @@
 import { type Fernet, sealedLength } from '@ferry/crypto';
-import { decodeControlMessage, type ErrorName, FerryError, PREFIX_LENGTH } from '@ferry/protocol';
+import {
+  dataDatagramLength,
+  decodeControlMessage,
+  type ErrorName,
+  FerryError,
+  PREFIX_LENGTH,
+} from '@ferry/protocol';
 import { ACK_EVERY, AckScheduler, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
 import { AmplificationBudget } from './amplification.js';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
@@ -12,6 +18,7 @@ import {
   FlowReports,
 } from './flow-reports.js';
 import { Pacer } from './pacer.js';
+import { alignDatagram, BASE_DATAGRAM, blockSizeFor, PathMtu } from './pmtu.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
 import { RttEstimator } from './rtt.js';
@@ -26,11 +33,14 @@ import {
   encodeClose,
   encodeControl,
   encodeDataHeader,
+  encodePart,
   encodePing,
+  encodeProbe,
   errorCodeFromWire,
   errorCodeToWire,
   MAX_ACK_RANGES,
   openToken,
+  probeDatagramLength,
   SESSION_OVERHEAD,
   type SessionPacket,
   sealDatagram,
@@ -51,6 +61,8 @@ export type ConnectionEvent =
   | { type: 'block'; transferId: number; index: number; data: Buffer }
   | { type: 'send-complete'; transferId: number }
   | { type: 'receive-complete'; transferId: number }
+  /** Path MTU discovery settled its first round: block sizes chosen now are as good as they get soon. */
+  | { type: 'path-settled' }
   | { type: 'closed'; code: ErrorName; message: string; remote: boolean };
 
 export interface ConnectionOptions {
@@ -90,6 +102,18 @@ export interface ConnectionOptions {
   /** Largest ack delay we allow ourselves, in ms. */
   maxAckDelayMs?: number;
   initialRttMs?: number;
+  /**
+   * The largest datagram this side could send on the path to the peer (its interface MTU less IP and
+   * UDP headers). Above the 1,232-byte base, in a session with feature PathMtu, the connection
+   * discovers how much of it the path carries.
+   */
+  maxDatagram?: number;
+  /**
+   * The session may use feature PathMtu (both handshake packets listed it): PROBE and PART packets,
+   * and transfers in blocks other than the session's. Without it, neither side sends them and a
+   * PROBE or PART that comes anyway is dropped as malformed (a version-1 peer would do the same).
+   */
+  pathMtu?: boolean;
 }
 
 export { ACK_EVERY, DEFAULT_MAX_ACK_DELAY_MS } from './ack-scheduler.js';
@@ -153,6 +177,11 @@ export class Connection {
   private readonly events: ConnectionEvent[] = [];
   private readonly peerWindowBlocks: number;
   private readonly windowBlocks: number;
+  /** The windows in bytes, for transfers whose blocks are not the session's size. */
+  private readonly peerReceiveWindow: number;
+  private readonly receiveWindowBytes: number;
+  private readonly socketReceiveBufferBytes: number | undefined;
+  private readonly announcedWindowBytes: number;
   private readonly readAheadBlocks: number;
   private readonly acks: AckScheduler;
   /** Anti-amplification towards an unvalidated peer address (see `limitSending`). */
@@ -181,6 +210,13 @@ export class Connection {
   private roundRobin = 0;
   /** Set once the peer has sent an authenticated session packet (address validation, key confirmation). */
   peerValidated: boolean;
+  /** Path MTU discovery toward the peer, in a session with feature PathMtu (see `maxDatagram`). */
+  private pmtu: PathMtu | undefined;
+  private readonly localMaxDatagram: number;
+  /** The session has feature PathMtu: PROBE and PART packets, and per-transfer block sizes. */
+  private readonly pathMtuFeature: boolean;
+  /** The largest PROBE datagram received from the peer (it reaches us). */
+  largestProbeReceived = 0;
 
   constructor(options: ConnectionOptions) {
     this.role = options.role;
@@ -213,10 +249,11 @@ export class Connection {
     );
     const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
     this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
-    this.initialReceiveBlocks = Math.max(
-      1,
-      Math.floor(announcedReceiveWindow(options.receiveWindow, receiveRate) / this.blockSize),
-    );
+    this.peerReceiveWindow = options.peerReceiveWindow;
+    this.receiveWindowBytes = options.receiveWindow;
+    this.socketReceiveBufferBytes = options.socketReceiveBufferBytes;
+    this.announcedWindowBytes = announcedReceiveWindow(options.receiveWindow, receiveRate);
+    this.initialReceiveBlocks = Math.max(1, Math.floor(this.announcedWindowBytes / this.blockSize));
     this.readAheadBytes = options.readAheadBytes ?? 4 * 1024 * 1024;
     this.readAheadBlocks = Math.max(4, Math.ceil(this.readAheadBytes / this.blockSize));
     this.buffers = new SendBuffers(
@@ -229,6 +266,20 @@ export class Connection {
     this.lastProgress = options.now;
     this.lastAckElicitingSent = options.now;
     this.peerValidated = options.role === 'client';
+    this.localMaxDatagram = options.maxDatagram ?? 0;
+    this.pathMtuFeature = options.pathMtu === true;
+    // The client discovers from the start; the server once the client's first PROBE shows that the
+    // client discovers too (a client that does not is never probed).
+    if (this.pathMtuFeature && options.role === 'client') this.startPathMtu(options.now);
+  }
+
+  /**
+   * How long the first round of path MTU discovery may wait for its answers: they come within a round
+   * trip on a healthy path; the wait matters only when they do not (all lost), and its floor keeps a
+   * busy machine, whose answers come late, from deciding before they do.
+   */
+  private settleWithinMs(): number {
+    return Math.min(1000, Math.max(250, 3 * this.rtt.rto()));
   }
 
   // ---------------------------------------------------------------- application interface
@@ -248,6 +299,45 @@ export class Connection {
     this.pingPending = true;
   }
 
+  /**
+   * Discovery toward the peer starts (or, running, may search up to a larger `peerMaxDatagram`), if
+   * this side's interface allows more than the base and the session's block size does not already
+   * fill it (loopback: nothing to discover).
+   */
+  private startPathMtu(now: number, peerMaxDatagram = Number.POSITIVE_INFINITY): void {
+    const max = Math.min(this.localMaxDatagram, peerMaxDatagram);
+    if (this.pmtu !== undefined) this.pmtu.raiseMax(max, now);
+    else if (alignDatagram(max) > alignDatagram(BASE_DATAGRAM) && blockSizeFor(max) > this.blockSize) {
+      this.pmtu = new PathMtu(max, now, this.settleWithinMs());
+    }
+  }
+
+  /** The session has feature PathMtu (both sides listed it in the handshake). */
+  get pathMtuEnabled(): boolean {
+    return this.pathMtuFeature;
+  }
+
+  /** Path MTU discovery has nothing more to say soon: no discovery, or its first round is over. */
+  get pathSettled(): boolean {
+    return this.pmtu === undefined || this.pmtu.settled;
+  }
+
+  /**
+   * The largest block a transfer sent by this side may use now: what the confirmed path MTU carries,
+   * or the session's block size when discovery found no more (or does not run).
+   */
+  get pathBlockSize(): number {
+    const p = this.pmtu;
+    if (p === undefined || p.confirmed <= alignDatagram(BASE_DATAGRAM)) return this.blockSize;
+    return Math.max(this.blockSize, blockSizeFor(p.confirmed));
+  }
+
+  /** The largest block this side can receive unfragmented (its interface's limit). */
+  get receivableBlockSize(): number {
+    if (this.localMaxDatagram <= 0) return this.blockSize;
+    return Math.max(this.blockSize, blockSizeFor(this.localMaxDatagram));
+  }
+
   /** Whether control message `seq` has been acknowledged. */
   messageAcked(seq: number): boolean {
     return this.controlOut.isAcked(seq);
@@ -264,13 +354,16 @@ export class Connection {
     have: ReadonlyArray<BlockRange> = [],
     afterMessage?: number,
     release?: (data: Buffer) => void,
+    blockSize = this.blockSize,
   ): void {
     if (this.sending.has(transferId)) throw new Error(`transfer ${transferId} is already being sent`);
     const t = new SendTransfer(
       transferId,
       size,
-      this.blockSize,
-      this.peerWindowBlocks,
+      blockSize,
+      blockSize === this.blockSize
+        ? this.peerWindowBlocks
+        : Math.max(1, Math.floor(this.peerReceiveWindow / blockSize)),
       have,
       afterMessage,
       release,
@@ -321,17 +414,34 @@ export class Connection {
     return this.buffers.heldBytes;
   }
 
-  /** Starts receiving transfer `transferId`; blocks in `have` are already held (resume). */
-  openReceive(transferId: number, size: number, have: ReadonlyArray<BlockRange> = []): void {
+  /**
+   * Starts receiving transfer `transferId` in blocks of `blockSize` (default: the session's); blocks in
+   * `have` are already held (resume).
+   */
+  openReceive(
+    transferId: number,
+    size: number,
+    have: ReadonlyArray<BlockRange> = [],
+    blockSize = this.blockSize,
+  ): void {
     if (this.receiving.has(transferId)) throw new Error(`transfer ${transferId} is already being received`);
     this.flows.forget(transferId);
+    const same = blockSize === this.blockSize;
     const t = new ReceiveTransfer(
       transferId,
       size,
-      this.blockSize,
-      this.windowBlocks,
+      blockSize,
+      same
+        ? this.windowBlocks
+        : Math.max(
+            1,
+            Math.floor(
+              effectiveReceiveWindow(this.receiveWindowBytes, this.socketReceiveBufferBytes, blockSize) /
+                blockSize,
+            ),
+          ),
       have,
-      this.initialReceiveBlocks,
+      same ? this.initialReceiveBlocks : Math.max(1, Math.floor(this.announcedWindowBytes / blockSize)),
       this.flows.rateLimited,
     );
     this.receiving.set(transferId, t);
@@ -493,6 +603,39 @@ export class Connection {
         this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data: p.payload });
         return;
       }
+      case 'part': {
+        // A piece of a block whose DATA datagram no longer fits the sender's path: once every byte of
+        // the block is here, it is a block like any other.
+        if (!this.pathMtuFeature) {
+          this.drop('malformed');
+          return;
+        }
+        const t = this.receiving.get(p.transferId);
+        if (t === undefined) {
+          if (this.flows.has(p.transferId)) this.accept(p.pn, p.sendTime, now, true, true);
+          else this.drop('unknown-transfer');
+          return;
+        }
+        const verdict = t.acceptsPart(p.blockIndex, p.offset, p.payload.length);
+        if (verdict === 'invalid') {
+          this.drop('malformed');
+          return;
+        }
+        if (verdict === 'beyond-window') {
+          this.drop('flow-control');
+          return;
+        }
+        this.accept(p.pn, p.sendTime, now, true, false);
+        if (verdict === 'duplicate') return;
+        const data = t.onPart(p.blockIndex, p.offset, p.payload);
+        if (data === undefined) return;
+        t.onBlock(p.blockIndex);
+        this.lastBlockOrProbeAt = now;
+        this.receiveProbes = 0;
+        this.stats.blocksReceived++;
+        this.events.push({ type: 'block', transferId: t.id, index: p.blockIndex, data });
+        return;
+      }
       case 'control': {
         const verdict = this.controlIn.offer(p.seq, p.body);
         if (verdict === 'reject') {
@@ -507,6 +650,18 @@ export class Connection {
         this.accept(p.pn, 0, now, true, true);
         this.flows.onPing();
         return;
+      case 'probe': {
+        // Answered at once like a PING; a client that probes discovers, and the size reached us.
+        if (!this.pathMtuFeature) {
+          this.drop('malformed');
+          return;
+        }
+        this.accept(p.pn, 0, now, true, true);
+        const size = probeDatagramLength(p.padding);
+        if (size > this.largestProbeReceived) this.largestProbeReceived = size;
+        if (this.role === 'server') this.startPathMtu(now, this.largestProbeReceived);
+        return;
+      }
       case 'ack':
         this.accept(p.pn, 0, now, false, false);
         this.onAck(p, now);
@@ -542,7 +697,8 @@ export class Connection {
       this.lastProgress = now;
     }
     for (const sp of result.newlyAcked) this.onContentAcked(sp.content);
-    this.onLost(result.lost);
+    if (this.pmtu !== undefined) this.pathAcked(result.newlyAcked, now);
+    this.onLost(result.lost, now);
     for (const f of p.flows) this.sending.get(f.transferId)?.onFlow(f.cumulativeBlocks, f.blockLimit);
     this.checkFinalReports(p.flows, result.newlyAcked);
     this.cc.onAck({
@@ -558,21 +714,48 @@ export class Connection {
     this.checkSendCompletion();
   }
 
+  /** Acknowledged probes and DATA datagrams, for path MTU discovery. */
+  private pathAcked(acked: ReadonlyArray<SentPacket>, now: number): void {
+    const pmtu = this.pmtu!;
+    const wasSettled = pmtu.settled;
+    for (const sp of acked) {
+      const c = sp.content;
+      if (c?.kind === 'probe') pmtu.onProbeAcked(c.size, now);
+      else if (c?.kind === 'data' || c?.kind === 'part') pmtu.onDataAcked(sp.size);
+    }
+    if (!wasSettled && pmtu.settled) this.events.push({ type: 'path-settled' });
+  }
+
   private onContentAcked(c: PacketContent | undefined): void {
     if (c === undefined) return;
     if (c.kind === 'data') this.sending.get(c.transferId)?.onAcked(c.block);
+    else if (c.kind === 'part') this.sending.get(c.transferId)?.onPartAcked(c.block, c.gen);
     else if (c.kind === 'control') this.controlOut.onAcked(c.seq);
   }
 
-  private onLost(lost: ReadonlyArray<{ content: PacketContent | undefined; size: number }>): void {
+  private onLost(
+    lost: ReadonlyArray<{ content: PacketContent | undefined; size: number }>,
+    now = this.lastPoll,
+  ): void {
     if (lost.length === 0) return;
     let bytes = 0;
+    const pmtu = this.pmtu;
+    const wasSettled = pmtu?.settled ?? true;
     for (const p of lost) {
+      const c = p.content;
+      if (c?.kind === 'probe') {
+        // A probe too big for the path is an answer, not congestion.
+        pmtu?.onProbeLost(c.size, now);
+        continue;
+      }
       bytes += p.size;
       this.stats.packetsLost++;
-      const c = p.content;
       if (c === undefined) continue;
-      if (c.kind === 'data') {
+      if (c.kind === 'data' || c.kind === 'part') pmtu?.onDataLost(p.size, now);
+      if (c.kind === 'part') {
+        this.sending.get(c.transferId)?.onPartLost(c.block, c.gen);
+        this.stats.retransmits++;
+      } else if (c.kind === 'data') {
         const t = this.sending.get(c.transferId);
         if (t !== undefined) {
           t.onLost(c.block);
@@ -583,7 +766,8 @@ export class Connection {
         this.stats.retransmits++;
       }
     }
-    this.cc.onPacketsLost(bytes);
+    if (pmtu !== undefined && !wasSettled && pmtu.settled) this.events.push({ type: 'path-settled' });
+    if (bytes > 0) this.cc.onPacketsLost(bytes);
   }
 
   /**
@@ -667,6 +851,7 @@ export class Connection {
       t = Math.min(t, this.lastAckElicitingSent + this.probeTimeout());
     }
     t = Math.min(t, this.receiveProbeDeadline());
+    if (this.pmtu !== undefined) t = Math.min(t, this.pmtu.hasProbes ? 0 : this.pmtu.nextTimeout());
     if (this.controlOut.hasPending() || this.pingPending) t = 0;
     else if (this.hasDataReady()) {
       t = Math.min(
@@ -805,10 +990,15 @@ export class Connection {
       this.timeOut(now, `nothing acknowledged by the peer for ${Math.round(this.idleTimeoutMs / 1000)} s`);
       return;
     }
+    if (this.pmtu !== undefined && now >= this.pmtu.nextTimeout()) {
+      const wasSettled = this.pmtu.settled;
+      this.pmtu.handleTimeout(now);
+      if (!wasSettled && this.pmtu.settled) this.events.push({ type: 'path-settled' });
+    }
     if (this.sent.lossTime > 0 && now >= this.sent.lossTime) {
       const result = { lost: [] as SentPacket[], lostBytes: 0 };
       this.sent.detectLost(now, this.rtt, result);
-      this.onLost(result.lost);
+      this.onLost(result.lost, now);
     }
     if (this.sent.ackElicitingInFlight > 0 && now >= this.rtoDeadline()) {
       this.stats.rtoCount++;
@@ -817,7 +1007,12 @@ export class Connection {
       // answer (descheduled, on a busy machine), and a loss would cost the controller's estimates. The
       // first probe carries the oldest packet's content again; acknowledgements then tell what was lost.
       const oldest = this.sent.oldestInFlight();
-      if (oldest !== undefined) this.probeWith(oldest.content);
+      if (oldest !== undefined) {
+        this.probeWith(oldest.content);
+        // A whole PTO without an answer while large datagrams were out: perhaps a black hole.
+        const kind = oldest.content?.kind;
+        this.pmtu?.onRetransmissionTimeout(kind === 'data' || kind === 'part' ? oldest.size : 0, now);
+      }
       this.probeCredits = PROBE_PACKETS;
       this.probeDue = true;
       if (!this.hasSomethingToProbeWith()) this.pingPending = true;
@@ -841,7 +1036,8 @@ export class Connection {
   /** Sends `content` again as a probe, leaving the packet that carried it in flight. */
   private probeWith(content: PacketContent | undefined): void {
     if (content === undefined) return;
-    if (content.kind === 'data') this.sending.get(content.transferId)?.sendAgain(content.block);
+    if (content.kind === 'data' || content.kind === 'part')
+      this.sending.get(content.transferId)?.sendAgain(content.block);
     else if (content.kind === 'control') this.controlOut.onLost(content.seq);
   }
 
@@ -933,6 +1129,7 @@ export class Connection {
         out.push(this.emitAckEliciting(ping, now, { kind: 'ping' }));
       }
     }
+    if (this.pmtu?.hasProbes) this.emitProbes(now, out);
     if (this.shouldAck(now)) this.pushAck(now, out);
     while (out.length < MAX_DATAGRAMS_PER_POLL) {
       const m = this.controlOut.peek();
@@ -958,6 +1155,16 @@ export class Connection {
     if (this.shouldAck(now)) this.pushAck(now, out);
     this.requestReads();
     return out;
+  }
+
+  /** Path-MTU probes: padded PINGs of the sizes discovery asks for, ahead of what else goes out. */
+  private emitProbes(now: number, out: Datagram[]): void {
+    // Toward an address not yet validated, probes wait: the sending cap is for the PING that validates.
+    if (this.amplification.limited) return;
+    for (const size of this.pmtu!.takeProbes()) {
+      const probe = encodeProbe(this.prefix, this.nextPn(), size);
+      out.push(this.emitAckEliciting(probe, now, { kind: 'probe', size }));
+    }
   }
 
   private emitData(now: number, out: Datagram[]): void {
@@ -990,6 +1197,17 @@ export class Connection {
         continue;
       }
       idle = 0;
+      if (this.pmtu !== undefined && dataDatagramLength(block.data.length) > this.pmtu.confirmed) {
+        this.emitParts(
+          t.id,
+          t.startParts(block.index, block.data.length, this.pmtu.confirmed),
+          block,
+          now,
+          out,
+        );
+        sent = true;
+        continue;
+      }
       const pn = this.nextPn();
       const header = encodeDataHeader(this.prefix, pn, microTime(now), t.id, block.index);
       const datagram = sealDatagramv(
@@ -1014,6 +1232,38 @@ export class Connection {
       sent = true;
     }
     if (idle >= transfers.length) this.sent.markAppLimited();
+  }
+
+  /**
+   * A block whose DATA datagram no longer fits the path (it shrank after the transfer's block size was
+   * chosen) goes out in PARTs that do: `split` says how many bytes each carries and names the sending.
+   */
+  private emitParts(
+    transferId: number,
+    split: { gen: number; partBytes: number },
+    block: { index: number; data: Buffer; retransmission: boolean },
+    now: number,
+    out: Datagram[],
+  ): void {
+    const { data } = block;
+    for (let offset = 0; offset < data.length; offset += split.partBytes) {
+      const pn = this.nextPn();
+      const payload = data.subarray(offset, Math.min(data.length, offset + split.partBytes));
+      const plaintext = encodePart(this.prefix, pn, microTime(now), transferId, block.index, offset, payload);
+      const datagram = this.emit(plaintext, now);
+      this.afterAckEliciting(pn, datagram.length, now, {
+        kind: 'part',
+        transferId,
+        block: block.index,
+        gen: split.gen,
+      });
+      this.pacer.onSend(datagram.length);
+      if (this.probeCredits > 0) this.probeCredits--;
+      out.push(datagram);
+    }
+    this.stats.blocksSent++;
+    this.stats.partsSent += Math.ceil(data.length / split.partBytes);
+    if (block.retransmission) this.stats.blocksRetransmitted++;
   }
 
   /**
@@ -1100,6 +1350,7 @@ export class Connection {
       congestion: this.cc.toJSON(),
       bytesInFlight: this.sent.bytesInFlight,
       bufferedBytes: this.buffers.heldBytes,
+      ...(this.pmtu !== undefined ? { pathMtu: this.pmtu.toJSON() } : {}),
       ...this.stats.toJSON(),
     };
   }

@@ -7,7 +7,13 @@ import {
   x25519SharedSecret,
 } from '@ferry/crypto';
 import type { ErrorName } from '@ferry/protocol';
-import { ALL_FEATURES, FEATURES_VERSION, handshakeContext, SUPPORTED_VERSIONS } from '@ferry/protocol';
+import {
+  ALL_FEATURES,
+  FEATURES_VERSION,
+  Feature,
+  handshakeContext,
+  SUPPORTED_VERSIONS,
+} from '@ferry/protocol';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
@@ -96,6 +102,12 @@ export interface ServerEndpointOptions<Peer = string> extends SessionParameters 
   >;
   /** Buffers for the sessions' DATA ciphertext, which the driver gives back once each datagram is sent. */
   ciphertextBuffers?: CiphertextBuffers;
+  /**
+   * The largest datagram this server could send (its interfaces' MTU less IP and UDP headers). Above
+   * the 1,232-byte base, the server discovers the path toward each client of a session with feature
+   * PathMtu that discovers too (its PROBEs show it); undefined: the server itself never probes.
+   */
+  maxDatagram?: number;
 }
 
 export interface ServerSession<Peer = unknown> {
@@ -429,6 +441,8 @@ export class ServerEndpoint<Peer = string> {
       now,
       wallClock: this.options.wallClock,
       ...this.options.connection,
+      ...(this.options.maxDatagram !== undefined ? { maxDatagram: this.options.maxDatagram } : {}),
+      pathMtu: ((features ?? 0) & Feature.PathMtu) !== 0,
       maxBufferedBytes: this.options.maxSessionBufferedBytes ?? DEFAULT_MAX_SESSION_BUFFERED_BYTES,
       sharedBuffers: this.buffers,
       ...(this.options.ciphertextBuffers !== undefined

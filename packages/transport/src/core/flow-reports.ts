@@ -156,7 +156,7 @@ export class FlowReports {
     const rate = this.rate;
     if (rate === undefined) return Number.POSITIVE_INFINITY;
     for (const t of receiving) {
-      if (t.rateBound) return rate.timeFor(Math.max(this.blockSize, rate.bytesPerMs * RATE_UPDATE_MS));
+      if (t.rateBound) return rate.timeFor(Math.max(t.blockSize, rate.bytesPerMs * RATE_UPDATE_MS));
     }
     return Number.POSITIVE_INFINITY;
   }
@@ -238,7 +238,7 @@ export class FlowReports {
 
   private advertise(t: ReceiveTransfer, now: number, out: FlowEntry[]): void {
     if (this.rate !== undefined && t.rateBound) {
-      t.rateGranted += this.rate.takeBlocks(t.windowLimit() - t.rateGranted, this.blockSize, now);
+      t.rateGranted += this.rate.takeBlocks(t.windowLimit() - t.rateGranted, t.blockSize, now);
     }
     const limit = Math.max(t.limit(), t.advertisedLimit);
     this.stagedLimits.push([t, limit]);

@@ -10,6 +10,7 @@ import {
   ALL_FEATURES,
   type ErrorName,
   FEATURES_VERSION,
+  Feature,
   handshakeContext,
   resetTokenFor,
 } from '@ferry/protocol';
@@ -105,6 +106,8 @@ export interface ClientHandshakeOptions extends SessionParameters {
   >;
   /** Buffers for the session's DATA ciphertext, which the driver gives back once each datagram is sent. */
   ciphertextBuffers?: CiphertextBuffers;
+  /** The largest datagram this client could send to the server (its interface MTU less headers). */
+  maxDatagram?: number;
 }
 
 /**
@@ -156,6 +159,11 @@ export class ClientHandshake {
     return sealHandshake(this.fernet, this.helloPlaintext, this.options.wallClock() + this.clockOffset);
   }
 
+  /** The features a version-2 hello lists. */
+  private get askedFeatures(): number {
+    return this.version === FEATURES_VERSION ? (this.options.features ?? ALL_FEATURES) : 0;
+  }
+
   private encodeHello(): Buffer {
     return encodeHello(this.initialConnId, {
       clientNonce: this.nonce,
@@ -169,7 +177,7 @@ export class ClientHandshake {
           this.options.connection?.congestion?.maxRateBytesPerMs,
       ),
       idleTimeoutMs: this.options.idleTimeoutMs,
-      ...(this.version === FEATURES_VERSION ? { features: this.options.features ?? ALL_FEATURES } : {}),
+      ...(this.version === FEATURES_VERSION ? { features: this.askedFeatures } : {}),
     });
   }
 
@@ -324,6 +332,8 @@ export class ClientHandshake {
       serverNonce: w.serverNonce,
       context: handshakeContext(this.helloPlaintext, plaintext),
     });
+    // Only what was asked for counts (a server granting more is ignored).
+    const features = (w.features ?? 0) & this.askedFeatures;
     const connection = new Connection({
       role: 'client',
       connId: w.sessionConnId,
@@ -341,6 +351,8 @@ export class ClientHandshake {
         : {}),
       // Karn's rule: a retransmitted hello makes the sample ambiguous; then the default initial RTT.
       ...(this.helloSent === 1 ? { initialRttMs: Math.max(1, now - this.lastSent) } : {}),
+      ...(this.options.maxDatagram !== undefined ? { maxDatagram: this.options.maxDatagram } : {}),
+      pathMtu: (features & Feature.PathMtu) !== 0,
     });
     // Key confirmation and address validation: the server counts the session as open once it sees this.
     connection.ping();
@@ -351,7 +363,7 @@ export class ClientHandshake {
       resetToken: Buffer.from(w.resetToken),
       clockOffsetSeconds: this.clockCorrections > 0 ? Math.round(this.clockOffset) : 0,
       version: this.version,
-      features: w.features ?? 0,
+      features,
     };
     return true;
   }

@@ -10,8 +10,12 @@ export const TIME_THRESHOLD = 9 / 8;
 
 export type PacketContent =
   | { kind: 'data'; transferId: number; block: number }
+  /** One of the PARTs of a block sent in pieces; `gen` names that sending (see SendTransfer.sendingParts). */
+  | { kind: 'part'; transferId: number; block: number; gen: number }
   | { kind: 'control'; seq: number }
-  | { kind: 'ping' };
+  | { kind: 'ping' }
+  /** A path-MTU probe of `size` datagram bytes: never sent again, its loss is not congestion. */
+  | { kind: 'probe'; size: number };
 
 export interface SentPacket {
   pn: number;

@@ -36,6 +36,8 @@ export class ConnectionStats {
   bytesReceived = 0;
   blocksSent = 0;
   blocksRetransmitted = 0;
+  /** PART packets sent: blocks sent in pieces after the path shrank under their transfer. */
+  partsSent = 0;
   blocksReceived = 0;
   duplicateBlocks = 0;
   acksSent = 0;
@@ -52,6 +54,7 @@ export class ConnectionStats {
       bytesReceived: this.bytesReceived,
       blocksSent: this.blocksSent,
       blocksRetransmitted: this.blocksRetransmitted,
+      partsSent: this.partsSent,
       blocksReceived: this.blocksReceived,
       duplicateBlocks: this.duplicateBlocks,
       acksSent: this.acksSent,

@@ -1,4 +1,10 @@
-import { BlockBitmap, blockCountFor, blockLength } from '@ferry/protocol';
+import {
+  BlockBitmap,
+  blockCountFor,
+  blockLength,
+  maxPlaintextLength,
+  PART_HEADER_LENGTH,
+} from '@ferry/protocol';
 
 /**
  * Block-addressed bulk transfers. A file is `blockCount` blocks of `blockSize` bytes (the last one may
@@ -38,6 +44,12 @@ export class SendTransfer {
   retransmittedBlocks = 0;
   /** Blocks below this are written by the receiver (its flow entries' cumulativeBlocks). */
   private heldCumulative = 0;
+  /**
+   * Blocks last sent in PARTs (the path shrank below their DATA datagram): that sending's generation
+   * and how many of its parts are not yet acknowledged. A block is acknowledged once all are.
+   */
+  private readonly parts = new Map<number, { gen: number; left: number }>();
+  private partGen = 0;
   /**
    * ACKs answering our PINGs, while every block was acknowledged and the receiver had not yet said
    * all are held, that carried no entry for this transfer: a receiver that does not report written
@@ -199,7 +211,34 @@ export class SendTransfer {
     return b < this.blockCount && b >= this.limit;
   }
 
+  /**
+   * Block `index` (`length` bytes) goes out (again) in PARTs whose datagrams fit `maxDatagram` bytes:
+   * how many bytes each carries, and the generation that names this sending.
+   */
+  startParts(index: number, length: number, maxDatagram: number): { gen: number; partBytes: number } {
+    const partBytes = Math.max(1, maxPlaintextLength(maxDatagram) - PART_HEADER_LENGTH);
+    const gen = ++this.partGen;
+    this.parts.set(index, { gen, left: Math.ceil(length / partBytes) });
+    return { gen, partBytes };
+  }
+
+  /** A PART of sending `gen` was acknowledged; the block is acknowledged once all its parts are. */
+  onPartAcked(index: number, gen: number): void {
+    const p = this.parts.get(index);
+    if (p === undefined || p.gen !== gen || --p.left > 0) return;
+    this.onAcked(index);
+  }
+
+  /** A PART of sending `gen` was lost: the block goes out again (unless a later sending superseded it). */
+  onPartLost(index: number, gen: number): void {
+    const p = this.parts.get(index);
+    if (p === undefined || p.gen !== gen) return;
+    this.parts.delete(index);
+    this.onLost(index);
+  }
+
   onAcked(index: number): void {
+    if (this.parts.size > 0) this.parts.delete(index);
     if (this.acked.set(index)) {
       const data = this.data.get(index);
       if (data !== undefined) {
@@ -273,6 +312,8 @@ export class ReceiveTransfer {
   rateGranted = Number.POSITIVE_INFINITY;
   bytesReceived = 0;
   duplicateBlocks = 0;
+  /** Blocks of which some PARTs arrived: their bytes so far, and which ranges (sorted, merged). */
+  private readonly partial = new Map<number, { data: Buffer; ranges: Array<[number, number]> }>();
 
   /**
    * `initialBlocks`: the window the sender assumes before any flow entry (from the receive window this
@@ -319,7 +360,41 @@ export class ReceiveTransfer {
     return 'ok';
   }
 
+  /** Checks a PART before its packet number is recorded: its bytes must lie within its block. */
+  acceptsPart(
+    index: number,
+    offset: number,
+    length: number,
+  ): 'ok' | 'duplicate' | 'beyond-window' | 'invalid' {
+    if (this.cancelled) return 'beyond-window';
+    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) return 'invalid';
+    if (offset + length > blockLength(this.size, this.blockSize, index)) return 'invalid';
+    if (this.have.has(index)) return 'duplicate';
+    if (index >= Math.max(this.limit(), this.advertisedLimit)) return 'beyond-window';
+    return 'ok';
+  }
+
+  /**
+   * Adds a PART's bytes to its block; returns the whole block once every byte of it has arrived (the
+   * caller then treats it as a block that came in one DATA). Partial blocks lie within the window, so
+   * what they hold is bounded as the window is.
+   */
+  onPart(index: number, offset: number, payload: Buffer): Buffer | undefined {
+    let p = this.partial.get(index);
+    if (p === undefined) {
+      p = { data: Buffer.alloc(blockLength(this.size, this.blockSize, index)), ranges: [] };
+      this.partial.set(index, p);
+    }
+    payload.copy(p.data, offset);
+    p.ranges = addRange(p.ranges, offset, offset + payload.length);
+    const whole = p.ranges.length === 1 && p.ranges[0]![0] === 0 && p.ranges[0]![1] === p.data.length;
+    if (!whole) return undefined;
+    this.partial.delete(index);
+    return p.data;
+  }
+
   onBlock(index: number): void {
+    this.partial.delete(index);
     if (this.have.set(index)) {
       this.pendingWrites++;
       this.bytesReceived += blockLength(this.size, this.blockSize, index);
@@ -339,4 +414,20 @@ export class ReceiveTransfer {
   get isComplete(): boolean {
     return this.written.full;
   }
+}
+
+/** `ranges` (sorted, disjoint, merged) with [start, end) added. */
+function addRange(ranges: Array<[number, number]>, start: number, end: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let s = start;
+  let e = end;
+  for (const [a, b] of ranges) {
+    if (b < s || a > e) out.push([a, b]);
+    else {
+      s = Math.min(s, a);
+      e = Math.max(e, b);
+    }
+  }
+  out.push([s, e]);
+  return out.sort((x, y) => x[0] - y[0]);
 }

@@ -14,8 +14,10 @@ import {
   encodeClose as encodeClosePacket,
   encodeControl as encodeControlPacket,
   encodeDataHeader as encodeDataHeaderPacket,
+  encodePart as encodePartPacket,
   encodePing as encodePingPacket,
   encodePrefix,
+  encodeProbe as encodeProbePacket,
   encodeRejectDatagram,
   encodeResetDatagram,
   encodeServerTime as encodeServerTimePacket,
@@ -25,7 +27,9 @@ import {
   FERNET_BLOCK,
   FERNET_OVERHEAD,
   type FlowEntry,
+  maxPlaintextLength,
   PREFIX_LENGTH,
+  PROBE_MIN_LENGTH,
   MAX_ACK_RANGES as PROTOCOL_MAX_ACK_RANGES,
   MAX_FLOWS as PROTOCOL_MAX_FLOWS,
   MIN_HELLO_DATAGRAM as PROTOCOL_MIN_HELLO_DATAGRAM,
@@ -33,6 +37,7 @@ import {
   type Prefix as ProtocolPrefix,
   type ServerWelcomeFields,
   Space,
+  sealedLength,
   TOKEN_TTL_SECONDS,
   PROTOCOL_VERSION as VERSION,
   wireCodeFor,
@@ -147,6 +152,16 @@ export type SessionPacket =
     }
   | { type: 'control'; pn: number; seq: number; body: Buffer }
   | { type: 'ping'; pn: number }
+  | { type: 'probe'; pn: number; padding: number }
+  | {
+      type: 'part';
+      pn: number;
+      sendTime: number;
+      transferId: number;
+      blockIndex: number;
+      offset: number;
+      payload: Buffer;
+    }
   | { type: 'close'; pn: number; errorCode: number; reason: string };
 
 /** Decodes an opened SESSION token; the repeated prefix must equal the datagram's. */
@@ -186,6 +201,21 @@ export function decodeSessionPacket(
       return { ok: true, value: { type: 'control', pn: p.packetNumber, seq: p.messageSeq, body: p.body } };
     case 'ping':
       return { ok: true, value: { type: 'ping', pn: p.packetNumber } };
+    case 'probe':
+      return { ok: true, value: { type: 'probe', pn: p.packetNumber, padding: p.padding } };
+    case 'part':
+      return {
+        ok: true,
+        value: {
+          type: 'part',
+          pn: p.packetNumber,
+          sendTime: p.sendTime,
+          transferId: p.transferId,
+          blockIndex: p.blockIndex,
+          offset: p.offset,
+          payload: p.payload,
+        },
+      };
     case 'close':
       return {
         ok: true,
@@ -235,6 +265,37 @@ export function encodeControl(prefix: Buffer, pn: number, seq: number, body: Buf
 
 export function encodePing(prefix: Buffer, pn: number): Buffer {
   return encodePingPacket(connIdOf(prefix), { packetNumber: pn });
+}
+
+/** A PART: bytes `[offset, offset + payload.length)` of a block (a path that shrank under a transfer). */
+export function encodePart(
+  prefix: Buffer,
+  pn: number,
+  sendTime: number,
+  transferId: number,
+  blockIndex: number,
+  offset: number,
+  payload: Uint8Array,
+): Buffer {
+  return encodePartPacket(connIdOf(prefix), {
+    packetNumber: pn,
+    sendTime,
+    transferId,
+    blockIndex,
+    offset,
+    payload,
+  });
+}
+
+/** A PROBE whose sealed datagram is exactly `datagramLength` bytes (a length a sealed datagram can have). */
+export function encodeProbe(prefix: Buffer, pn: number, datagramLength: number): Buffer {
+  const padding = maxPlaintextLength(datagramLength) - PROBE_MIN_LENGTH;
+  return encodeProbePacket(connIdOf(prefix), { packetNumber: pn, padding: Math.max(0, padding) });
+}
+
+/** The datagram length of a PROBE that carried `padding` bytes. */
+export function probeDatagramLength(padding: number): number {
+  return PREFIX_LENGTH + sealedLength(PROBE_MIN_LENGTH + padding);
 }
 
 export function encodeClose(prefix: Buffer, pn: number, errorCode: number, reason: string): Buffer {

@@ -72,6 +72,14 @@ export interface SimTransferOptions {
    * that do not fit are dropped (`clientSocketDrops`). Without it the client reads every datagram at once.
    */
   clientSocket?: { bufferBytes: number; stalls: ReadonlyArray<readonly [number, number]> };
+  /**
+   * Path MTU discovery: the largest datagram each side's interface sends. Each transfer then starts
+   * once its sender's discovery had its first say, in blocks of what the sender's path carries (as
+   * the applications choose them: PROTOCOL.md, feature PathMtu).
+   */
+  pathMtu?: { client: number; server: number };
+  /** Transfers run one after another (each starts when the one before completed), not all at once. */
+  sequential?: boolean;
 }
 
 export interface SimContext {
@@ -113,6 +121,8 @@ export interface SimTransferResult {
   completedAt: number | undefined;
   /** Virtual times at which the receiver first held a quarter, half, three quarters of the bytes. */
   quartersAt: number[];
+  /** Each transfer's block size, in order (undefined: it never started). */
+  blockSizes: Array<number | undefined>;
   bitExact: boolean;
   /** Block buffers provided to the senders and released back by them (counted with poisonReleased). */
   blocksProvided: number;
@@ -162,6 +172,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     received: Buffer;
     senderDone: boolean;
     receiverDone: boolean;
+    /** Set when the transfer is opened. */
+    blockSize: number | undefined;
   }
   const transfers = new Map<number, TransferState>();
   for (const [i, t] of [{ direction, size: o.size }, ...(o.extraTransfers ?? [])].entries()) {
@@ -173,6 +185,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       received: Buffer.alloc(t.size),
       senderDone: false,
       receiverDone: false,
+      blockSize: undefined,
     });
   }
   const main = transfers.get(1)!;
@@ -188,6 +201,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     idleTimeoutMs,
     ...(o.serverVersions !== undefined ? { versions: o.serverVersions } : {}),
     ...(congestion ? { connection: { congestion } } : {}),
+    ...(o.pathMtu ? { maxDatagram: o.pathMtu.server } : {}),
     ...o.endpoint,
   });
   const clientOffset = o.clientClockOffsetSeconds ?? 0;
@@ -205,6 +219,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     idleTimeoutMs,
     ...(o.clientFeatures !== undefined ? { features: o.clientFeatures } : {}),
     connection: clientConnectionOptions,
+    ...(o.pathMtu ? { maxDatagram: o.pathMtu.client } : {}),
   });
 
   let clientConn: Connection | undefined;
@@ -256,8 +271,8 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       switch (e.type) {
         case 'read': {
           const t = transfers.get(e.transferId)!;
-          const start = e.index * blockSize;
-          const block = t.data.subarray(start, Math.min(start + blockSize, t.size));
+          const start = e.index * t.blockSize!;
+          const block = t.data.subarray(start, Math.min(start + t.blockSize!, t.size));
           const provide = (): void => {
             if (o.poisonReleased) blocksProvided++;
             conn.provideBlock(e.transferId, e.index, o.poisonReleased ? Buffer.from(block) : block);
@@ -275,7 +290,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
         }
         case 'block': {
           const t = transfers.get(e.transferId)!;
-          e.data.copy(t.received, e.index * blockSize);
+          e.data.copy(t.received, e.index * t.blockSize!);
           if (t === main) {
             receivedBytes += e.data.length;
             while (quartersAt.length < 3 && receivedBytes >= ((quartersAt.length + 1) * o.size) / 4) {
@@ -319,15 +334,28 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     blocksReleased++;
     data.fill(0xee);
   };
+  /** Opens the transfers that may start now (all at once, or the next when `sequential`). */
   const startTransfer = (): void => {
     const session = serverSession?.connection;
     if (clientConn === undefined || session === undefined) return;
+    let opened = false;
     for (const t of transfers.values()) {
+      if (t.blockSize !== undefined) {
+        if (o.sequential && !(t.senderDone && t.receiverDone)) return;
+        continue;
+      }
       const [s, r] = t.direction === 'put' ? [clientConn, session] : [session, clientConn];
-      r.openReceive(t.id, t.size);
-      s.openSend(t.id, t.size, [], undefined, o.poisonReleased ? release : undefined);
+      // As the applications do: the client asks once its discovery had its say, the sender (the one
+      // that picks the size) decides once its own had.
+      if (o.pathMtu && !(clientConn.pathSettled && s.pathSettled)) break;
+      t.blockSize = o.pathMtu ? s.pathBlockSize : blockSize;
+      r.openReceive(t.id, t.size, [], t.blockSize);
+      s.openSend(t.id, t.size, [], undefined, o.poisonReleased ? release : undefined, t.blockSize);
+      startedAt ??= net.now();
+      opened = true;
+      if (o.sequential) break;
     }
-    startedAt = net.now();
+    if (!opened) return;
     // Both cores have new work: run them (the client would otherwise wait for its next packet).
     endpoint.wake(serverSession!);
     net.schedule(net.now(), serviceClient);
@@ -368,6 +396,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       handleEvents(clientConn, true);
       if (batch.length === 0 && !clientConn.hasEvents) break;
     }
+    if (o.pathMtu || o.sequential) startTransfer();
     schedule('client', clientConn.nextTimeout());
   };
 
@@ -398,6 +427,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       }
       if (serverSent === 0 && !events) break;
     }
+    if (o.pathMtu || o.sequential) startTransfer();
     schedule('server', endpoint.nextTimeout());
   };
 
@@ -488,6 +518,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     startedAt,
     completedAt,
     quartersAt,
+    blockSizes: [...transfers.values()].map((t) => t.blockSize),
     bitExact,
     blocksProvided,
     blocksReleased,
