@@ -73,6 +73,27 @@ export async function runBundle(url: URL, argv: readonly string[]): Promise<numb
 }
 
 /**
+ * What a command's bin does once it has loaded this module: runs the bundle at `url` with the
+ * process's arguments (see runBundle) and sets the exit code. A bundle that cannot be run is one line
+ * on stderr, `COMMAND: cannot start: …`, and exit code 1, never a stack trace. Once the command has
+ * ended, whatever still holds the event loop (a socket closing slowly) gets 1.5 s before the process
+ * exits, so it keeps neither the shell waiting nor a stopped server around.
+ */
+export function runBin(command: string, url: URL): Promise<void> {
+  return runBundle(url, process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 1500).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(`${command}: cannot start: ${error instanceof Error ? error.message : String(error)}
+`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+/**
  * Where the code cache of `bundle` lives: the user's own cache directory (a cache is code, so never a
  * directory another user can write), named for the bundle's SHA-256 and the Node version, so a new
  * build or a new Node never meets an old cache (V8 itself checks little more than the source's length).
