@@ -19,9 +19,10 @@ export const TREE_RSS_LIMIT = 200e6;
 
 /**
  * headline (the default): the 56 MiB put and get of ferry, scp and sftp and ferry's stop-and-wait
- * row, interleaved; full: the whole matrix; quick: the smoke test CI runs.
+ * row, interleaved; full: the whole matrix; quick: the smoke test CI runs; fixed-cost: only the
+ * fixed-cost row (whole `ferry stat` and 1-byte get processes; part of full).
  */
-export type BenchMode = 'headline' | 'full' | 'quick';
+export type BenchMode = 'headline' | 'full' | 'quick' | 'fixed-cost';
 
 export interface BenchOptions {
   mode: BenchMode;
@@ -49,11 +50,22 @@ export interface BenchOptions {
   trees: boolean;
   /** Runs per tree row and direction. */
   treeRuns: number;
-  /** Run the 1 GiB peak-RSS check. */
+  /**
+   * The large-file row: 1 GiB put and get with ferry beside scp, the one-core seal + hash ceiling
+   * measured before each ferry run, and each side's peak RSS.
+   */
   memory: boolean;
+  /** The busy-machine row: two CPU-bound processes beside 56 MiB transfers of ferry and scp. */
+  busy: boolean;
   /** The seed's client against ferry-server --seed-compat and the seed's server (reimplemented). */
   seedCompat: boolean;
   memorySize: number;
+  /** The fixed-cost row: whole `ferry stat` and 1-byte `ferry get` processes, and `node -e 0`. */
+  fixedCost: boolean;
+  /** The client of another build to compare the fixed cost with (its wall time / this build's). */
+  baselineFerry: string | undefined;
+  /** That build's server, for its client; without it the baseline client talks to this build's server. */
+  baselineServer: string | undefined;
   /** Machine output (the whole result object) on stdout; the table goes to stderr. */
   json: boolean;
   /** Where the JSON goes; the SVG is written beside it with the same base name. */
@@ -88,9 +100,9 @@ Usage: node packages/bench/dist/cli.js [options]      (or: pnpm bench -- [option
   (no option)           the headline, ~1 minute: 56 MiB put and get with ferry, scp and sftp (over a
                         throwaway sshd on 127.0.0.1, when /usr/sbin/sshd is installed) and ferry's
                         stop-and-wait row (--window 1), runs interleaved; ends with a verdict line
-  --full                the whole matrix (~20 minutes): the headline plus rsync, block sizes,
-                        impaired links, crypto, directory trees, a 1 GiB memory check and the
-                        seed's client
+  --full                the whole matrix (~30 minutes): the headline plus rsync, block sizes,
+                        impaired links, crypto, directory trees, the 1 GiB row, the busy-machine
+                        row, the seed's client and the fixed-cost row
   --quick               smoke test: 8 MiB file, 1 run, one impairment scenario, short crypto (CI)
   --size BYTES          loopback file size (default 58720256, the seed's 56 MiB; 64MiB etc. work)
   --runs N              measured runs per configuration and direction (default 5)
@@ -111,14 +123,27 @@ ${SCENARIOS.map((s) => `                          ${s.name.padEnd(22)} ${s.descr
                         ferry -r and a single file of the same bytes (--quick: smaller trees)
   --skip-trees          no directory trees in --full
   --tree-runs N         measured runs per tree row and direction (default 3; --quick 1)
-  --skip-memory         no 1 GiB memory check in --full
-  --memory              also transfer 1 GiB each way and report peak RSS (slow; not for CI)
+  --skip-memory         no 1 GiB row in --full
+  --memory              also the 1 GiB row: ferry and scp put and get, ferry against the one-core
+                        seal + hash ceiling measured in the same run, peak RSS (slow; not for CI)
   --memory-size BYTES   file for --memory (default 1GiB)
+  --busy                also the busy-machine row: two CPU-bound processes run beside 56 MiB puts
+                        and gets of ferry and scp (interleaved, --runs each), then are killed; ferry's
+                        retransmission timeouts are counted (part of --full)
+  --skip-busy           leave the busy-machine row out of --full
   --seed-compat         also run the seed's client (ferry's Python test client of the seed's
                         protocol) against ferry-server --seed-compat and against a reimplementation
                         of the seed's own server, side by side (part of --full; needs python3 with
                         cryptography, else "not run")
   --skip-seed-compat    leave that comparison out of --full
+  --fixed-cost          only the fixed-cost row (part of --full): whole \`ferry stat\` and \`ferry get\` of
+                        a 1-byte file, spawn to exit, against one server, --runs each after --warmup,
+                        with and without NODE_EXTRA_CA_CERTS, and \`node -e 0\` as the floor
+  --skip-fixed-cost     leave the fixed-cost row out of --full
+  --baseline-ferry PATH        the fixed-cost row also runs this client (another build's bin/ferry.js),
+                               round by round with this build's: ratio this / baseline (target <= 0.50)
+  --baseline-ferry-server PATH the baseline client talks to this server (its own build's) instead of
+                               this build's
   --json                print the result object (JSON) on stdout; the table goes to stderr
   --out FILE            JSON result path (default: a new file in packages/bench/results/runs/, which
                         git ignores); the chart is FILE with .svg
@@ -178,10 +203,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         trees: { type: 'boolean' },
         'skip-trees': { type: 'boolean' },
         'tree-runs': { type: 'string' },
+        busy: { type: 'boolean' },
+        'skip-busy': { type: 'boolean' },
         memory: { type: 'boolean' },
         'memory-size': { type: 'string' },
         'seed-compat': { type: 'boolean' },
         'skip-seed-compat': { type: 'boolean' },
+        'fixed-cost': { type: 'boolean' },
+        'skip-fixed-cost': { type: 'boolean' },
+        'baseline-ferry': { type: 'string' },
+        'baseline-ferry-server': { type: 'string' },
         json: { type: 'boolean' },
         out: { type: 'string' },
         'save-reference': { type: 'boolean' },
@@ -206,9 +237,25 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const quick = values.quick === true;
   const full = values.full === true;
   if (quick && full) throw new RangeError('--quick and --full exclude each other');
-  const mode: BenchMode = quick ? 'quick' : full ? 'full' : 'headline';
+  // --fixed-cost alone runs that row only: the headline's transfers say nothing about start-up.
+  const fixedCostOnly = values['fixed-cost'] === true && !full;
+  if (fixedCostOnly && quick) throw new RangeError('--fixed-cost and --quick exclude each other');
+  const mode: BenchMode = quick ? 'quick' : full ? 'full' : fixedCostOnly ? 'fixed-cost' : 'headline';
+  if (fixedCostOnly) {
+    const others = ['trees', 'memory', 'busy', 'seed-compat', 'scenario'].filter(
+      (n) => values[n] !== undefined,
+    );
+    if (others.length > 0)
+      throw new RangeError(
+        `--fixed-cost runs the fixed-cost row alone; leave out ${others.map((n) => `--${n}`).join(', ')} (or use --full)`,
+      );
+  }
+  if (str('baseline-ferry-server') !== undefined && str('baseline-ferry') === undefined)
+    throw new RangeError('--baseline-ferry-server needs --baseline-ferry (the client that talks to it)');
   const saveReference = values['save-reference'] === true;
   if (saveReference && quick) throw new RangeError('--save-reference: a --quick smoke test is no reference');
+  if (saveReference && fixedCostOnly)
+    throw new RangeError('--save-reference: --fixed-cost alone is no reference (use --full)');
   if (saveReference && str('out') !== undefined)
     throw new RangeError('--save-reference writes results/reference.json; leave out --out');
   const scenarioNames = (values.scenario as string[] | undefined) ?? [];
@@ -244,7 +291,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const trees = values.trees === true || (full && values['skip-trees'] !== true);
   // rsync is a peer of the matrix, and of the trees (rsync -a is what people move trees with).
   const peers: PeerTool[] =
-    values['skip-peers'] === true ? [] : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full || trees);
+    values['skip-peers'] === true || fixedCostOnly
+      ? []
+      : PEER_TOOLS.filter((tool) => tool !== 'rsync' || full || trees);
   return {
     mode,
     quick,
@@ -256,17 +305,21 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     scenarios: scenarioNames.length > 0 ? scenarioNames : defaultScenarios,
     impairmentRuns:
       impairmentRunsText !== undefined ? positiveInt('impairment-runs', impairmentRunsText) : quick ? 1 : 3,
-    skipImpairment: values['skip-impairment'] === true,
-    skipAlgorithms: values['skip-algorithms'] === true,
+    skipImpairment: values['skip-impairment'] === true || fixedCostOnly,
+    skipAlgorithms: values['skip-algorithms'] === true || fixedCostOnly,
     // The headline is about speed beside the peers; crypto is part of the smoke test and the matrix.
-    skipCrypto: values['skip-crypto'] === true || mode === 'headline',
+    skipCrypto: values['skip-crypto'] === true || mode === 'headline' || fixedCostOnly,
     peers,
     sshdPath: str('sshd'),
     trees,
     treeRuns: treeRunsText !== undefined ? positiveInt('tree-runs', treeRunsText) : quick ? 1 : 3,
     memory: values.memory === true || (full && values['skip-memory'] !== true),
+    busy: values.busy === true || (full && values['skip-busy'] !== true),
     memorySize: memorySizeText !== undefined ? byteSize('memory-size', memorySizeText) : 1024 ** 3,
     seedCompat: values['seed-compat'] === true || (full && values['skip-seed-compat'] !== true),
+    fixedCost: fixedCostOnly || (full && values['skip-fixed-cost'] !== true),
+    baselineFerry: str('baseline-ferry'),
+    baselineServer: str('baseline-ferry-server'),
     json: values.json === true,
     out: str('out'),
     saveReference,

@@ -300,6 +300,11 @@ function scenarioPanel(result: BenchResult, top: number): { svg: string; height:
 }
 
 /** The chart as a standalone SVG document. */
+/** Whether a result has anything to draw: throughput or scenarios (a --fixed-cost run alone has neither). */
+export function hasChart(result: BenchResult): boolean {
+  return result.loopback.length > 0 || (result.peers ?? []).length > 0 || result.scenarios.length > 0;
+}
+
 export function renderSvg(result: BenchResult): string {
   const m = result.machine;
   const header = [

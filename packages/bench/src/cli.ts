@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchOptions, parseBenchArgs, USAGE } from './args.js';
 import { type BenchResult, runBench } from './bench.js';
-import { renderSvg } from './chart.js';
+import { hasChart, renderSvg } from './chart.js';
 import { isEntryPoint } from './entry.js';
 import { BenchError } from './ferry.js';
 import { renderMarkdown, verdictLine } from './report.js';
@@ -69,10 +69,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (options.render !== undefined) {
     const path = resolve(options.render);
     const earlier = JSON.parse(await readFile(path, 'utf8')) as BenchResult;
-    await writeAtomically(svgPathFor(path), renderSvg(earlier));
-    process.stdout.write(
-      `${renderMarkdown(earlier)}\nchart:  ${svgPathFor(path)}\n\n${verdictLine(earlier)}\n`,
-    );
+    let chart = '';
+    if (hasChart(earlier)) {
+      await writeAtomically(svgPathFor(path), renderSvg(earlier));
+      chart = `chart:  ${svgPathFor(path)}\n`;
+    }
+    process.stdout.write(`${renderMarkdown(earlier)}\n${chart}\n${verdictLine(earlier)}\n`);
     return 0;
   }
   // With --json, stdout carries the result object only; everything for people goes to stderr.
@@ -97,9 +99,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const svgPath = svgPathFor(jsonPath);
   const json = `${JSON.stringify(result, null, 2)}\n`;
   await writeAtomically(jsonPath, json);
-  await writeAtomically(svgPath, renderSvg(result));
+  // A --fixed-cost run alone has no throughput to draw.
+  const drawn = hasChart(result);
+  if (drawn) await writeAtomically(svgPath, renderSvg(result));
   human.write(
-    `\n${renderMarkdown(result)}\nresult: ${jsonPath}\nchart:  ${svgPath}\n\n${verdictLine(result)}\n`,
+    `\n${renderMarkdown(result)}\nresult: ${jsonPath}\n${drawn ? `chart:  ${svgPath}\n` : ''}\n${verdictLine(result)}\n`,
   );
   if (options.json) process.stdout.write(json);
   if (result.failures.length > 0) {

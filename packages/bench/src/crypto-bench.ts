@@ -2,6 +2,8 @@
  * Seal/open throughput of @ferry/crypto (raw binary Fernet tokens, the wire form) beside the
  * `fernet` npm package (crypto-js, base64url text tokens, UTF-8 plaintext only), on one core.
  */
+
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Fernet, generateKey } from '@ferry/crypto';
 
@@ -118,4 +120,29 @@ export function runCryptoBench(ms: number): CryptoResult {
       'fernet (npm): base64url text tokens of ASCII plaintext (encode/decode).' +
       (npm ? '' : ' The fernet npm package is not installed: its rows are missing.'),
   };
+}
+
+/** The block a loopback transfer uses by default (DEFAULT_BLOCK_SIZE) and the DATA header before it. */
+export const CEILING_BLOCK_BYTES = 64_512;
+const DATA_HEADER_BYTES = 29;
+
+/**
+ * The one-core ceiling of a sender: MB/s (10^6 bytes/s) of file data sealed as DATA packets (a
+ * 29-byte header and a 64,512-byte block into one Fernet token, with the 12-byte prefix's headroom,
+ * as the transport seals them) and hashed with SHA-256 (the file's digest), in one loop on one core
+ * for about `ms`. A transfer does at least this much work per byte on the sender, besides reading and
+ * sending; the bench compares a large transfer's rate with it, measured in the same run.
+ */
+export function sealHashCeiling(ms: number): number {
+  const fernet = new Fernet(generateKey());
+  const block = Buffer.alloc(CEILING_BLOCK_BYTES, 0x5a);
+  const header = Buffer.alloc(DATA_HEADER_BYTES, 0x10);
+  const hash = createHash('sha256');
+  const step = (): void => {
+    fernet.sealv([header, block], { headroom: 12 });
+    hash.update(block);
+  };
+  const { perSecond } = rate(step, ms, 20);
+  hash.digest();
+  return (perSecond * CEILING_BLOCK_BYTES) / 1e6;
 }

@@ -214,3 +214,23 @@ export function cpuSecondsSoFar(pid: number): number | undefined {
 export function tail(text: string, lines = 8): string {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
+
+/**
+ * Starts `count` CPU-bound processes (each an endless loop), as other work on a busy machine would
+ * be, at the priority of the measured processes; `stop()` kills them (also when the bench exits).
+ */
+export function startCpuHogs(count: number): { pids: number[]; stop: () => void } {
+  const children: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    applyChildPriority(child.pid);
+    children.push(child);
+  }
+  const stop = (): void => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    process.off('exit', stop);
+  };
+  process.on('exit', stop);
+  return { pids: children.flatMap((c) => (c.pid === undefined ? [] : [c.pid])), stop };
+}

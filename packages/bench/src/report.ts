@@ -1,5 +1,14 @@
 import { LARGE_TREE_TARGET, PEER_TARGET_RATIO, TREE_TARGET_RATIO } from './args.js';
-import type { BenchResult, DirectionSummary, ImpairedDirection, PeerResult, TreeResult } from './bench.js';
+import {
+  type BenchResult,
+  CEILING_TARGET,
+  type DirectionSummary,
+  type ImpairedDirection,
+  LARGE_PEER_TARGET_RATIO,
+  type PeerResult,
+  type TreeResult,
+} from './bench.js';
+import { FIXED_COST_TARGET_RATIO, type FixedCostResult, type FixedCostRow } from './fixed-cost.js';
 import { describeLink } from './scenarios.js';
 import type { SeedCompatResult } from './seed-compat.js';
 import type { Summary } from './summary.js';
@@ -138,37 +147,7 @@ export function renderMarkdown(result: BenchResult): string {
         ? ` Client, server, proxy and bench ran at nice ${result.options.priority}.`
         : ''),
   );
-  out.push('');
-  out.push(
-    `## Loopback (127.0.0.1), ${result.options.runs} run(s) each way after ${result.options.warmup} warm-up; median (min–max)`,
-  );
-  out.push('');
-  out.push(
-    table(
-      [
-        'configuration',
-        'op',
-        'file',
-        'seconds',
-        `s per ${formatFileSize(result.seed.fileBytes)}`,
-        'MB/s',
-        `× seed (${result.seed.mbps} MB/s)`,
-        'transfer MB/s',
-        'client CPU s',
-        'client peak RSS MB',
-        'server CPU s',
-        'server peak RSS MB',
-      ],
-      loopbackRows(result),
-    ),
-  );
-  out.push('');
-  out.push(
-    'seconds and MB/s (10^6 bytes/s): the client process from start to exit (start-up, handshake, ' +
-      `transfer, verification), as a person waits for it. s per ${formatFileSize(result.seed.fileBytes)}: the seconds of a ` +
-      'smaller file scaled to the seed’s. transfer MB/s: the client’s own timing of the ' +
-      'transfer alone. CPU s: user + system. Server figures are per run (a fresh server each run, start-up CPU excluded).',
-  );
+  if (result.loopback.length > 0) out.push('', ...loopbackSection(result));
   const peers = result.peers ?? [];
   if (peers.length > 0) out.push('', ...peersSection(result, peers));
   if (result.seedCompat) out.push('', ...seedCompatSection(result.seedCompat));
@@ -250,7 +229,10 @@ export function renderMarkdown(result: BenchResult): string {
     out.push('');
     out.push(result.crypto.note);
   }
-  if (result.memory) {
+  if (result.large) {
+    out.push('');
+    out.push(...largeSection(result.large));
+  } else if (result.memory) {
     out.push('');
     out.push(`## Memory: ${formatFileSize(result.memory.fileBytes)} each way, default settings`);
     out.push('');
@@ -265,6 +247,11 @@ export function renderMarkdown(result: BenchResult): string {
     });
     out.push(table(['op', 'MB/s', 'client peak RSS MB', 'server peak RSS MB'], rows));
   }
+  if (result.busy) {
+    out.push('');
+    out.push(...busySection(result.busy));
+  }
+  if (result.fixedCost) out.push('', ...fixedCostSection(result.fixedCost));
   if (result.targets.length > 0) {
     out.push('');
     out.push('## Targets (medians; reported, not asserted)');
@@ -294,9 +281,137 @@ export function renderMarkdown(result: BenchResult): string {
   return `${out.join('\n')}\n`;
 }
 
+/** The loopback table of ferry's configurations, and what its columns mean. */
+function loopbackSection(result: BenchResult): string[] {
+  const out: string[] = [];
+  out.push(
+    `## Loopback (127.0.0.1), ${result.options.runs} run(s) each way after ${result.options.warmup} warm-up; median (min–max)`,
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'configuration',
+        'op',
+        'file',
+        'seconds',
+        `s per ${formatFileSize(result.seed.fileBytes)}`,
+        'MB/s',
+        `× seed (${result.seed.mbps} MB/s)`,
+        'transfer MB/s',
+        'client CPU s',
+        'client peak RSS MB',
+        'server CPU s',
+        'server peak RSS MB',
+      ],
+      loopbackRows(result),
+    ),
+  );
+  out.push('');
+  out.push(
+    'seconds and MB/s (10^6 bytes/s): the client process from start to exit (start-up, handshake, ' +
+      `transfer, verification), as a person waits for it. s per ${formatFileSize(result.seed.fileBytes)}: the seconds of a ` +
+      'smaller file scaled to the seed’s. transfer MB/s: the client’s own timing of the ' +
+      'transfer alone. CPU s: user + system. Server figures are per run (a fresh server each run, start-up CPU excluded).',
+  );
+  return out;
+}
+
+const FIXED_COST_COMMANDS = {
+  stat: 'ferry stat',
+  get: 'ferry get, 1 byte',
+  node: 'node -e 0',
+} as const;
+
+/** ms: whole, with the spread when there is one. */
+function formatMs(row: FixedCostRow | undefined): string {
+  if (!row) return '–';
+  const bad = row.runs.filter((r) => !r.ok).length;
+  return `${formatSummary(row.wallMs, 0)}${bad > 0 ? ` **${bad} failed**` : ''}`;
+}
+
+/** The fixed-cost row: each command per build and environment, the CA file's share, and the ratios. */
+function fixedCostSection(f: FixedCostResult): string[] {
+  const withCa = f.caFile !== undefined;
+  const out = [
+    `## Fixed cost per command: whole processes, spawn to exit, ${f.runs} run(s) each after ${f.warmup} warm-up; median (min–max) ms`,
+    '',
+  ];
+  const rows: string[][] = [];
+  const find = (command: FixedCostRow['command'], build: FixedCostRow['build'], caCerts: boolean) =>
+    f.rows.find((r) => r.command === command && r.build === build && r.caCerts === caCerts);
+  const keys: [FixedCostRow['command'], FixedCostRow['build']][] = [];
+  for (const command of ['stat', 'get'] as const) {
+    keys.push([command, 'this']);
+    if (f.baseline) keys.push([command, 'baseline']);
+  }
+  keys.push(['node', undefined]);
+  for (const [command, build] of keys) {
+    const name = [
+      FIXED_COST_COMMANDS[command],
+      build === undefined ? '' : build === 'this' ? 'this build' : 'baseline',
+    ];
+    if (!withCa) {
+      rows.push([...name, formatMs(find(command, build, false))]);
+      continue;
+    }
+    const a = find(command, build, true);
+    const b = find(command, build, false);
+    const cost = a?.wallMs && b?.wallMs ? (a.wallMs.median - b.wallMs.median).toFixed(0) : '–';
+    rows.push([...name, formatMs(a), formatMs(b), cost]);
+  }
+  out.push(
+    table(
+      withCa
+        ? ['command', 'build', 'with NODE_EXTRA_CA_CERTS', 'without', 'the CA file costs (ms, medians)']
+        : ['command', 'build', 'ms'],
+      rows,
+    ),
+  );
+  out.push('');
+  if (f.baseline) {
+    const ratioRows = (['stat', 'get'] as const).map((command) => {
+      const ratio = (caCerts: boolean) =>
+        f.ratios.find((r) => r.command === command && r.caCerts === caCerts)?.ratio;
+      const judged = ratio(withCa);
+      const mark = judged ? (judged.median <= FIXED_COST_TARGET_RATIO ? '✓' : '✗') : '–';
+      return withCa
+        ? [FIXED_COST_COMMANDS[command], formatSummary(ratio(true), 2), formatSummary(ratio(false), 2), mark]
+        : [FIXED_COST_COMMANDS[command], formatSummary(ratio(false), 2), mark];
+    });
+    const target = `≤ ${FIXED_COST_TARGET_RATIO.toFixed(2)}×`;
+    out.push(
+      table(
+        withCa
+          ? ['command', 'this ÷ baseline (paired runs)', 'without NODE_EXTRA_CA_CERTS', target]
+          : ['command', 'this ÷ baseline (paired runs)', target],
+        ratioRows,
+      ),
+    );
+    out.push('');
+  } else {
+    out.push(`this ÷ baseline: not measured (${f.ratioNotMeasured ?? 'no baseline build'}).`);
+    out.push('');
+  }
+  out.push(
+    'One ferry-server per build serves a 1-byte file for the whole row; each command is a fresh `node BIN …` ' +
+      'process, timed by the bench from spawn to exit: Node start-up, loading the CLI, handshake, request. ' +
+      'Each round runs every command of every build in turn, in both environments, then `node -e 0` (the floor ' +
+      'of any Node program). ferry’s code cache lives in a cache directory of the bench’s, filled by the warm-up. ' +
+      (withCa
+        ? `NODE_EXTRA_CA_CERTS=${f.caFile}${f.caCertificates !== undefined ? ` (${f.caCertificates} certificates)` : ''} is the bench’s own environment; “without” removes it. `
+        : 'NODE_EXTRA_CA_CERTS was not set: one environment only. ') +
+      'this ÷ baseline: per round, this build’s wall time / the baseline’s; the target is judged in the bench’s own environment. ' +
+      `this build: ${f.ferry} (server ${f.ferryServer})` +
+      (f.baseline ? `; baseline: ${f.baseline.ferry} (server ${f.baseline.ferryServer}).` : '.'),
+  );
+  return out;
+}
+
 function formatTargetValue(t: BenchResult['targets'][number]): string {
   if (t.value === undefined) return '–';
   if (t.unit === '×') return `${t.value.toFixed(2)}×`;
+  if (t.unit === 'timeouts') return `${t.value} ${t.value === 1 ? 'timeout' : 'timeouts'}`;
   return `${t.value.toFixed(t.unit === '%' ? 0 : 1)} ${t.unit}`;
 }
 
@@ -375,6 +490,95 @@ function peersSection(result: BenchResult, peers: readonly PeerResult[]): string
       `same round (above 1: ferry is faster), median (min–max) over the rounds.${
         versions.length > 0 ? ` Versions: ${versions.join('; ')}.` : ''
       }`,
+  ];
+}
+
+function largeSection(large: NonNullable<BenchResult['large']>): string[] {
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    const d = large[op];
+    const bad = failed(d);
+    const fraction = d.ceilingFraction;
+    const scp = large.scp.notRun === undefined ? large.scp[op] : undefined;
+    const ratio = scp?.ferryRatio;
+    rows.push([
+      op,
+      bad && !d.transferMbps ? bad : `${formatSummary(d.transferMbps, 1)}${bad ? ` ${bad}` : ''}`,
+      formatSummary(d.wallSeconds, 2),
+      fraction
+        ? `${formatSummary(fraction, 0, 100)} %${fraction.median >= CEILING_TARGET ? ' ✓' : ' ✗'}`
+        : '–',
+      large.scp.notRun !== undefined ? `not run: ${large.scp.notRun}` : formatSummary(scp?.mbps, 1),
+      ratio ? `${formatSummary(ratio, 2)}${ratio.median >= LARGE_PEER_TARGET_RATIO ? ' ✓' : ' ✗'}` : '–',
+      formatSummary(d.clientPeakRssBytes, 0, 1e-6),
+      formatSummary(d.serverPeakRssBytes, 0, 1e-6),
+    ]);
+  }
+  return [
+    `## Large file: ${formatFileSize(large.fileBytes)} each way, ferry beside scp and the one-core ceiling`,
+    '',
+    table(
+      [
+        'op',
+        'ferry transfer MB/s',
+        'ferry seconds',
+        `of the ceiling (≥ ${CEILING_TARGET * 100} %)`,
+        'scp MB/s',
+        `ferry ÷ scp (≥ ${LARGE_PEER_TARGET_RATIO}×)`,
+        'client peak RSS MB',
+        'server peak RSS MB',
+      ],
+      rows,
+    ),
+    '',
+    `The ceiling: 64,512-byte blocks sealed into Fernet tokens as DATA packets and hashed with SHA-256, in ` +
+      `one loop on one core (the least a sender does per byte besides reading and sending), for 1 s right ` +
+      `before each ferry run: ${formatSummary(large.ceilingMbps, 0)} MB/s. ferry's transfer MB/s is its own ` +
+      'timing of the transfer (request to verified end); ferry ÷ scp compares whole commands (spawn to ' +
+      'exit), runs interleaved.',
+  ];
+}
+
+function busySection(busy: NonNullable<BenchResult['busy']>): string[] {
+  const rows: string[][] = [];
+  for (const op of ['put', 'get'] as const) {
+    const d = busy.ferry[op];
+    const bad = failed(d);
+    const timeouts = busy.rtoCount[op];
+    rows.push([
+      'ferry',
+      op,
+      formatSummary(d.wallSeconds, 2),
+      bad && !d.mbps ? bad : `${formatSummary(d.mbps, 1)}${bad ? ` ${bad}` : ''}`,
+      '',
+      timeouts === undefined ? '–' : `${timeouts}${timeouts === 0 ? ' ✓' : ' ✗'}`,
+    ]);
+    for (const p of busy.peers) {
+      if (p.notRun !== undefined) {
+        rows.push([p.tool, op, `not run: ${p.notRun}`, '–', '–', '']);
+        continue;
+      }
+      const pd = p[op];
+      const ratio = pd.ferryRatio;
+      rows.push([
+        p.tool,
+        op,
+        formatSummary(pd.wallSeconds, 2),
+        failed(pd) ?? formatSummary(pd.mbps, 1),
+        ratio ? `${formatSummary(ratio, 2)}${ratio.median >= 1 ? ' ✓' : ' ✗'}` : '–',
+        '',
+      ]);
+    }
+  }
+  return [
+    `## Busy machine: ${busy.hogs} CPU-bound processes beside ${formatFileSize(busy.fileBytes)} transfers; median (min–max)`,
+    '',
+    table(['tool', 'op', 'seconds', 'MB/s', 'ferry ÷ tool (≥ 1×)', 'ferry timeouts (0)'], rows),
+    '',
+    `${busy.hogs} processes each run an endless loop, at the priority of the transfers, from the first run ` +
+      'to the last, then are killed. ferry timeouts: retransmission (probe) timeouts of client and server, ' +
+      "summed over the measured runs (from each side's session counters): on loopback nothing is lost, " +
+      'so each one is a peer that was only descheduled.',
   ];
 }
 
@@ -490,12 +694,13 @@ function treeSection(result: BenchResult, tree: TreeResult): string[] {
 export function verdictLine(result: BenchResult): string {
   const def = result.loopback.find((c) => c.id === 'default');
   const factor = (x: number | undefined) => (x === undefined ? 'FAILED' : `${formatFactor(x)}x`);
-  const parts: string[] = [
-    def
-      ? `ferry put ${factor(def.put.speedup?.median)} / get ${factor(def.get.speedup?.median)} the seed's ` +
-        `${result.seed.mbps} MB/s (56 MB in 30 s)`
-      : 'ferry not run',
-  ];
+  const parts: string[] = [];
+  if (def)
+    parts.push(
+      `ferry put ${factor(def.put.speedup?.median)} / get ${factor(def.get.speedup?.median)} the seed's ` +
+        `${result.seed.mbps} MB/s (56 MB in 30 s)`,
+    );
+  else if (result.fixedCost === undefined) parts.push('ferry not run');
   const peers = result.peers ?? [];
   const ran = peers.filter((p) => p.notRun === undefined);
   const ratio = (x: number | undefined) => (x === undefined ? 'FAILED' : `${x.toFixed(2)}x`);
@@ -542,6 +747,27 @@ export function verdictLine(result: BenchResult): string {
         : `the seed's client: ferry --seed-compat ${ratio(seedCompat.ratio.put?.median)} / ${ratio(seedCompat.ratio.get?.median)} the seed server's speed`,
     );
   }
+  const fixed = result.fixedCost;
+  if (fixed !== undefined) parts.push(fixedCostVerdict(fixed));
   if (result.failures.length > 0) parts.push(`${result.failures.length} transfer(s) FAILED`);
   return `verdict${result.options.quick ? ' (--quick smoke test, not a measurement)' : ''}: ${parts.join('; ')}`;
+}
+
+/** e.g. "fixed cost: ferry stat 108 ms, 1-byte get 121 ms; 0.97x / 0.95x the baseline's (target 0.50x: 0 of 2 met)". */
+function fixedCostVerdict(f: FixedCostResult): string {
+  const caCerts = f.caFile !== undefined;
+  const ms = (command: 'stat' | 'get') => {
+    const m = f.rows.find(
+      (r) => r.command === command && r.build === 'this' && r.caCerts === caCerts,
+    )?.wallMs;
+    return m ? `${m.median.toFixed(0)} ms` : 'FAILED';
+  };
+  const head = `fixed cost: ferry stat ${ms('stat')}, 1-byte get ${ms('get')}`;
+  if (!f.baseline) return `${head}; ratio to a baseline not measured`;
+  const ratios = (['stat', 'get'] as const).map(
+    (command) => f.ratios.find((r) => r.command === command && r.caCerts === caCerts)?.ratio?.median,
+  );
+  const met = ratios.filter((r) => r !== undefined && r <= FIXED_COST_TARGET_RATIO).length;
+  const text = ratios.map((r) => (r === undefined ? 'FAILED' : `${r.toFixed(2)}x`)).join(' / ');
+  return `${head}; ${text} the baseline's (target ${FIXED_COST_TARGET_RATIO.toFixed(2)}x: ${met} of 2 met)`;
 }

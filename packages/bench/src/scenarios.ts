@@ -50,7 +50,7 @@ export const SCENARIOS: readonly Scenario[] = [
     loss: 0.01,
     fileBytes: 120 * MiB,
     blockSize: INTERNET_BLOCK_SIZE,
-    target: 0.8,
+    target: 0.88,
     quick: true,
   },
   {
@@ -61,7 +61,7 @@ export const SCENARIOS: readonly Scenario[] = [
     loss: 0.05,
     fileBytes: 120 * MiB,
     blockSize: INTERNET_BLOCK_SIZE,
-    target: 0.6,
+    target: 0.85,
   },
   {
     name: '10mbit-200ms-2pct',

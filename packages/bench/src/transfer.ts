@@ -64,6 +64,8 @@ export interface TransferRecord {
   client?: ProcessFigures;
   server?: ProcessFigures;
   clientStats?: Record<string, unknown>;
+  /** The server's transport counters for the session (its session-closed event), if it reported them. */
+  serverStats?: Record<string, unknown>;
   sha256: string;
   proxy?: ProxyFigures;
   command: string[];
@@ -118,6 +120,9 @@ export async function runTransfer(ws: Workspace, spec: TransferSpec): Promise<Tr
   const steady = steadyRate(client.progress, spec.source.size);
   if (steady !== undefined) record.steadyBytesPerSecond = steady;
   if (serverStopped.figures) record.server = serverStopped.figures;
+  const closed = server.events.find((e) => e.type === 'session-closed');
+  if (closed?.stats && typeof closed.stats === 'object')
+    record.serverStats = closed.stats as Record<string, unknown>;
   const done = client.done;
   if (done) {
     if (typeof done.seconds === 'number') record.transferSeconds = done.seconds;

@@ -22,7 +22,7 @@ const SMALL = ['--size', '4MiB', '--stop-and-wait-size', '1MiB', '--runs', '1', 
 
 describe('where results go', () => {
   it('writes runs to a directory git ignores, and only --save-reference to a committed file', () => {
-    for (const mode of ['headline', 'full', 'quick'] as const) {
+    for (const mode of ['headline', 'full', 'quick', 'fixed-cost'] as const) {
       const path = defaultOutPath({ mode, saveReference: false });
       expect(dirname(path)).toBe(RUNS_DIR);
       // git check-ignore exits 0 for an ignored path (and throws here otherwise).

@@ -33,10 +33,14 @@ describe('bench arguments', () => {
     expect(full.peers).toEqual(['scp', 'sftp', 'rsync']);
     expect(full.skipCrypto).toBe(false);
     expect(full.memory).toBe(true);
-    expect(parseBenchArgs(['--full', '--skip-memory', '--skip-peers'])).toMatchObject({
+    expect(full.busy).toBe(true);
+    expect(parseBenchArgs(['--full', '--skip-memory', '--skip-busy', '--skip-peers'])).toMatchObject({
       memory: false,
+      busy: false,
       peers: [],
     });
+    expect(parseBenchArgs(['--busy']).busy).toBe(true);
+    expect(parseBenchArgs([]).busy).toBe(false);
     const quick = parseBenchArgs(['--quick']);
     expect(quick.size).toBe(8 * 1024 * 1024);
     expect(quick.runs).toBe(1);

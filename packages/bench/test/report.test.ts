@@ -10,6 +10,7 @@ import {
 import { renderSvg } from '../src/chart.js';
 import { formatFactor, renderMarkdown, targetsVerdict, verdictLine } from '../src/report.js';
 import { pairedRatios } from '../src/seed-compat.js';
+import { summarize } from '../src/summary.js';
 import type { TransferRecord } from '../src/transfer.js';
 
 const FOUR_MIB = 4 * 1024 * 1024;
@@ -121,6 +122,104 @@ describe('bench report', () => {
     );
     const md = renderMarkdown(result);
     expect(md.indexOf(verdict)).toBeGreaterThan(md.indexOf('## Targets'));
+  });
+
+  it('reports the 1 GiB row: ferry against the ceiling measured before each run and against scp, with peak RSS', () => {
+    const result = headlineResult();
+    const GiB = 1024 ** 3;
+    const ferryRuns = (op: 'put' | 'get', transferSeconds: number, rss: number) =>
+      runs(op, GiB, [transferSeconds + 0.1]).map((r) => ({
+        ...r,
+        transferSeconds,
+        client: { cpuSeconds: 3, userSeconds: 3, systemSeconds: 0, peakRssBytes: rss },
+        server: { cpuSeconds: 3, userSeconds: 3, systemSeconds: 0, peakRssBytes: 110e6 },
+      }));
+    const ferry = { put: ferryRuns('put', 2.5, 118e6), get: ferryRuns('get', 4, 125e6) };
+    const scp = { put: runs('put', GiB, [5.2]), get: runs('get', GiB, [4.2]) };
+    // 1 GiB in 2.5 s is 429.5 MB/s: 86 % of a 500 MB/s ceiling; in 4 s, 268.4 MB/s: 54 %.
+    const put = { ...summarizeDirection(ferry.put), ceilingFraction: summarize([GiB / 2.5 / 1e6 / 500])! };
+    const get = { ...summarizeDirection(ferry.get), ceilingFraction: summarize([GiB / 4 / 1e6 / 500])! };
+    result.large = {
+      fileBytes: GiB,
+      ceilingMbps: summarize([500, 500])!,
+      put,
+      get,
+      scp: {
+        tool: 'scp',
+        fileBytes: GiB,
+        put: peerDirection(scp.put, ferry.put),
+        get: peerDirection(scp.get, ferry.get),
+      },
+    };
+    result.memory = {
+      fileBytes: GiB,
+      put: summarizeDirection(ferry.put),
+      get: summarizeDirection(ferry.get),
+    };
+    result.targets = targetChecks(result);
+    const target = (name: string) => result.targets.find((t) => t.name === name);
+    expect(target('1024 MiB put: transfer vs the one-core seal + hash ceiling')).toMatchObject({ met: true });
+    expect(target('1024 MiB get: transfer vs the one-core seal + hash ceiling')).toMatchObject({
+      met: false,
+    });
+    // scp's seconds / ferry's whole command: 5.2 / 2.6 = 2, 4.2 / 4.1 < 2.
+    expect(target('1024 MiB ferry put vs scp')).toMatchObject({ met: true });
+    expect(target('1024 MiB ferry get vs scp')).toMatchObject({ met: false });
+    expect(target('1024 MiB get, client peak RSS')).toMatchObject({ target: '<= 120 MB', met: false });
+    const lines = renderMarkdown(result).split('\n');
+    expect(lines).toContain('## Large file: 1 GiB each way, ferry beside scp and the one-core ceiling');
+    expect(lines.find((l) => l.startsWith('| put | 429.5 |'))).toMatch(
+      /\| 86 % ✓ \|.*\| 2\.00 ✓ \| 118 \| 110 \|$/,
+    );
+    expect(lines.find((l) => l.startsWith('| get | 268.4 |'))).toMatch(/\| 54 % ✗ \|/);
+  });
+
+  it('reports the busy-machine row: ferry beside scp with two loops running, and its timeouts against 0', () => {
+    const result = headlineResult();
+    const ferryRuns = (op: 'put' | 'get', walls: number[], timeouts: number[]) =>
+      runs(op, SEED_FILE_BYTES, walls).map((r, i) => ({
+        ...r,
+        clientStats: { rtoCount: timeouts[i] },
+        serverStats: { rtoCount: 0 },
+      }));
+    const ferry = { put: ferryRuns('put', [0.6, 0.7], [0, 0]), get: ferryRuns('get', [0.9, 1.0], [1, 2]) };
+    const scp = {
+      put: runs('put', SEED_FILE_BYTES, [0.7, 0.7]),
+      get: runs('get', SEED_FILE_BYTES, [0.6, 0.6]),
+    };
+    result.busy = {
+      fileBytes: SEED_FILE_BYTES,
+      hogs: 2,
+      ferry: { put: summarizeDirection(ferry.put), get: summarizeDirection(ferry.get) },
+      peers: [
+        {
+          tool: 'scp',
+          fileBytes: SEED_FILE_BYTES,
+          put: peerDirection(scp.put, ferry.put),
+          get: peerDirection(scp.get, ferry.get),
+        },
+      ],
+      rtoCount: { put: 0, get: 3 },
+    };
+    result.targets = targetChecks(result);
+    const target = (name: string) => result.targets.find((t) => t.name === name);
+    expect(target('busy machine (2 CPU-bound processes): ferry put vs scp')).toMatchObject({ met: true });
+    expect(target('busy machine (2 CPU-bound processes): ferry get vs scp')).toMatchObject({ met: false });
+    expect(target('busy machine: ferry put retransmission timeouts (all runs, both sides)')).toMatchObject({
+      value: 0,
+      met: true,
+    });
+    expect(target('busy machine: ferry get retransmission timeouts (all runs, both sides)')).toMatchObject({
+      value: 3,
+      met: false,
+    });
+    const md = renderMarkdown(result);
+    expect(md).toContain('## Busy machine: 2 CPU-bound processes beside 56 MiB transfers');
+    expect(md).toContain('| ferry | get | 0.95 (0.90–1.00) |');
+    expect(md).toContain('| 3 ✗ |');
+    expect(targetsVerdict(result)).toContain(
+      'busy machine: ferry get retransmission timeouts (all runs, both sides) (3 timeouts)',
+    );
   });
 
   it('sums the run up in one verdict line against the seed and each peer', () => {

@@ -23,7 +23,8 @@ import {
   type WalkEntry,
   type WalkReply,
 } from '@ferry/protocol';
-import { LocalDiskStorage, LocalFile, type Upload } from '@ferry/storage';
+// Loaded by the transfers that use it (see loadStorage): a stat or list never needs it.
+import type { LocalDiskStorage, Upload } from '@ferry/storage';
 import {
   IncomingBundle,
   IncomingFile,
@@ -520,6 +521,7 @@ export class FerryClient {
   async put(local: string, remote: string, options: TransferOptions = {}): Promise<TransferResult> {
     this.assertOpen();
     const started = performance.now();
+    const { LocalFile } = await loadStorage();
     const file = await LocalFile.open(local, { displayName: local });
     try {
       const reply = await this.request('put', {
@@ -662,8 +664,17 @@ async function refuseExisting(local: string, overwrite: boolean): Promise<void> 
   }
 }
 
+/**
+ * @ferry/storage, loaded when a transfer first needs the local disk: a command that moves no file
+ * does not load it (nor the built-in modules it needs), a few milliseconds of its start-up.
+ */
+function loadStorage(): Promise<typeof import('@ferry/storage')> {
+  return import('@ferry/storage');
+}
+
 /** The directory a download goes to, as a store (the client's own files: no confinement races to fear). */
 async function openLocalStore(local: string): Promise<LocalDiskStorage> {
+  const { LocalDiskStorage } = await loadStorage();
   try {
     return await LocalDiskStorage.open(dirname(local), { allowPathRaces: true });
   } catch (error) {

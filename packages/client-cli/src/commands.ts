@@ -14,7 +14,7 @@ import { describeError, ReportedError } from './errors.js';
 import { expand, expandLocal, hasGlob, unescapeGlob } from './glob.js';
 import { formatBytes, formatDuration, formatRate, formatTime, type Output } from './output.js';
 import { ProgressView } from './progress.js';
-import { getTree, putTree, type TreeFlags } from './tree.js';
+import type { TreeFlags } from './tree.js';
 
 export interface CommandFlags {
   force: boolean;
@@ -523,6 +523,8 @@ async function eachTree(
 
 /** get -r REMOTEDIR [LOCALDIR]; with a pattern or -d, each matching directory into LOCALDIR. */
 async function getRecursive(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  // Trees are loaded when used: the commands on single files start without them.
+  const { getTree } = await import('./tree.js');
   const flags = treeFlags(ctx);
   const usage = 'get -r: usage: get -r REMOTEDIR [LOCALDIR], or get -r A B C -d LOCALDIR';
   if (args.length === 0) throw usageError(usage);
@@ -542,6 +544,7 @@ async function getRecursive(ctx: CommandContext, args: readonly string[]): Promi
 
 /** put -r LOCALDIR [REMOTEDIR]; with a pattern or -d, each matching directory into REMOTEDIR. */
 async function putRecursive(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  const { putTree } = await import('./tree.js');
   const flags = treeFlags(ctx);
   const usage = 'put -r: usage: put -r LOCALDIR [REMOTEDIR], or put -r A B C -d REMOTEDIR';
   if (args.length === 0) throw usageError(usage);

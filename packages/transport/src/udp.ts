@@ -1,4 +1,5 @@
 import * as dgram from 'node:dgram';
+import type { LookupOneOptions } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +22,7 @@ import {
   isResetFor,
 } from './core/handshake.js';
 import type { Datagram } from './core/wire.js';
+import { Pump } from './pump.js';
 import { Session, type SessionDriver } from './session.js';
 
 /**
@@ -46,62 +48,6 @@ function enlargeBuffers(socket: dgram.Socket, bytes: number): void {
         /* try a smaller size */
       }
     }
-  }
-}
-
-/** Runs `work` soon (setImmediate) or at a deadline (setTimeout); never more than one of each pending. */
-class Pump {
-  private immediate: NodeJS.Immediate | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Number.POSITIVE_INFINITY;
-  private stopped = false;
-
-  constructor(private readonly work: () => number) {}
-
-  kick(): void {
-    if (this.immediate !== undefined || this.stopped) return;
-    this.immediate = setImmediate(() => {
-      this.immediate = undefined;
-      this.run();
-    });
-  }
-
-  private run(): void {
-    if (this.stopped) return;
-    const next = this.work();
-    this.arm(next);
-  }
-
-  private arm(at: number): void {
-    if (this.stopped) return;
-    if (!Number.isFinite(at)) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = undefined;
-      this.timerAt = Number.POSITIVE_INFINITY;
-      return;
-    }
-    const delay = at - now();
-    if (delay <= 0) {
-      this.kick();
-      return;
-    }
-    if (this.timer !== undefined && Math.abs(this.timerAt - at) < 0.5) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerAt = Number.POSITIVE_INFINITY;
-        this.run();
-      },
-      Math.max(1, Math.ceil(delay)),
-    );
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.immediate !== undefined) clearImmediate(this.immediate);
-    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }
 
@@ -164,15 +110,17 @@ export class ClientSession extends Session {
   }
 }
 
-/** Counts datagrams handed to a socket and not yet sent, so that a close can let them leave first. */
+/**
+ * Hands datagrams to a socket. A send normally completes at once (the kernel takes the datagram) and
+ * then needs no completion callback: a callback costs a tick per datagram, which the profile of a
+ * 1,200-byte-block transfer showed. What libuv had to queue (a full socket buffer) the socket counts
+ * itself (getSendQueueCount), so a close can still let it leave first. Errors: a datagram that cannot
+ * be sent is lost like one dropped on the way, except where `report` asks for a callback (a client
+ * before its session opens: an unreachable network should fail at once, not time out).
+ */
 class SendTracker {
-  private pending = 0;
-  private waiters: Array<() => void> = [];
-  /** One completion callback for every send (none allocated per datagram). */
   private readonly done = (error: Error | null): void => {
-    this.pending--;
     if (error) this.onError?.(error);
-    if (this.pending === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
   };
 
   constructor(
@@ -182,34 +130,58 @@ class SendTracker {
   ) {}
 
   /** Sends on a connected socket (`port` undefined) or to `address`:`port`. */
-  send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string): void {
-    this.pending++;
+  send(socket: dgram.Socket, datagram: Datagram, port?: number, address?: string, report = false): void {
+    // A DATA datagram's ciphertext buffer of ours goes back only once the socket is done with it (a
+    // send libuv had to queue still reads it), so it always asks for a callback.
     const buffers = this.buffers;
     const done = buffers?.holds(datagram)
       ? (error: Error | null): void => {
           buffers.sent(datagram);
-          this.done(error);
+          if (report) this.done(error);
         }
-      : this.done;
+      : report
+        ? this.done
+        : undefined;
     try {
-      if (port === undefined) socket.send(datagram, done);
-      else socket.send(datagram, port, address, done);
+      if (port === undefined) {
+        if (done) socket.send(datagram, done);
+        else socket.send(datagram);
+      } else if (done) socket.send(datagram, port, address, done);
+      else socket.send(datagram, port, address);
     } catch (error) {
-      done(error as Error); // the socket is already closed
+      if (done) done(error as Error); // the socket is already closed
     }
   }
 
-  /** Resolves when nothing is pending, or after `maxMs`. */
-  flushed(maxMs = 500): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
+  /** Resolves once `socket` has no send queued, or after `maxMs`. */
+  flushed(socket: dgram.Socket | undefined, maxMs = 500): Promise<void> {
+    const until = performance.now() + maxMs;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, maxMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+      const check = (): void => {
+        let queued = 0;
+        try {
+          queued = socket?.getSendQueueCount() ?? 0;
+        } catch {
+          // Closed: nothing can leave any more.
+        }
+        if (queued === 0 || performance.now() >= until) resolve();
+        else setTimeout(check, 1);
+      };
+      check();
     });
   }
+}
+
+/**
+ * The address lookup of a server's socket. A server only ever sends to the address a datagram came
+ * from (an IP literal), and Node's default lookup answers even those a tick later, per datagram.
+ */
+function literalAddress(
+  address: string,
+  _options: LookupOneOptions,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, address, isIP(address) === 6 ? 6 : 4);
 }
 
 function describeAddress(host: string, port: number): string {
@@ -257,7 +229,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     ...(options.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: options.handshakeTimeoutMs } : {}),
     ...(options.features !== undefined ? { features: options.features } : {}),
-    ...(options.connection !== undefined ? { connection: options.connection } : {}),
+    connection: { ...options.connection, socketReceiveBufferBytes: socket.getRecvBufferSize() },
   });
 
   let session: ClientSession | undefined;
@@ -272,7 +244,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     if (session === undefined)
       fail(new FerryError('EHOSTUNREACH', `cannot send to ${where}: ${error.message}`));
   }, ciphertextBuffers);
-  const send = (datagram: Datagram): void => sends.send(socket, datagram);
+  const send = (datagram: Datagram): void => sends.send(socket, datagram, undefined, undefined, !session);
 
   const shutdown = (): void => {
     if (finished) return;
@@ -316,7 +288,7 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
           outcome.access,
           { address, port: options.port },
           shutdown,
-          () => sends.flushed(),
+          () => sends.flushed(socket),
           outcome.features,
         );
         session.clockOffsetSeconds = outcome.clockOffsetSeconds;
@@ -448,7 +420,7 @@ export class UdpServer {
   async listen(): Promise<{ address: string; port: number; family: string }> {
     const host = this.options.host ?? '::';
     const family = isIP(host) === 4 ? 'udp4' : 'udp6';
-    const socket = dgram.createSocket({ type: family, ipv6Only: false });
+    const socket = dgram.createSocket({ type: family, ipv6Only: false, lookup: literalAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(this.options.port, host, () => {
@@ -464,6 +436,7 @@ export class UdpServer {
       );
     });
     enlargeBuffers(socket, SOCKET_BUFFER_BYTES);
+    this.endpoint.socketReceiveBufferBytes = socket.getRecvBufferSize();
     socket.on('message', (datagram, rinfo) => {
       this.endpoint.receive(datagram, rinfo, now());
       this.pump.kick();
@@ -526,9 +499,9 @@ export class UdpServer {
     }
     this.run();
     this.pump.stop();
-    // The CLOSE datagrams were only handed to the socket (sending to an address resolves it on a later
-    // tick): closing the socket now would drop them, and clients would wait for their idle timeout.
-    await this.sends.flushed();
+    // A CLOSE that libuv had to queue (a full socket buffer) would be dropped by closing the socket now,
+    // and its client would wait for its idle timeout.
+    await this.sends.flushed(this.sockets[0]);
     for (const s of this.sessions.values()) s.terminate('OK', 'server shutting down');
     await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     this.sockets.length = 0;

@@ -116,6 +116,40 @@ describe('congestion control on a 20 Mbit/s, 40 ms RTT bottleneck', () => {
   });
 });
 
+describe('congestion control over a transfer longer than the minimum RTT window (10 s)', () => {
+  it('keeps its window while round trips come back at the minimum: no PROBE_RTT', () => {
+    // 20 Mbit/s, 40 ms RTT, a one-BDP queue (100 kB), 28 MiB: about 13 s. The minimum RTT was first
+    // seen in startup; later samples stay within a packet's serialization of it (the 0.75 phase drains
+    // the queue). Before, its window expired after 10 s and PROBE_RTT cut the window to 4 packets
+    // (64 KiB here) for 200 ms and a round trip.
+    const states = new Set<string>();
+    let lowestCwnd = Number.POSITIVE_INFINITY;
+    const r = runSimTransfer({
+      seed: 5,
+      size: 28 * 1024 * 1024,
+      blockSize: BLOCK,
+      up: { rateBitsPerSecond: RATE, delayMs: RTT_MS / 2, queueBytes: BDP },
+      down: { rateBitsPerSecond: RATE, delayMs: RTT_MS / 2 },
+      setup: (ctx) => {
+        const sample = (): void => {
+          const cc = ctx.clientConnection()?.cc;
+          if (cc !== undefined) {
+            states.add(cc.state);
+            if (cc.state === 'probe-bw' || cc.state === 'probe-rtt')
+              lowestCwnd = Math.min(lowestCwnd, cc.cwnd);
+          }
+          ctx.net.schedule(ctx.net.now() + 10, sample);
+        };
+        ctx.net.schedule(0, sample);
+      },
+    });
+    expect(r.ok, describeRun(r)).toBe(true);
+    expect(r.completedAt! - r.startedAt!).toBeGreaterThan(11_000);
+    expect([...states]).not.toContain('probe-rtt');
+    expect(lowestCwnd).toBeGreaterThan(BDP);
+  });
+});
+
 describe('congestion control on a sub-millisecond path', () => {
   it('paces again once a shallow bottleneck drops its unpaced bursts', () => {
     // 100 Mbit/s, 0.4 ms RTT, a 32 KiB queue: smaller than one unpaced window (64 KiB at least).

@@ -5,7 +5,12 @@ import { AmplificationBudget } from './amplification.js';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { BbrController, type CongestionConfig } from './congestion.js';
 import { ControlReceiver, ControlSender } from './control.js';
-import { announcedReceiveWindow, type FlowEntry, FlowReports } from './flow-reports.js';
+import {
+  announcedReceiveWindow,
+  effectiveReceiveWindow,
+  type FlowEntry,
+  FlowReports,
+} from './flow-reports.js';
 import { Pacer } from './pacer.js';
 import { ReceivedPackets } from './received.js';
 import { type PacketContent, type SentPacket, SentPackets } from './recovery.js';
@@ -56,8 +61,13 @@ export interface ConnectionOptions {
   blockSize: number;
   /** The peer's receive window in bytes (from the handshake). */
   peerReceiveWindow: number;
-  /** Our receive window per transfer, in bytes. */
+  /** Our receive window per transfer, in bytes (as announced in the handshake). */
   receiveWindow: number;
+  /**
+   * The size of the socket our datagrams arrive on, as the kernel accounts it (getRecvBufferSize()):
+   * our window never grants more than it can queue (see effectiveReceiveWindow).
+   */
+  socketReceiveBufferBytes?: number;
   /**
    * Caps what the peer sends us, in bytes per millisecond, through flow control (the window is granted
    * at this rate). Default: the congestion rate limit, so that a user's limit holds both ways.
@@ -194,7 +204,13 @@ export class Connection {
     });
     this.pacer = new Pacer(2 * mss);
     this.peerWindowBlocks = Math.max(1, Math.floor(options.peerReceiveWindow / this.blockSize));
-    this.windowBlocks = Math.max(1, Math.floor(options.receiveWindow / this.blockSize));
+    this.windowBlocks = Math.max(
+      1,
+      Math.floor(
+        effectiveReceiveWindow(options.receiveWindow, options.socketReceiveBufferBytes, this.blockSize) /
+          this.blockSize,
+      ),
+    );
     const receiveRate = options.receiveRateBytesPerMs ?? options.congestion?.maxRateBytesPerMs;
     this.flows = new FlowReports(this.blockSize, receiveRate, options.now);
     this.initialReceiveBlocks = Math.max(
@@ -797,11 +813,11 @@ export class Connection {
     if (this.sent.ackElicitingInFlight > 0 && now >= this.rtoDeadline()) {
       this.stats.rtoCount++;
       this.rtoBackoff = Math.min(this.rtoBackoff + 1, 16);
+      // A probe timeout declares nothing lost (RFC 9002 §6.2): the peer may only have been slow to
+      // answer (descheduled, on a busy machine), and a loss would cost the controller's estimates. The
+      // first probe carries the oldest packet's content again; acknowledgements then tell what was lost.
       const oldest = this.sent.oldestInFlight();
-      if (oldest !== undefined) {
-        this.sent.declareLost(oldest);
-        this.onLost([oldest]);
-      }
+      if (oldest !== undefined) this.probeWith(oldest.content);
       this.probeCredits = PROBE_PACKETS;
       this.probeDue = true;
       if (!this.hasSomethingToProbeWith()) this.pingPending = true;
@@ -820,6 +836,13 @@ export class Connection {
       this.lastBlockOrProbeAt = now;
     }
     if (now - this.lastAckElicitingSent >= this.idleTimeoutMs / 3) this.pingPending = true;
+  }
+
+  /** Sends `content` again as a probe, leaving the packet that carried it in flight. */
+  private probeWith(content: PacketContent | undefined): void {
+    if (content === undefined) return;
+    if (content.kind === 'data') this.sending.get(content.transferId)?.sendAgain(content.block);
+    else if (content.kind === 'control') this.controlOut.onLost(content.seq);
   }
 
   private hasSomethingToProbeWith(): boolean {

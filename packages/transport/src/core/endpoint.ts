@@ -11,7 +11,7 @@ import { ALL_FEATURES, FEATURES_VERSION, handshakeContext, SUPPORTED_VERSIONS } 
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions, MAX_DATAGRAMS_PER_POLL } from './connection.js';
 import { DeadlineHeap, type HeapItem } from './deadline-heap.js';
-import { announcedReceiveWindow } from './flow-reports.js';
+import { announcedReceiveWindow, effectiveReceiveWindow } from './flow-reports.js';
 import {
   type Access,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -175,6 +175,11 @@ export class ServerEndpoint<Peer = string> {
   private readonly fernets: Array<{ key: ServerKey; fernet: Fernet }>;
   private statelessBudget: number;
   private statelessStamp = 0;
+  /**
+   * The size of the socket datagrams arrive on, as the kernel accounts it (getRecvBufferSize()), set
+   * by the driver once it has one: sessions' receive windows never grant more than it can queue.
+   */
+  socketReceiveBufferBytes: number | undefined;
   private accepting = true;
   readonly counters = {
     handshakes: 0,
@@ -383,6 +388,11 @@ export class ServerEndpoint<Peer = string> {
     // A version-2 hello gets a version-2 welcome granting the features both sides have.
     const features =
       hello.features === undefined ? undefined : hello.features & (this.options.features ?? ALL_FEATURES);
+    const receiveWindow = effectiveReceiveWindow(
+      this.options.receiveWindow,
+      this.socketReceiveBufferBytes,
+      blockSize,
+    );
     const welcomePlaintext = encodeWelcome(initialConnId, {
       clientNonce: hello.clientNonce,
       serverNonce,
@@ -390,7 +400,7 @@ export class ServerEndpoint<Peer = string> {
       sessionConnId,
       blockSize,
       receiveWindow: announcedReceiveWindow(
-        this.options.receiveWindow,
+        receiveWindow,
         this.options.connection?.receiveRateBytesPerMs ??
           this.options.connection?.congestion?.maxRateBytesPerMs,
       ),
@@ -414,7 +424,7 @@ export class ServerEndpoint<Peer = string> {
       receiveKey: new Fernet(keys.clientToServer),
       blockSize,
       peerReceiveWindow: hello.receiveWindow,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow,
       idleTimeoutMs,
       now,
       wallClock: this.options.wallClock,

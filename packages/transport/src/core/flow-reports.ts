@@ -1,5 +1,5 @@
 import type { ReceiveTransfer } from './transfers.js';
-import { MAX_FLOWS } from './wire.js';
+import { MAX_FLOWS, SESSION_OVERHEAD } from './wire.js';
 
 /**
  * What a receiver tells the sender in the flow entries of its ACKs (PROTOCOL.md §12): for each
@@ -29,6 +29,34 @@ interface Finished {
   reports: number;
   /** When it was last carried (in ACKs sent). */
   lastReport: number;
+}
+
+/**
+ * Bytes Linux charges a receiving UDP socket for one datagram of `length` bytes (its buffer's
+ * truesize), measured on loopback against the size getRecvBufferSize() reports: a datagram below
+ * 16 KiB sits in a power-of-two allocation plus the buffer's head (1,221 bytes: 2,304; 8,000 bytes:
+ * 16,644), a larger one in page fragments (16,413 bytes: 17,260; 64,613 bytes: 65,536). Rounded up.
+ */
+export function socketBytesPerDatagram(length: number): number {
+  if (length >= 16 * 1024) return length + 2048;
+  return 2 ** Math.ceil(Math.log2(length + 512)) + 512;
+}
+
+/**
+ * The receive window per transfer (PROTOCOL.md §12): the configured one, capped, when the receiving
+ * socket's buffer is known, at the block data it can queue in full DATA datagrams. Data in flight
+ * towards a receiver that is descheduled (a busy machine) lands in its socket; a window larger than
+ * the socket can hold lets the sender overflow it, and the loss costs retransmissions and timeouts.
+ * TCP bounds its window by the socket buffer for the same reason.
+ */
+export function effectiveReceiveWindow(
+  receiveWindow: number,
+  socketBufferBytes: number | undefined,
+  blockSize: number,
+): number {
+  if (socketBufferBytes === undefined) return receiveWindow;
+  const datagrams = Math.floor(socketBufferBytes / socketBytesPerDatagram(blockSize + SESSION_OVERHEAD));
+  return Math.min(receiveWindow, Math.max(1, datagrams) * blockSize);
 }
 
 /**

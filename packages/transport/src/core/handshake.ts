@@ -15,7 +15,7 @@ import {
 } from '@ferry/protocol';
 import type { CiphertextBuffers } from './ciphertext-buffers.js';
 import { Connection, type ConnectionOptions } from './connection.js';
-import { announcedReceiveWindow } from './flow-reports.js';
+import { announcedReceiveWindow, effectiveReceiveWindow } from './flow-reports.js';
 import {
   decodeHandshakePacket,
   decodeReject,
@@ -98,7 +98,10 @@ export interface ClientHandshakeOptions extends SessionParameters {
    */
   features?: number;
   connection?: Partial<
-    Pick<ConnectionOptions, 'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs'>
+    Pick<
+      ConnectionOptions,
+      'congestion' | 'readAheadBytes' | 'maxAckDelayMs' | 'receiveRateBytesPerMs' | 'socketReceiveBufferBytes'
+    >
   >;
   /** Buffers for the session's DATA ciphertext, which the driver gives back once each datagram is sent. */
   ciphertextBuffers?: CiphertextBuffers;
@@ -122,6 +125,8 @@ export class ClientHandshake {
   private clockCorrections = 0;
   private readonly started: number;
   private readonly timeoutMs: number;
+  /** The receive window announced (the server may choose a smaller block: see effectiveReceiveWindow). */
+  private readonly receiveWindow: number;
   private nextSend: number;
   private lastSent = Number.NEGATIVE_INFINITY;
   private rto = INITIAL_HANDSHAKE_RTO_MS;
@@ -137,6 +142,11 @@ export class ClientHandshake {
     this.started = options.now;
     this.nextSend = options.now;
     this.timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.receiveWindow = effectiveReceiveWindow(
+      options.receiveWindow,
+      options.connection?.socketReceiveBufferBytes,
+      options.maxBlockSize,
+    );
     this.helloPlaintext = this.encodeHello();
     this.hello = this.sealHello();
   }
@@ -154,7 +164,7 @@ export class ClientHandshake {
       // A rate-limited client announces a small window: the server may send that much before any flow
       // entry, and the client grants the rest at its rate.
       receiveWindow: announcedReceiveWindow(
-        this.options.receiveWindow,
+        this.receiveWindow,
         this.options.connection?.receiveRateBytesPerMs ??
           this.options.connection?.congestion?.maxRateBytesPerMs,
       ),
@@ -321,7 +331,7 @@ export class ClientHandshake {
       receiveKey: new Fernet(keys.serverToClient),
       blockSize: w.blockSize,
       peerReceiveWindow: w.receiveWindow,
-      receiveWindow: this.options.receiveWindow,
+      receiveWindow: this.receiveWindow,
       idleTimeoutMs: w.idleTimeoutMs,
       now,
       wallClock: this.options.wallClock,

@@ -167,7 +167,7 @@ export class SentPackets {
       const p = this.slotAny(largestInAck);
       if (p !== undefined && result.largestNewlyAcked === largestInAck && p.ackEliciting) {
         result.rttSample = now - p.time;
-        rtt.update(result.rttSample, ackDelayMs);
+        rtt.update(result.rttSample, ackDelayMs, now);
       }
     }
     if (newest !== undefined) {
@@ -222,12 +222,6 @@ export class SentPackets {
       if (p !== undefined && p.state === 'flight' && p.ackEliciting) return p;
     }
     return undefined;
-  }
-
-  /** Declares a packet lost on a retransmission timeout. */
-  declareLost(p: SentPacket): void {
-    this.settle(p, 'lost');
-    this.trim();
   }
 
   /** Forgets everything in flight (connection closing). */

@@ -212,6 +212,11 @@ export class SendTransfer {
   }
 
   onLost(index: number): void {
+    this.sendAgain(index);
+  }
+
+  /** Queues a block to go out again (lost, or the content of a probe), unless it is acknowledged. */
+  sendAgain(index: number): void {
     if (!this.acked.has(index)) this.retransmit.push(index);
   }
 

@@ -9,6 +9,7 @@ import {
   type ServerKey,
   type ServerSession,
 } from '../../src/core/endpoint.js';
+import { socketBytesPerDatagram } from '../../src/core/flow-reports.js';
 import { ClientHandshake, isResetFor } from '../../src/core/handshake.js';
 import type { Datagram } from '../../src/core/wire.js';
 
@@ -64,6 +65,13 @@ export interface SimTransferOptions {
   readDelayMs?: number;
   /** More options of the server endpoint (buffer budgets, …). */
   endpoint?: Partial<ServerEndpointOptions<string>>;
+  /**
+   * The client's receiving socket as a kernel keeps it: `bufferBytes` of datagrams (each charged
+   * socketBytesPerDatagram), told to the client's connection; while the client is stalled (descheduled:
+   * from `stalls[i][0]` to `stalls[i][1]` ms, nothing of it runs) arrivals queue there, and those
+   * that do not fit are dropped (`clientSocketDrops`). Without it the client reads every datagram at once.
+   */
+  clientSocket?: { bufferBytes: number; stalls: ReadonlyArray<readonly [number, number]> };
 }
 
 export interface SimContext {
@@ -111,6 +119,8 @@ export interface SimTransferResult {
   blocksReleased: number;
   clientStats: Record<string, unknown> | undefined;
   serverStats: Record<string, unknown>;
+  /** Datagrams the client's socket dropped while it was stalled (see clientSocket). */
+  clientSocketDrops: number;
   sender: Connection | undefined;
   receiver: Connection | undefined;
   clientConnection: Connection | undefined;
@@ -181,7 +191,11 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     ...o.endpoint,
   });
   const clientOffset = o.clientClockOffsetSeconds ?? 0;
-  const clientConnectionOptions = { ...(congestion ? { congestion } : {}), ...o.clientConnection };
+  const clientConnectionOptions = {
+    ...(congestion ? { congestion } : {}),
+    ...(o.clientSocket ? { socketReceiveBufferBytes: o.clientSocket.bufferBytes } : {}),
+    ...o.clientConnection,
+  };
   const handshake = new ClientHandshake({
     key,
     now: net.now(),
@@ -319,8 +333,15 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     net.schedule(net.now(), serviceClient);
   };
 
+  const stalledUntil = (t: number): number | undefined =>
+    o.clientSocket?.stalls.find(([from, to]) => t >= from && t < to)?.[1];
   const serviceClient = (): void => {
     const t = net.now();
+    const stalled = stalledUntil(t);
+    if (stalled !== undefined) {
+      schedule('client', stalled);
+      return;
+    }
     if (clientConn === undefined) {
       handshake.handleTimeout(t);
       for (const d of handshake.poll(t)) client.send(d, serverAddress);
@@ -390,7 +411,32 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     else serverTimer = timer;
   };
 
-  client.onDatagram = (d) => {
+  // The client's socket while it is stalled (see clientSocket).
+  const socketQueue: Buffer[] = [];
+  let socketQueueBytes = 0;
+  let clientSocketDrops = 0;
+  const clientReceive = (d: Buffer): void => {
+    const stalled = stalledUntil(net.now());
+    if (stalled === undefined) {
+      clientDatagram(d);
+      return;
+    }
+    const cost = socketBytesPerDatagram(d.length);
+    if (socketQueueBytes + cost > o.clientSocket!.bufferBytes) {
+      clientSocketDrops++;
+      return;
+    }
+    if (socketQueue.length === 0) {
+      net.schedule(stalled, () => {
+        socketQueueBytes = 0;
+        for (const queued of socketQueue.splice(0)) clientDatagram(queued);
+      });
+    }
+    socketQueue.push(d);
+    socketQueueBytes += cost;
+  };
+  client.onDatagram = clientReceive;
+  function clientDatagram(d: Buffer): void {
     if (clientConn === undefined) handshake.receive(d, net.now());
     else if (resetToken !== undefined && isResetFor(d, clientConn.connId, resetToken)) {
       // As the Node adapter does: the server lost the session, so it ends at once.
@@ -403,7 +449,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
       return;
     } else clientConn.receiveDatagram(d, net.now());
     serviceClient();
-  };
+  }
   server.onDatagram = (d, from) => {
     endpoint.receive(d, from, net.now());
     serviceServer();
@@ -447,6 +493,7 @@ export function runSimTransfer(o: SimTransferOptions): SimTransferResult {
     blocksReleased,
     clientStats: clientConn?.toJSON(),
     serverStats: endpoint.toJSON(),
+    clientSocketDrops,
     sender: sender(),
     receiver: receiver(),
     clientConnection: clientConn,
