@@ -12,13 +12,10 @@
  * by SHA-256. The result gives medians and the ratios ferry-s3 / sdk and ferry-s3 / ferry-local; with
  * --memory also the peak RSS of a server on RGW during a put of --memory-size (1 GiB).
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { BenchOptions } from './args.js';
+import { type CephGateway, CephStartFailure, startCephGateway } from './ceph.js';
 import {
   BenchError,
   locateBins,
@@ -34,8 +31,6 @@ import {
 import { spawnMeasured, tail } from './processes.js';
 import { SDK_PART_SIZE, SDK_QUEUE_SIZE } from './s3-sdk-cli.js';
 
-const run = promisify(execFile);
-const CEPH_SCRIPTS = fileURLToPath(new URL('../../../scripts/ceph/', import.meta.url));
 const SDK_CLI = fileURLToPath(new URL('./s3-sdk-cli.js', import.meta.url));
 const BUCKET = 'ferry-bench';
 
@@ -60,58 +55,36 @@ export interface S3BenchResult {
   failures: string[];
 }
 
-interface Gateway {
-  endpoint: string;
-  env: NodeJS.ProcessEnv;
-  stop(): Promise<void>;
-}
-
 /** The Ceph RGW to use: FERRY_CEPH=DIR's, or a throwaway cluster started now (stopped after). */
-async function startGateway(tmpDir: string, log: (line: string) => void): Promise<Gateway> {
-  const reused = process.env.FERRY_CEPH;
-  const dir = reused ?? (await mkdtemp(join(tmpDir, 'ceph-')));
-  if (reused === undefined) {
-    log('s3: starting a throwaway Ceph cluster (monitor, memstore OSD, RADOS Gateway) on 127.0.0.1');
-    try {
-      await run(join(CEPH_SCRIPTS, 'start.sh'), [dir], { timeout: 240_000 });
-    } catch (error) {
-      const e = error as { stderr?: string; message: string };
-      throw new BenchError(`the Ceph cluster did not start: ${tail(e.stderr || e.message, 6)}`);
+async function startGateway(
+  tmpDir: string,
+  log: (line: string) => void,
+): Promise<{ endpoint: string; env: NodeJS.ProcessEnv; stop(): Promise<void> }> {
+  let gateway: CephGateway;
+  try {
+    gateway = await startCephGateway({
+      reuse: process.env.FERRY_CEPH,
+      dirPrefix: join(tmpDir, 'ceph-'),
+      bucket: BUCKET,
+      onStart: () =>
+        log('s3: starting a throwaway Ceph cluster (monitor, memstore OSD, RADOS Gateway) on 127.0.0.1'),
+    });
+  } catch (error) {
+    if (error instanceof CephStartFailure) {
+      throw new BenchError(`the Ceph cluster did not start: ${tail(error.detail, 6)}`);
     }
+    throw error;
   }
-  const vars = Object.fromEntries(
-    (await readFile(join(dir, 'env'), 'utf8'))
-      .split('\n')
-      .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  ) as Record<string, string>;
-  const endpoint = vars.S3_ENDPOINT ?? '';
-  const env: NodeJS.ProcessEnv = {
-    AWS_ACCESS_KEY_ID: vars.AWS_ACCESS_KEY_ID,
-    AWS_SECRET_ACCESS_KEY: vars.AWS_SECRET_ACCESS_KEY,
-    AWS_REGION: vars.AWS_REGION,
-    S3_ENDPOINT: endpoint,
-    S3_BUCKET: BUCKET,
-  };
-  const client = new S3Client({
-    endpoint,
-    region: vars.AWS_REGION ?? 'us-east-1',
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: vars.AWS_ACCESS_KEY_ID ?? '',
-      secretAccessKey: vars.AWS_SECRET_ACCESS_KEY ?? '',
-    },
-  });
-  await client.send(new CreateBucketCommand({ Bucket: BUCKET })).catch((error: unknown) => {
-    if ((error as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw error;
-  });
-  client.destroy();
   return {
-    endpoint,
-    env,
-    stop: async () => {
-      if (reused === undefined) await run(join(CEPH_SCRIPTS, 'stop.sh'), [dir], { timeout: 60_000 });
+    endpoint: gateway.endpoint,
+    env: {
+      AWS_ACCESS_KEY_ID: gateway.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: gateway.secretAccessKey,
+      AWS_REGION: gateway.region,
+      S3_ENDPOINT: gateway.endpoint,
+      S3_BUCKET: gateway.bucket,
     },
+    stop: () => gateway.stop(),
   };
 }
 

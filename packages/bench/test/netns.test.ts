@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
+import { waitUntil } from '@ferry/e2e-tests/wait';
 import { describe, expect, it } from 'vitest';
 import {
   CLIENT_ADDRESS,
@@ -11,7 +12,6 @@ import {
   SERVER_ADDRESS,
   tbfArgs,
 } from '../src/netns.js';
-import { waitUntil } from './wait.js';
 
 const execFileAsync = promisify(execFile);
 const UNAVAILABLE = namespaceLinkUnavailable();

@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from '@ferry/e2e-tests/wait';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SSHD_PATH, startSshd } from '../src/peers/sshd.js';
 import {
@@ -15,7 +16,7 @@ import {
   peerUnavailable,
   runPeerTransfer,
 } from '../src/peers/tools.js';
-import { alive, waitUntil } from './wait.js';
+import { alive } from './alive.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NO_SSHD = existsSync(SSHD_PATH) ? undefined : `${SSHD_PATH} is not installed (openssh-server)`;

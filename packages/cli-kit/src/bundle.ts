@@ -94,6 +94,28 @@ export async function runBundle(bundle: string | URL, argv: readonly string[]): 
 }
 
 /**
+ * What a command's bin does once it has required this module: runs the bundle at `bundle` with the
+ * process's arguments (see runBundle) and sets the exit code. A bundle that cannot be run is one line
+ * on stderr, `COMMAND: cannot start: …`, and exit code 1, never a stack trace. Once the command has
+ * ended, whatever still holds the event loop (a socket closing slowly) gets 1.5 s before the process
+ * exits, so it keeps neither the shell waiting nor a stopped server around.
+ */
+export function runBin(command: string, bundle: string | URL): Promise<void> {
+  return runBundle(bundle, process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 1500).unref();
+    },
+    (error: unknown) => {
+      process.stderr.write(
+        `${command}: cannot start: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+      process.exitCode = 1;
+    },
+  );
+}
+
+/**
  * What a run exercises, for the cache's bookkeeping: its first word that is not an option (a
  * command name such as `stat`, or the host of the shell), or '' for none. Only a cue for rewriting
  * the cache: a wrong guess costs one rewrite or one run of lazily compiled functions, nothing else.

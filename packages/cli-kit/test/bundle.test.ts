@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runBundle, runKind } from '../src/bundle.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runBin, runBundle, runKind } from '../src/bundle.js';
 
 let scratch: string;
 let savedCacheHome: string | undefined;
@@ -14,6 +14,9 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
   if (savedCacheHome === undefined) delete process.env.XDG_CACHE_HOME;
   else process.env.XDG_CACHE_HOME = savedCacheHome;
   await rm(scratch, { recursive: true, force: true });
@@ -101,5 +104,34 @@ describe('runBundle and its code cache', () => {
     expect(runKind(['STAT', 'host', 'a.txt'])).toBe('stat');
     expect(runKind(['127.0.0.1:7777'])).toBe('');
     expect(runKind(['--help'])).toBe('');
+  });
+});
+
+describe('runBin, what the bins do', () => {
+  it('sets the exit code the command returned, and exits with it 1.5 s after the command ended', async () => {
+    const bundle = join(scratch, 'exits-4.cjs');
+    await writeFile(bundle, 'exports.main = async () => 4;\n');
+    // The exit is a timer, so that what still holds the event loop (a socket closing) cannot keep
+    // the process; faked here, or it would end the test's own process.
+    vi.useFakeTimers();
+    const exit = vi.spyOn(process, 'exit').mockImplementation(() => undefined as never);
+    await runBin('demo', bundle);
+    expect(process.exitCode).toBe(4);
+    vi.advanceTimersByTime(1499);
+    expect(exit).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(exit).toHaveBeenCalledWith(4);
+  });
+
+  it('says in one line on stderr that a command cannot start, and sets exit code 1', async () => {
+    const written: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    await runBin('demo', join(scratch, 'missing', 'cli.bundle.cjs'));
+    expect(written).toHaveLength(1);
+    expect(written[0]).toMatch(/^demo: cannot start: ENOENT: [^\n]*cli\.bundle\.cjs'\n$/);
+    expect(process.exitCode).toBe(1);
   });
 });

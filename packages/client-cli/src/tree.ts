@@ -13,7 +13,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError, MAX_BATCH_FILES, MAX_CONTROL_BYTES, type WalkEntry } from '@ferry/protocol';
 import { LocalDiskStorage, sha256File } from '@ferry/storage';
-import type { BatchFile, FerryClient, FetchedFile, TransferProgress } from './client.js';
+import type { BatchFile, FerryClient, FetchedFile, TransferOptions, TransferProgress } from './client.js';
 import type { CommandContext } from './commands.js';
 import { describeError, ReportedError } from './errors.js';
 import { scanLocal } from './local-tree.js';
@@ -380,6 +380,41 @@ function byteCounter(run: TreeRun): (total: number) => void {
   };
 }
 
+/** The options of a large file's own transfer (put or get), its bytes counted as they move. */
+function largeTransferOptions(
+  ctx: CommandContext,
+  flags: TreeFlags,
+  count: (total: number) => void,
+): TransferOptions {
+  return {
+    overwrite: flags.force,
+    resume: flags.resume,
+    preserveMode: flags.preserve,
+    onProgress: (p: TransferProgress) => {
+      if (p.phase === 'transferring') count(p.bytes);
+    },
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+  };
+}
+
+/**
+ * Whether the remote file and the local file at `localPath` have the same SHA-256 (a resumed tree's
+ * file that an earlier run moved whole); if so it is done, skipped, and its bytes counted.
+ */
+async function skipIfIdentical(
+  run: TreeRun,
+  ctx: CommandContext,
+  f: TreeFile,
+  localPath: string,
+  count: (total: number) => void,
+): Promise<boolean> {
+  const [remote, local] = await Promise.all([ctx.client.hash(f.remote), sha256File(localPath)]);
+  if (remote.sha256 !== local) return false;
+  count(f.size);
+  run.done(f, { sha256: local, skipped: true });
+  return true;
+}
+
 // ---- put -r ---------------------------------------------------------------------------------------
 
 export async function putTree(
@@ -573,27 +608,14 @@ async function putLarge(
 ): Promise<void> {
   const count = byteCounter(run);
   try {
-    const result = await ctx.client.put(f.path, f.remote, {
-      overwrite: flags.force,
-      resume: flags.resume,
-      preserveMode: flags.preserve,
-      onProgress: (p: TransferProgress) => {
-        if (p.phase === 'transferring') count(p.bytes);
-      },
-      ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
-    });
+    const result = await ctx.client.put(f.path, f.remote, largeTransferOptions(ctx, flags, count));
     count(f.size);
     run.done(f, { sha256: result.sha256, transferred: result.bytesTransferred });
   } catch (error) {
     // Resuming a tree: a file already there whole is what an earlier run sent.
     if (flags.resume && error instanceof FerryError && error.code === 'EEXIST') {
       try {
-        const [remote, local] = await Promise.all([ctx.client.hash(f.remote), sha256File(f.path)]);
-        if (remote.sha256 === local) {
-          count(f.size);
-          run.done(f, { sha256: local, skipped: true });
-          return;
-        }
+        if (await skipIfIdentical(run, ctx, f, f.path, count)) return;
       } catch (compareError) {
         run.fail(f, compareError);
         return;
@@ -849,27 +871,14 @@ async function getLarge(
   try {
     if (here !== undefined && !flags.force) {
       if (flags.resume && here.isFile() && here.size === f.size) {
-        const [remote, local] = await Promise.all([ctx.client.hash(f.remote), sha256File(f.local)]);
-        if (remote.sha256 === local) {
-          count(f.size);
-          run.done(f, { sha256: local, skipped: true });
-          return;
-        }
+        if (await skipIfIdentical(run, ctx, f, f.local, count)) return;
       }
       throw new FerryError(
         'EEXIST',
         `${f.local} already exists here with other contents; use --force to overwrite it`,
       );
     }
-    const result = await ctx.client.get(f.remote, f.local, {
-      overwrite: flags.force,
-      resume: flags.resume,
-      preserveMode: flags.preserve,
-      onProgress: (p: TransferProgress) => {
-        if (p.phase === 'transferring') count(p.bytes);
-      },
-      ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
-    });
+    const result = await ctx.client.get(f.remote, f.local, largeTransferOptions(ctx, flags, count));
     count(f.size);
     run.done(f, { sha256: result.sha256, transferred: result.bytesTransferred });
   } catch (error) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FileError } from './errors.js';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './storage.js';
 
 /**
  * A list cursor: version byte, the first 8 bytes of SHA-256 of the directory's client path (so a
@@ -22,4 +23,13 @@ export function decodeCursor(cursor: string, dir: string): string {
     return raw.subarray(9).toString('utf8');
   }
   throw new FileError('EINVAL', 'invalid list cursor (it belongs to another listing, or was altered)');
+}
+
+/** The most entries a page of a listing or walk may have (default DEFAULT_LIST_LIMIT); EINVAL if out of range. */
+export function pageLimit(limit: number | undefined, listing: 'list' | 'walk'): number {
+  const value = limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
+    throw new FileError('EINVAL', `${listing} limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  return value;
 }

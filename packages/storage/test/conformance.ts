@@ -10,7 +10,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { blockCountFor } from '@ferry/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FileContent, FileError, type Storage, type Upload } from '../src/index.js';
+import { type FileContent, FileError, type Storage, type Upload, type UploadOptions } from '../src/index.js';
+import { codeOf } from './file-errors.js';
 
 export interface StorageFixture {
   /** A store with nothing in it. */
@@ -31,13 +32,9 @@ function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof FileError)) throw new Error(`expected a FileError, got ${String(error)}`);
-  return error.code;
+/** Options of an upload of `size` bytes in blocks of BLOCK: fresh (no resume), replacing nothing, unless `changes` say. */
+function uploadOf(size: number, changes: Partial<UploadOptions> = {}): UploadOptions {
+  return { size, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x', ...changes };
 }
 
 async function writeAll(upload: Upload, data: Buffer, blocks?: readonly number[]): Promise<void> {
@@ -89,13 +86,10 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     /** Stores `data` at `path` through an upload; returns its SHA-256. */
     async function put(path: string, data: Buffer, overwrite = false, mtimeMs?: number): Promise<string> {
-      const upload = await storage.beginUpload(path, {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite,
-        resume: false,
-        identity: `test ${path}`,
-      });
+      const upload = await storage.beginUpload(
+        path,
+        uploadOf(data.length, { overwrite, identity: `test ${path}` }),
+      );
       await writeAll(upload, data);
       const digest = sha256(data);
       await upload.commit({ sha256: digest, overwrite, ...(mtimeMs !== undefined ? { mtimeMs } : {}) });
@@ -124,13 +118,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     it('blocks arrive in any order; reads at any block size give the same bytes', async () => {
       const data = randomBytes(7 * BLOCK + 1);
-      const upload = await storage.beginUpload('shuffled.bin', {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: false,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload('shuffled.bin', uploadOf(data.length));
       await writeAll(upload, data, [7, 2, 0, 5, 1, 6, 3, 4]);
       await upload.commit({ sha256: sha256(data), overwrite: false });
       expect(await readAll(storage, 'shuffled.bin', 1000)).toEqual(data);
@@ -144,13 +132,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     it('nothing appears before the commit; a wrong SHA-256 is EINTEGRITY and nothing appears', async () => {
       const data = randomBytes(2 * BLOCK);
-      const upload = await storage.beginUpload('bad.bin', {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: false,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload('bad.bin', uploadOf(data.length));
       await writeAll(upload, data);
       expect(await codeOf(storage.stat('bad.bin'))).toBe('ENOENT');
       expect((await storage.list('')).entries).toEqual([]);
@@ -160,13 +142,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     it('a commit with blocks missing is refused (EINVAL); a block out of range or of the wrong length too', async () => {
       const data = randomBytes(3 * BLOCK);
-      const upload = await storage.beginUpload('gaps.bin', {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: false,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload('gaps.bin', uploadOf(data.length));
       await writeAll(upload, data, [0, 2]);
       expect(await codeOf(upload.commit({ sha256: sha256(data), overwrite: false }))).toBe('EINVAL');
       expect(await codeOf(upload.write(3, Buffer.alloc(BLOCK)))).toBe('EINVAL');
@@ -176,25 +152,9 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     it('never replaces a file unless asked: EEXIST up front, and at commit for a file that appeared meanwhile', async () => {
       await put('taken', Buffer.from('first'));
-      expect(
-        await codeOf(
-          storage.beginUpload('taken', {
-            size: 1,
-            blockSize: BLOCK,
-            overwrite: false,
-            resume: false,
-            identity: 'x',
-          }),
-        ),
-      ).toBe('EEXIST');
+      expect(await codeOf(storage.beginUpload('taken', uploadOf(1)))).toBe('EEXIST');
       const data = Buffer.from('late');
-      const upload = await storage.beginUpload('race', {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: false,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload('race', uploadOf(data.length));
       await writeAll(upload, data);
       await put('race', Buffer.from('someone else'));
       expect(await codeOf(upload.commit({ sha256: sha256(data), overwrite: false }))).toBe('EEXIST');
@@ -209,7 +169,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
     it('an interrupted upload resumes with the blocks it held, for the same identity only', async () => {
       const data = randomBytes(6 * perUnit * BLOCK + 7);
       const count = blockCountFor(data.length, BLOCK);
-      const options = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+      const options = uploadOf(data.length, { resume: true, identity: 'me' });
       const first = await storage.beginUpload('resumed.bin', options);
       expect(first.held()).toEqual([]);
       await writeAll(first, data, unitBlocks([0, 1, 2, 5], count));
@@ -236,7 +196,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
     it('an upload abandoned for longer than the expiry is swept; a fresh one is kept', async () => {
       const data = randomBytes(3 * perUnit * BLOCK);
       const count = blockCountFor(data.length, BLOCK);
-      const options = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+      const options = uploadOf(data.length, { resume: true, identity: 'me' });
       const old = await storage.beginUpload('old.bin', options);
       await writeAll(old, data, unitBlocks([0], count));
       await old.abort({ keep: true });
@@ -258,13 +218,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       const datas = [randomBytes(size), randomBytes(size)];
       const uploads = await Promise.all(
         datas.map((_, i) =>
-          storage.beginUpload('contested.bin', {
-            size,
-            blockSize: BLOCK,
-            overwrite: false,
-            resume: false,
-            identity: `writer ${i}`,
-          }),
+          storage.beginUpload('contested.bin', uploadOf(size, { identity: `writer ${i}` })),
         ),
       );
       await Promise.all(uploads.map((upload, i) => writeAll(upload, datas[i]!)));
@@ -284,13 +238,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
     it('lists a directory sorted by name, in pages with a cursor, never showing uploads in progress', async () => {
       const names = Array.from({ length: 23 }, (_, i) => `f${String(i).padStart(2, '0')}`);
       for (const n of [...names].reverse()) await put(n, Buffer.from(n));
-      const pending = await storage.beginUpload('zz-pending', {
-        size: 3 * BLOCK,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: true,
-        identity: 'x',
-      });
+      const pending = await storage.beginUpload('zz-pending', uploadOf(3 * BLOCK, { resume: true }));
       await pending.write(0, Buffer.alloc(BLOCK));
       const seen: string[] = [];
       let cursor: string | undefined;
@@ -329,28 +277,8 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       expect(await codeOf(storage.list('d/in.txt'))).toBe('ENOTDIR');
       expect(await codeOf(storage.openRead('d'))).toBe('EISDIR');
       expect(await codeOf(storage.openRead('missing'))).toBe('ENOENT');
-      expect(
-        await codeOf(
-          storage.beginUpload('nowhere/f', {
-            size: 1,
-            blockSize: BLOCK,
-            overwrite: false,
-            resume: false,
-            identity: 'x',
-          }),
-        ),
-      ).toBe('ENOENT');
-      expect(
-        await codeOf(
-          storage.beginUpload('d', {
-            size: 1,
-            blockSize: BLOCK,
-            overwrite: true,
-            resume: false,
-            identity: 'x',
-          }),
-        ),
-      ).toBe('EISDIR');
+      expect(await codeOf(storage.beginUpload('nowhere/f', uploadOf(1)))).toBe('ENOENT');
+      expect(await codeOf(storage.beginUpload('d', uploadOf(1, { overwrite: true })))).toBe('EISDIR');
     });
 
     it('rename never replaces unless asked, moves across directories, and keeps the data', async () => {
@@ -407,13 +335,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
 
     it('an upload abandoned in a directory does not keep rmdir from removing it', async () => {
       await storage.mkdir('left');
-      const upload = await storage.beginUpload('left/partial.bin', {
-        size: 3 * BLOCK,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: true,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload('left/partial.bin', uploadOf(3 * BLOCK, { resume: true }));
       await upload.write(0, Buffer.alloc(BLOCK));
       await upload.abort({ keep: true });
       expect((await storage.list('left')).entries).toEqual([]);
@@ -440,13 +362,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       await put('t/b/x', Buffer.from('xxx'));
       await put('t/top.txt', Buffer.from('top'));
       await put('outside.txt', Buffer.from('not in t'));
-      const pending = await storage.beginUpload('t/a/zz-pending', {
-        size: 3 * BLOCK,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: true,
-        identity: 'x',
-      });
+      const pending = await storage.beginUpload('t/a/zz-pending', uploadOf(3 * BLOCK, { resume: true }));
       await pending.write(0, Buffer.alloc(BLOCK));
       const expected = [
         ['a', 'dir', 0],
@@ -587,18 +503,7 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
         '.ferry-partial-1',
       ]) {
         expect(await codeOf(storage.stat(bad)), bad).toBe('EINVAL');
-        expect(
-          await codeOf(
-            storage.beginUpload(bad, {
-              size: 1,
-              blockSize: BLOCK,
-              overwrite: true,
-              resume: false,
-              identity: 'x',
-            }),
-          ),
-          bad,
-        ).toBe('EINVAL');
+        expect(await codeOf(storage.beginUpload(bad, uploadOf(1, { overwrite: true }))), bad).toBe('EINVAL');
       }
       expect(await codeOf(storage.stat('n'.repeat(256)))).toBe('ENAMETOOLONG');
     });

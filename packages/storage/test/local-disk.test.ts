@@ -5,8 +5,9 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileError, type FileSystem, LocalDiskStorage } from '../src/index.js';
+import { type FileError, type FileSystem, LocalDiskStorage, type UploadOptions } from '../src/index.js';
 import { failPartialWritesAfter } from '../src/testing/index.js';
+import { codeOf, errorOf } from './file-errors.js';
 
 const BLOCK = 1024;
 let base: string; // holds root/ and outside/
@@ -43,33 +44,13 @@ function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof promise === 'function' ? promise() : promise);
-  } catch (error) {
-    expect(error).toBeInstanceOf(FileError);
-    return (error as FileError).code;
-  }
-  throw new Error('expected a FileError, but the operation succeeded');
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<FileError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FileError);
-  return error as FileError;
+/** Options of an upload of `size` bytes in blocks of BLOCK: fresh (no resume), replacing nothing, unless `changes` say. */
+function uploadOf(size: number, changes: Partial<UploadOptions> = {}): UploadOptions {
+  return { size, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x', ...changes };
 }
 
 async function put(path: string, data: Buffer, overwrite = false, store = storage): Promise<void> {
-  const partial = await store.beginUpload(path, {
-    size: data.length,
-    blockSize: BLOCK,
-    overwrite,
-    resume: false,
-    identity: 'test',
-  });
+  const partial = await store.beginUpload(path, uploadOf(data.length, { overwrite, identity: 'test' }));
   for (let i = 0; i * BLOCK < data.length; i++)
     await partial.write(i, data.subarray(i * BLOCK, (i + 1) * BLOCK));
   await partial.commit({ sha256: sha256(data), overwrite });
@@ -104,17 +85,7 @@ describe('LocalDiskStorage paths', () => {
     expect(await codeOf(storage.delete(path))).toBe(code);
     expect(await codeOf(storage.rename(path, 'ok', { overwrite: true }))).toBe(code);
     expect(await codeOf(storage.rename('ok', path, { overwrite: true }))).toBe(code);
-    expect(
-      await codeOf(
-        storage.beginUpload(path, {
-          size: 1,
-          blockSize: BLOCK,
-          overwrite: true,
-          resume: false,
-          identity: 'x',
-        }),
-      ),
-    ).toBe(code);
+    expect(await codeOf(storage.beginUpload(path, uploadOf(1, { overwrite: true })))).toBe(code);
     await outsideUntouched();
   });
 
@@ -149,15 +120,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
     for (const name of ['passwd', 'secret']) {
       expect(await codeOf(storage.openRead(name))).toBe('EINVAL');
       expect(await codeOf(storage.stat(name))).toBe('EINVAL');
-      const error = await errorOf(
-        storage.beginUpload(name, {
-          size: 1,
-          blockSize: BLOCK,
-          overwrite: true,
-          resume: false,
-          identity: 'x',
-        }),
-      );
+      const error = await errorOf(storage.beginUpload(name, uploadOf(1, { overwrite: true })));
       expect(error.code).toBe('EINVAL');
       expect(error.message).toMatch(/outside the served directory/);
     }
@@ -177,17 +140,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
     expect(await codeOf(storage.stat('out/secret.txt'))).toBe('EINVAL');
     expect(await codeOf(storage.openRead('out/secret.txt'))).toBe('EINVAL');
     expect(await codeOf(storage.delete('out/secret.txt'))).toBe('EINVAL');
-    expect(
-      await codeOf(
-        storage.beginUpload('out/new.txt', {
-          size: 1,
-          blockSize: BLOCK,
-          overwrite: true,
-          resume: false,
-          identity: 'x',
-        }),
-      ),
-    ).toBe('EINVAL');
+    expect(await codeOf(storage.beginUpload('out/new.txt', uploadOf(1, { overwrite: true })))).toBe('EINVAL');
     await fsp.writeFile(join(root, 'mine.txt'), 'mine');
     expect(await codeOf(storage.rename('mine.txt', 'out/mine.txt', { overwrite: true }))).toBe('EINVAL');
     expect(await codeOf(storage.rename('out/secret.txt', 'stolen.txt', { overwrite: true }))).toBe('EINVAL');
@@ -238,13 +191,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
   it('a put whose directory is swapped for a symlink out of the root lands in the directory it opened', async () => {
     await fsp.mkdir(join(root, 'sub'));
     const data = Buffer.from('payload');
-    const upload = await storage.beginUpload('sub/f.txt', {
-      size: data.length,
-      blockSize: BLOCK,
-      overwrite: true,
-      resume: false,
-      identity: 'x',
-    });
+    const upload = await storage.beginUpload('sub/f.txt', uploadOf(data.length, { overwrite: true }));
     await upload.write(0, data);
     await fsp.rename(join(root, 'sub'), join(root, 'sub-moved'));
     await fsp.symlink(outside, join(root, 'sub'));
@@ -256,13 +203,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
   it('refuses to commit a put whose directory was moved out of the root', async () => {
     await fsp.mkdir(join(root, 'sub'));
     const data = Buffer.from('payload');
-    const upload = await storage.beginUpload('sub/f.txt', {
-      size: data.length,
-      blockSize: BLOCK,
-      overwrite: true,
-      resume: false,
-      identity: 'x',
-    });
+    const upload = await storage.beginUpload('sub/f.txt', uploadOf(data.length, { overwrite: true }));
     await upload.write(0, data);
     await fsp.rename(join(root, 'sub'), join(outside, 'sub'));
     const error = await errorOf(upload.commit({ sha256: sha256(data), overwrite: true }));
@@ -277,17 +218,7 @@ describe('LocalDiskStorage symlinks and special files', () => {
     const error = await errorOf(storage.openRead('pipe'));
     expect(error.code).toBe('EINVAL');
     expect(error.message).toMatch(/FIFO/);
-    expect(
-      await codeOf(
-        storage.beginUpload('pipe', {
-          size: 1,
-          blockSize: BLOCK,
-          overwrite: true,
-          resume: false,
-          identity: 'x',
-        }),
-      ),
-    ).toBe('EINVAL');
+    expect(await codeOf(storage.beginUpload('pipe', uploadOf(1, { overwrite: true })))).toBe('EINVAL');
     expect(await codeOf(storage.delete('pipe'))).toBe('EINVAL');
     expect(await codeOf(storage.rename('pipe', 'p2', { overwrite: false }))).toBe('EINVAL');
     expect((await storage.stat('pipe')).type).toBe('other');
@@ -310,13 +241,7 @@ describe('LocalDiskStorage list', () => {
     await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef'), 'x');
     await fsp.writeFile(join(root, '.ferry-partial-0123456789abcdef0123456789abcdef.state'), '{}');
     // And one partial in progress.
-    const partial = await storage.beginUpload('incoming.bin', {
-      size: 10,
-      blockSize: BLOCK,
-      overwrite: false,
-      resume: false,
-      identity: 'x',
-    });
+    const partial = await storage.beginUpload('incoming.bin', uploadOf(10));
 
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -383,7 +308,7 @@ describe('LocalDiskStorage stat, read and write', () => {
   it('puts atomically: EEXIST up front without overwrite, EISDIR for a directory, ENOENT/ENOTDIR for a bad parent', async () => {
     await fsp.writeFile(join(root, 'exists'), 'old');
     await fsp.mkdir(join(root, 'dir'));
-    const opts = { size: 3, blockSize: BLOCK, overwrite: false, resume: false, identity: 'x' };
+    const opts = uploadOf(3);
     expect(await codeOf(storage.beginUpload('exists', opts))).toBe('EEXIST');
     expect(await codeOf(storage.beginUpload('dir', { ...opts, overwrite: true }))).toBe('EISDIR');
     expect(await codeOf(storage.beginUpload('', opts))).toBe('EISDIR');
@@ -396,13 +321,7 @@ describe('LocalDiskStorage stat, read and write', () => {
 
   it('a put that loses the race to a file created meanwhile fails with EEXIST and keeps that file', async () => {
     const data = Buffer.from('mine');
-    const partial = await storage.beginUpload('race', {
-      size: data.length,
-      blockSize: BLOCK,
-      overwrite: false,
-      resume: false,
-      identity: 'x',
-    });
+    const partial = await storage.beginUpload('race', uploadOf(data.length));
     await partial.write(0, data);
     await fsp.writeFile(join(root, 'race'), 'theirs');
     expect(await codeOf(partial.commit({ sha256: sha256(data), overwrite: false }))).toBe('EEXIST');
@@ -412,7 +331,7 @@ describe('LocalDiskStorage stat, read and write', () => {
 
   it('resumes an interrupted put across a restart for the same identity only', async () => {
     const data = Buffer.alloc(5 * BLOCK, 9);
-    const opts = { size: data.length, blockSize: BLOCK, overwrite: false, resume: true, identity: 'key-a' };
+    const opts = uploadOf(data.length, { resume: true, identity: 'key-a' });
     const first = await storage.beginUpload('big.bin', opts);
     await first.write(0, data.subarray(0, BLOCK));
     await first.write(1, data.subarray(BLOCK, 2 * BLOCK));
@@ -433,13 +352,7 @@ describe('LocalDiskStorage stat, read and write', () => {
   it('disk full mid-put: a clear ENOSPC, no final file, nothing visible in listings', async () => {
     const full = await openStore(root, { fs: failPartialWritesAfter(2 * BLOCK) });
     const data = Buffer.alloc(8 * BLOCK, 1);
-    const partial = await full.beginUpload('big.bin', {
-      size: data.length,
-      blockSize: BLOCK,
-      overwrite: false,
-      resume: true,
-      identity: 'x',
-    });
+    const partial = await full.beginUpload('big.bin', uploadOf(data.length, { resume: true }));
     await partial.write(0, data.subarray(0, BLOCK));
     await partial.write(1, data.subarray(BLOCK, 2 * BLOCK));
     const error = await errorOf(partial.write(2, data.subarray(2 * BLOCK, 3 * BLOCK)));
@@ -493,7 +406,7 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
     let now = 1_700_000_000_000;
     const clocked = await openStore(root, { now: () => now });
     await fsp.mkdir(join(root, 'sub'));
-    const opts = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'x' };
+    const opts = uploadOf(3 * BLOCK, { resume: true });
     const keepOne = async (path: string) => {
       const upload = await clocked.beginUpload(path, opts);
       await upload.write(0, Buffer.alloc(BLOCK, 1));
@@ -520,17 +433,7 @@ describe('LocalDiskStorage partial expiry and a vanishing root', () => {
     expect(await codeOf(storage.openRead('f'))).toBe('ENOENT');
     expect(await codeOf(storage.delete('f'))).toBe('ENOENT');
     expect(await codeOf(storage.rename('f', 'g', { overwrite: true }))).toBe('ENOENT');
-    expect(
-      await codeOf(
-        storage.beginUpload('f', {
-          size: 1,
-          blockSize: BLOCK,
-          overwrite: true,
-          resume: false,
-          identity: 'x',
-        }),
-      ),
-    ).toBe('ENOENT');
+    expect(await codeOf(storage.beginUpload('f', uploadOf(1, { overwrite: true })))).toBe('ENOENT');
     expect(await codeOf(storage.sweepUploads(0))).toBe('ENOENT');
     expect(await codeOf(source.checkUnchanged())).toBe('EFILECHANGED');
     await source.close();
@@ -608,7 +511,7 @@ describe('LocalDiskStorage where names cannot be reached through directory descr
 
 describe('LocalDiskStorage against files a local user plants among the partial files', () => {
   const MiB = 1024 * 1024;
-  const options = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+  const options = uploadOf(3 * BLOCK, { resume: true, identity: 'me' });
 
   /** The names an upload of `name` with `options` uses (data file, sidecar, the sidecar's temp file). */
   async function partialNames(name: string) {
@@ -674,7 +577,7 @@ describe('LocalDiskStorage when its root is removed and something else takes the
 describe('LocalDiskStorage resumes only its own partial files', () => {
   it('a partial data file another user owns is not adopted (it could change it after verification)', async (context) => {
     if (process.getuid?.() !== 0) context.skip(); // only root can give a file away
-    const options = { size: 3 * BLOCK, blockSize: BLOCK, overwrite: false, resume: true, identity: 'me' };
+    const options = uploadOf(3 * BLOCK, { resume: true, identity: 'me' });
     const first = await storage.beginUpload('own.bin', options);
     await first.write(0, Buffer.alloc(BLOCK, 1));
     await first.abort({ keep: true });
@@ -692,13 +595,7 @@ describe('LocalUpload commit and abort crossing', () => {
   it('an abort that crosses a commit waits for it: the file is placed, nothing fails', async () => {
     const data = Buffer.alloc(3 * BLOCK, 5);
     for (let round = 0; round < 20; round++) {
-      const upload = await storage.beginUpload(`x${round}.bin`, {
-        size: data.length,
-        blockSize: BLOCK,
-        overwrite: false,
-        resume: false,
-        identity: 'x',
-      });
+      const upload = await storage.beginUpload(`x${round}.bin`, uploadOf(data.length));
       for (let b = 0; b < 3; b++) await upload.write(b, data.subarray(b * BLOCK, (b + 1) * BLOCK));
       const [committed] = await Promise.all([
         upload.commit({ sha256: sha256(data), overwrite: false }),
@@ -712,13 +609,7 @@ describe('LocalUpload commit and abort crossing', () => {
 
 describe('LocalDiskStorage and links to its own partial files', () => {
   it('a link inside the root that leads to a partial file is refused, as the partial name itself is', async () => {
-    const upload = await storage.beginUpload('p.bin', {
-      size: 3 * BLOCK,
-      blockSize: BLOCK,
-      overwrite: false,
-      resume: true,
-      identity: 'p',
-    });
+    const upload = await storage.beginUpload('p.bin', uploadOf(3 * BLOCK, { resume: true, identity: 'p' }));
     await upload.write(0, Buffer.alloc(BLOCK, 9));
     const data = (await fsp.readdir(root)).find(
       (n) => n.startsWith('.ferry-partial-') && !n.includes('.state'),
@@ -792,13 +683,7 @@ describe('LocalDiskStorage trees: walk, rmdir, whole files', () => {
 
   it('rmdir refuses a directory an upload is writing into (EBUSY) and a symbolic link to one (ENOTDIR)', async () => {
     await storage.mkdir('busy');
-    const upload = await storage.beginUpload('busy/f.bin', {
-      size: 3 * BLOCK,
-      blockSize: BLOCK,
-      overwrite: false,
-      resume: true,
-      identity: 'x',
-    });
+    const upload = await storage.beginUpload('busy/f.bin', uploadOf(3 * BLOCK, { resume: true }));
     await upload.write(0, Buffer.alloc(BLOCK));
     expect(await codeOf(storage.rmdir('busy'))).toBe('EBUSY');
     await upload.abort({ keep: false });

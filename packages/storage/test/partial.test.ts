@@ -11,6 +11,7 @@ import { Dir } from '../src/local/beneath.js';
 import { withFileSystem } from '../src/local/fs.js';
 import { sweepPartials } from '../src/local/sweep.js';
 import { failPartialWritesAfter, faultyFileSystem, systemError } from '../src/testing/index.js';
+import { expectCode } from './file-errors.js';
 
 /** What a test opens an upload with: a final path instead of a directory held open and a name. */
 interface PartialOptions {
@@ -76,6 +77,18 @@ function bytes(length: number, seed = 7): Buffer {
   return out;
 }
 
+/** Block numbers 0..count-1 in an order drawn from `seed` (a Fisher-Yates shuffle). */
+function shuffledBlocks(count: number, seed: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  let x = seed;
+  for (let i = order.length - 1; i > 0; i--) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const j = x % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
+}
+
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -97,16 +110,6 @@ function options(overrides: Partial<PartialOptions> = {}): PartialOptions {
 
 async function names(): Promise<string[]> {
   return (await fsp.readdir(dir)).sort();
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<FileError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FileError);
-  expect((error as FileError).code).toBe(code);
-  return error as FileError;
 }
 
 describe('LocalUpload', () => {
@@ -133,13 +136,7 @@ describe('LocalUpload', () => {
     const count = Math.ceil(size / blockSize);
     const partial = await openPartial(options({ size, blockSize, persistEveryBytes: 0, persistEveryMs: 0 }));
     // Blocks arrive in shuffled batches, written concurrently (as a receiver's sink sees them).
-    const order = Array.from({ length: count }, (_, i) => i);
-    let x = 99;
-    for (let i = order.length - 1; i > 0; i--) {
-      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-      const j = x % (i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
+    const order = shuffledBlocks(count, 99);
     // Mostly in order with local shuffles: sort by batch, shuffled within each batch of 3000.
     const batches: number[][] = [];
     for (let b = 0; b < count; b += 3000) {
@@ -191,22 +188,13 @@ describe('LocalUpload', () => {
 
   it('resumes after a crash with exactly the persisted blocks', async () => {
     const data = bytes(10 * BLOCK + 100);
-    // Keep the raw handle so the test can close it after the "crash" (not through PartialFile).
-    const leaked: FileHandle[] = [];
-    const fs = faultyFileSystem(
-      () => true,
-      (real) => {
-        leaked.push(real);
-        return {};
-      },
-    );
+    const { fs, crash } = crashableFileSystem();
     const first = await openPartial(options({ fs, persistEveryBytes: 0, persistEveryMs: 0 }));
     for (const i of [9, 2, 5, 0]) await first.write(i, block(data, i));
     await first.persist();
     // Written after the last persist: on disk perhaps, but not claimed.
     await first.write(7, block(data, 7));
-    // "Crash": the object is dropped without close().
-    for (const handle of leaked) await handle.close().catch(() => {});
+    await crash(); // the upload object is dropped, never closed
 
     const second = await openPartial(options());
     expect(second.resumed).toBe(true);
@@ -485,13 +473,7 @@ describe('LocalUpload', () => {
           const blockSize = 64;
           const data = bytes(size, seed);
           const count = Math.ceil(size / blockSize);
-          const order = Array.from({ length: count }, (_, i) => i);
-          let x = seed;
-          for (let i = order.length - 1; i > 0; i--) {
-            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-            const j = x % (i + 1);
-            [order[i], order[j]] = [order[j]!, order[i]!];
-          }
+          const order = shuffledBlocks(count, seed);
           const partial = await openPartial({
             finalPath: join(dir, `p-${seed}-${size}.bin`),
             size,
@@ -551,14 +533,7 @@ describe('LocalUpload', () => {
 
   it('persist writes out buffered blocks before claiming them; a crash after it resumes with exactly them', async () => {
     const data = bytes(10 * BLOCK + 100);
-    const leaked: FileHandle[] = [];
-    const fs = faultyFileSystem(
-      () => true,
-      (real) => {
-        leaked.push(real);
-        return {};
-      },
-    );
+    const { fs, crash } = crashableFileSystem();
     const first = await openPartial(options({ fs, persistEveryBytes: 0, persistEveryMs: 0 }));
     const settled: Array<Promise<unknown>> = [];
     // Buffered, not awaited: persist() itself must write them out and sync them before the sidecar.
@@ -567,8 +542,7 @@ describe('LocalUpload', () => {
     // Buffered after the persist began: never claimed by it, even if the write reaches the disk.
     for (const i of [3, 4, 9]) settled.push(first.write(i, block(data, i)).catch(() => {}));
     await Promise.all(settled);
-    // "Crash": the object is dropped without close().
-    for (const handle of leaked) await handle.close().catch(() => {});
+    await crash(); // the upload object is dropped, never closed
 
     const second = await openPartial(options());
     expect(second.have().ranges()).toEqual([
@@ -640,21 +614,8 @@ describe('LocalUpload', () => {
           const blockSize = 64;
           const size = count * blockSize - (seed % blockSize);
           const data = bytes(size, seed);
-          const order = Array.from({ length: count }, (_, i) => i);
-          let x = seed;
-          for (let i = order.length - 1; i > 0; i--) {
-            x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-            const j = x % (i + 1);
-            [order[i], order[j]] = [order[j]!, order[i]!];
-          }
-          const leaked: FileHandle[] = [];
-          const fs = faultyFileSystem(
-            () => true,
-            (real) => {
-              leaked.push(real);
-              return {};
-            },
-          );
+          const order = shuffledBlocks(count, seed);
+          const { fs, crash } = crashableFileSystem();
           const opts = {
             finalPath: join(dir, `c-${seed}-${count}.bin`),
             size,
@@ -681,7 +642,7 @@ describe('LocalUpload', () => {
             if (step.turn) await new Promise((resolve) => setImmediate(resolve));
           }
           await Promise.all(settled);
-          for (const handle of leaked) await handle.close().catch(() => {});
+          await crash(); // the upload object is dropped, never closed
 
           const reopened = await openPartial(opts);
           const held = reopened.have();
@@ -697,6 +658,27 @@ describe('LocalUpload', () => {
     );
   });
 });
+
+/**
+ * A file system whose files a test can close behind the upload's back, as a crash of the process would
+ * (`crash()`; the upload object is then dropped, never closed).
+ */
+function crashableFileSystem(): { fs: Partial<FileSystem>; crash: () => Promise<void> } {
+  const handles: FileHandle[] = [];
+  const fs = faultyFileSystem(
+    () => true,
+    (real) => {
+      handles.push(real);
+      return {};
+    },
+  );
+  return {
+    fs,
+    crash: async () => {
+      for (const handle of handles.splice(0)) await handle.close().catch(() => {});
+    },
+  };
+}
 
 /** A file system counting positional writes to partial data files. */
 function countingWrites(): { fs: Partial<FileSystem>; writes: () => number } {

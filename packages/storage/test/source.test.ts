@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileError, type FileSystem, LocalFile, sha256File } from '../src/index.js';
+import { type FileError, type FileSystem, LocalFile, sha256File } from '../src/index.js';
 import { faultyFileSystem, systemError } from '../src/testing/index.js';
+import { expectCode } from './file-errors.js';
 
 let dir: string;
 
@@ -21,16 +22,6 @@ afterEach(async () => {
 
 function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<FileError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FileError);
-  expect((error as FileError).code).toBe(code);
-  return error as FileError;
 }
 
 /** A file system counting positional reads; `failNext` makes the next read fail with EIO. */

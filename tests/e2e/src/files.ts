@@ -1,8 +1,9 @@
 /** File helpers for end-to-end tests, free of side effects (no hooks, no config). */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { waitUntil } from './wait.js';
 
 /** Writes `size` random bytes to `path`; returns their SHA-256 (hex). */
@@ -10,6 +11,32 @@ export async function randomFile(path: string, size: number): Promise<string> {
   const data = randomBytes(size);
   await writeFile(path, data);
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Writes a tree under `top`: for each relative path, a file of that many random bytes, or an empty
+ * directory where the size is -1 (in the order given).
+ */
+export async function randomTree(top: string, spec: Record<string, number>): Promise<void> {
+  for (const [path, size] of Object.entries(spec)) {
+    const full = join(top, path);
+    if (size < 0) {
+      await mkdir(full, { recursive: true });
+      continue;
+    }
+    await mkdir(dirname(full), { recursive: true });
+    await randomFile(full, size);
+  }
+}
+
+/** `diff -r`: '' when the trees are the same, else what differs. */
+export function diffTrees(a: string, b: string): string {
+  try {
+    execFileSync('diff', ['-r', a, b], { encoding: 'utf8' });
+    return '';
+  } catch (error) {
+    return String((error as { stdout?: string }).stdout ?? error);
+  }
 }
 
 /** SHA-256 (hex) of a file, streamed. */

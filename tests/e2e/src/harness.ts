@@ -9,23 +9,18 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeNewKeyFile } from '@ferry/crypto';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 
 import { CLIENT_BIN, EXIT_PROBE, SERVER_BIN } from './bins.js';
 import { onCleanup, tempDir } from './cleanup.js';
+import { sha256File } from './files.js';
+import { killAtEnd, type ProcessResult, runProcess } from './process.js';
 
 export { CLIENT_BIN, EXIT_PROBE, SERVER_BIN };
 
 // Every test here starts processes and moves real data; on a busy machine (2 cores at load 10 or
 // more) a process that starts in 0.1 s alone takes seconds, and a test runs several of them.
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
-
-/** Kills `child` when the test file ends, unless it has ended by then. */
-function killAtEnd(child: ChildProcess): void {
-  onCleanup(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-}
 
 export interface Sandbox {
   /** The temporary directory holding everything below. */
@@ -65,11 +60,7 @@ export function binEnv(home: string): NodeJS.ProcessEnv {
   return env;
 }
 
-export interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
+export interface RunResult extends ProcessResult {
   /** stdout parsed as NDJSON (lines that are not JSON are skipped). */
   events: Record<string, unknown>[];
 }
@@ -85,39 +76,21 @@ export interface RunOptions {
   nodeArgs?: readonly string[];
 }
 
-export function run(bin: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), bin, ...args], {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    killAtEnd(child);
-    let stdout = '';
-    let stderr = '';
-    if (options.closeStdout === true) child.stdout.destroy();
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `${args.join(' ')} did not finish in ${options.timeoutMs ?? 60_000} ms\n${stdout}\n${stderr}`,
-        ),
-      );
-    }, options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, events: parseEvents(stdout) });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(options.input ?? '');
+/** Runs `node BIN ARGS…` to its end (60 s at most unless told), its stdin given `input` and closed. */
+export async function run(
+  bin: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const result = await runProcess(process.execPath, [...(options.nodeArgs ?? []), bin, ...args], {
+    cwd: options.cwd,
+    env: options.env,
+    input: options.input ?? '',
+    closeStdout: options.closeStdout,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    what: args.join(' '),
   });
+  return { ...result, events: parseEvents(result.stdout) };
 }
 
 export function parseEvents(text: string): Record<string, unknown>[] {
@@ -317,7 +290,42 @@ export class ServerProcess {
   }
 }
 
+/** Starts a server on the sandbox's root with its key and environment (`options` add to them, e.g. a port). */
+export function serveSandbox(box: Sandbox, options: Partial<ServerOptions> = {}): Promise<ServerProcess> {
+  return ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env, ...options });
+}
+
+/**
+ * A sandbox and a server serving it, for the tests of one file to share (made in its beforeAll): the
+ * server is stopped when the file ends, before its directories are removed.
+ */
+export async function servedSandbox(): Promise<{ box: Sandbox; server: ServerProcess }> {
+  const box = await sandbox();
+  const server = await serveSandbox(box);
+  onCleanup(() => server.stop());
+  return { box, server };
+}
+
+/**
+ * Expects `result`, a `ferry … --json --resume` run, to have completed a transfer that an earlier one
+ * began: exit 0, a done event matching `done` (at least the file's SHA-256) that says some bytes were
+ * already there rather than moved again, and the file at `landed` holding exactly those bytes.
+ * Returns the done event.
+ */
+export async function expectResumed(
+  result: RunResult,
+  landed: string,
+  done: { sha256: string } & Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  expect(result.code, result.stderr).toBe(0);
+  const event = result.events.find((e) => e.type === 'done');
+  expect(event).toMatchObject(done);
+  expect(Number(event!.resumedBytes)).toBeGreaterThan(0);
+  expect(await sha256File(landed)).toBe(done.sha256);
+  return event!;
+}
+
 export { onCleanup, tempDir } from './cleanup.js';
-export { partialFiles, persistedPartial, randomFile, sha256File } from './files.js';
+export { diffTrees, partialFiles, persistedPartial, randomFile, randomTree, sha256File } from './files.js';
 export { bindSocket, type Direction, UdpRelay } from './relay.js';
 export { sleep, waitUntil, within } from './wait.js';

@@ -72,8 +72,26 @@ export class UdpRelay {
     return new UdpRelay(await bindSocket(), serverPort, maxCapture);
   }
 
+  /**
+   * A relay to the server at `serverPort` that records nothing and holds `direction` once it has
+   * carried `bytes` (see holdAfter); `held` resolves then.
+   */
+  static async holding(
+    serverPort: number,
+    direction: Direction,
+    bytes: number,
+  ): Promise<UdpRelay & { held: Promise<void> }> {
+    const relay = await UdpRelay.open(serverPort, 0);
+    return Object.assign(relay, { held: relay.holdAfter(direction, bytes) });
+  }
+
   get port(): number {
     return this.front.address().port;
+  }
+
+  /** The relay's address, HOST:PORT, for a client to talk to the server through it. */
+  get address(): string {
+    return `${HOST}:${this.port}`;
   }
 
   get clients(): string[] {

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomFile, sha256File } from '@ferry/e2e-tests/files';
+import { runProcess } from '@ferry/e2e-tests/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   binsOf,
   describeResult,
   type Manifest,
   REPO_ROOT,
-  runCommand,
   runtimeDependencies,
   type WorkspacePackage,
   workspacePackages,
@@ -67,7 +67,7 @@ afterAll(async () => {
 
 async function pack(pkg: WorkspacePackage, into: string): Promise<PackedPackage> {
   const label = `pnpm pack (${pkg.manifest.name})`;
-  const result = await runCommand('pnpm', ['pack', '--json', '--pack-destination', join(into, 'tarballs')], {
+  const result = await runProcess('pnpm', ['pack', '--json', '--pack-destination', join(into, 'tarballs')], {
     cwd: pkg.dir,
     timeoutMs: PACK_TIMEOUT_MS,
   });
@@ -75,7 +75,7 @@ async function pack(pkg: WorkspacePackage, into: string): Promise<PackedPackage>
   const { filename } = JSON.parse(result.stdout) as { filename: string };
   const unpacked = join(into, 'unpacked', pkg.manifest.name);
   await mkdir(unpacked, { recursive: true });
-  const untar = await runCommand('tar', ['-xzf', filename, '-C', unpacked, '--strip-components=1'], {
+  const untar = await runProcess('tar', ['-xzf', filename, '-C', unpacked, '--strip-components=1'], {
     cwd: into,
     timeoutMs: PACK_TIMEOUT_MS,
   });
@@ -203,7 +203,7 @@ describe('the publishable tarballs installed with npm outside the repository', (
     );
     const tarballs = [...packed.values()].filter((p) => p.manifest.private !== true).map((p) => p.tarball);
     const args = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...tarballs];
-    const result = await runCommand('npm', args, { cwd: installDir, timeoutMs: INSTALL_TIMEOUT_MS });
+    const result = await runProcess('npm', args, { cwd: installDir, timeoutMs: INSTALL_TIMEOUT_MS });
     if (result.code !== 0) throw new Error(describeResult('npm install (the tarballs)', result));
   }, INSTALL_TIMEOUT_MS + 30_000);
 
@@ -227,7 +227,7 @@ describe('the publishable tarballs installed with npm outside the repository', (
         // Run as a user would: the installed link itself (shebang and executable bit included).
         const target = await realpath(installedBin(command));
         expect(relative(installDir, target).startsWith('..'), `${command} → ${target}`).toBe(false);
-        const result = await runCommand(installedBin(command), ['--help'], {
+        const result = await runProcess(installedBin(command), ['--help'], {
           cwd: installDir,
           env: userEnv(),
           timeoutMs: COMMAND_TIMEOUT_MS,
@@ -246,14 +246,14 @@ describe('the publishable tarballs installed with npm outside the repository', (
       // shows whether the process that ran the command loaded it (30-50 ms of every start when set).
       const env = { ...userEnv(), NODE_EXTRA_CA_CERTS: join(home, 'no-such-ca.pem') };
       const warning = 'Ignoring extra certs';
-      const ferry = await runCommand(installedBin('ferry'), ['--version'], {
+      const ferry = await runProcess(installedBin('ferry'), ['--version'], {
         cwd: installDir,
         env,
         timeoutMs: COMMAND_TIMEOUT_MS,
       });
       expect(ferry.code, describeResult('ferry --version', ferry)).toBe(0);
       expect(ferry.stderr).not.toContain(warning);
-      const server = await runCommand(installedBin('ferry-server'), ['--version'], {
+      const server = await runProcess(installedBin('ferry-server'), ['--version'], {
         cwd: installDir,
         env,
         timeoutMs: COMMAND_TIMEOUT_MS,
@@ -274,7 +274,7 @@ describe('the publishable tarballs installed with npm outside the repository', (
       await mkdir(work);
       const env = userEnv();
       const ferry = async (args: string[]) => {
-        const result = await runCommand(installedBin('ferry'), args, {
+        const result = await runProcess(installedBin('ferry'), args, {
           cwd: work,
           env,
           timeoutMs: COMMAND_TIMEOUT_MS,

@@ -4,8 +4,9 @@
  * package depends on every package that has a bin, so pnpm links the bins into the root's
  * node_modules/.bin, which `pnpm exec` puts on PATH in every package of the workspace.
  */
+import { runProcess } from '@ferry/e2e-tests/process';
 import { describe, expect, it } from 'vitest';
-import { binsOf, describeResult, REPO_ROOT, runCommand, workspacePackages } from './workspace.js';
+import { binsOf, describeResult, REPO_ROOT, workspacePackages } from './workspace.js';
 
 // pnpm starts slowly on a loaded machine.
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -27,7 +28,7 @@ describe('every command runs from its own package', () => {
           [dir, ['exec', command, '--help']],
           [REPO_ROOT, ['--filter', name, 'exec', command, '--help']],
         ] as const) {
-          const result = await runCommand('pnpm', args, { cwd, timeoutMs: COMMAND_TIMEOUT_MS });
+          const result = await runProcess('pnpm', args, { cwd, timeoutMs: COMMAND_TIMEOUT_MS });
           expect(result.code, describeResult(`(cd ${cwd} && pnpm ${args.join(' ')})`, result)).toBe(0);
           expect(result.stdout).toContain('Usage');
         }

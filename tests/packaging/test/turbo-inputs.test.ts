@@ -10,8 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { runProcess } from '@ferry/e2e-tests/process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeResult, REPO_ROOT, runCommand, workspacePackages } from './workspace.js';
+import { describeResult, REPO_ROOT, workspacePackages } from './workspace.js';
 
 const TIMEOUT_MS = 60_000;
 const TURBO = join(REPO_ROOT, 'node_modules', '.bin', 'turbo');
@@ -64,7 +65,7 @@ afterAll(async () => {
 
 /** Task id (`@ferry/crypto#build`) → the hash turbo would cache its outputs under. */
 async function taskHashes(): Promise<Map<string, string>> {
-  const result = await runCommand(TURBO, ['run', 'build', 'typecheck', '--dry=json'], {
+  const result = await runProcess(TURBO, ['run', 'build', 'typecheck', '--dry=json'], {
     cwd: copy!,
     env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
     timeoutMs: TIMEOUT_MS,

@@ -1,7 +1,8 @@
 import { constants, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { blockCountFor, MAX_FILE_SIZE, MODE_MASK } from '@ferry/protocol';
+import { MAX_FILE_SIZE, MODE_MASK } from '@ferry/protocol';
+import { blockToRead } from '../block-checks.js';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import type { ProgressCallback, ReadableFile } from '../storage.js';
 import type { Dir } from './beneath.js';
@@ -181,15 +182,7 @@ export class LocalFile implements ReadableFile {
    * block; concurrent requests for one chunk share its read. Blocks are views into their chunk.
    */
   async read(index: number, blockSize: number): Promise<Buffer> {
-    if (!Number.isInteger(blockSize) || blockSize <= 0) {
-      throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
-    }
-    const count = blockCountFor(this.size, blockSize);
-    if (!Number.isInteger(index) || index < 0 || index >= count) {
-      throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
-    }
-    const offset = index * blockSize;
-    const length = Math.min(blockSize, this.size - offset);
+    const { offset, length } = blockToRead(this.size, blockSize, index, this.#name);
     const blocksPerChunk = Math.floor(CHUNK_BYTES / blockSize);
     if (blocksPerChunk < 2) {
       // A chunk would be a single block: nothing to share, read it directly.

@@ -1,19 +1,18 @@
 import { constants, type Dirent, type Stats } from 'node:fs';
 import { type Entry, MODE_MASK } from '@ferry/protocol';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { checkUploadSize } from '../block-checks.js';
+import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import { type ClientPath, isPartialName, PARTIAL_PREFIX, parseClientPath, showPath } from '../paths.js';
-import {
-  DEFAULT_LIST_LIMIT,
-  type FileContent,
-  type ListOptions,
-  type ListPage,
-  MAX_LIST_LIMIT,
-  type Storage,
-  type UploadOptions,
-  type WalkOptions,
-  type WalkPage,
-  type WholeFile,
+import type {
+  FileContent,
+  ListOptions,
+  ListPage,
+  Storage,
+  UploadOptions,
+  WalkOptions,
+  WalkPage,
+  WholeFile,
 } from '../storage.js';
 import { Beneath, Dir, escapes, ignoreMissing } from './beneath.js';
 import { LocalFile } from './file.js';
@@ -176,7 +175,7 @@ export class LocalDiskStorage implements Storage {
   /** One page of a directory, sorted by name (UTF-16 code units), partial files never shown. */
   async list(dirPath: string, options: ListOptions = {}): Promise<ListPage> {
     const path = parseClientPath(dirPath);
-    const limit = checkLimit(options.limit);
+    const limit = pageLimit(options.limit, 'list');
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, path.rel);
     return this.#guard(`listing ${showPath(path.rel)}`, async () => {
       const dir = await this.#openDir(path);
@@ -253,7 +252,7 @@ export class LocalDiskStorage implements Storage {
     const name = path.segments.at(-1);
     if (name === undefined) throw new FileError('EISDIR', 'the root directory cannot be written as a file');
     const what = showPath(path.rel);
-    LocalUpload.check(options.size, options.blockSize, what);
+    checkUploadSize(options.size, options.blockSize, what);
     return this.#guard(`writing ${what}`, async () => {
       const dir = await this.#openDir(parentOf(path));
       let available: number | undefined;
@@ -523,7 +522,7 @@ export class LocalDiskStorage implements Storage {
   /** One page of the tree below `dirPath` (see Storage.walk). */
   async walk(dirPath: string, options: WalkOptions = {}): Promise<WalkPage> {
     const path = parseClientPath(dirPath);
-    const limit = checkLimit(options.limit);
+    const limit = pageLimit(options.limit, 'list');
     const after = options.cursor === undefined ? undefined : decodeWalkCursor(options.cursor, path.rel);
     return this.#guard(`walking ${showPath(path.rel)}`, async () => {
       const top = await this.#openDir(path);
@@ -552,28 +551,14 @@ export class LocalDiskStorage implements Storage {
     options: { overwrite: boolean },
   ): Promise<Array<FileError | undefined>> {
     const results: Array<FileError | undefined> = new Array(files.length).fill(undefined);
-    for (const group of this.#byDirectory(
-      files.map((f) => f.path),
-      results,
-    )) {
-      await this.#guard(`writing into ${showPath(group.dir.rel)}`, async () => {
-        const dir = await this.#openDir(group.dir);
-        try {
-          await this.#beneath.requireInside(dir, group.dir.rel);
-          const inDir: WholeFileInDir[] = group.members.map((m) => ({ name: m.name, file: files[m.index]! }));
-          const written = this.#writer?.available
-            ? await this.#writer.write(dir, inDir, options.overwrite)
-            : await writeWholeFiles(this.#fs, dir, inDir, options.overwrite);
-          written.forEach((result, i) => {
-            results[group.members[i]!.index] = result;
-          });
-        } finally {
-          await dir.close();
-        }
-      }).catch((error: unknown) => {
-        for (const m of group.members) results[m.index] = toFileError(error, `writing ${showPath(m.rel)}`);
-      });
-    }
+    const paths = files.map((f) => f.path);
+    await this.#byDirectory(paths, results, ['writing into', 'writing'], async (dir, group) => {
+      await this.#beneath.requireInside(dir, group.dir.rel);
+      const inDir: WholeFileInDir[] = group.members.map((m) => ({ name: m.name, file: files[m.index]! }));
+      return this.#writer?.available
+        ? this.#writer.write(dir, inDir, options.overwrite)
+        : writeWholeFiles(this.#fs, dir, inDir, options.overwrite);
+    });
     return results;
   }
 
@@ -584,26 +569,14 @@ export class LocalDiskStorage implements Storage {
   ): Promise<Array<FileContent | FileError>> {
     const results: Array<FileContent | FileError> = new Array(paths.length);
     const budget = { left: options.maxBytes };
-    for (const group of this.#byDirectory(paths, results)) {
-      await this.#guard(`reading in ${showPath(group.dir.rel)}`, async () => {
-        const dir = await this.#openDir(group.dir);
-        try {
-          const toRead: WholeFileToRead[] = group.members.map((m) => ({
-            name: m.name,
-            path: m.rel,
-            throughLink: () => this.#openThroughLink(m.rel),
-          }));
-          const read = await readWholeFiles(this.#fs, dir, toRead, budget);
-          read.forEach((result, i) => {
-            results[group.members[i]!.index] = result;
-          });
-        } finally {
-          await dir.close();
-        }
-      }).catch((error: unknown) => {
-        for (const m of group.members) results[m.index] = toFileError(error, `reading ${showPath(m.rel)}`);
-      });
-    }
+    await this.#byDirectory(paths, results, ['reading in', 'reading'], (dir, group) => {
+      const toRead: WholeFileToRead[] = group.members.map((m) => ({
+        name: m.name,
+        path: m.rel,
+        throughLink: () => this.#openThroughLink(m.rel),
+      }));
+      return readWholeFiles(this.#fs, dir, toRead, budget);
+    });
     return results;
   }
 
@@ -628,23 +601,24 @@ export class LocalDiskStorage implements Storage {
   }
 
   /**
-   * Groups client paths by their directory, in order of first appearance; a path that is not valid
-   * gets its error in `results` and no group.
+   * Runs `run` once per directory of `paths` (in order of first appearance) with the directory held
+   * open, and puts what it returns for each of that directory's files at the file's index in
+   * `results`. A path that is not valid gets its error there and no run; a run that fails gives its
+   * error to every file of its directory. `verbs` name what is done to a directory and to a file.
    */
-  #byDirectory(
+  async #byDirectory<R>(
     paths: readonly string[],
-    results: Array<unknown>,
-  ): Array<{ dir: ClientPath; members: Array<{ index: number; name: string; rel: string }> }> {
-    const groups = new Map<
-      string,
-      { dir: ClientPath; members: Array<{ index: number; name: string; rel: string }> }
-    >();
+    results: Array<R | FileError>,
+    verbs: [dir: string, file: string],
+    run: (dir: Dir, group: DirectoryGroup) => Promise<readonly R[]>,
+  ): Promise<void> {
+    const groups = new Map<string, DirectoryGroup>();
     paths.forEach((rel, index) => {
       let path: ClientPath;
       try {
         path = parseClientPath(rel);
       } catch (error) {
-        results[index] = error;
+        results[index] = error as FileError;
         return;
       }
       const name = path.segments.at(-1);
@@ -660,7 +634,22 @@ export class LocalDiskStorage implements Storage {
       }
       group.members.push({ index, name, rel: path.rel });
     });
-    return [...groups.values()];
+    for (const group of groups.values()) {
+      await this.#guard(`${verbs[0]} ${showPath(group.dir.rel)}`, async () => {
+        const dir = await this.#openDir(group.dir);
+        try {
+          const done = await run(dir, group);
+          done.forEach((result, i) => {
+            results[group.members[i]!.index] = result;
+          });
+        } finally {
+          await dir.close();
+        }
+      }).catch((error: unknown) => {
+        for (const m of group.members)
+          results[m.index] = toFileError(error, `${verbs[1]} ${showPath(m.rel)}`);
+      });
+    }
   }
 
   /**
@@ -860,16 +849,14 @@ export class LocalDiskStorage implements Storage {
   }
 }
 
+/** The files of one directory that a batch names, with their places in the batch. */
+interface DirectoryGroup {
+  dir: ClientPath;
+  members: Array<{ index: number; name: string; rel: string }>;
+}
+
 /** A partial's name without a suffix: the prefix and 32 hex digits (the in-use key). */
 const PARTIAL_BASE_LENGTH = PARTIAL_PREFIX.length + 32;
-
-function checkLimit(limit: number | undefined): number {
-  const value = limit ?? DEFAULT_LIST_LIMIT;
-  if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
-    throw new FileError('EINVAL', `list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-  }
-  return value;
-}
 
 function parentOf(path: ClientPath): ClientPath {
   const segments = path.segments.slice(0, -1);

@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { BlockBitmap, type BlockRange, blockCountFor, MIN_BLOCK_SIZE, MODE_MASK } from '@ferry/protocol';
 import {
-  BlockBitmap,
-  type BlockRange,
-  blockCountFor,
-  blockLength,
-  MAX_BITMAP_BLOCKS,
-  MAX_FILE_SIZE,
-  MIN_BLOCK_SIZE,
-  MODE_MASK,
-} from '@ferry/protocol';
+  busyError,
+  checkBlockToWrite,
+  checkUploadSize,
+  committedDigest,
+  requireEveryBlock,
+} from '../block-checks.js';
 import { FileError, systemCode, toFileError } from '../errors.js';
 import { PARTIAL_PREFIX } from '../paths.js';
 import type { CommitOptions, CommitResult, Upload } from '../storage.js';
@@ -193,22 +191,7 @@ export class LocalUpload implements Upload {
 
   /** Checks an upload's size and block size: EINVAL, or ETOOBIG past the protocol's limits. */
   static check(size: number, blockSize: number, name: string): void {
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new FileError('EINVAL', `file size must be a non-negative integer, got ${size}`);
-    }
-    if (size > MAX_FILE_SIZE) {
-      throw new FileError('ETOOBIG', `${name}: ${size} bytes exceeds the limit of ${MAX_FILE_SIZE}`);
-    }
-    if (!Number.isSafeInteger(blockSize) || blockSize <= 0) {
-      throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
-    }
-    const blockCount = blockCountFor(size, blockSize);
-    if (blockCount > MAX_BITMAP_BLOCKS) {
-      throw new FileError(
-        'ETOOBIG',
-        `${name}: ${blockCount} blocks of ${blockSize} bytes is too many; use larger blocks`,
-      );
-    }
+    checkUploadSize(size, blockSize, name);
   }
 
   /**
@@ -236,10 +219,7 @@ export class LocalUpload implements Upload {
     const inUse = options.inUse;
     if (inUse?.has(inUseKey)) {
       await dir.close();
-      throw new FileError(
-        'EBUSY',
-        `another transfer is already writing ${name}; try again when it has ended`,
-      );
+      throw busyError(name);
     }
     inUse?.add(inUseKey);
     try {
@@ -310,19 +290,7 @@ export class LocalUpload implements Upload {
   async write(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
     if (this.#failure !== undefined) throw this.#failure;
-    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) {
-      throw new FileError(
-        'EINVAL',
-        `block ${index} is out of range: ${this.#name} has ${this.blockCount} blocks`,
-      );
-    }
-    const expected = blockLength(this.size, this.blockSize, index);
-    if (data.length !== expected) {
-      throw new FileError(
-        'EINVAL',
-        `block ${index} of ${this.#name} must be ${expected} bytes, got ${data.length}`,
-      );
-    }
+    checkBlockToWrite(this, index, data, this.#name);
     if (this.#bitmap.has(index)) return;
     return this.#runs.add(index, data);
   }
@@ -367,17 +335,9 @@ export class LocalUpload implements Upload {
   }
 
   async #commit(options: CommitOptions): Promise<CommitResult> {
-    const expected = typeof options.sha256 === 'string' ? options.sha256.toLowerCase() : '';
-    if (!/^[0-9a-f]{64}$/.test(expected)) {
-      throw new FileError('EINVAL', 'commit needs the SHA-256 of the file as 64 hex digits');
-    }
+    const expected = committedDigest(options.sha256);
     await this.#settleBackground();
-    if (!this.#bitmap.full) {
-      throw new FileError(
-        'EINVAL',
-        `cannot commit ${this.#name}: ${this.#bitmap.count} of ${this.blockCount} blocks received`,
-      );
-    }
+    requireEveryBlock(this.#bitmap, this.#name);
     let actual: string;
     try {
       actual = await this.#hasher.digest(options.onProgress);

@@ -8,7 +8,10 @@ import {
   DeleteObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   type S3Client,
   UploadPartCopyCommand,
@@ -119,6 +122,74 @@ export class S3Bucket {
       return { mtimeMs: first.Key === prefix ? (first.LastModified?.getTime() ?? 0) : 0 };
     } catch (error) {
       throw this.error(error, what);
+    }
+  }
+
+  /**
+   * The pages of a listing of the keys under `prefix` (ListObjectsV2, continued by its token), at most
+   * `maxPages` requests; the caller may stop early. `maxKeys` is asked before each request. A failed
+   * request is a FileError about `what`.
+   */
+  async *objectPages(
+    listing: { prefix: string; delimiter?: string; startAfter?: string; maxKeys?: () => number },
+    what: string,
+    maxPages = 1000,
+  ): AsyncGenerator<ListObjectsV2CommandOutput> {
+    let token: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      let out: ListObjectsV2CommandOutput;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: listing.prefix,
+            ...(listing.delimiter !== undefined ? { Delimiter: listing.delimiter } : {}),
+            ...(listing.maxKeys !== undefined ? { MaxKeys: listing.maxKeys() } : {}),
+            ...(token !== undefined
+              ? { ContinuationToken: token }
+              : listing.startAfter !== undefined
+                ? { StartAfter: listing.startAfter }
+                : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.error(error, what);
+      }
+      yield out;
+      if (out.IsTruncated !== true || out.NextContinuationToken === undefined) return;
+      token = out.NextContinuationToken;
+    }
+  }
+
+  /**
+   * The pages of a listing of the multipart uploads under `prefix` (continued by key and upload id
+   * markers), at most `maxPages` requests. A failed request is a FileError about `what`.
+   */
+  async *uploadPages(
+    prefix: string,
+    what: string,
+    maxPages: number,
+  ): AsyncGenerator<ListMultipartUploadsCommandOutput> {
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      let out: ListMultipartUploadsCommandOutput;
+      try {
+        out = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(idMarker !== undefined ? { UploadIdMarker: idMarker } : {}),
+          }),
+        );
+      } catch (error) {
+        throw this.error(error, what);
+      }
+      yield out;
+      if (out.IsTruncated !== true) return;
+      keyMarker = out.NextKeyMarker;
+      idMarker = out.NextUploadIdMarker;
     }
   }
 

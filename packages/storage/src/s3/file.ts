@@ -1,5 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { blockCountFor } from '@ferry/protocol';
+import { blockToRead } from '../block-checks.js';
 import { FileError } from '../errors.js';
 import { PrefixHasher } from '../local/block-io.js';
 import type { ProgressCallback, ReadableFile } from '../storage.js';
@@ -57,15 +57,7 @@ export class S3File implements ReadableFile {
 
   async read(index: number, blockSize: number): Promise<Buffer> {
     this.#checkOpen();
-    if (!Number.isInteger(blockSize) || blockSize <= 0) {
-      throw new FileError('EINVAL', `block size must be a positive integer, got ${blockSize}`);
-    }
-    const count = blockCountFor(this.size, blockSize);
-    if (!Number.isInteger(index) || index < 0 || index >= count) {
-      throw new FileError('EINVAL', `block ${index} is out of range: ${this.#name} has ${count} blocks`);
-    }
-    const offset = index * blockSize;
-    const length = Math.min(blockSize, this.size - offset);
+    const { offset, length } = blockToRead(this.size, blockSize, index, this.#name);
     const first = Math.floor(offset / CHUNK_BYTES);
     const last = Math.floor((offset + length - 1) / CHUNK_BYTES);
     const pending = this.#chunk(first);

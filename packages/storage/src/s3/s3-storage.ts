@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import {
   DeleteObjectCommand,
   HeadBucketCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   ListPartsCommand,
@@ -11,22 +10,20 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { type Entry, MAX_WALK_DEPTH, type WalkEntry } from '@ferry/protocol';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { checkUploadSize } from '../block-checks.js';
+import { decodeCursor, encodeCursor, pageLimit } from '../cursor.js';
 import { FileError } from '../errors.js';
 import { readFilesThroughReads, writeFilesThroughUploads } from '../generic.js';
-import { LocalUpload } from '../local/upload.js';
 import { type ClientPath, isPartialName, parseClientPath, showPath } from '../paths.js';
-import {
-  DEFAULT_LIST_LIMIT,
-  type FileContent,
-  type ListOptions,
-  type ListPage,
-  MAX_LIST_LIMIT,
-  type Storage,
-  type UploadOptions,
-  type WalkOptions,
-  type WalkPage,
-  type WholeFile,
+import type {
+  FileContent,
+  ListOptions,
+  ListPage,
+  Storage,
+  UploadOptions,
+  WalkOptions,
+  WalkPage,
+  WholeFile,
 } from '../storage.js';
 import { firstFailure, META_MTIME, type ObjectInfo, S3Bucket } from './bucket.js';
 import { isPreconditionFailed, s3Code, s3Status } from './errors.js';
@@ -172,10 +169,7 @@ export class S3Storage implements Storage {
    */
   async list(dirPath: string, options: ListOptions = {}): Promise<ListPage> {
     const path = parseClientPath(dirPath);
-    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new FileError('EINVAL', `list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    }
+    const limit = pageLimit(options.limit, 'list');
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, path.rel);
     const what = `listing ${showPath(path.rel)}`;
     const prefix = this.#bucket.dirPrefix(path);
@@ -184,28 +178,15 @@ export class S3Storage implements Storage {
     let last: string | undefined;
     let seenAny = false;
     let more = false;
-    let token: string | undefined;
     const startAfter =
       after === undefined ? undefined : prefix + (after.endsWith('/') ? after + AFTER_PREFIX : after);
-    pages: for (let request = 0; request < 1000; request++) {
-      let out: ListObjectsV2CommandOutput;
-      try {
-        out = await this.#bucket.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.#bucket.bucket,
-            Prefix: prefix,
-            Delimiter: '/',
-            MaxKeys: Math.min(1000, limit - entries.length + 1),
-            ...(token !== undefined
-              ? { ContinuationToken: token }
-              : startAfter !== undefined
-                ? { StartAfter: startAfter }
-                : {}),
-          }),
-        );
-      } catch (error) {
-        throw this.#bucket.error(error, what);
-      }
+    const listing = {
+      prefix,
+      delimiter: '/',
+      ...(startAfter !== undefined ? { startAfter } : {}),
+      maxKeys: () => Math.min(1000, limit - entries.length + 1),
+    };
+    pages: for await (const out of this.#bucket.objectPages(listing, what)) {
       const items: Array<{ suffix: string; entry?: Entry }> = [];
       for (const object of out.Contents ?? []) {
         if (object.Key === undefined) continue;
@@ -243,8 +224,6 @@ export class S3Storage implements Storage {
         entries.push(entry);
         last = item.suffix;
       }
-      if (out.IsTruncated !== true || out.NextContinuationToken === undefined) break;
-      token = out.NextContinuationToken;
     }
     if (!seenAny && after === undefined && path.segments.length > 0) {
       if ((await this.#bucket.head(this.#bucket.key(path), what)) !== undefined) {
@@ -277,7 +256,7 @@ export class S3Storage implements Storage {
     if (path.segments.length === 0)
       throw new FileError('EISDIR', 'the root directory cannot be written as a file');
     const name = showPath(path.rel);
-    LocalUpload.check(options.size, options.blockSize, name);
+    checkUploadSize(options.size, options.blockSize, name);
     if (typeof options.identity !== 'string')
       throw new FileError('EINVAL', 'upload identity must be a string');
     const what = `writing ${name}`;
@@ -469,10 +448,7 @@ export class S3Storage implements Storage {
    */
   async walk(dirPath: string, options: WalkOptions = {}): Promise<WalkPage> {
     const path = parseClientPath(dirPath);
-    const limit = options.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new FileError('EINVAL', `walk limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    }
+    const limit = pageLimit(options.limit, 'walk');
     const tag = `walk\0${path.rel}`;
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, tag);
     const what = `walking ${showPath(path.rel)}`;
@@ -490,25 +466,12 @@ export class S3Storage implements Storage {
     let previous = after ?? '';
     let done: string | undefined;
     let more = false;
-    let token: string | undefined;
-    pages: for (let request = 0; request < 1000; request++) {
-      let out: ListObjectsV2CommandOutput;
-      try {
-        out = await this.#bucket.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.#bucket.bucket,
-            Prefix: prefix,
-            MaxKeys: 1000,
-            ...(token !== undefined
-              ? { ContinuationToken: token }
-              : after !== undefined
-                ? { StartAfter: prefix + after }
-                : {}),
-          }),
-        );
-      } catch (error) {
-        throw this.#bucket.error(error, what);
-      }
+    const listing = {
+      prefix,
+      ...(after !== undefined ? { startAfter: prefix + after } : {}),
+      maxKeys: () => 1000,
+    };
+    pages: for await (const out of this.#bucket.objectPages(listing, what)) {
       for (const object of out.Contents ?? []) {
         const suffix = (object.Key ?? '').slice(prefix.length);
         const names = suffix.split('/');
@@ -548,8 +511,6 @@ export class S3Storage implements Storage {
         previous = suffix;
         done = suffix;
       }
-      if (out.IsTruncated !== true || out.NextContinuationToken === undefined) break;
-      token = out.NextContinuationToken;
     }
     const page: WalkPage = { entries };
     if (more && done !== undefined) page.next = encodeCursor(tag, done);
@@ -603,17 +564,7 @@ export class S3Storage implements Storage {
     const what = 'removing expired uploads';
     const old = (ms: number | undefined): boolean => now - (ms ?? 0) > maxAgeMs;
     try {
-      let keyMarker: string | undefined;
-      let idMarker: string | undefined;
-      for (let page = 0; page < 1000; page++) {
-        const out = await bucket.client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: bucket.bucket,
-            Prefix: hidden,
-            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-            ...(idMarker !== undefined ? { UploadIdMarker: idMarker } : {}),
-          }),
-        );
+      for await (const out of bucket.uploadPages(hidden, what, 1000)) {
         for (const upload of out.Uploads ?? []) {
           const { Key: key, UploadId: id } = upload;
           if (key === undefined || id === undefined || this.#activeUploads.has(id)) continue;
@@ -626,19 +577,8 @@ export class S3Storage implements Storage {
           await bucket.abortUpload(key, id);
           removed.push(key.slice(bucket.prefix.length));
         }
-        if (out.IsTruncated !== true) break;
-        keyMarker = out.NextKeyMarker;
-        idMarker = out.NextUploadIdMarker;
       }
-      let token: string | undefined;
-      for (let page = 0; page < 1000; page++) {
-        const out = await bucket.client.send(
-          new ListObjectsV2Command({
-            Bucket: bucket.bucket,
-            Prefix: hidden,
-            ...(token !== undefined ? { ContinuationToken: token } : {}),
-          }),
-        );
+      for await (const out of bucket.objectPages({ prefix: hidden }, what)) {
         for (const object of out.Contents ?? []) {
           if (object.Key === undefined || !old(object.LastModified?.getTime())) continue;
           const inUse = [...this.#inUse].some((k) => object.Key!.startsWith(k));
@@ -646,8 +586,6 @@ export class S3Storage implements Storage {
           await bucket.deleteQuietly(object.Key);
           removed.push(object.Key.slice(bucket.prefix.length));
         }
-        if (out.IsTruncated !== true || out.NextContinuationToken === undefined) break;
-        token = out.NextContinuationToken;
       }
     } catch (error) {
       throw bucket.error(error, what);

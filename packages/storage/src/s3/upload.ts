@@ -3,7 +3,6 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   type ListPartsCommandOutput,
@@ -11,6 +10,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { BlockBitmap, type BlockRange, blockCountFor, blockLength } from '@ferry/protocol';
+import { busyError, checkBlockToWrite, committedDigest, requireEveryBlock } from '../block-checks.js';
 import { FileError } from '../errors.js';
 import type { ClientPath } from '../paths.js';
 import type { CommitOptions, CommitResult, Upload } from '../storage.js';
@@ -191,10 +191,7 @@ export class S3Upload implements Upload {
     checks.catch(() => {}); // awaited below; never an unhandled rejection if open fails first
     const inUseKey = S3Upload.stagingKey(options, 0);
     if (options.inUse.has(inUseKey)) {
-      throw new FileError(
-        'EBUSY',
-        `another transfer is already writing ${options.displayName}; try again when it has ended`,
-      );
+      throw busyError(options.displayName);
     }
     options.inUse.add(inUseKey);
     try {
@@ -209,13 +206,13 @@ export class S3Upload implements Upload {
         // is slow on some stores), before this upload creates its own (see #ensureUploadId).
         await checks;
         const upload = new S3Upload(options, undefined, preferred);
-        upload.#cleanup = findEarlier(options.bucket, inUseKey)
+        upload.#cleanup = findEarlier(options.bucket, inUseKey, what)
           .then((earlier) => removeAll(options.bucket, earlier))
           .catch(() => {});
         return upload;
       }
       // The target's checks and the search for earlier uploads go out together: one round trip.
-      const [, candidates] = await firstFailure([checks, findEarlier(options.bucket, inUseKey)]);
+      const [, candidates] = await firstFailure([checks, findEarlier(options.bucket, inUseKey, what)]);
       const found =
         candidates.find((c) => c.staged !== undefined) ?? candidates.find((c) => c.uploadId !== undefined);
       if (found?.uploadId !== undefined && found.staged === undefined) {
@@ -263,19 +260,7 @@ export class S3Upload implements Upload {
   async write(index: number, data: Buffer): Promise<void> {
     this.#checkOpen();
     if (this.#failure !== undefined) throw this.#failure;
-    if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) {
-      throw new FileError(
-        'EINVAL',
-        `block ${index} is out of range: ${this.#name} has ${this.blockCount} blocks`,
-      );
-    }
-    const expected = blockLength(this.size, this.blockSize, index);
-    if (data.length !== expected) {
-      throw new FileError(
-        'EINVAL',
-        `block ${index} of ${this.#name} must be ${expected} bytes, got ${data.length}`,
-      );
-    }
+    checkBlockToWrite(this, index, data, this.#name);
     if (this.#received.has(index)) return;
     if (this.#waiting.has(index)) {
       return new Promise((resolve, reject) => {
@@ -318,17 +303,9 @@ export class S3Upload implements Upload {
   }
 
   async #commit(options: CommitOptions): Promise<CommitResult> {
-    const expected = typeof options.sha256 === 'string' ? options.sha256.toLowerCase() : '';
-    if (!/^[0-9a-f]{64}$/.test(expected)) {
-      throw new FileError('EINVAL', 'commit needs the SHA-256 of the file as 64 hex digits');
-    }
+    const expected = committedDigest(options.sha256);
     await this.persist();
-    if (!this.#received.full) {
-      throw new FileError(
-        'EINVAL',
-        `cannot commit ${this.#name}: ${this.#received.count} of ${this.blockCount} blocks received`,
-      );
-    }
+    requireEveryBlock(this.#received, this.#name);
     const what = `saving ${this.#name}`;
     const metadata: Record<string, string> = { [META_SHA256]: expected };
     if (options.mtimeMs !== undefined && Number.isFinite(options.mtimeMs))
@@ -663,21 +640,11 @@ async function removeAll(bucket: S3Bucket, found: readonly Found[]): Promise<voi
 }
 
 /** Uploads and staged objects under a staging key prefix, newest first. */
-async function findEarlier(bucket: S3Bucket, keyPrefix: string): Promise<Found[]> {
+async function findEarlier(bucket: S3Bucket, keyPrefix: string, what: string): Promise<Found[]> {
   const found: Found[] = [];
   const partSizeOf = (key: string): number => Number(key.slice(keyPrefix.length));
-  let keyMarker: string | undefined;
-  let idMarker: string | undefined;
   const initiated = new Map<Found, number>();
-  for (let page = 0; page < 100; page++) {
-    const out = await bucket.client.send(
-      new ListMultipartUploadsCommand({
-        Bucket: bucket.bucket,
-        Prefix: keyPrefix,
-        ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-        ...(idMarker !== undefined ? { UploadIdMarker: idMarker } : {}),
-      }),
-    );
+  for await (const out of bucket.uploadPages(keyPrefix, what, 100)) {
     for (const upload of out.Uploads ?? []) {
       if (upload.Key === undefined || upload.UploadId === undefined) continue;
       const partSize = partSizeOf(upload.Key);
@@ -686,9 +653,6 @@ async function findEarlier(bucket: S3Bucket, keyPrefix: string): Promise<Found[]
       found.push(f);
       initiated.set(f, upload.Initiated?.getTime() ?? 0);
     }
-    if (out.IsTruncated !== true) break;
-    keyMarker = out.NextKeyMarker;
-    idMarker = out.NextUploadIdMarker;
   }
   const objects = await bucket.client.send(
     new ListObjectsV2Command({ Bucket: bucket.bucket, Prefix: keyPrefix, MaxKeys: 100 }),

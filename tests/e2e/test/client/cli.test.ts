@@ -1,8 +1,7 @@
-import { createSocket } from 'node:dgram';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT_PROBE, ferry, sandbox } from '../../src/harness.js';
+import { bindSocket, EXIT_PROBE, ferry, sandbox } from '../../src/harness.js';
 
 describe('the ferry bin without a server', () => {
   it('prints help at once and exits 0', async () => {
@@ -86,10 +85,9 @@ describe('the ferry bin without a server', () => {
 
   it('says nothing is listening (exit 8) and names an unknown host (exit 8)', async () => {
     const box = await sandbox();
-    const socket = createSocket('udp4');
-    const port = await new Promise<number>((resolve) =>
-      socket.bind(0, '127.0.0.1', () => resolve(socket.address().port)),
-    );
+    // A port that was free a moment ago: nothing listens there now.
+    const socket = await bindSocket();
+    const port = socket.address().port;
     socket.close();
     const refused = await ferry(['ls', `127.0.0.1:${port}`, '--key', box.keyFile, '--timeout', '3'], {
       env: box.env,
@@ -107,22 +105,18 @@ describe('the ferry bin without a server', () => {
 
   it('gives up on a host that never answers after --timeout seconds (exit 8)', async () => {
     const box = await sandbox();
-    const silent = createSocket('udp4');
-    const port = await new Promise<number>((resolve) =>
-      silent.bind(0, '127.0.0.1', () => resolve(silent.address().port)),
-    );
-    try {
-      const started = Date.now();
-      const r = await ferry(['ls', `127.0.0.1:${port}`, '--key', box.keyFile, '--timeout', '1'], {
+    const silent = await bindSocket(); // reads nothing, answers nothing
+    const started = Date.now();
+    const r = await ferry(
+      ['ls', `127.0.0.1:${silent.address().port}`, '--key', box.keyFile, '--timeout', '1'],
+      {
         env: box.env,
-      });
-      expect(r.code).toBe(8);
-      // It waited, and for the second asked for, not the default ten (which a busy machine's
-      // wall clock could not tell apart).
-      expect(r.stderr).toMatch(/^ferry: no answer from the server within 1 s/);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    } finally {
-      silent.close();
-    }
+      },
+    );
+    expect(r.code).toBe(8);
+    // It waited, and for the second asked for, not the default ten (which a busy machine's
+    // wall clock could not tell apart).
+    expect(r.stderr).toMatch(/^ferry: no answer from the server within 1 s/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 });

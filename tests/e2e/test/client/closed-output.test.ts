@@ -5,14 +5,14 @@
  */
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ferry,
   type RunOptions,
   randomFile,
   type Sandbox,
-  ServerProcess,
-  sandbox,
+  type ServerProcess,
+  servedSandbox,
   sha256File,
 } from '../../src/harness.js';
 
@@ -21,16 +21,11 @@ let server: ServerProcess;
 let opts: RunOptions;
 
 beforeAll(async () => {
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+  ({ box, server } = await servedSandbox());
   opts = { cwd: box.work, env: box.env, closeStdout: true };
   await Promise.all(
     Array.from({ length: 40 }, (_, i) => writeFile(join(box.root, `file-${i}.txt`), `${i}\n`)),
   );
-});
-
-afterAll(async () => {
-  await server?.stop();
 });
 
 const remote = (...args: string[]) => ferry([...args, '--key', box.keyFile], opts);

@@ -1,18 +1,20 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, sha256File } from '../../src/harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ferry,
+  randomFile,
+  type Sandbox,
+  type ServerProcess,
+  servedSandbox,
+  sha256File,
+} from '../../src/harness.js';
 
 let box: Sandbox;
 let server: ServerProcess;
 
 beforeAll(async () => {
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
-});
-
-afterAll(async () => {
-  await server?.stop();
+  ({ box, server } = await servedSandbox());
 });
 
 const CLIENTS = 20;

@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ferry,
   type RunOptions,
   randomFile,
   type Sandbox,
-  ServerProcess,
-  sandbox,
+  type ServerProcess,
+  servedSandbox,
   sha256File,
 } from '../../src/harness.js';
 
@@ -20,13 +20,8 @@ const remote = (command: string, ...args: string[]) =>
   ferry([command, server.address, ...args, '--key', box.keyFile], opts);
 
 beforeAll(async () => {
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+  ({ box, server } = await servedSandbox());
   opts = { cwd: box.work, env: box.env };
-});
-
-afterAll(async () => {
-  await server?.stop();
 });
 
 describe('files of every awkward size go both ways bit-exact, under their real names', () => {

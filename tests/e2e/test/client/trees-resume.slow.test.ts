@@ -1,8 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, randomFile, type Sandbox, ServerProcess, sandbox, spawnFerry } from '../../src/harness.js';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  diffTrees,
+  ferry,
+  partialFiles,
+  randomTree,
+  type Sandbox,
+  type ServerProcess,
+  servedSandbox,
+  serveSandbox,
+  spawnFerry,
+} from '../../src/harness.js';
 
 /**
  * A tree transfer interrupted at any point (SIGKILL, Ctrl-C, the server going away) and then run again
@@ -12,12 +20,7 @@ let box: Sandbox;
 let server: ServerProcess;
 
 beforeAll(async () => {
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
-});
-
-afterAll(async () => {
-  await server?.stop();
+  ({ box, server } = await servedSandbox());
 });
 
 const MB = 1024 * 1024;
@@ -31,27 +34,8 @@ async function makeTree(top: string): Promise<void> {
   files['large/one.bin'] = 6 * MB + 3;
   files['large/two.bin'] = 5 * MB;
   files['dir-3/three.bin'] = 4 * MB + 1;
-  for (const [path, size] of Object.entries(files)) {
-    await mkdir(dirname(join(top, path)), { recursive: true });
-    await randomFile(join(top, path), size);
-  }
-  await mkdir(join(top, 'empty'), { recursive: true });
-}
-
-function diffTrees(a: string, b: string): string {
-  try {
-    execFileSync('diff', ['-r', a, b], { encoding: 'utf8' });
-    return '';
-  } catch (error) {
-    return String((error as { stdout?: string }).stdout ?? error);
-  }
-}
-
-/** Partial files left anywhere under `dir`. */
-async function partials(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true })).filter((p) =>
-    p.split('/').pop()!.startsWith('.ferry-partial-'),
-  );
+  files.empty = -1;
+  await randomTree(top, files);
 }
 
 const run = (args: string[], address = server.address) =>
@@ -105,7 +89,7 @@ describe('a tree interrupted at any point ends, after --resume, identical to its
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(Number(resumed.events.at(-1)!.skipped)).toBeGreaterThanOrEqual(300);
     expect(diffTrees(join(box.root, 'kill-get'), join(box.work, 'fetched'))).toBe('');
-    expect(await partials(join(box.work, 'fetched'))).toEqual([]);
+    expect(await partialFiles(join(box.work, 'fetched'))).toEqual([]);
   }, 180_000);
 
   it('put -r interrupted with Ctrl-C exits 130 with a resume hint; --resume completes it', async () => {
@@ -138,7 +122,7 @@ describe('a tree interrupted at any point ends, after --resume, identical to its
         .filter((l) => l.startsWith('ferry:')),
       ended.stderr,
     ).toHaveLength(1);
-    server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env, port });
+    server = await serveSandbox(box, { port });
     const resumed = await run(['put', '-r', '--resume', 'lost']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(diffTrees(source, join(box.root, 'lost'))).toBe('');

@@ -1,16 +1,17 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  diffTrees,
   ferry,
   type RunOptions,
-  randomFile,
+  randomTree,
   type Sandbox,
-  ServerProcess,
-  sandbox,
+  type ServerProcess,
+  servedSandbox,
   waitUntil,
 } from '../../src/harness.js';
 
@@ -21,37 +22,9 @@ const remote = (command: string, ...args: string[]) =>
   ferry([command, server.address, ...args, '--key', box.keyFile], opts);
 
 beforeAll(async () => {
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+  ({ box, server } = await servedSandbox());
   opts = { cwd: box.work, env: box.env, timeoutMs: 60_000 };
 });
-
-afterAll(async () => {
-  await server?.stop();
-});
-
-/** Writes files (random contents of the sizes given) and empty directories (size -1) under `top`. */
-async function makeTree(top: string, spec: Record<string, number>): Promise<void> {
-  for (const [path, size] of Object.entries(spec)) {
-    const full = join(top, path);
-    if (size < 0) {
-      await mkdir(full, { recursive: true });
-      continue;
-    }
-    await mkdir(dirname(full), { recursive: true });
-    await randomFile(full, size);
-  }
-}
-
-/** `diff -r`: '' when the trees are the same, else what differs. */
-function diffTrees(a: string, b: string): string {
-  try {
-    execFileSync('diff', ['-r', a, b], { encoding: 'utf8' });
-    return '';
-  } catch (error) {
-    return String((error as { stdout?: string }).stdout ?? error);
-  }
-}
 
 const TREE = {
   'a/one.txt': 10,
@@ -66,7 +39,7 @@ const TREE = {
 
 describe('put -r and get -r', () => {
   it('move a whole tree bit-exact, empty directories and all, with JSON events per file and a summary', async () => {
-    await makeTree(join(box.work, 'album'), TREE);
+    await randomTree(join(box.work, 'album'), TREE);
     const put = await remote('put', '-r', 'album', '--json');
     expect(put.code, put.stderr).toBe(0);
     expect(diffTrees(join(box.work, 'album'), join(box.root, 'album'))).toBe('');
@@ -89,7 +62,7 @@ describe('put -r and get -r', () => {
   });
 
   it('places a tree as scp does: into an existing directory as a subdirectory, else under the new name', async () => {
-    await makeTree(join(box.work, 'place'), { 'f.txt': 3 });
+    await randomTree(join(box.work, 'place'), { 'f.txt': 3 });
     await mkdir(join(box.root, 'existing'));
     expect((await remote('put', '-r', 'place', 'existing')).code).toBe(0);
     expect(await readdir(join(box.root, 'existing'))).toEqual(['place']);
@@ -105,7 +78,7 @@ describe('put -r and get -r', () => {
 
   it('skips symbolic links with one warning each (never following one out of the tree, even with -L) and special files', async () => {
     const top = join(box.work, 'links');
-    await makeTree(top, { 'inside/real.txt': 20, 'keep.txt': 5 });
+    await randomTree(top, { 'inside/real.txt': 20, 'keep.txt': 5 });
     await writeFile(join(box.dir, 'secret.txt'), 'outside the tree');
     await symlink(join(box.dir, 'secret.txt'), join(top, 'out-file'));
     await symlink(box.dir, join(top, 'out-dir'));
@@ -143,7 +116,7 @@ describe('put -r and get -r', () => {
 
   it('-p keeps permission bits both ways; modification times are kept always', async () => {
     const top = join(box.work, 'modes');
-    await makeTree(top, { 'run.sh': 30, 'private.txt': 40, 'sub/large.bin': 600_000 });
+    await randomTree(top, { 'run.sh': 30, 'private.txt': 40, 'sub/large.bin': 600_000 });
     await chmod(join(top, 'run.sh'), 0o751);
     await chmod(join(top, 'private.txt'), 0o600);
     await chmod(join(top, 'sub', 'large.bin'), 0o640);
@@ -168,8 +141,8 @@ describe('put -r and get -r', () => {
 
   it('reports each file that fails on its own line with its code, goes on with the rest, and ends with a summary and the exit code', async () => {
     const top = join(box.work, 'partly');
-    await makeTree(top, { 'a.txt': 10, 'b.txt': 20, 'c.txt': 30, 'big.bin': 500_000, 'd/e.txt': 5 });
-    await makeTree(join(box.root, 'partly'), { 'b.txt': 1, 'big.bin': 2 });
+    await randomTree(top, { 'a.txt': 10, 'b.txt': 20, 'c.txt': 30, 'big.bin': 500_000, 'd/e.txt': 5 });
+    await randomTree(join(box.root, 'partly'), { 'b.txt': 1, 'big.bin': 2 });
     const r = await remote('put', '-r', 'partly', '--json');
     expect(r.code).toBe(4);
     const errors = r.events.filter((e) => e.type === 'error');
@@ -196,8 +169,8 @@ describe('put -r and get -r', () => {
 
   it('a directory that cannot be made is a failure too: its line, its files, the exit code', async () => {
     const top = join(box.work, 'blocked');
-    await makeTree(top, { 'ok.txt': 3, 'sub/inside.txt': 4 });
-    await makeTree(join(box.root, 'blocked'), { sub: 1 }); // a file where the directory should go
+    await randomTree(top, { 'ok.txt': 3, 'sub/inside.txt': 4 });
+    await randomTree(join(box.root, 'blocked'), { sub: 1 }); // a file where the directory should go
     const r = await remote('put', '-r', 'blocked', '--json');
     expect(r.code).not.toBe(0);
     expect(r.events.filter((e) => e.type === 'error').map((e) => e.remote)).toContain('blocked/sub');
@@ -210,7 +183,7 @@ describe('listing a tree, directories and patterns', () => {
   it('ls -R walks a tree of more than one page, streaming its entries', async () => {
     const spec: Record<string, number> = {};
     for (let d = 0; d < 15; d++) for (let f = 0; f < 100; f++) spec[`wide/d${d}/file-${f}.txt`] = 1;
-    await makeTree(box.root, spec);
+    await randomTree(box.root, spec);
     const json = await remote('list', '--recursive', 'wide', '--json');
     expect(json.code, json.stderr).toBe(0);
     const entries = json.events.filter((e) => e.type === 'entry');
@@ -248,8 +221,8 @@ describe('listing a tree, directories and patterns', () => {
   });
 
   it("patterns: get 'logs/*.gz' and rm 'tmp/*' work on the server's names, a backslash makes a star literal, no match is exit 3", async () => {
-    await makeTree(box.root, { 'logs/a.gz': 3, 'logs/b.gz': 4, 'logs/c.txt': 5, 'logs/.hidden.gz': 6 });
-    await makeTree(box.root, { 'tmp/x': 1, 'tmp/y': 1 });
+    await randomTree(box.root, { 'logs/a.gz': 3, 'logs/b.gz': 4, 'logs/c.txt': 5, 'logs/.hidden.gz': 6 });
+    await randomTree(box.root, { 'tmp/x': 1, 'tmp/y': 1 });
     await mkdir(join(box.work, 'fetched'));
     const got = await remote('get', 'logs/*.gz', 'fetched');
     expect(got.code, got.stderr).toBe(0);
@@ -265,7 +238,7 @@ describe('listing a tree, directories and patterns', () => {
   });
 
   it('the shell moves trees and lists them recursively too', async () => {
-    await makeTree(join(box.work, 'shelltree'), { 'x/y.txt': 5, 'z.txt': 6 });
+    await randomTree(join(box.work, 'shelltree'), { 'x/y.txt': 5, 'z.txt': 6 });
     const shell = await ferry([server.address, '--key', box.keyFile], {
       ...opts,
       input: 'put -r shelltree\nls -R shelltree\nget -r shelltree shellcopy\n',
@@ -276,7 +249,7 @@ describe('listing a tree, directories and patterns', () => {
   });
 
   it('the shell expands local patterns for put and remote ones for get, quotes only grouping words', async () => {
-    await makeTree(join(box.work, 'pics'), { 'a.jpg': 10, 'b.jpg': 11, 'c.png': 12 });
+    await randomTree(join(box.work, 'pics'), { 'a.jpg': 10, 'b.jpg': 11, 'c.png': 12 });
     await mkdir(join(box.root, 'gallery'));
     await mkdir(join(box.work, 'back'));
     const shell = await ferry([server.address, '--key', box.keyFile], {

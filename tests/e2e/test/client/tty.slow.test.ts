@@ -6,13 +6,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CLIENT_BIN,
   randomFile,
   type Sandbox,
-  ServerProcess,
-  sandbox,
+  type ServerProcess,
+  servedSandbox,
   sha256File,
   UdpRelay,
   waitUntil,
@@ -26,12 +26,7 @@ let server: ServerProcess;
 
 beforeAll(async () => {
   if (!hasScript) return;
-  box = await sandbox();
-  server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
-});
-
-afterAll(async () => {
-  await server?.stop();
+  ({ box, server } = await servedSandbox());
 });
 
 /** A program on a pseudo-terminal: what it printed (escape codes removed) and a way to type. */

@@ -1,10 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { Fernet, generateKey, parseKey } from '@ferry/crypto';
 import { encodeAck, encodeClose, encodeData } from '@ferry/protocol';
-import { ClientHandshake } from '@ferry/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AttackerSocket,
@@ -13,6 +11,7 @@ import {
   connectClient,
   connIdOf,
   drained,
+  helloUnder,
   MB,
   newKey,
   onCleanup,
@@ -23,11 +22,11 @@ import {
   randomFile,
   type ServerStats,
   SPACE,
+  sandbox,
   sha256File,
   sleep,
   spaceOf,
   type TestKey,
-  tempDir,
   UdpRelay,
   waitUntil,
   within,
@@ -38,18 +37,13 @@ import {
  * into a live session (on the path, with the peers' own addresses, and off it), an earlier session
  * replayed, and a handshake flood from hundreds of source ports. The server runs in its own process.
  */
-let dir: string;
 let root: string;
 let work: string;
 let key: TestKey;
 let server: ChildServer;
 
 beforeAll(async () => {
-  dir = await tempDir();
-  root = join(dir, 'root');
-  work = join(dir, 'work');
-  await mkdir(root);
-  await mkdir(work);
+  ({ root, work } = await sandbox());
   key = newKey();
   server = await ChildServer.start({ root, keys: [key] });
 });
@@ -341,23 +335,8 @@ describe('a handshake flood from hundreds of source ports', () => {
     const first = await connectClient({ port: relay.port, key: key.key });
     onCleanup(() => first.close());
     const completedHello = relay.of('up')[0]!;
-    const pending = new ClientHandshake({
-      key: key.key,
-      now: performance.now(),
-      wallClock: () => Date.now() / 1000,
-      maxBlockSize: 32_768,
-      receiveWindow: 16 * MB,
-      idleTimeoutMs: 30_000,
-    });
-    const pendingHello = pending.poll(performance.now())[0]!;
-    const wrongKey = new ClientHandshake({
-      key: parseKey(generateKey()),
-      now: performance.now(),
-      wallClock: () => Date.now() / 1000,
-      maxBlockSize: 32_768,
-      receiveWindow: 16 * MB,
-      idleTimeoutMs: 30_000,
-    }).poll(performance.now())[0]!;
+    const pendingHello = helloUnder(key.key);
+    const wrongKey = helloUnder(parseKey(generateKey()));
     const before = await stats();
     const open = before.endpoint.sessions; // the first client's
 

@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryServer } from '@ferry/server-cli';
 import { describe, expect, it } from 'vitest';
@@ -11,8 +11,8 @@ import {
   onCleanup,
   partialFiles,
   randomFile,
+  sandbox,
   sha256File,
-  tempDir,
   waitUntil,
 } from './helpers.js';
 
@@ -25,11 +25,7 @@ describe('a put whose source changes during the transfer', () => {
   it('fails with EFILECHANGED, leaves no partial on the server, and a rerun lands the new file', {
     timeout: 60_000,
   }, async () => {
-    const dir = await tempDir();
-    const root = join(dir, 'root');
-    const work = join(dir, 'work');
-    await mkdir(root);
-    await mkdir(work);
+    const { root, work } = await sandbox();
     const key = newKey();
     const server = new FerryServer({ root, port: 0, host: HOST, keys: [key], partialTtlMs: 24 * 3_600_000 });
     onCleanup(() => server.close(0));

@@ -1,20 +1,18 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeNewKeyFile } from '@ferry/crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  binEnv,
   CLIENT_BIN,
   MB,
+  mountTmpfs,
   onCleanup,
   partialFiles,
   randomFile,
   run,
+  sandbox,
   sha256File,
   startServerBin,
-  tempDir,
 } from './helpers.js';
 
 /**
@@ -26,21 +24,8 @@ const ROUNDS = 10;
 
 describe('three 12 MiB puts at once into a 20 MiB file system', () => {
   it(`${ROUNDS} rounds: at least one completes every time, the others fail with exit 6, a small put follows`, async (context) => {
-    const dir = await tempDir();
-    const mountPoint = join(dir, 'tmpfs');
-    const work = join(dir, 'work');
-    await mkdir(mountPoint);
-    await mkdir(work);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mountPoint], { stdio: 'pipe' });
-    } catch (error) {
-      console.log(`skipped: cannot mount a tmpfs here (${(error as Error).message.split('\n')[0]})`);
-      context.skip();
-    }
-    onCleanup(() => execFileSync('umount', ['-l', mountPoint]));
-    const keyFile = join(dir, 'key');
-    await writeNewKeyFile(keyFile);
-    const env = binEnv(dir);
+    const { root: mountPoint, work, keyFile, env } = await sandbox();
+    mountTmpfs(mountPoint, '20m', context);
     const server = await startServerBin(mountPoint, keyFile, { env });
     onCleanup(async () => {
       server.child.kill('SIGTERM');

@@ -12,6 +12,7 @@ import {
   connectClient,
   HOST,
   MB,
+  mountTmpfs,
   newKey,
   onCleanup,
   partialFiles,
@@ -294,13 +295,7 @@ describe('a disk that fills up during a put', () => {
   it('a real 4 MiB tmpfs: refused up front when too big, ENOSPC mid-put when filled meanwhile, resumable once there is room', async (context) => {
     const mountPoint = join(await tempDir(), 'tmpfs');
     await mkdir(mountPoint);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], { stdio: 'pipe' });
-    } catch (error) {
-      console.log(`skipped: cannot mount a tmpfs here (${(error as Error).message.split('\n')[0]})`);
-      context.skip();
-    }
-    onCleanup(() => execFileSync('umount', ['-l', mountPoint]));
+    mountTmpfs(mountPoint, '4m', context);
     const small = await serve(mountPoint, key);
     const { port } = await small.listen();
     // Rate-limited, so that the disk fills while the put is under way.

@@ -1,9 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { generateKey, parseKey } from '@ferry/crypto';
-import { ClientHandshake } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
 import {
   AttackerSocket,
@@ -11,6 +8,7 @@ import {
   connectClient,
   drained,
   flood,
+  helloUnder,
   MB,
   newKey,
   partialFiles,
@@ -18,9 +16,10 @@ import {
   randomConnId,
   randomFile,
   SPACE,
+  sandbox,
   sha256File,
   spaceOf,
-  tempDir,
+  trackPeak,
   UdpRelay,
   waitUntil,
   within,
@@ -54,25 +53,14 @@ function flipBits(d: Buffer, flips: number): Buffer {
 }
 
 function wrongKeyHello(): Buffer {
-  const handshake = new ClientHandshake({
-    key: parseKey(generateKey()),
-    now: performance.now(),
-    wallClock: () => Date.now() / 1000,
-    maxBlockSize: 32_768,
-    receiveWindow: 16 * MB,
-    idleTimeoutMs: 30_000,
-  });
-  return handshake.poll(performance.now())[0]!;
+  return helloUnder(parseKey(generateKey()));
 }
 
 describe('fuzzing the server while it transfers', () => {
   it(
     `survives ${FLOOD.toLocaleString('en')} hostile datagrams during a put and a get, bit-exact, bounded memory, drops counted by reason`,
     async () => {
-      const dir = await tempDir();
-      const root = join(dir, 'root');
-      const work = join(dir, 'work');
-      await Promise.all([mkdir(root), mkdir(work)]);
+      const { root, work } = await sandbox();
       const key = newKey();
       const server = await ChildServer.start({ root, keys: [key] });
       const relay = await UdpRelay.open(server.port, 30_000);
@@ -94,15 +82,7 @@ describe('fuzzing the server while it transfers', () => {
       const wrongHellos = Array.from({ length: 32 }, wrongKeyHello);
 
       // Memory: sampled from /proc while everything runs.
-      let peakRss = 0;
-      const sampler = setInterval(() => {
-        void server
-          .memory()
-          .then((m) => {
-            peakRss = Math.max(peakRss, m.peakRss);
-          })
-          .catch(() => {});
-      }, 100);
+      const rss = trackPeak(async () => (await server.memory()).peakRss);
 
       let flooding = true;
       const rounds: Array<{ put: number; get: number }> = [];
@@ -188,8 +168,7 @@ describe('fuzzing the server while it transfers', () => {
       // The server has read (and counted) every datagram of the flood.
       await drained([server.port]);
       const after = await server.stats();
-      clearInterval(sampler);
-      peakRss = Math.max(peakRss, (await server.memory()).peakRss);
+      const peakRss = await rss.stop();
 
       const drops = after.stats.endpoint.drops;
       const counted = Object.fromEntries(

@@ -5,13 +5,15 @@
  * lets the server's receive queue overflow (so that what the server counts can be compared with what
  * was sent). Everything binds 127.0.0.1 only, and every wait is bounded.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type * as dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { FerryClient, type FerryClientOptions } from '@ferry/client-cli';
 import { type FernetKey, formatKey, generateKey, parseKey } from '@ferry/crypto';
+import { ClientHandshake } from '@ferry/transport';
+import type { TestContext } from 'vitest';
 import {
   type BinProcess,
   bindSocket,
@@ -36,6 +38,7 @@ export {
   binEnv,
   CLIENT_BIN,
   type Direction,
+  expectResumed,
   onCleanup,
   partialFiles,
   persistedPartial,
@@ -86,6 +89,22 @@ export async function codeOf(promise: Promise<unknown>): Promise<string> {
     return String((error as { code?: unknown }).code ?? (error as Error).message);
   }
   throw new Error('expected a failure, but it succeeded');
+}
+
+// ---- file systems ----
+
+/**
+ * Mounts a tmpfs of `size` (as mount takes it: '4m') on the directory `at`, unmounted when the test
+ * file ends; where this process may not mount (not root), the test is skipped, saying why.
+ */
+export function mountTmpfs(at: string, size: string, context: TestContext): void {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', at], { stdio: 'pipe' });
+  } catch (error) {
+    console.log(`skipped: cannot mount a tmpfs here (${(error as Error).message.split('\n')[0]})`);
+    context.skip();
+  }
+  onCleanup(() => execFileSync('umount', ['-l', at]));
 }
 
 // ---- a FerryServer in a child process ----
@@ -210,6 +229,30 @@ export class ChildServer {
     if (this.alive) this.child.kill('SIGKILL');
     await this.exited;
   }
+}
+
+/**
+ * Samples `read` (a process's memory, say) every 100 ms while a test runs, keeping the largest value
+ * (a failed sample is skipped); `stop()` ends the sampling and resolves to the largest value, one
+ * last sample included (which must not fail).
+ */
+export function trackPeak(read: () => Promise<number>, initial = 0): { stop(): Promise<number> } {
+  let peak = initial;
+  const sampler = setInterval(() => {
+    read().then(
+      (value) => {
+        peak = Math.max(peak, value);
+      },
+      () => {},
+    );
+  }, 100);
+  return {
+    async stop() {
+      clearInterval(sampler);
+      peak = Math.max(peak, await read());
+      return peak;
+    },
+  };
 }
 
 /** VmRSS and VmHWM (peak RSS) of a process, in bytes. */
@@ -373,6 +416,19 @@ export function prefix(space: number, connId: bigint): Buffer {
   p[3] = space;
   p.writeBigUInt64BE(connId, 4);
   return p;
+}
+
+/** The first datagram of a client's handshake under `key` (a hello), with these tests' session settings. */
+export function helloUnder(key: FernetKey): Buffer {
+  const handshake = new ClientHandshake({
+    key,
+    now: performance.now(),
+    wallClock: () => Date.now() / 1000,
+    maxBlockSize: 32_768,
+    receiveWindow: 16 * MB,
+    idleTimeoutMs: 30_000,
+  });
+  return handshake.poll(performance.now())[0]!;
 }
 
 export function randomConnId(): bigint {

@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ControlMessage, decodeControlMessage, encodeControlMessage } from '@ferry/protocol';
 import { MAX_TRANSFERS_PER_SESSION } from '@ferry/server-cli';
@@ -14,9 +14,9 @@ import {
   onCleanup,
   partialFiles,
   randomFile,
+  sandbox,
   sha256File,
   sleep,
-  tempDir,
   waitUntil,
   within,
 } from './helpers.js';
@@ -29,11 +29,7 @@ import {
 const BURST = 3000;
 
 async function setup(options: { maxSessions?: number } = {}) {
-  const dir = await tempDir();
-  const root = join(dir, 'root');
-  const work = join(dir, 'work');
-  await mkdir(root);
-  await mkdir(work);
+  const { root, work } = await sandbox();
   const reader = newKey('reader', 'read-only');
   const writer = newKey('writer', 'read-write');
   const server = await ChildServer.start({ root, keys: [reader, writer], ...options });

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,8 +7,9 @@ import {
   newKey,
   partialFiles,
   randomFile,
+  sandbox,
   sha256File,
-  tempDir,
+  trackPeak,
   within,
 } from './helpers.js';
 
@@ -32,11 +32,7 @@ describe('load', () => {
   it(
     `${CLIENTS} concurrent clients each put and get a distinct 2–8 MiB file; every digest matches; the server's RSS stays bounded`,
     async () => {
-      const dir = await tempDir();
-      const root = join(dir, 'root');
-      const work = join(dir, 'work');
-      await mkdir(root);
-      await mkdir(work);
+      const { root, work } = await sandbox();
       const key = newKey();
       const server = await ChildServer.start({ root, keys: [key] });
       const files = await Promise.all(
@@ -48,15 +44,7 @@ describe('load', () => {
       const total = files.reduce((n, f) => n + f.size, 0);
       const baseline = await server.memory();
 
-      let peakRss = 0;
-      const sampler = setInterval(() => {
-        void server
-          .memory()
-          .then((m) => {
-            peakRss = Math.max(peakRss, m.peakRss);
-          })
-          .catch(() => {});
-      }, 100);
+      const rss = trackPeak(async () => (await server.memory()).peakRss);
       const started = performance.now();
       let putDone = 0;
       const results = await within(
@@ -79,9 +67,7 @@ describe('load', () => {
         ),
       );
       const seconds = (performance.now() - started) / 1000;
-      clearInterval(sampler);
-      const memory = await server.memory();
-      peakRss = Math.max(peakRss, memory.peakRss);
+      const peakRss = await rss.stop();
       const stats = (await server.stats()).stats;
       console.log(
         `load: ${CLIENTS} clients moved ${(total / MB).toFixed(0)} MiB each way (${((2 * total) / MB).toFixed(0)} MiB in all) in ${seconds.toFixed(1)} s: ` +

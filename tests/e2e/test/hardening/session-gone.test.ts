@@ -1,10 +1,17 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryServer, type ServerLogEvent } from '@ferry/server-cli';
 import { LocalDiskStorage, type Storage, type Upload, type UploadOptions } from '@ferry/storage';
 import { describe, expect, it } from 'vitest';
-import { connectClient, HOST, newKey, onCleanup, randomFile, sha256File, waitUntil } from './helpers.js';
+import {
+  connectClient,
+  HOST,
+  newKey,
+  onCleanup,
+  randomFile,
+  sandbox,
+  sha256File,
+  waitUntil,
+} from './helpers.js';
 
 /**
  * A client whose session ends while the server is still opening its put's upload (a slow disk, or a
@@ -14,12 +21,7 @@ import { connectClient, HOST, newKey, onCleanup, randomFile, sha256File, waitUnt
  */
 describe('a session that ends while its put is being opened', () => {
   it('leaves the upload released: the same put succeeds from a new session', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-gone-'));
-    onCleanup(() => rm(dir, { recursive: true, force: true }));
-    const root = join(dir, 'root');
-    const work = join(dir, 'work');
-    await mkdir(root);
-    await mkdir(work);
+    const { root, work } = await sandbox();
     const local = await LocalDiskStorage.open(root);
     let gate: Promise<void> | undefined;
     let opening = false;
@@ -71,12 +73,7 @@ describe('a session that ends while its put is being opened', () => {
 
 describe('a server stopped while a put is under way', () => {
   it('puts the upload away before it closes its store: the put resumes on the restarted server', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-stop-'));
-    onCleanup(() => rm(dir, { recursive: true, force: true }));
-    const root = join(dir, 'root');
-    const work = join(dir, 'work');
-    await mkdir(root);
-    await mkdir(work);
+    const { root, work } = await sandbox();
     const key = newKey();
     // No progress saved along the way: what survives is what the stop itself saves.
     const localStorage = { persistEveryBytes: 0, persistEveryMs: 0 };

@@ -6,6 +6,7 @@ import { ClientHandshake, type Connection } from '@ferry/transport';
 import { describe, expect, it } from 'vitest';
 import { ServerProcess, sandbox } from '../../src/harness.js';
 import { sleep, waitUntil, within } from '../../src/wait.js';
+import { trackPeak } from './helpers.js';
 
 /**
  * The memory of a real ferry-server whose clients fall silent: 200 sessions each start a get of a
@@ -135,15 +136,8 @@ describe('memory of a server whose clients fall silent', () => {
         return steady ? rss : undefined;
       });
 
-      let peak = baseline;
-      const sampler = setInterval(() => {
-        void rssOf(pid).then(
-          (rss) => {
-            peak = Math.max(peak, rss);
-          },
-          () => {},
-        );
-      }, 100);
+      const rss = trackPeak(() => rssOf(pid), baseline);
+      let peak: number;
       try {
         for (let i = 0; i < SESSIONS; i += 20) {
           const batch = Array.from({ length: Math.min(20, SESSIONS - i) }, () =>
@@ -159,9 +153,8 @@ describe('memory of a server whose clients fall silent', () => {
           250,
         );
       } finally {
-        clearInterval(sampler);
+        peak = await rss.stop();
       }
-      peak = Math.max(peak, await rssOf(pid));
       expect(peak, `peak RSS (baseline ${baseline})`).toBeLessThanOrEqual(PEAK_BOUND);
 
       const samples: number[] = [];

@@ -2,7 +2,7 @@ import { createCipheriv, createHash, randomInt } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ServerProcess, sandbox, waitUntil } from '../../src/harness.js';
+import { sandbox, serveSandbox, waitUntil } from '../../src/harness.js';
 import { runSeedClient, seedClientMissing } from './seed-client.js';
 
 const missing = seedClientMissing();
@@ -41,12 +41,7 @@ describe.skipIf(missing !== undefined)(`seed-compatible listener, property${skip
   it('moves 256 random binary files (0-100 KiB, markers planted at every offset mod 2,048) both ways with 0 corrupted', async () => {
     const seed = randomInt(1_000_000);
     const box = await sandbox();
-    const server = await ServerProcess.start({
-      root: box.root,
-      keyFile: box.keyFile,
-      env: box.env,
-      args: ['--seed-compat', '0', '--seed-compat-rw'],
-    });
+    const server = await serveSandbox(box, { args: ['--seed-compat', '0', '--seed-compat-rw'] });
     let port = 0;
     await waitUntil('the seed-compatible listener', () => {
       const line = server.lines.find((l) => /seed-compatible listener on \S+ port \d+/.test(l));

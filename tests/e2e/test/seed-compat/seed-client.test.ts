@@ -2,7 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { run, type Sandbox, SERVER_BIN, ServerProcess, sandbox, waitUntil } from '../../src/harness.js';
+import {
+  run,
+  type Sandbox,
+  SERVER_BIN,
+  type ServerProcess,
+  sandbox,
+  serveSandbox,
+  waitUntil,
+} from '../../src/harness.js';
 import { LIST_MORE_LINE, runSeedClient, SEED_TEXT, seedClientMissing } from './seed-client.js';
 
 const missing = seedClientMissing();
@@ -14,12 +22,7 @@ async function startServer(
   box: Sandbox,
   args: readonly string[] = [],
 ): Promise<{ server: ServerProcess; port: number }> {
-  const server = await ServerProcess.start({
-    root: box.root,
-    keyFile: box.keyFile,
-    env: box.env,
-    args: ['--seed-compat', '0', ...args],
-  });
+  const server = await serveSandbox(box, { args: ['--seed-compat', '0', ...args] });
   let port = 0;
   await waitUntil(`the seed-compatible listener's line in the log:\n${server.lines.join('\n')}`, () => {
     const line = server.lines.find((l) => /seed-compatible listener on \S+ port \d+/.test(l));
@@ -27,6 +30,11 @@ async function startServer(
     return port > 0;
   });
   return { server, port };
+}
+
+/** Runs `ferry-server 0 --root ROOT --key KEY ARGS…` to its end (a start-up that must fail). */
+function runServer(box: Sandbox, ...args: string[]) {
+  return run(SERVER_BIN, ['0', '--root', box.root, '--key', box.keyFile, ...args], { env: box.env });
 }
 
 /** Bytes with the marker and its prefixes placed across the seed's 2,048-byte chunk boundaries. */
@@ -238,26 +246,10 @@ describe.skipIf(missing !== undefined)(
 describe('ferry-server --seed-compat options', () => {
   it('refuses the seed-compat options without --seed-compat, and --seed-compat-rw with --read-only', async () => {
     const box = await sandbox();
-    const stray = await run(SERVER_BIN, ['0', '--root', box.root, '--key', box.keyFile, '--seed-compat-rw'], {
-      env: box.env,
-    });
+    const stray = await runServer(box, '--seed-compat-rw');
     expect(stray.code).toBe(2);
     expect(stray.stderr).toBe('ferry-server: --seed-compat-rw needs --seed-compat PORT\n');
-    const both = await run(
-      SERVER_BIN,
-      [
-        '0',
-        '--root',
-        box.root,
-        '--key',
-        box.keyFile,
-        '--seed-compat',
-        '0',
-        '--seed-compat-rw',
-        '--read-only',
-      ],
-      { env: box.env },
-    );
+    const both = await runServer(box, '--seed-compat', '0', '--seed-compat-rw', '--read-only');
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--seed-compat-rw contradicts --read-only/);
   });
@@ -265,32 +257,12 @@ describe('ferry-server --seed-compat options', () => {
   it('says plainly when the seed-compatible port is taken or the address is not this machine', async () => {
     const box = await sandbox();
     const { port } = await startServer(box);
-    const taken = await run(
-      SERVER_BIN,
-      ['0', '--root', box.root, '--key', box.keyFile, '--seed-compat', String(port)],
-      {
-        env: box.env,
-      },
-    );
+    const taken = await runServer(box, '--seed-compat', String(port));
     expect(taken.code).toBe(8);
     expect(taken.stderr).toBe(
       `ferry-server: cannot open the seed-compatible listener on 127.0.0.1 port ${port}: the port is already in use\n`,
     );
-    const elsewhere = await run(
-      SERVER_BIN,
-      [
-        '0',
-        '--root',
-        box.root,
-        '--key',
-        box.keyFile,
-        '--seed-compat',
-        '0',
-        '--seed-compat-host',
-        '192.0.2.1',
-      ],
-      { env: box.env },
-    );
+    const elsewhere = await runServer(box, '--seed-compat', '0', '--seed-compat-host', '192.0.2.1');
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toMatch(
       /^ferry-server: cannot open the seed-compatible listener on 192\.0\.2\.1 port 0: .*EADDRNOTAVAIL/,

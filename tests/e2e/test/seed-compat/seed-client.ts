@@ -1,6 +1,7 @@
 /** Runs the test client of the seed's protocol (seed_client.py) for end-to-end tests. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runProcess } from '../../src/process.js';
 
 export const SEED_CLIENT = fileURLToPath(new URL('./seed_client.py', import.meta.url));
 
@@ -48,45 +49,29 @@ export interface SeedClientOptions {
 }
 
 /** Feeds `commands` to one client process (one line each, as typed at its menu); resolves when it exits. */
-export function runSeedClient(
+export async function runSeedClient(
   port: number,
   commands: readonly string[],
   options: SeedClientOptions,
 ): Promise<SeedClientRun> {
-  return new Promise((resolve, reject) => {
-    const args = [
-      SEED_CLIENT,
-      '127.0.0.1',
-      String(port),
-      '--json',
-      '--timeout',
-      String(options.commandTimeoutS ?? 20),
-      ...(options.args ?? []),
-    ];
-    const child = spawn('python3', args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the seed client did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const results = stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as SeedCommandResult);
-      resolve({ code, results, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(commands.map((c) => `${c}\n`).join(''));
+  const args = [
+    SEED_CLIENT,
+    '127.0.0.1',
+    String(port),
+    '--json',
+    '--timeout',
+    String(options.commandTimeoutS ?? 20),
+    ...(options.args ?? []),
+  ];
+  const { code, stdout, stderr } = await runProcess('python3', args, {
+    cwd: options.cwd,
+    input: commands.map((c) => `${c}\n`).join(''),
+    timeoutMs: options.timeoutMs ?? 60_000,
+    what: 'the seed client',
   });
+  const results = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as SeedCommandResult);
+  return { code, results, stderr };
 }

@@ -1,7 +1,15 @@
 import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ferry, randomFile, ServerProcess, sandbox, sha256File, waitUntil } from '../../src/harness.js';
+import {
+  ferry,
+  randomFile,
+  ServerProcess,
+  sandbox,
+  serveSandbox,
+  sha256File,
+  waitUntil,
+} from '../../src/harness.js';
 
 async function keyText(file: string): Promise<string> {
   return (await readFile(file, 'utf8')).trim();
@@ -114,12 +122,7 @@ describe('per-key access', () => {
 
   it('--read-only refuses every write whatever the key (exit 5)', async () => {
     const box = await sandbox();
-    const server = await ServerProcess.start({
-      root: box.root,
-      keyFile: box.keyFile,
-      env: box.env,
-      args: ['--read-only'],
-    });
+    const server = await serveSandbox(box, { args: ['--read-only'] });
     expect(server.lines[0]).toMatch(/read-only\)$/);
     await writeFile(join(box.root, 'r.txt'), 'read me');
     await writeFile(join(box.work, 'w.txt'), 'write me');
@@ -150,7 +153,7 @@ describe('confinement to the served root', () => {
     await writeFile(join(outside, 'secret.txt'), 'secret');
     await symlink(join(outside, 'secret.txt'), join(box.root, 'link-to-secret'));
     await symlink(outside, join(box.root, 'link-to-dir'));
-    const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const server = await serveSandbox(box);
     const run = (...args: string[]) =>
       ferry([...args, '--key', box.keyFile], { cwd: box.work, env: box.env });
     const read = await run('get', server.address, 'link-to-secret', 'leak.txt');

@@ -10,6 +10,7 @@ import {
   SERVER_BIN,
   ServerProcess,
   sandbox,
+  serveSandbox,
   sha256File,
   spawnFerry,
   UdpRelay,
@@ -75,7 +76,7 @@ describe('ferry-server options', () => {
 
   it('says so when the port is taken (exit 8)', async () => {
     const box = await sandbox();
-    const first = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const first = await serveSandbox(box);
     const r = await run(SERVER_BIN, [String(first.port), '--root', box.root, '--key', box.keyFile], {
       env: box.env,
     });
@@ -89,13 +90,7 @@ describe('ferry-server running', () => {
   it('serves the current directory on the positional port, as `server.py 7777` did, and says so in one line', async () => {
     const box = await sandbox();
     const port = await freePort();
-    const server = await ServerProcess.start({
-      root: box.root,
-      keyFile: box.keyFile,
-      env: box.env,
-      port,
-      cwd: box.root,
-    });
+    const server = await serveSandbox(box, { port, cwd: box.root });
     expect(server.port).toBe(port);
     expect(server.lines[0]).toMatch(
       new RegExp(
@@ -144,12 +139,7 @@ describe('ferry-server running', () => {
 
   it('--json logs NDJSON events, the first one saying where it listens', async () => {
     const box = await sandbox();
-    const server = await ServerProcess.start({
-      root: box.root,
-      keyFile: box.keyFile,
-      env: box.env,
-      args: ['--json'],
-    });
+    const server = await serveSandbox(box, { args: ['--json'] });
     await writeFile(join(box.work, 'j.txt'), 'json');
     await ferry(['put', server.address, 'j.txt', '--key', box.keyFile], { cwd: box.work, env: box.env });
     await server.stop();
@@ -171,20 +161,16 @@ describe('ferry-server running', () => {
 
   it('on SIGTERM lets a running transfer finish, then exits 0', async () => {
     const box = await sandbox();
-    const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const server = await serveSandbox(box);
     const digest = await randomFile(join(box.work, 'late.bin'), 3 * 1024 * 1024);
     // A relay holds the put part-way until the server is stopping: the transfer is certainly running
     // then (not over yet, nor not begun), and what is left of it is small enough for the grace period.
-    const relay = await UdpRelay.open(server.port, 0);
-    const held = relay.holdAfter('up', 2.5 * 1024 * 1024);
-    const client = spawnFerry(
-      ['put', `127.0.0.1:${relay.port}`, 'late.bin', '--key', box.keyFile, '--json'],
-      {
-        cwd: box.work,
-        env: box.env,
-      },
-    );
-    await held;
+    const relay = await UdpRelay.holding(server.port, 'up', 2.5 * 1024 * 1024);
+    const client = spawnFerry(['put', relay.address, 'late.bin', '--key', box.keyFile, '--json'], {
+      cwd: box.work,
+      env: box.env,
+    });
+    await relay.held;
     const stopped = server.stop('SIGTERM');
     await waitUntil('the server to begin stopping', () =>
       server.lines.some((l) => /SIGTERM: stopping/.test(l)),
@@ -199,7 +185,7 @@ describe('ferry-server running', () => {
 
   it('exit from a client ends that session, never the server', async () => {
     const box = await sandbox();
-    const server = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const server = await serveSandbox(box);
     const r = await ferry([server.address, '--key', box.keyFile], { env: box.env, input: 'exit\n' });
     expect(r.code).toBe(0);
     const again = await ferry(['ls', server.address, '--key', box.keyFile], { env: box.env });
@@ -225,7 +211,7 @@ describe('ferry-server running', () => {
       expect((await client('get', '../etc/passwd')).code).toBe(2);
     };
 
-    const text = await ServerProcess.start({ root: box.root, keyFile: box.keyFile, env: box.env });
+    const text = await serveSandbox(box);
     await refusals(text);
     const expected = [
       / warn: \S+ \S+ port \d+ put a\.txt refused \(EEXIST\): .*already exists/,
@@ -238,12 +224,7 @@ describe('ferry-server running', () => {
     );
     await text.stop();
 
-    const json = await ServerProcess.start({
-      root: box.root,
-      keyFile: box.keyFile,
-      env: box.env,
-      args: ['--json'],
-    });
+    const json = await serveSandbox(box, { args: ['--json'] });
     await refusals(json);
     const refused = () => parseEvents(json.lines.join('\n')).filter((e) => e.type === 'refused');
     await waitUntil('four refused events', () => refused().length === 4);
