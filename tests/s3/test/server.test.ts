@@ -149,7 +149,7 @@ describe.skipIf(s3 === null)('ferry-server --storage s3://… on Ceph RGW', () =
     expect(await sha256File(join(box.work, 'moved-back.bin'))).toBe(digest);
   }, 300_000);
 
-  it('a 1 GiB put keeps the server within 200 MiB of memory (parts go out as they fill, never the whole file)', async () => {
+  it('a 1 GiB put keeps the server within 200 MB of memory (parts go out as they fill, never the whole file)', async () => {
     const server = await startServer();
     const size = 1024 * MB;
     const digest = await randomFile(join(box.work, 'gib.bin'), size);
@@ -172,7 +172,10 @@ describe.skipIf(s3 === null)('ferry-server --storage s3://… on Ceph RGW', () =
     expect(result.code, result.stderr).toBe(0);
     const done = await put.waitFor((e) => e.type === 'done');
     expect(done).toMatchObject({ bytes: size, sha256: digest });
-    process.stderr.write(`slow-s3: server RSS peak during a 1 GiB put: ${(peakKb / 1024).toFixed(0)} MiB\n`);
-    expect(peakKb).toBeLessThan(200 * 1024);
+    process.stderr.write(
+      `slow-s3: server RSS peak during a 1 GiB put: ${(peakKb / 1024).toFixed(0)} MiB (${((peakKb * 1024) / 1e6).toFixed(0)} MB)\n`,
+    );
+    // The target is 200 MB (10^6 bytes).
+    expect(peakKb * 1024).toBeLessThanOrEqual(200e6);
   }, 400_000);
 });
