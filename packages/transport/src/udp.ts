@@ -367,6 +367,10 @@ export async function connect(options: ConnectOptions): Promise<ClientSession> {
     pump.kick();
   });
   socket.on('error', (error: NodeJS.ErrnoException) => {
+    // A connected socket reports an ICMP "fragmentation needed" / "packet too big" answer as EMSGSIZE:
+    // a datagram larger than a hop on the way was dropped there. That is a lost datagram (path MTU
+    // discovery and loss recovery deal with it), not the end of the session.
+    if (error.code === 'EMSGSIZE') return;
     if (error.code === 'ECONNREFUSED') {
       fail(new FerryError('ECONNREFUSED' as never, `nothing is listening at ${where} (connection refused)`));
     } else {
@@ -458,7 +462,20 @@ export class UdpServer {
   }
 
   async listen(): Promise<{ address: string; port: number; family: string }> {
-    const host = this.options.host ?? '::';
+    const name = this.options.host ?? '::';
+    // The socket's own lookup answers IP literals only (see literalAddress): a host name is looked up
+    // here, once, and the socket binds the address it names.
+    let host = name;
+    if (isIP(name) === 0) {
+      try {
+        host = (await lookup(name)).address;
+      } catch (error) {
+        throw new FerryError(
+          'EINVAL',
+          `cannot listen on ${describeAddress(name, this.options.port)}: ${(error as Error).message}`,
+        );
+      }
+    }
     const family = isIP(host) === 4 ? 'udp4' : 'udp6';
     const socket = dgram.createSocket({ type: family, ipv6Only: false, lookup: literalAddress });
     await new Promise<void>((resolve, reject) => {

@@ -416,6 +416,45 @@ describe('UDP loopback sessions', () => {
     expect((second.stats() as { resetsSent: number }).resetsSent).toBeGreaterThanOrEqual(1);
   });
 
+  it('a server bound by host name (localhost) serves a client that names it too', async () => {
+    const { address } = await startServer('localhost');
+    expect(['127.0.0.1', '::1']).toContain(address.address);
+    const { request } = await startClient('localhost', address.port);
+    const reply = await request('stat', { path: 'by/name' }).reply;
+    expect(reply).toMatchObject({ ok: true, entry: { name: 'name' } });
+  });
+
+  it('an ICMP "too big" answer (EMSGSIZE on the connected socket) costs a datagram, not the session', async () => {
+    const { address } = await startServer('127.0.0.1');
+    // The client's socket, caught as it connects to the server.
+    const sockets: dgram.Socket[] = [];
+    const connectSocket = dgram.Socket.prototype.connect;
+    dgram.Socket.prototype.connect = function (this: dgram.Socket, ...args: unknown[]) {
+      sockets.push(this);
+      return (connectSocket as (...a: unknown[]) => void).apply(this, args);
+    } as typeof connectSocket;
+    let started: Awaited<ReturnType<typeof startClient>>;
+    try {
+      started = await startClient('127.0.0.1', address.port);
+    } finally {
+      dgram.Socket.prototype.connect = connectSocket;
+    }
+    expect(sockets).toHaveLength(1);
+    const { client, request, expectMessage } = started;
+    const { id, reply } = request('get', { path: 'big' });
+    const m = await reply;
+    const into = Buffer.alloc(SIZE);
+    const receiving = client.receiveBlocks(id, SIZE, memorySink(into, m.blockSize as number));
+    // What Linux reports when a hop answers a datagram with ICMP "fragmentation needed".
+    const tooBig = Object.assign(new Error('send EMSGSIZE 127.0.0.1'), { code: 'EMSGSIZE', errno: -90 });
+    sockets[0]!.emit('error', tooBig);
+    await within(60_000, 'the get', receiving);
+    const digest = await expectMessage(`digest ${id}`);
+    expect(digest.sha256).toBe(sha256(into));
+    expect(sha256(into)).toBe(sha256(seededBytes(id, SIZE)));
+    await request('stat', { path: 'still/here' }).reply;
+  });
+
   it('several clients share one server socket', async () => {
     const { address, sessions } = await startServer('127.0.0.1');
     const clients = await Promise.all([1, 2, 3].map(() => startClient('127.0.0.1', address.port)));
