@@ -18,6 +18,9 @@ import {
  */
 export type BlockRange = readonly [start: number, endExclusive: number];
 
+/** The smallest PART a receiver takes, except the one that ends its block (see acceptsPart). */
+export const MIN_PART_BYTES = 512;
+
 /** Where a sender's block bytes are counted: taken before a block is read, given back with it. */
 export interface BlockAccount {
   take(bytes: number): boolean;
@@ -360,7 +363,12 @@ export class ReceiveTransfer {
     return 'ok';
   }
 
-  /** Checks a PART before its packet number is recorded: its bytes must lie within its block. */
+  /**
+   * Checks a PART before its packet number is recorded: its bytes must lie within its block, and it
+   * must carry at least MIN_PART_BYTES unless it ends the block. A sender's parts are as large as the
+   * path's base datagram allows (over 1,000 bytes); tiny ones would only let a peer make this side
+   * hold a whole block, and merge many ranges, for a byte each.
+   */
   acceptsPart(
     index: number,
     offset: number,
@@ -368,7 +376,9 @@ export class ReceiveTransfer {
   ): 'ok' | 'duplicate' | 'beyond-window' | 'invalid' {
     if (this.cancelled) return 'beyond-window';
     if (!Number.isInteger(index) || index < 0 || index >= this.blockCount) return 'invalid';
-    if (offset + length > blockLength(this.size, this.blockSize, index)) return 'invalid';
+    const blockBytes = blockLength(this.size, this.blockSize, index);
+    if (offset + length > blockBytes) return 'invalid';
+    if (length < MIN_PART_BYTES && offset + length !== blockBytes) return 'invalid';
     if (this.have.has(index)) return 'duplicate';
     if (index >= Math.max(this.limit(), this.advertisedLimit)) return 'beyond-window';
     return 'ok';
