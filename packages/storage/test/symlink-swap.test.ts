@@ -82,7 +82,7 @@ async function startSwapper(): Promise<{ stop: () => Promise<number> }> {
       if (found !== undefined) return found;
       const more = new Promise<void>((resolve) => waiters.push(resolve));
       await Promise.race([more, exited]);
-      if (child.exitCode !== null && seen.find(match) === undefined) {
+      if ((child.exitCode !== null || child.signalCode !== null) && seen.find(match) === undefined) {
         throw new Error(`the swapper exited (${child.exitCode}) early: ${seen.join(' | ')}`);
       }
     }

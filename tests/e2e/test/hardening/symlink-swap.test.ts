@@ -70,7 +70,13 @@ async function startSwapper(): Promise<{ stop: () => Promise<number> }> {
   const child: ChildProcess = spawn(process.execPath, [SWAPPER, join(root, 'd'), outside, '0.1', '300000'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  let closed = false;
+  const exited = new Promise<void>((resolve) =>
+    child.on('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
   onCleanup(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -85,8 +91,8 @@ async function startSwapper(): Promise<{ stop: () => Promise<number> }> {
     for (;;) {
       const found = seen.find(match);
       if (found !== undefined) return found;
-      if (child.exitCode !== null)
-        throw new Error(`the swapper exited (${child.exitCode}): ${seen.join(' | ')}`);
+      if (closed)
+        throw new Error(`the swapper ended (${child.exitCode ?? child.signalCode}): ${seen.join(' | ')}`);
       await Promise.race([new Promise<void>((resolve) => (wake = resolve)), exited]);
     }
   };
