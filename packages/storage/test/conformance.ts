@@ -193,6 +193,26 @@ export function storageConformance(name: string, open: () => Promise<StorageFixt
       await fresh.abort({ keep: false });
     });
 
+    it('a fresh upload discards what an earlier one of the same file held, and commits whole', async () => {
+      const data = randomBytes(3 * perUnit * BLOCK + 5);
+      const count = blockCountFor(data.length, BLOCK);
+      const options = uploadOf(data.length, { identity: 'me' });
+      const earlier = await storage.beginUpload('fresh.bin', { ...options, resume: true });
+      await writeAll(earlier, data, unitBlocks([0, 1], count));
+      await earlier.persist();
+      await earlier.abort({ keep: true });
+      // Not resumed: it starts from nothing, and its own blocks are what the commit places.
+      const fresh = await storage.beginUpload('fresh.bin', options);
+      expect(fresh.held()).toEqual([]);
+      await writeAll(fresh, data);
+      await fresh.commit({ sha256: sha256(data), overwrite: false });
+      expect(sha256(await readAll(storage, 'fresh.bin'))).toBe(sha256(data));
+      // Nothing of the earlier upload is left to resume.
+      const later = await storage.beginUpload('fresh.bin', { ...options, resume: true, overwrite: true });
+      expect(later.held()).toEqual([]);
+      await later.abort({ keep: false });
+    });
+
     it('an upload abandoned for longer than the expiry is swept; a fresh one is kept', async () => {
       const data = randomBytes(3 * perUnit * BLOCK);
       const count = blockCountFor(data.length, BLOCK);

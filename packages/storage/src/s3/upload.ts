@@ -117,7 +117,7 @@ export class S3Upload implements Upload {
   readonly #waiting = new Map<number, { data: Buffer; resolve: () => void; reject: (e: unknown) => void }>();
   #uploadId: string | undefined;
   #creating: Promise<string> | undefined;
-  /** Removal of earlier uploads of the same file (a fresh start), awaited before creating this one. */
+  /** Removal of earlier uploads of the same file (a fresh start), awaited before completing this one. */
   #cleanup: Promise<void> = Promise.resolve();
   /** Undefined once hashing in order is impossible (resumed parts this process never saw). */
   #hash: Hash | undefined = createHash('sha256');
@@ -202,13 +202,24 @@ export class S3Upload implements Upload {
       }
       const what = `preparing ${options.displayName}`;
       if (!options.resume) {
-        // A fresh start: earlier uploads of the same file are removed in the background (the listing
-        // is slow on some stores), before this upload creates its own (see #ensureUploadId).
+        // A fresh start: earlier uploads of the same file are removed in the background (listings are
+        // slow on some stores: ~45 ms each on Ceph RGW), while this upload creates its own and stores
+        // its parts; only its completion waits for the removal (see #complete), since an earlier
+        // staged object may sit at the key it completes to.
         await checks;
         const upload = new S3Upload(options, undefined, preferred);
         upload.#cleanup = findEarlier(options.bucket, inUseKey, what)
-          .then((earlier) => removeAll(options.bucket, earlier))
+          .then(async (earlier) => {
+            // The listing holds this upload's own multipart upload if its creation went out first
+            // (the creation is under way or done by the time the listing answers, or it never was).
+            const own = upload.#uploadId ?? (await upload.#creating?.catch(() => undefined));
+            await removeAll(
+              options.bucket,
+              earlier.filter((e) => e.uploadId === undefined || e.uploadId !== own),
+            );
+          })
           .catch(() => {});
+        upload.#createEarly();
         return upload;
       }
       // The target's checks and the search for earlier uploads go out together: one round trip.
@@ -224,6 +235,7 @@ export class S3Upload implements Upload {
       );
       const upload = new S3Upload(options, found, found?.partSize ?? preferred);
       if (upload.#uploadId !== undefined) options.activeUploads.add(upload.#uploadId);
+      upload.#createEarly();
       return upload;
     } catch (error) {
       options.inUse.delete(inUseKey);
@@ -379,6 +391,7 @@ export class S3Upload implements Upload {
   /** Completes the multipart upload into the staging object. */
   async #complete(what: string): Promise<void> {
     const uploadId = await this.#ensureUploadId();
+    await this.#cleanup;
     const parts = [...this.#etags.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
@@ -435,6 +448,7 @@ export class S3Upload implements Upload {
     for (const waiting of this.#waiting.values()) waiting.reject(closed);
     this.#waiting.clear();
     await this.#settleUploads();
+    await this.#creating?.catch(() => {}); // a multipart upload created meanwhile is this one's too
     if (!options.keep) {
       if (this.#uploadId !== undefined) await this.#bucket.abortUpload(this.#stagingKey, this.#uploadId);
       if (this.#staged !== undefined) await this.#bucket.deleteQuietly(this.#stagingKey);
@@ -556,17 +570,26 @@ export class S3Upload implements Upload {
     }
   }
 
+  /**
+   * Creates the multipart upload now rather than when the first part is full: creating one takes a
+   * round trip of its own (50-70 ms on Ceph RGW), which then runs while the first blocks arrive. A
+   * failure is reported by the first part's upload, which tries again.
+   */
+  #createEarly(): void {
+    if (this.#uploadId === undefined && this.#staged === undefined) {
+      this.#ensureUploadId().catch(() => {});
+    }
+  }
+
   #ensureUploadId(): Promise<string> {
     if (this.#uploadId !== undefined) return Promise.resolve(this.#uploadId);
-    this.#creating ??= this.#cleanup
-      .then(() =>
-        this.#bucket.client.send(
-          new CreateMultipartUploadCommand({
-            Bucket: this.#bucket.bucket,
-            Key: this.#stagingKey,
-            Metadata: { 'ferry-size': String(this.size) },
-          }),
-        ),
+    this.#creating ??= this.#bucket.client
+      .send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#bucket.bucket,
+          Key: this.#stagingKey,
+          Metadata: { 'ferry-size': String(this.size) },
+        }),
       )
       .then((out) => {
         if (out.UploadId === undefined) throw new FileError('EIO', 'the object store gave no upload id');
@@ -644,6 +667,11 @@ async function findEarlier(bucket: S3Bucket, keyPrefix: string, what: string): P
   const found: Found[] = [];
   const partSizeOf = (key: string): number => Number(key.slice(keyPrefix.length));
   const initiated = new Map<Found, number>();
+  // Both listings go out together: one round trip instead of two.
+  const listing = bucket.client.send(
+    new ListObjectsV2Command({ Bucket: bucket.bucket, Prefix: keyPrefix, MaxKeys: 100 }),
+  );
+  listing.catch(() => {}); // awaited below; never an unhandled rejection if the uploads' listing fails
   for await (const out of bucket.uploadPages(keyPrefix, what, 100)) {
     for (const upload of out.Uploads ?? []) {
       if (upload.Key === undefined || upload.UploadId === undefined) continue;
@@ -654,9 +682,7 @@ async function findEarlier(bucket: S3Bucket, keyPrefix: string, what: string): P
       initiated.set(f, upload.Initiated?.getTime() ?? 0);
     }
   }
-  const objects = await bucket.client.send(
-    new ListObjectsV2Command({ Bucket: bucket.bucket, Prefix: keyPrefix, MaxKeys: 100 }),
-  );
+  const objects = await listing;
   for (const object of objects.Contents ?? []) {
     if (object.Key === undefined) continue;
     const partSize = partSizeOf(object.Key);
