@@ -10,6 +10,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { findOnPath } from './peers/sshd.js';
+import { UndoOnExit } from './undo-on-exit.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -80,7 +81,7 @@ export interface NamespaceLink {
 }
 
 /** Links still standing: deleted if the bench is interrupted or exits without deleting them. */
-const live = new Set<{ namespaces: string[] }>();
+const live = new UndoOnExit<{ namespaces: string[] }>((link) => deleteNow(link.namespaces));
 
 function deleteNow(namespaces: readonly string[]): void {
   for (const ns of namespaces) {
@@ -90,32 +91,6 @@ function deleteNow(namespaces: readonly string[]): void {
       /* already gone */
     }
   }
-}
-
-function deleteLive(): void {
-  for (const link of live) deleteNow(link.namespaces);
-  live.clear();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  deleteLive();
-  unwatch();
-  // Die of the same signal, as the process would have without this handler.
-  process.kill(process.pid, signal);
-}
-
-function watch(): void {
-  if (live.size !== 1) return;
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', deleteLive);
-}
-
-function unwatch(): void {
-  if (live.size !== 0) return;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', deleteLive);
 }
 
 export class NamespaceLinkError extends Error {}
@@ -208,11 +183,8 @@ export async function createNamespaceLink(
   };
   const entry = { namespaces: [] as string[] };
   live.add(entry);
-  watch();
   const remove = async (): Promise<void> => {
-    if (!live.has(entry)) return;
-    live.delete(entry);
-    unwatch();
+    if (!live.delete(entry)) return;
     for (const ns of entry.namespaces) {
       await run('ip', ['netns', 'delete', ns]).catch(() => {});
     }

@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { UndoOnExit } from '../undo-on-exit.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -95,37 +96,11 @@ export interface RunningSshd {
 export class SshdStartError extends Error {}
 
 /** The sshd processes still running, killed by pid if the bench is interrupted or exits. */
-const live = new Set<ChildProcess>();
-
-function killLive(): void {
-  for (const child of live) {
-    try {
-      child.kill('SIGTERM');
-    } catch {}
-  }
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  killLive();
-  live.clear();
-  unwatch();
-  // Die of the same signal, as the process would have without this handler.
-  process.kill(process.pid, signal);
-}
-
-function watch(): void {
-  if (live.size !== 1) return;
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', killLive);
-}
-
-function unwatch(): void {
-  if (live.size !== 0) return;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', killLive);
-}
+const live = new UndoOnExit<ChildProcess>((child) => {
+  try {
+    child.kill('SIGTERM');
+  } catch {}
+});
 
 /** A port nobody listens on right now (sshd may still lose a race for it: startSshd retries). */
 async function freePort(): Promise<number> {
@@ -228,12 +203,10 @@ function launch(
   const [file, ...args] = [...at.wrap, sshdPath, '-D', '-f', configFile, '-e'];
   const child = spawn(file!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   live.add(child);
-  watch();
   let stderr = '';
   const exited = new Promise<void>((resolve) => {
     child.once('close', () => {
       live.delete(child);
-      unwatch();
       resolve();
     });
   });
