@@ -317,6 +317,8 @@ export class S3Upload implements Upload {
   async #commit(options: CommitOptions): Promise<CommitResult> {
     const expected = committedDigest(options.sha256);
     await this.persist();
+    // Earlier uploads of the file are gone before the name is locked (placing holds the lock briefly).
+    await this.#cleanup;
     requireEveryBlock(this.#received, this.#name);
     const what = `saving ${this.#name}`;
     const metadata: Record<string, string> = { [META_SHA256]: expected };
@@ -449,6 +451,9 @@ export class S3Upload implements Upload {
     this.#waiting.clear();
     await this.#settleUploads();
     await this.#creating?.catch(() => {}); // a multipart upload created meanwhile is this one's too
+    // The removal of earlier uploads ends before the name is free again: a later upload of the file
+    // (a take-over) may resume or complete at the key it would delete.
+    await this.#cleanup;
     if (!options.keep) {
       if (this.#uploadId !== undefined) await this.#bucket.abortUpload(this.#stagingKey, this.#uploadId);
       if (this.#staged !== undefined) await this.#bucket.deleteQuietly(this.#stagingKey);
@@ -573,7 +578,9 @@ export class S3Upload implements Upload {
   /**
    * Creates the multipart upload now rather than when the first part is full: creating one takes a
    * round trip of its own (50-70 ms on Ceph RGW), which then runs while the first blocks arrive. A
-   * failure is reported by the first part's upload, which tries again.
+   * failure is not reported here: a part's upload that starts after it tries to create it again and
+   * reports its own failure. An upload ended (kept for a resume) before its first part is stored
+   * leaves an empty multipart upload, removed by the next upload of the file or by the sweep.
    */
   #createEarly(): void {
     if (this.#uploadId === undefined && this.#staged === undefined) {
